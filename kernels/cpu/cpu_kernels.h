@@ -1,0 +1,114 @@
+// CPU reference kernels. They know nothing of graphs: raw pointers, sizes and attributes only.
+// Every real-valued kernel is a template on the element type, instantiated for float and double
+// (fp64 is what gradient checks run in). Outputs never alias inputs. Integer tensors are int32_t.
+// One op family per file (elementwise.cc, reduce.cc, layout.cc, gather.cc, matmul.cc,
+// rms_norm.cc, rope.cc, attention.cc, cross_entropy.cc, fake_quant.cc); the CUDA twins live in
+// kernels/cuda/ under the same names.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace golf::cpu {
+
+using Dims = std::vector<int64_t>;
+
+// ---- elementwise.cc ------------------------------------------------------------------------
+enum class Unary {
+  neg, exp, log, sqrt, rsqrt, square, tanh, sigmoid, softplus, relu, step, gelu, gelu_grad, silu,
+  elu,         // a = alpha
+  leaky_relu,  // a = slope
+  scale,       // y = a·x
+  add_scalar,  // y = x + a
+  pow_scalar,  // y = x^a
+};
+template <class T> void unary(Unary op, int64_t n, const T* x, T* y, double a = 0.0);
+
+enum class Binary { add, sub, mul, div };
+// out[i] = a[ia] op b[ib] with numpy broadcasting; a_dims and b_dims are already left-padded with
+// 1s to out_dims' rank.
+template <class T>
+void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const T* a, const Dims& b_dims, const T* b, T* out);
+
+template <class T> void copy(int64_t n, const T* x, T* y);  // also int32_t
+template <class T> void add_into(int64_t n, const T* x, T* y);  // y += x
+
+// ---- reduce.cc -----------------------------------------------------------------------------
+// Sum of x (in_dims) into out (out_dims, same rank, each out dim equal to the in dim or 1).
+// Accumulates in double whatever T is, in a fixed order.
+template <class T> void reduce_sum(const Dims& in_dims, const T* x, const Dims& out_dims, T* out);
+// Broadcast x (in_dims, same rank as out_dims, each in dim equal or 1) to out.
+template <class T> void broadcast(const Dims& in_dims, const T* x, const Dims& out_dims, T* out);
+
+// ---- layout.cc (templates instantiated for float, double and int32_t) ---------------------
+template <class T> void permute(const Dims& in_dims, const T* x, const Dims& perm, T* out);
+// Copy the [start, end) range of `axis` (slice), or write x into a zero-filled out at offset
+// `before` along axis (pad). `outer`/`inner` are the products of dims before/after the axis.
+template <class T> void slice(int64_t outer, int64_t dim, int64_t inner, int64_t start, int64_t end, const T* x, T* out);
+template <class T> void pad(int64_t outer, int64_t dim, int64_t inner, int64_t before, int64_t after, const T* x, T* out);
+// Place x (its axis length `dim`) at offset `at` along an axis of length `out_dim` in out.
+template <class T> void concat_part(int64_t outer, int64_t dim, int64_t inner, int64_t out_dim, int64_t at, const T* x, T* out);
+
+// ---- gather.cc -----------------------------------------------------------------------------
+// out[i, :] = table[ids[i], :]. An id outside [0, rows) throws std::out_of_range naming it.
+template <class T> void embedding(int64_t n, int64_t rows, int64_t d, const T* table, const int32_t* ids, T* out);
+// out (rows×d, zeroed here) [ids[i], :] += src[i, :], in increasing i: deterministic.
+template <class T> void scatter_add_rows(int64_t n, int64_t rows, int64_t d, const int32_t* ids, const T* src, T* out);
+// out[r, k] = x[r, idx[k]] for rows r of length c.
+template <class T> void index_select(int64_t rows, int64_t c, int64_t k, const T* x, const int32_t* idx, T* out);
+// out (rows×c, zeroed here) [r, idx[j]] += g[r, j], in increasing j.
+template <class T> void index_add(int64_t rows, int64_t k, int64_t c, const T* g, const int32_t* idx, T* out);
+// x is [B, T, inner]: out[b, t] = x[b, t - k] where 0 <= t - k < T, else 0 (k may be negative).
+template <class T> void token_shift(int64_t b, int64_t t, int64_t inner, int64_t k, const T* x, T* out);
+
+// ---- matmul.cc -----------------------------------------------------------------------------
+// For each of `batch` problems: C[M,N] = op(A) op(B), op = transpose when the flag is set.
+// A is M×K (K×M when trans_a), B is K×N (N×K when trans_b), all row-major and densely packed;
+// stride_b = 0 shares one B across the batch. Through OpenBLAS (cblas_sgemm / cblas_dgemm).
+template <class T>
+void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool trans_a, const T* b, bool trans_b,
+            int64_t stride_b, T* c);
+
+// ---- rms_norm.cc ---------------------------------------------------------------------------
+// y = x / sqrt(mean(x², last dim) + eps), no gain; statistics in double.
+template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x, T* y);
+template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx);
+
+// ---- rope.cc -------------------------------------------------------------------------------
+// x is [B, T, H, hd]; rotates dims [0, rot) with dim j paired with j + rot/2:
+//   y_j = x_j cos θ + x_{j+r/2} sin θ,  y_{j+r/2} = −x_j sin θ + x_{j+r/2} cos θ,
+//   θ = t · base'^(−2j/rot), base' = base·(T/train_len)^(rot/(rot−2)) when train_len > 0 and
+//   T > train_len. Angles and their cos/sin are computed in fp32 (as the PyTorch reference does),
+//   then applied in T. `inverse` rotates by −θ (the backward pass).
+template <class T>
+void rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
+          const T* x, T* y);
+
+// ---- attention.cc --------------------------------------------------------------------------
+// Causal attention, q [B, T, H, hd], k and v [B, T, Hkv, hd], query head h reads KV head
+// h / (H / Hkv). y [B, T, H, hd]; lse [B, H, T] = log Σ_j exp(scale·q·k_j) over j <= t.
+// xsa: y ← y − (y·v̂)v̂ with v̂ the unit-normalized value vector of the query's own position and
+// KV head (exclusive self attention).
+template <class T>
+void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const T* q,
+               const T* k, const T* v, T* y, T* lse);
+// dq, dk, dv from dy; y and lse from the forward pass (y is post-XSA; with xsa the pre-XSA
+// output is recomputed). Deterministic: dk and dv are summed over query heads in a fixed order.
+template <class T>
+void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                        const T* q, const T* k, const T* v, const T* y, const T* lse, const T* dy, T* dq, T* dk,
+                        T* dv);
+
+// ---- cross_entropy.cc ----------------------------------------------------------------------
+// loss[i] = logsumexp(z_i) − z_i[target_i], z = softcap·tanh(x/softcap) (z = x when softcap
+// is 0); statistics in double. A target outside [0, v) throws std::out_of_range.
+template <class T> void cross_entropy(int64_t n, int64_t v, double softcap, const T* x, const int32_t* targets, T* loss);
+template <class T>
+void cross_entropy_backward(int64_t n, int64_t v, double softcap, const T* x, const int32_t* targets,
+                            const T* dloss, T* dx);
+
+// ---- fake_quant.cc -------------------------------------------------------------------------
+// Per row of length d: s = max|x| / (2^(bits−1) − 1); y = clamp(round(x/s), ±(2^(bits−1)−1))·s
+// (rows of zeros stay zero). Rounding is half to even (std::nearbyint), as torch.round.
+template <class T> void fake_quant(int64_t rows, int64_t d, int bits, const T* x, T* y);
+
+}  // namespace golf::cpu

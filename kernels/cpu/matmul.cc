@@ -1,0 +1,63 @@
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace golf::cpu {
+namespace {
+
+// CBLAS takes int sizes (unless OpenBLAS is built ILP64): refuse rather than silently wrap.
+int blas_int(int64_t v, const char* name) {
+  if (v > INT_MAX)
+    throw std::length_error("matmul: " + std::string(name) + " = " + std::to_string(v) + " exceeds the BLAS int range");
+  return static_cast<int>(v);
+}
+
+void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b,
+              ldb, 0.0f, c, ldc);
+}
+
+void gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb, double* c,
+          int ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b,
+              ldb, 0.0, c, ldc);
+}
+
+}  // namespace
+
+template <class T>
+void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool trans_a, const T* b, bool trans_b,
+            int64_t stride_b, T* c) {
+  if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
+    throw std::invalid_argument("matmul: negative size or stride");
+  if (batch == 0 || m == 0 || n == 0) return;
+  if (k == 0) {
+    // An empty sum; BLAS would also reject the lda/ldb of 0 this implies.
+    std::fill(c, c + batch * m * n, T(0));
+    return;
+  }
+  const int ni = blas_int(n, "N"), ki = blas_int(k, "K");
+  const int ldb = trans_b ? ki : ni;
+  if (stride_b == 0 && !trans_a) {
+    // Stacked row-major A_i are one (batch·M)×K matrix, and the C_i one (batch·M)×N: a single
+    // large gemm runs far better than many small ones.
+    gemm(false, trans_b, blas_int(batch * m, "batch*M"), ni, ki, a, ki, b, ldb, c, ni);
+    return;
+  }
+  const int mi = blas_int(m, "M");
+  const int lda = trans_a ? mi : ki;
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(trans_a, trans_b, mi, ni, ki, a + i * m * k, lda, b + i * stride_b, ldb, c + i * m * n, ni);
+}
+
+template void matmul<float>(int64_t, int64_t, int64_t, int64_t, const float*, bool, const float*, bool, int64_t,
+                            float*);
+template void matmul<double>(int64_t, int64_t, int64_t, int64_t, const double*, bool, const double*, bool, int64_t,
+                             double*);
+
+}  // namespace golf::cpu

@@ -1,0 +1,48 @@
+#include <cmath>
+
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace golf::cpu {
+
+namespace {
+// Below this many elements the thread start-up costs more than the work.
+constexpr int64_t parallel_min = 1 << 15;
+
+template <class T> double inv_rms(int64_t d, double eps, const T* x) {
+  double ss = 0.0;
+  for (int64_t j = 0; j < d; ++j) ss += double(x[j]) * double(x[j]);
+  return 1.0 / std::sqrt(ss / double(d) + eps);
+}
+}  // namespace
+
+template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x, T* y) {
+#pragma omp parallel for if (rows * d > parallel_min)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * d;
+    T* yr = y + r * d;
+    const double inv = inv_rms(d, eps, xr);
+    for (int64_t j = 0; j < d; ++j) yr[j] = T(double(xr[j]) * inv);
+  }
+}
+
+template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx) {
+#pragma omp parallel for if (rows * d > parallel_min)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * d;
+    const T* gr = dy + r * d;
+    T* dr = dx + r * d;
+    const double inv = inv_rms(d, eps, xr);
+    double gx = 0.0;
+    for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
+    // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
+    const double c = inv * inv * inv * gx / double(d);
+    for (int64_t j = 0; j < d; ++j) dr[j] = T(inv * double(gr[j]) - c * double(xr[j]));
+  }
+}
+
+template void rms_norm<float>(int64_t, int64_t, double, const float*, float*);
+template void rms_norm<double>(int64_t, int64_t, double, const double*, double*);
+template void rms_norm_backward<float>(int64_t, int64_t, double, const float*, const float*, float*);
+template void rms_norm_backward<double>(int64_t, int64_t, double, const double*, const double*, double*);
+
+}  // namespace golf::cpu

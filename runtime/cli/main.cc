@@ -1,0 +1,112 @@
+// golfrt: the command line. Each subcommand has --help; a subcommand whose machinery is not built
+// yet says so plainly and exits non-zero.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
+
+namespace {
+
+const char* kVersion = "0.1.0";
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* usage;
+  int (*run)(const std::vector<std::string>& args);  // nullptr: not built yet
+  const char* pending;                               // what will provide it
+};
+
+int cmd_ops(const std::vector<std::string>&) {
+  std::printf("%-24s %-6s %-9s %s\n", "op", "arity", "grad", "backends");
+  for (int i = 0; i < golf::op_count(); i++) {
+    const golf::OpInfo& info = golf::op_info(golf::Op(i));
+    std::string arity = info.arity < 0 ? "n" : std::to_string(info.arity);
+    std::printf("%-24s %-6s %-9s cpu\n", info.name, arity.c_str(), golf::grad_check_name(info.check));
+  }
+  std::printf("%d ops; CUDA kernels: %s\n", golf::op_count(),
+#ifdef GOLFRT_WITH_CUDA
+              "compiled backend present, no op kernels yet"
+#else
+              "not built"
+#endif
+  );
+  return 0;
+}
+
+int cmd_version(const std::vector<std::string>&) {
+#ifdef GOLFRT_WITH_CUDA
+  std::printf("golfrt %s (ops %d, CUDA compiled)\n", kVersion, golf::op_count());
+  std::string why;
+  int n = golf::cuda::device_count(&why);
+  if (n == 0) std::printf("no usable CUDA device: %s\n", why.empty() ? "none found" : why.c_str());
+  for (int i = 0; i < n; i++) std::printf("cuda:%d %s\n", i, golf::cuda::device_description(i).c_str());
+#else
+  std::printf("golfrt %s (ops %d, CUDA not compiled)\n", kVersion, golf::op_count());
+#endif
+  return 0;
+}
+
+const Command kCommands[] = {
+    {"train", "train a model script and write its artifact", "golfrt train SCRIPT [--set k=v] [--preset P]", nullptr,
+     "the trainer (issue: Training end to end on CPU)"},
+    {"decode", "evaluate or sample from an artifact", "golfrt decode ARTIFACT [--data DIR] [--generate TEXT]", nullptr,
+     "the artifact format (issue: The artifact)"},
+    {"inspect", "show an artifact's size budget tensor by tensor", "golfrt inspect ARTIFACT", nullptr,
+     "the artifact format (issue: The artifact)"},
+    {"data", "prepare tokenized shards from text", "golfrt data prepare --text FILE --out DIR", nullptr,
+     "the data pipeline (issue: Training end to end on CPU)"},
+    {"summary", "print a script's module tree and parameter counts", "golfrt summary SCRIPT [--set k=v] [--preset P]",
+     nullptr, "the Lua DSL (issue: Core II)"},
+    {"ops", "list the op table: arity, gradient check and backends", "golfrt ops", cmd_ops, nullptr},
+    {"version", "print the version and build features", "golfrt version", cmd_version, nullptr},
+};
+
+void usage(FILE* out) {
+  std::fprintf(out, "golfrt %s: train, quantize and decode parameter-golf models written in Lua\n\n", kVersion);
+  std::fprintf(out, "usage: golfrt <command> [options]     golfrt <command> --help\n\ncommands:\n");
+  for (const Command& c : kCommands)
+    std::fprintf(out, "  %-9s %s%s\n", c.name, c.summary, c.run ? "" : "  [not built yet]");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    usage(stdout);
+    return 0;
+  }
+  if (args[0] == "--version") return cmd_version({});
+  for (const Command& c : kCommands) {
+    if (args[0] != c.name) continue;
+    bool help = false;
+    for (size_t i = 1; i < args.size(); i++) help = help || args[i] == "--help" || args[i] == "-h";
+    if (help) {
+      std::printf("%s\n\n%s\n", c.usage, c.summary);
+      if (!c.run) std::printf("\nnot built yet: this command arrives with %s.\n", c.pending);
+      return 0;
+    }
+    if (!c.run) {
+      std::fprintf(stderr, "golfrt %s: not built yet; this command arrives with %s.\n", c.name, c.pending);
+      return 3;
+    }
+    try {
+      return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "golfrt %s: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "golfrt: unknown command '%s' (golfrt --help lists them)\n", args[0].c_str());
+  return 2;
+}

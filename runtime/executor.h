@@ -1,0 +1,62 @@
+// The executor: plans memory for a graph once and runs it many times.
+//
+// Planning keeps only the nodes the requested outputs and the effects need (dead code is
+// dropped), gives every intermediate value a slot in one arena by liveness (a slot is reused once
+// its value's last reader has run, never while it is live; a node's outputs never share bytes
+// with its inputs), and checks every op against the backend before anything runs: an op the
+// backend lacks is an error at plan time, never a silent fallback.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/ops.h"
+#include "runtime/params.h"
+
+namespace golf {
+
+struct ExecOptions {
+  DType real = DType::f32;  // element type of real values (f32 or f64 on CPU)
+  bool reuse_memory = true;
+  Device device = Device::cpu;
+};
+
+struct MemoryPlan {
+  struct Slot {
+    Value value;
+    size_t offset = 0, bytes = 0;
+    int first = 0, last = 0;  // steps (indices into `steps`) where it is written and last read
+    bool in_arena = false;    // false: a leaf (bound tensor) or a requested output (own tensor)
+  };
+  std::vector<int> steps;  // node ids, in execution order
+  std::vector<Slot> slots;
+  size_t arena_bytes = 0;
+  size_t unshared_bytes = 0;  // what the arena values would need without reuse
+};
+
+class Executor {
+ public:
+  Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt = {});
+
+  // Binds a leaf (input or parameter) by name to a tensor; effects write into it in place.
+  void bind(const std::string& name, const Tensor& t);
+  void bind_params(ParamStore& store, const std::string& set = "live");
+  bool needs(const std::string& leaf_name) const;  // is the leaf read by the planned steps?
+
+  void run();
+  const Tensor& result(size_t i) const { return results_.at(i); }
+  const MemoryPlan& plan() const { return plan_; }
+  const ExecOptions& options() const { return opt_; }
+
+ private:
+  const Graph& g_;
+  ExecOptions opt_;
+  std::vector<Value> outputs_;
+  MemoryPlan plan_;
+  Tensor arena_;
+  std::map<std::pair<int, int>, Tensor> values_;  // every value the steps read or write
+  std::map<std::string, int> leaves_;             // leaf name -> node id
+  std::vector<Tensor> results_;
+};
+
+}  // namespace golf

@@ -1,0 +1,163 @@
+#include "runtime/grad_rules.h"
+
+namespace golf {
+
+namespace {
+
+// What a rule sees: the forward node (a copy: building gradient nodes grows the node vector),
+// its inputs x, its outputs y, and dy for the first output.
+struct Ctx {
+  Graph& g;
+  Node n;
+  std::vector<Var> x, y, gy;
+  std::vector<Var>& gx;
+  Var dy() const { return gy[0]; }
+  double f(size_t i) const { return n.floats.at(i); }
+  int64_t i(size_t k) const { return n.ints.at(k); }
+};
+
+Var ones_minus(Var a) { return add_scalar(neg(a), 1.0); }
+
+void grad_none(Ctx&) {}
+void grad_neg(Ctx& c) { c.gx[0] = neg(c.dy()); }
+void grad_exp(Ctx& c) { c.gx[0] = c.dy() * c.y[0]; }
+void grad_log(Ctx& c) { c.gx[0] = c.dy() / c.x[0]; }
+void grad_sqrt(Ctx& c) { c.gx[0] = scale(c.dy() / c.y[0], 0.5); }
+void grad_rsqrt(Ctx& c) { c.gx[0] = c.dy() * scale(pow_scalar(c.y[0], 3.0), -0.5); }
+void grad_square(Ctx& c) { c.gx[0] = c.dy() * scale(c.x[0], 2.0); }
+void grad_tanh(Ctx& c) { c.gx[0] = c.dy() * ones_minus(square(c.y[0])); }
+void grad_sigmoid(Ctx& c) { c.gx[0] = c.dy() * (c.y[0] * ones_minus(c.y[0])); }
+void grad_softplus(Ctx& c) { c.gx[0] = c.dy() * sigmoid(c.x[0]); }
+void grad_relu(Ctx& c) { c.gx[0] = c.dy() * step(c.x[0]); }
+void grad_gelu(Ctx& c) { c.gx[0] = c.dy() * make_op(Op::gelu_grad, {c.x[0]}); }
+void grad_silu(Ctx& c) {
+  Var s = sigmoid(c.x[0]);
+  c.gx[0] = c.dy() * (s + c.x[0] * (s * ones_minus(s)));
+}
+void grad_elu(Ctx& c) {
+  // x > 0: 1; otherwise α·eˣ = y + α
+  Var pos = step(c.x[0]);
+  c.gx[0] = c.dy() * (pos + ones_minus(pos) * add_scalar(c.y[0], c.f(0)));
+}
+void grad_leaky_relu(Ctx& c) { c.gx[0] = c.dy() * add_scalar(scale(step(c.x[0]), 1.0 - c.f(0)), c.f(0)); }
+void grad_scale(Ctx& c) { c.gx[0] = scale(c.dy(), c.f(0)); }
+void grad_add_scalar(Ctx& c) { c.gx[0] = c.dy(); }
+void grad_pow_scalar(Ctx& c) { c.gx[0] = c.dy() * scale(pow_scalar(c.x[0], c.f(0) - 1.0), c.f(0)); }
+
+void grad_add(Ctx& c) {
+  c.gx[0] = sum_to(c.dy(), c.x[0].shape());
+  c.gx[1] = sum_to(c.dy(), c.x[1].shape());
+}
+void grad_sub(Ctx& c) {
+  c.gx[0] = sum_to(c.dy(), c.x[0].shape());
+  c.gx[1] = sum_to(neg(c.dy()), c.x[1].shape());
+}
+void grad_mul(Ctx& c) {
+  c.gx[0] = sum_to(c.dy() * c.x[1], c.x[0].shape());
+  c.gx[1] = sum_to(c.dy() * c.x[0], c.x[1].shape());
+}
+void grad_div(Ctx& c) {
+  Var ga = c.dy() / c.x[1];
+  c.gx[0] = sum_to(ga, c.x[0].shape());
+  c.gx[1] = sum_to(neg(ga * c.y[0]), c.x[1].shape());  // −dy·a/b² = −(dy/b)·y
+}
+
+void grad_sum(Ctx& c) { c.gx[0] = expand(c.dy(), c.x[0].shape()); }
+void grad_mean(Ctx& c) {
+  int64_t count = 1;
+  for (int64_t a : c.n.ints) count *= c.x[0].dim(int(a));
+  c.gx[0] = expand(scale(c.dy(), 1.0 / double(count)), c.x[0].shape());
+}
+void grad_sum_to(Ctx& c) { c.gx[0] = expand(c.dy(), c.x[0].shape()); }
+void grad_expand(Ctx& c) { c.gx[0] = sum_to(c.dy(), c.x[0].shape()); }
+
+void grad_reshape(Ctx& c) { c.gx[0] = reshape(c.dy(), c.x[0].shape()); }
+void grad_permute(Ctx& c) {
+  std::vector<int64_t> inv(c.n.ints.size());
+  for (size_t i = 0; i < inv.size(); i++) inv[size_t(c.n.ints[i])] = int64_t(i);
+  c.gx[0] = permute(c.dy(), inv);
+}
+void grad_slice(Ctx& c) {
+  int axis = int(c.i(0));
+  c.gx[0] = pad(c.dy(), axis, c.i(1), c.x[0].dim(axis) - c.i(2));
+}
+void grad_pad(Ctx& c) {
+  int axis = int(c.i(0));
+  c.gx[0] = slice(c.dy(), axis, c.i(1), c.i(1) + c.x[0].dim(axis));
+}
+void grad_concat(Ctx& c) {
+  int axis = int(c.i(0));
+  int64_t at = 0;
+  for (size_t k = 0; k < c.x.size(); k++) {
+    int64_t len = c.x[k].dim(axis);
+    if (!c.x[k].integer()) c.gx[k] = slice(c.dy(), axis, at, at + len);
+    at += len;
+  }
+}
+
+void grad_embedding(Ctx& c) { c.gx[0] = scatter_add_rows(c.x[1], c.dy(), c.x[0].dim(0)); }
+void grad_scatter_add_rows(Ctx& c) { c.gx[1] = embedding(c.dy(), c.x[0]); }
+void grad_index_select(Ctx& c) { c.gx[0] = index_add(c.dy(), c.x[1], c.x[0].dim(-1)); }
+void grad_index_add(Ctx& c) { c.gx[0] = index_select(c.dy(), c.x[1]); }
+void grad_token_shift(Ctx& c) { c.gx[0] = token_shift(c.dy(), -c.i(0)); }
+
+void grad_matmul(Ctx& c) {
+  Var a = c.x[0], b = c.x[1], g = c.dy();
+  bool ta = c.i(0) != 0, tb = c.i(1) != 0;
+  // dA: d op(A) = dC · op(B)ᵀ
+  Var da = matmul(g, b, false, !tb);
+  c.gx[0] = ta ? transpose(da, -1, -2) : da;
+  // dB: d op(B) = op(A)ᵀ · dC. A shared 2-D B sums over the batch: fold the batch into the
+  // rows when A is not transposed (one GEMM), otherwise reduce a batched product.
+  if (b.rank() == 2 && a.rank() > 2) {
+    if (!ta) {
+      a = reshape(a, {-1, a.dim(-1)});
+      g = reshape(g, {-1, g.dim(-1)});
+    } else {
+      Var db = tb ? matmul(g, a, true, true) : matmul(a, g, false, false);
+      std::vector<int64_t> batch_axes;
+      for (int k = 0; k < db.rank() - 2; k++) batch_axes.push_back(k);
+      c.gx[1] = reshape(sum(db, batch_axes), b.shape());
+      return;
+    }
+  }
+  c.gx[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+}
+
+void grad_rms_norm(Ctx& c) { c.gx[0] = make_op(Op::rms_norm_backward, {c.x[0], c.dy()}, {}, {c.f(0)}); }
+void grad_rope(Ctx& c) { c.gx[0] = rope(c.dy(), c.i(0), c.f(0), c.i(1), c.i(2) == 0); }
+
+void grad_attention(Ctx& c) {
+  if (c.gy[1].valid())
+    throw ShapeError("attention" + (c.n.loc.empty() ? std::string() : " at " + c.n.loc) +
+                     ": its log-sum-exp output is not differentiable");
+  if (!c.dy().valid()) return;
+  Var d = make_op(Op::attention_backward, {c.x[0], c.x[1], c.x[2], c.y[0], c.y[1], c.dy()}, {c.i(0)}, {c.f(0)});
+  c.gx[0] = output(d, 0);
+  c.gx[1] = output(d, 1);
+  c.gx[2] = output(d, 2);
+}
+
+void grad_cross_entropy(Ctx& c) {
+  c.gx[0] = make_op(Op::cross_entropy_backward, {c.x[0], c.x[1], c.dy()}, {}, {c.f(0)});
+}
+void grad_fake_quant(Ctx& c) { c.gx[0] = c.dy(); }  // straight-through
+
+}  // namespace
+
+void apply_grad_rule(Graph& g, int node, const std::vector<Var>& gouts, std::vector<Var>& gins) {
+  Ctx c{g, g.node(node), {}, {}, gouts, gins};
+  for (const Value& v : c.n.inputs) c.x.push_back(Var(&g, v));
+  for (int k = 0; k < int(c.n.outs.size()); k++) c.y.push_back(Var(&g, Value{node, k}));
+  gins.assign(c.n.inputs.size(), Var());
+  // Every op here except attention has one output; only attention's rule reads gy[1].
+  if (c.gy.empty() || (!c.gy[0].valid() && c.n.op != Op::attention)) return;
+  switch (c.n.op) {
+#define OP(name, arity, shape_rule, grad_rule, check) \
+  case Op::name: grad_rule(c); break;
+#include "runtime/ops.def"
+#undef OP
+  }
+}
+
+}  // namespace golf

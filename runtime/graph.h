@@ -1,0 +1,93 @@
+// The graph IR: a list of nodes in build order (which is a valid topological order), each an op
+// of runtime/ops.def with its inputs, static output shapes and the source location that built it.
+// Graphs are dtype-agnostic: a value is either real (lowered to f32/f64/bf16 by the backend's
+// numerics policy) or integer (i32).
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace golf {
+
+enum class Op : uint16_t {
+#define OP(name, arity, shape_rule, grad_rule, check) name,
+#include "runtime/ops.def"
+#undef OP
+};
+
+enum class GradCheck : uint8_t { FD, LEAF, BACKWARD, STE, EFFECT };
+
+struct OpInfo {
+  const char* name;
+  int arity;  // -1: variadic
+  GradCheck check;
+};
+const OpInfo& op_info(Op op);
+int op_count();
+Op op_by_name(const std::string& name);  // throws on an unknown name
+const char* grad_check_name(GradCheck c);
+
+// A shape error names the op, the shapes involved and where the node was built.
+struct ShapeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Value {
+  int node = -1;
+  int out = 0;
+  bool valid() const { return node >= 0; }
+  bool operator==(const Value& o) const { return node == o.node && out == o.out; }
+};
+
+struct OutSpec {
+  Shape shape;
+  bool integer = false;
+};
+
+struct Node {
+  Op op;
+  std::vector<Value> inputs;
+  std::vector<OutSpec> outs;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+  std::string str;
+  std::string loc;  // "file:line" of the code that built it ("" when unknown)
+};
+
+class Graph {
+ public:
+  // Appends a node after checking arity and running the op's shape rule. For leaves, `outs` gives
+  // the output spec; for every other op it is inferred.
+  Value add(Op op, std::vector<Value> inputs, std::vector<int64_t> ints = {}, std::vector<double> floats = {},
+            std::string str = {}, std::vector<OutSpec> outs = {});
+  Value input(const std::string& name, const Shape& shape, bool integer = false);
+  // Parameters are leaves keyed by name; asking twice for one name returns the same value, so the
+  // gradient of a shared parameter is accumulated in one place.
+  Value param(const std::string& name, const Shape& shape);
+
+  const Node& node(int i) const { return nodes_.at(size_t(i)); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  int size() const { return int(nodes_.size()); }
+  const OutSpec& spec(Value v) const { return nodes_.at(size_t(v.node)).outs.at(size_t(v.out)); }
+  const Shape& shape(Value v) const { return spec(v).shape; }
+
+  // Source location attached to nodes built from now on (the DSL sets the Lua file:line).
+  void set_location(std::string loc) { loc_ = std::move(loc); }
+  const std::string& location() const { return loc_; }
+
+  std::vector<std::string> param_names() const;  // in first-use order
+  Value find_param(const std::string& name) const;
+  Value find_input(const std::string& name) const;
+
+  std::string describe(Value v) const;  // "matmul#12[2, 3] at model.lua:7"
+  std::string dump() const;             // one line per node, for debugging and --dump-graph
+
+ private:
+  std::vector<Node> nodes_;
+  std::string loc_;
+};
+
+}  // namespace golf

@@ -1,0 +1,106 @@
+// The C++ model-building API: symbolic values (Var) and one function per op. Each call appends a
+// node to the Var's graph and returns its output; nothing is computed until an Executor runs the
+// graph. The Lua DSL is a thin layer over these same functions.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace golf {
+
+struct Var {
+  Graph* g = nullptr;
+  Value v;
+
+  Var() = default;
+  Var(Graph* graph, Value value) : g(graph), v(value) {}
+  bool valid() const { return g != nullptr && v.valid(); }
+  const Shape& shape() const { return g->shape(v); }
+  int rank() const { return int(shape().size()); }
+  int64_t dim(int i) const { return shape()[size_t(i < 0 ? i + rank() : i)]; }
+  int64_t numel() const { return shape_numel(shape()); }
+  bool integer() const { return g->spec(v).integer; }
+};
+
+Var make_op(Op op, const std::vector<Var>& inputs, std::vector<int64_t> ints = {}, std::vector<double> floats = {});
+Var output(Var multi, int index);  // the index-th output of a multi-output node
+
+Var input(Graph& g, const std::string& name, const Shape& shape, bool integer = false);
+Var param(Graph& g, const std::string& name, const Shape& shape);
+Var full(Graph& g, const Shape& shape, double value);
+
+// elementwise
+Var neg(Var x);
+Var exp(Var x);
+Var log(Var x);
+Var sqrt(Var x);
+Var rsqrt(Var x);
+Var square(Var x);
+Var tanh(Var x);
+Var sigmoid(Var x);
+Var softplus(Var x);
+Var relu(Var x);
+Var step(Var x);
+Var gelu(Var x);
+Var silu(Var x);
+Var elu(Var x, double alpha = 1.0);
+Var leaky_relu(Var x, double slope);
+Var scale(Var x, double c);
+Var add_scalar(Var x, double c);
+Var pow_scalar(Var x, double p);
+Var add(Var a, Var b);
+Var sub(Var a, Var b);
+Var mul(Var a, Var b);
+Var div(Var a, Var b);
+inline Var operator+(Var a, Var b) { return add(a, b); }
+inline Var operator-(Var a, Var b) { return sub(a, b); }
+inline Var operator*(Var a, Var b) { return mul(a, b); }
+inline Var operator/(Var a, Var b) { return div(a, b); }
+inline Var operator-(Var a) { return neg(a); }
+inline Var operator*(Var a, double c) { return scale(a, c); }
+inline Var operator*(double c, Var a) { return scale(a, c); }
+inline Var operator+(Var a, double c) { return add_scalar(a, c); }
+
+// reductions (axes may be negative; dims are kept as size 1)
+Var sum(Var x, std::vector<int64_t> axes);
+Var mean(Var x, std::vector<int64_t> axes);
+Var sum_all(Var x);   // -> shape []
+Var mean_all(Var x);  // -> shape []
+Var sum_to(Var x, const Shape& shape);
+Var expand(Var x, const Shape& shape);
+
+// layout
+Var reshape(Var x, const Shape& shape);  // one dim may be -1
+Var permute(Var x, std::vector<int64_t> perm);
+Var transpose(Var x, int a, int b);
+Var slice(Var x, int axis, int64_t start, int64_t end);
+Var pad(Var x, int axis, int64_t before, int64_t after);
+Var concat(const std::vector<Var>& xs, int axis);
+
+// gather / scatter
+Var embedding(Var table, Var ids);
+Var scatter_add_rows(Var ids, Var src, int64_t rows);
+Var index_select(Var x, Var idx);           // along the last axis
+Var index_add(Var g, Var idx, int64_t channels);
+Var token_shift(Var x, int64_t k = 1);
+
+// matmul: a[..., M, K] @ b[..., K, N] (b may be 2-D and is then shared by every batch)
+Var matmul(Var a, Var b, bool trans_a = false, bool trans_b = false);
+
+// fused
+Var rms_norm(Var x, double eps = 1e-6);
+Var rope(Var x, int64_t rot_dims, double base = 10000.0, int64_t train_len = 0, bool inverse = false);
+struct AttentionOut {
+  Var y;    // [B, T, H, hd]
+  Var lse;  // [B, H, T] log-sum-exp of each query row, kept for the backward pass
+};
+AttentionOut attention(Var q, Var k, Var v, double scale, bool xsa = false);
+Var cross_entropy(Var logits, Var targets, double softcap = 0.0);  // per-token loss [N]
+Var fake_quant(Var x, int bits);
+
+// effects: write into the tensor bound to the `target` input when the graph runs
+void assign(Var target, Var value);
+void accumulate(Var target, Var value);
+
+}  // namespace golf

@@ -1,0 +1,69 @@
+// A dense, contiguous, row-major tensor. Storage is shared (copies of a Tensor alias the same
+// bytes); clone() makes a deep copy. Only the CPU device allocates here; the CUDA backend owns
+// device buffers of its own.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/dtype.h"
+
+namespace golf {
+
+using Shape = std::vector<int64_t>;
+
+enum class Device : uint8_t { cpu, cuda };
+const char* device_name(Device d);
+
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);  // "[2, 3, 4]"
+
+struct Storage {
+  unsigned char* ptr = nullptr;
+  size_t size = 0;
+  explicit Storage(size_t n);
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(Shape shape, DType dtype, Device device = Device::cpu);  // zero-filled
+
+  const Shape& shape() const { return shape_; }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  int64_t numel() const { return shape_numel(shape_); }
+  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+  int64_t dim(int i) const { return shape_[i < 0 ? i + int(shape_.size()) : i]; }
+  int rank() const { return int(shape_.size()); }
+  bool defined() const { return storage_ != nullptr; }
+
+  void* raw() { return storage_ ? storage_->ptr + offset_ : nullptr; }
+  const void* raw() const { return storage_ ? storage_->ptr + offset_ : nullptr; }
+  template <class T> T* data() { return static_cast<T*>(raw()); }
+  template <class T> const T* data() const { return static_cast<const T*>(raw()); }
+
+  Tensor clone() const;
+  // A tensor of another shape with the same element count over the same bytes.
+  Tensor view(const Shape& shape) const;
+  // A tensor over `base`'s bytes starting at byte_offset (the executor's arena slots).
+  static Tensor over(const Tensor& base, size_t byte_offset, Shape shape, DType dtype);
+  // Element i as double whatever the dtype (tests, printing, host-side reductions).
+  double get(int64_t i) const;
+  void set(int64_t i, double v);
+  Tensor to(DType t) const;  // converted copy
+  void fill(double v);
+
+ private:
+  Shape shape_;
+  DType dtype_ = DType::f32;
+  Device device_ = Device::cpu;
+  std::shared_ptr<Storage> storage_;
+  size_t offset_ = 0;
+};
+
+}  // namespace golf

@@ -1,0 +1,29 @@
+#include "runtime/train_step.h"
+
+namespace golf {
+
+TrainStep::TrainStep(Graph& g, Var loss, ParamStore& store, ExecOptions opt, double loss_scale)
+    : store_(store), names_(g.param_names()) {
+  std::vector<Gradient> gs = backward(loss_scale == 1.0 ? loss : scale(loss, loss_scale), names_);
+  for (const Gradient& gr : gs) {
+    grads_[gr.name] = Tensor(store.spec(gr.name).shape, opt.real);
+    // A parameter the loss does not reach keeps a zero gradient (it is still a model weight).
+    if (gr.grad.valid()) accumulate(input(g, "grad." + gr.name, store.spec(gr.name).shape), gr.grad);
+  }
+  ex_ = std::make_unique<Executor>(g, std::vector<Var>{loss}, opt);
+  ex_->bind_params(store_);
+  for (auto& [name, t] : grads_) ex_->bind("grad." + name, t);
+}
+
+void TrainStep::zero_grad() {
+  for (auto& [name, t] : grads_) t.fill(0.0);
+}
+
+double TrainStep::run(const std::map<std::string, Tensor>& inputs) {
+  for (const auto& [name, t] : inputs) ex_->bind(name, t);
+  ex_->bind_params(store_);  // the update graph may have replaced nothing, but sets can change
+  ex_->run();
+  return ex_->result(0).get(0);
+}
+
+}  // namespace golf

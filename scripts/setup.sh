@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package golfrt needs. Idempotent: installs only what is missing.
+# Run as root on a fresh Debian 12 machine (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  liblua5.4-dev           # Lua 5.4, with the C++ build (lua5.4-c++) the DSL links
+  libopenblas-dev         # CPU matmul
+  libzstd-dev libbrotli-dev libxxhash-dev   # artifact codecs and checksums
+  libsentencepiece-dev    # tokenizers
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The CLI runs, every subcommand answers --help, and commands that are not built yet say so and
+# exit non-zero instead of pretending.
+set -euo pipefail
+golfrt=$1
+fail() { echo "cli_smoke: $*" >&2; exit 1; }
+
+"$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
+"$golfrt" --version | grep -q "^golfrt " || fail "--version"
+for cmd in train decode inspect data summary ops version; do
+  "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
+done
+"$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"
+if "$golfrt" train examples/none.lua 2>err.txt; then fail "train pretended to work"; fi
+grep -q "not built yet" err.txt || fail "train did not say it is not built"
+if "$golfrt" frobnicate 2>/dev/null; then fail "an unknown command exited 0"; fi
+rm -f err.txt
+echo "cli_smoke: ok"
