@@ -115,8 +115,10 @@ std::string Graph::dump() const {
   for (int i = 0; i < size(); i++) {
     const Node& n = nodes_[size_t(i)];
     o << "%" << i << " = " << op_info(n.op).name << "(";
-    for (size_t j = 0; j < n.inputs.size(); j++)
-      o << (j ? ", " : "") << "%" << n.inputs[j].node << (nodes_[size_t(n.inputs[j].node)].outs.size() > 1 ? "." + std::to_string(n.inputs[j].out) : "");
+    for (size_t j = 0; j < n.inputs.size(); j++) {
+      o << (j ? ", " : "") << "%" << n.inputs[j].node;
+      if (nodes_[size_t(n.inputs[j].node)].outs.size() > 1) o << "." << n.inputs[j].out;
+    }
     o << ")";
     if (!n.str.empty()) o << " '" << n.str << "'";
     if (!n.ints.empty()) {
