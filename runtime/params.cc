@@ -12,6 +12,7 @@ std::string Init::describe() const {
   std::ostringstream o;
   switch (kind) {
     case Kind::normal: o << "normal(std=" << a << ")"; break;
+    case Kind::uniform: o << "uniform(" << -a << ", " << a << ")"; break;
     case Kind::zeros: o << "zeros"; break;
     case Kind::ones: o << "ones"; break;
     case Kind::orthogonal: o << "orthogonal(gain=" << a << ")"; break;
@@ -93,6 +94,9 @@ void init_tensor(Tensor& t, const Init& init, Rng& rng) {
   switch (init.kind) {
     case Init::Kind::normal:
       for (int64_t i = 0; i < t.numel(); i++) t.set(i, init.a * rng.normal());
+      break;
+    case Init::Kind::uniform:
+      for (int64_t i = 0; i < t.numel(); i++) t.set(i, init.a * (2.0 * rng.uniform() - 1.0));
       break;
     case Init::Kind::zeros: t.fill(0.0); break;
     case Init::Kind::ones: t.fill(1.0); break;

@@ -14,12 +14,13 @@
 namespace golf {
 
 struct Init {
-  enum class Kind { normal, zeros, ones, orthogonal, constant, values };
+  enum class Kind { normal, uniform, zeros, ones, orthogonal, constant, values };
   Kind kind = Kind::zeros;
-  double a = 0.0;              // normal: std; orthogonal: gain; constant: the value
+  double a = 0.0;              // normal: std; uniform: bound b of U(−b, b); orthogonal: gain; constant: value
   std::vector<double> values;  // values: every element, row-major (constants a script computed)
 
   static Init normal(double std) { return {Kind::normal, std, {}}; }
+  static Init uniform(double bound) { return {Kind::uniform, bound, {}}; }
   static Init zeros() { return {Kind::zeros, 0.0, {}}; }
   static Init ones() { return {Kind::ones, 1.0, {}}; }
   static Init orthogonal(double gain = 1.0) { return {Kind::orthogonal, gain, {}}; }

@@ -14,5 +14,10 @@ done
 if "$golfrt" train examples/none.lua 2>err.txt; then fail "train pretended to work"; fi
 grep -q "not built yet" err.txt || fail "train did not say it is not built"
 if "$golfrt" frobnicate 2>/dev/null; then fail "an unknown command exited 0"; fi
+src=$(cd "$(dirname "$0")/.." && pwd)
+"$golfrt" summary "$src/examples/baseline.lua" | grep -q "^parameters: 17059912 " || fail "baseline does not have 17059912 parameters"
+"$golfrt" summary "$src/examples/baseline.lua" --set dim=640 | grep -q "^parameters: 26485832 " || fail "baseline at dim=640"
+if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>err.txt; then fail "an unknown --set key was accepted"; fi
+grep -q "'dimm' is not a config key" err.txt || fail "unknown --set key message"
 rm -f err.txt
 echo "cli_smoke: ok"

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "runtime/graph.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/device.h"
@@ -61,8 +62,8 @@ const Command kCommands[] = {
      "the artifact format (issue: The artifact)"},
     {"data", "prepare tokenized shards from text", "golfrt data prepare --text FILE --out DIR", nullptr,
      "the data pipeline (issue: Training end to end on CPU)"},
-    {"summary", "print a script's module tree and parameter counts", "golfrt summary SCRIPT [--set k=v] [--preset P]",
-     nullptr, "the Lua DSL (issue: Core II)"},
+    {"summary", "print a script's module tree, tensor shapes and parameter counts",
+     "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},
     {"ops", "list the op table: arity, gradient check and backends", "golfrt ops", cmd_ops, nullptr},
     {"version", "print the version and build features", "golfrt version", cmd_version, nullptr},
 };

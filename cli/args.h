@@ -1,0 +1,58 @@
+// Command-line arguments shared by the subcommands: positionals, --set key=value (repeatable),
+// --preset NAME and --flag / --key value options.
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dsl/script.h"
+
+namespace golf::cli {
+
+struct Args {
+  std::vector<std::string> positional;
+  Overrides overrides;
+  std::map<std::string, std::string> options;  // --key value (flags map to "true")
+
+  std::string get(const std::string& key, const std::string& def) const {
+    auto it = options.find(key);
+    return it == options.end() ? def : it->second;
+  }
+};
+
+// `valued` lists the options that take a value; any other --option is a flag. Unknown options
+// are errors naming them.
+inline Args parse_args(const std::vector<std::string>& argv, const std::vector<std::string>& valued,
+                       const std::vector<std::string>& flags = {}) {
+  Args a;
+  for (size_t i = 0; i < argv.size(); i++) {
+    const std::string& s = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argv.size()) throw std::invalid_argument(s + " needs a value");
+      return argv[++i];
+    };
+    if (s == "--set") {
+      a.overrides.sets.push_back(parse_set(next()));
+    } else if (s.rfind("--set=", 0) == 0) {
+      a.overrides.sets.push_back(parse_set(s.substr(6)));
+    } else if (s == "--preset") {
+      a.overrides.preset = next();
+    } else if (s.rfind("--", 0) == 0) {
+      std::string key = s.substr(2);
+      bool takes = false, flag = false;
+      for (const auto& v : valued) takes = takes || v == key;
+      for (const auto& f : flags) flag = flag || f == key;
+      if (takes) a.options[key] = next();
+      else if (flag) a.options[key] = "true";
+      else throw std::invalid_argument("unknown option " + s);
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+int cmd_summary(const std::vector<std::string>& args);
+
+}  // namespace golf::cli

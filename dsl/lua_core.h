@@ -1,0 +1,33 @@
+// golf.core: the Lua face of the C++ graph-building API (runtime/ops.h). Symbolic tensors are
+// userdata with operators; every node they build records the Lua file:line that built it.
+// Modeled on Lua's liolib.c: a luaL_Reg table of functions, a named metatable, check helpers.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "dsl/sandbox.h"
+#include "runtime/params.h"
+
+namespace golf {
+
+struct ModuleRecord {
+  std::string path;  // "blocks.0.attn"
+  std::string type;  // "Attention"
+};
+
+// What golf.core builds into while a script's build() runs.
+struct BuildContext {
+  Graph* graph = nullptr;
+  ParamStore* store = nullptr;
+  std::vector<ModuleRecord> modules;  // in attach order
+};
+
+// Registers golf.core with the sandbox's `require`.
+void install_golf_core(Sandbox& sb);
+// Points golf.core at a build (nullptr: no build is running; ops then raise an error).
+void set_build_context(lua_State* L, BuildContext* ctx);
+
+void push_tensor(lua_State* L, Var v);
+Var check_tensor(lua_State* L, int idx);
+
+}  // namespace golf

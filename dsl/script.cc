@@ -1,0 +1,290 @@
+#include "dsl/script.h"
+
+#include <lua.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace golf {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ScriptError(path + ": cannot open the script");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string value_string(lua_State* L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNUMBER: {
+      if (lua_isinteger(L, idx)) return std::to_string(lua_tointeger(L, idx));
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.10g", lua_tonumber(L, idx));
+      return buf;
+    }
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    case LUA_TSTRING: return std::string(1, '"').append(lua_tostring(L, idx)).append(1, '"');
+    default: return luaL_typename(L, idx);
+  }
+}
+
+// Resets the build context however build() leaves (tensors die with their graph).
+struct ContextGuard {
+  lua_State* L;
+  ~ContextGuard() { set_build_context(L, nullptr); }
+};
+
+}  // namespace
+
+std::pair<std::string, std::string> parse_set(const std::string& arg) {
+  size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--set '" + arg + "': expected key=value");
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+ModelScript::ModelScript(const std::string& path, const Overrides& o, SandboxLimits limits)
+    : path_(path), source_(read_file(path)), sb_(limits) {
+  install_golf_core(sb_);
+  sb_.set_module_dir(dir_of(path));
+  lua_State* L = sb_.L();
+  sb_.run(source_, path, 1);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    throw ScriptError(path + ": the script must return a table { config = ..., build = function(g, cfg, mode) ... }");
+  }
+  lua_getfield(L, -1, "build");
+  bool has_build = lua_isfunction(L, -1);
+  lua_pop(L, 1);
+  if (!has_build) {
+    lua_pop(L, 1);
+    throw ScriptError(path + ": the returned table has no build(g, cfg, mode) function");
+  }
+  module_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  // The effective config: a copy of M.config, then the preset, then each --set.
+  lua_newtable(L);
+  int cfg = lua_gettop(L);
+  push_field("config", nullptr);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, cfg);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    throw ScriptError(path + ": 'config' must be a table");
+  }
+  lua_pop(L, 1);
+
+  config_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);  // pops the copy
+
+  auto known_keys = [&]() {
+    std::string keys;
+    for (auto& [k, v] : config_items()) keys += (keys.empty() ? "" : ", ") + k;
+    return keys;
+  };
+  if (!o.preset.empty()) {
+    push_field("presets", o.preset.c_str());
+    if (!lua_istable(L, -1)) {
+      std::string names;
+      for (const std::string& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+      throw ScriptError(path + ": no preset '" + o.preset + "' (presets: " + (names.empty() ? "none" : names) + ")");
+    }
+    int preset = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+    int c = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, preset)) {
+      lua_pushvalue(L, -2);
+      lua_gettable(L, c);
+      bool known = !lua_isnil(L, -1);
+      lua_pop(L, 1);
+      if (!known)
+        throw ScriptError(path + ": preset '" + o.preset + "' sets '" + lua_tostring(L, -2) +
+                          "', which is not a config key (" + known_keys() + ")");
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, c);
+    }
+    lua_pop(L, 2);
+  }
+  for (const auto& [key, text] : o.sets) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+    lua_getfield(L, -1, key.c_str());
+    int type = lua_type(L, -1);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL) throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is not a config key of " + path + " (" + known_keys() + ")");
+    if (type == LUA_TNUMBER) {
+      if (!lua_stringtonumber(L, text.c_str()))
+        throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is a number");
+    } else if (type == LUA_TBOOLEAN) {
+      if (text != "true" && text != "false") throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is true or false");
+      lua_pushboolean(L, text == "true");
+    } else if (type == LUA_TSTRING) {
+      lua_pushstring(L, text.c_str());
+    } else {
+      throw ScriptError("--set " + key + ": '" + key + "' is a " + lua_typename(L, type) + " and cannot be set from the command line");
+    }
+    lua_setfield(L, -2, key.c_str());
+    lua_pop(L, 1);
+  }
+}
+
+ModelScript::~ModelScript() = default;
+
+void ModelScript::push_field(const char* table, const char* key) const {
+  lua_State* L = sb_.L();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, module_ref_);
+  lua_getfield(L, -1, table);
+  lua_remove(L, -2);
+  if (key) {
+    if (lua_istable(L, -1)) lua_getfield(L, -1, key);
+    else lua_pushnil(L);
+    lua_remove(L, -2);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> ModelScript::config_items() const {
+  lua_State* L = sb_.L();
+  std::vector<std::pair<std::string, std::string>> items;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING) items.push_back({lua_tostring(L, -2), value_string(L, -1)});
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+bool ModelScript::has_config(const std::string& key) const {
+  lua_State* L = sb_.L();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+  lua_getfield(L, -1, key.c_str());
+  bool has = !lua_isnil(L, -1);
+  lua_pop(L, 2);
+  return has;
+}
+
+double ModelScript::config_number(const std::string& key) const {
+  lua_State* L = sb_.L();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+  lua_getfield(L, -1, key.c_str());
+  bool ok = lua_type(L, -1) == LUA_TNUMBER;
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 2);
+  if (!ok) throw ScriptError(path_ + ": config." + key + " is not a number");
+  return v;
+}
+
+std::vector<std::string> ModelScript::preset_names() const {
+  lua_State* L = sb_.L();
+  std::vector<std::string> names;
+  push_field("presets", nullptr);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING) names.push_back(lua_tostring(L, -2));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t batch, int64_t seq) {
+  lua_State* L = sb_.L();
+  auto m = std::make_unique<BuiltModel>();
+  BuildContext ctx{&m->graph, &m->store, {}};
+  set_build_context(L, &ctx);
+  ContextGuard guard{L};
+  int top = lua_gettop(L);
+
+  push_field("build", nullptr);
+  lua_createtable(L, 0, 5);
+  m->graph.set_location("input");
+  push_tensor(L, input(m->graph, "tokens", {batch, seq}, true));
+  lua_setfield(L, -2, "tokens");
+  push_tensor(L, input(m->graph, "targets", {batch, seq}, true));
+  lua_setfield(L, -2, "targets");
+  lua_pushinteger(L, batch);
+  lua_setfield(L, -2, "batch");
+  lua_pushinteger(L, seq);
+  lua_setfield(L, -2, "seq");
+  lua_pushstring(L, mode.c_str());
+  lua_setfield(L, -2, "mode");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+  lua_pushstring(L, mode.c_str());
+  sb_.pcall(3, 2);
+
+  if (!luaL_testudata(L, -2, "golf.Tensor")) {
+    lua_settop(L, top);
+    throw ScriptError(path_ + ": build() must return the per-token loss tensor (golf.nn.cross_entropy's output)");
+  }
+  m->loss = check_tensor(L, -2);
+  if (!lua_isnil(L, -1)) m->logits = check_tensor(L, -1);
+  lua_settop(L, top);
+  int64_t n = batch * seq;
+  if (m->loss.numel() != n)
+    throw ScriptError(path_ + ": build() returned a loss of shape " + shape_str(m->loss.shape()) +
+                      "; expected the per-token loss [" + std::to_string(n) + "]");
+  m->graph.set_location("");
+  m->loss = reshape(m->loss, {n});
+  m->modules = std::move(ctx.modules);
+  return m;
+}
+
+bool ModelScript::name_matches(const std::string& name, const std::string& pattern) {
+  lua_State* L = sb_.L();
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "match");
+  lua_remove(L, -2);
+  lua_pushstring(L, name.c_str());
+  lua_pushstring(L, ("^" + pattern + "$").c_str());
+  sb_.pcall(2, 1);
+  bool m = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  return m;
+}
+
+std::vector<std::pair<std::string, std::string>> ModelScript::optim_rules() {
+  lua_State* L = sb_.L();
+  std::vector<std::pair<std::string, std::string>> rules;
+  push_field("train", "optim");
+  if (lua_istable(L, -1)) {
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, -1, i);
+      if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "match");
+        std::string match = lua_isstring(L, -1) ? lua_tostring(L, -1) : ".*";
+        lua_pop(L, 1);
+        std::string kind = "?";
+        for (const char* k : {"muon", "adam", "adamw", "sgd"}) {
+          lua_getfield(L, -1, k);
+          if (!lua_isnil(L, -1)) kind = k;
+          lua_pop(L, 1);
+        }
+        rules.push_back({match, kind});
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return rules;
+}
+
+}  // namespace golf

@@ -1,0 +1,67 @@
+// A model script: the Lua file that describes an architecture. It returns a table
+//   { config = {...}, presets = {...}, train = {...}, quant = {...}, build = function(g, cfg, mode) }
+// build() receives g (tokens, targets: [B, T] integer inputs; batch, seq, mode) and the config,
+// and returns the per-token loss [B·T] (golf.nn.cross_entropy's output), optionally followed by
+// the logits [B·T, V].
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/lua_core.h"
+#include "dsl/sandbox.h"
+
+namespace golf {
+
+struct Overrides {
+  std::string preset;                                      // --preset NAME ("" for none)
+  std::vector<std::pair<std::string, std::string>> sets;  // --set key=value, in order
+};
+
+// Parses "key=value"; throws naming the argument.
+std::pair<std::string, std::string> parse_set(const std::string& arg);
+
+struct BuiltModel {
+  Graph graph;
+  ParamStore store;
+  Var loss;    // per-token loss [B·T]
+  Var logits;  // [B·T, V], invalid when build() returned none
+  std::vector<ModuleRecord> modules;
+};
+
+class ModelScript {
+ public:
+  // Reads and runs the script file in a fresh sandbox; applies the preset, then each --set, to
+  // its config (unknown keys, presets and ill-typed values are errors naming them).
+  ModelScript(const std::string& path, const Overrides& overrides = {}, SandboxLimits limits = {});
+  ~ModelScript();
+
+  const std::string& path() const { return path_; }
+  const std::string& source() const { return source_; }
+  // The config as (key, value as written), sorted by key.
+  std::vector<std::pair<std::string, std::string>> config_items() const;
+  bool has_config(const std::string& key) const;
+  double config_number(const std::string& key) const;
+  std::vector<std::string> preset_names() const;
+
+  std::unique_ptr<BuiltModel> build(const std::string& mode, int64_t batch, int64_t seq);
+
+  // Calls string.match(name, "^" .. pattern .. "$") in the sandbox (Lua patterns, as the
+  // script's optimizer and quant rules use them).
+  bool name_matches(const std::string& name, const std::string& pattern);
+  // The script's train.optim rules as (match pattern, optimizer kind), in order; empty if none.
+  std::vector<std::pair<std::string, std::string>> optim_rules();
+
+  Sandbox& sandbox() { return sb_; }
+
+ private:
+  void push_field(const char* table, const char* key) const;  // pushes M[table][key] (or nil)
+
+  std::string path_, source_;
+  Sandbox sb_;
+  int module_ref_ = -1;  // registry reference to the returned table
+  int config_ref_ = -1;  // the effective config (a copy with the overrides applied)
+};
+
+}  // namespace golf
