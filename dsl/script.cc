@@ -260,6 +260,59 @@ bool ModelScript::name_matches(const std::string& name, const std::string& patte
   return m;
 }
 
+namespace {
+Json to_json(lua_State* L, int idx, const std::string& where, int depth) {
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: return Json();
+    case LUA_TBOOLEAN: return Json(bool(lua_toboolean(L, idx)));
+    case LUA_TNUMBER: return Json(double(lua_tonumber(L, idx)));
+    case LUA_TSTRING: return Json(std::string(lua_tostring(L, idx)));
+    case LUA_TTABLE: {
+      if (depth > 32) throw ScriptError(where + ": nested too deeply");
+      lua_Integer n = luaL_len(L, idx);
+      size_t count = 0;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) count++, lua_pop(L, 1);
+      if (n > 0 && size_t(n) == count) {
+        Json a = Json::array();
+        for (lua_Integer i = 1; i <= n; i++) {
+          lua_geti(L, idx, i);
+          a.push(to_json(L, -1, where + "[" + std::to_string(i) + "]", depth + 1));
+          lua_pop(L, 1);
+        }
+        return a;
+      }
+      Json o = Json::object();
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                          : lua_type(L, -2) == LUA_TNUMBER ? std::to_string(lua_tointeger(L, -2)) : "?";
+        o.set(key, to_json(L, -1, where + "." + key, depth + 1));
+        lua_pop(L, 1);
+      }
+      return o;
+    }
+    default:
+      throw ScriptError(where + " is a " + std::string(luaL_typename(L, idx)) + "; only numbers, strings, booleans and tables are allowed here");
+  }
+}
+}  // namespace
+
+Json ModelScript::table_json(const std::string& name) {
+  lua_State* L = sb_.L();
+  push_field(name.c_str(), nullptr);
+  Json j;
+  try {
+    j = to_json(L, -1, path_ + ": " + name, 0);
+  } catch (...) {
+    lua_pop(L, 1);
+    throw;
+  }
+  lua_pop(L, 1);
+  return j;
+}
+
 std::vector<std::pair<std::string, std::string>> ModelScript::optim_rules() {
   lua_State* L = sb_.L();
   std::vector<std::pair<std::string, std::string>> rules;

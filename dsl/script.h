@@ -11,6 +11,7 @@
 
 #include "dsl/lua_core.h"
 #include "dsl/sandbox.h"
+#include "runtime/json.h"
 
 namespace golf {
 
@@ -52,6 +53,10 @@ class ModelScript {
   bool name_matches(const std::string& name, const std::string& pattern);
   // The script's train.optim rules as (match pattern, optimizer kind), in order; empty if none.
   std::vector<std::pair<std::string, std::string>> optim_rules();
+
+  // M[name] (train, quant, ...) as JSON: tables with 1..n keys become arrays, others objects;
+  // functions are refused with the key's path. Null when the script has no such field.
+  Json table_json(const std::string& name);
 
   Sandbox& sandbox() { return sb_; }
 
