@@ -54,5 +54,8 @@ inline Args parse_args(const std::vector<std::string>& argv, const std::vector<s
 }
 
 int cmd_summary(const std::vector<std::string>& args);
+int cmd_data(const std::vector<std::string>& args);  // cli/data.cc
+extern const char* const kDataUsage;
+int cmd_train(const std::vector<std::string>& args);
 
 }  // namespace golf::cli

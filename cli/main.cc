@@ -54,14 +54,22 @@ int cmd_version(const std::vector<std::string>&) {
 }
 
 const Command kCommands[] = {
-    {"train", "train a model script and write its artifact", "golfrt train SCRIPT [--set k=v] [--preset P]", nullptr,
-     "the trainer (issue: Training end to end on CPU)"},
+    {"train", "train a model script on a data folder and score it (val_bpb)",
+     "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
+     "                    [--seed S] [--out DIR] [--resume] [--checkpoint-every N] [--replay-schedule FILE]\n"
+     "                    [--dtype f32|f64] [--quiet]\n\n"
+     "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
+     "  --time-budget S        wall-clock seconds of training (evaluation and checkpoints are not counted)\n"
+     "  --steps N              stop after N optimizer steps\n"
+     "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>)\n"
+     "  --resume               continue exactly from DIR/checkpoint.bin\n"
+     "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)",
+     golf::cli::cmd_train, nullptr},
     {"decode", "evaluate or sample from an artifact", "golfrt decode ARTIFACT [--data DIR] [--generate TEXT]", nullptr,
      "the artifact format (issue: The artifact)"},
     {"inspect", "show an artifact's size budget tensor by tensor", "golfrt inspect ARTIFACT", nullptr,
      "the artifact format (issue: The artifact)"},
-    {"data", "prepare tokenized shards from text", "golfrt data prepare --text FILE --out DIR", nullptr,
-     "the data pipeline (issue: Training end to end on CPU)"},
+    {"data", "prepare tokenized shards from text", golf::cli::kDataUsage, golf::cli::cmd_data, nullptr},
     {"summary", "print a script's module tree, tensor shapes and parameter counts",
      "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},
     {"ops", "list the op table: arity, gradient check and backends", "golfrt ops", cmd_ops, nullptr},

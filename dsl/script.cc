@@ -106,6 +106,20 @@ ModelScript::ModelScript(const std::string& path, const Overrides& o, SandboxLim
     int c = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, preset)) {
+      // A preset's `train` table adjusts the script's train settings key by key (a CPU preset
+      // needs smaller batches as much as a smaller model).
+      if (lua_type(L, -2) == LUA_TSTRING && std::string(lua_tostring(L, -2)) == "train" && lua_istable(L, -1)) {
+        push_field("train", nullptr);
+        if (!lua_istable(L, -1)) throw ScriptError(path + ": preset '" + o.preset + "' adjusts train, but the script has no train table");
+        lua_pushnil(L);
+        while (lua_next(L, -3)) {
+          lua_pushvalue(L, -2);
+          lua_insert(L, -2);
+          lua_settable(L, -4);
+        }
+        lua_pop(L, 2);
+        continue;
+      }
       lua_pushvalue(L, -2);
       lua_gettable(L, c);
       bool known = !lua_isnil(L, -1);

@@ -12,6 +12,7 @@
 #include "dsl/lua_core.h"
 #include "dsl/sandbox.h"
 #include "runtime/json.h"
+#include "runtime/model_graph.h"
 
 namespace golf {
 
@@ -23,11 +24,7 @@ struct Overrides {
 // Parses "key=value"; throws naming the argument.
 std::pair<std::string, std::string> parse_set(const std::string& arg);
 
-struct BuiltModel {
-  Graph graph;
-  ParamStore store;
-  Var loss;    // per-token loss [B·T]
-  Var logits;  // [B·T, V], invalid when build() returned none
+struct BuiltModel : ModelGraph {
   std::vector<ModuleRecord> modules;
 };
 

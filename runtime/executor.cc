@@ -1,7 +1,12 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <mutex>
+#include <sstream>
 
 #include "runtime/cpu_backend.h"
 
@@ -63,6 +68,11 @@ class Arena {
 }  // namespace
 
 Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt) : g_(g), opt_(opt) {
+  if (const char* p = std::getenv("GOLFRT_PROFILE"); p && *p && std::string(p) != "0") {
+    profile_on_ = true;
+    static bool registered = (std::atexit(print_profiles_at_exit), true);
+    (void)registered;
+  }
   if (opt_.real != DType::f32 && opt_.real != DType::f64)
     throw std::invalid_argument(std::string("executor: the CPU backend computes in f32 or f64, not ") + dtype_name(opt_.real));
   if (opt_.device != Device::cpu) {
@@ -139,6 +149,49 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   }
 }
 
+namespace {
+std::mutex g_profiles_mu;
+std::map<std::string, std::pair<double, int64_t>> g_profiles;  // merged at destruction
+}  // namespace
+
+std::string Executor::profile_report() const {
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(profile_.begin(), profile_.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+  double total = 0;
+  for (auto& r : rows) total += r.second.first;
+  std::ostringstream o;
+  char line[128];
+  std::snprintf(line, sizeof line, "%-24s %10s %8s %6s\n", "op", "seconds", "calls", "share");
+  o << line;
+  for (auto& [op, v] : rows) {
+    std::snprintf(line, sizeof line, "%-24s %10.3f %8lld %5.1f%%\n", op.c_str(), v.first, (long long)v.second,
+                  total > 0 ? 100 * v.first / total : 0.0);
+    o << line;
+  }
+  return o.str();
+}
+
+void print_profiles_at_exit() {
+  std::lock_guard<std::mutex> lock(g_profiles_mu);
+  if (g_profiles.empty()) return;
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(g_profiles.begin(), g_profiles.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+  double total = 0;
+  for (auto& r : rows) total += r.second.first;
+  std::fprintf(stderr, "GOLFRT_PROFILE: time per op over all graphs\n%-24s %10s %8s %6s\n", "op", "seconds", "calls", "share");
+  for (auto& [op, v] : rows)
+    std::fprintf(stderr, "%-24s %10.3f %8lld %5.1f%%\n", op.c_str(), v.first, (long long)v.second, 100 * v.first / total);
+}
+
+Executor::~Executor() {
+  if (profile_.empty()) return;
+  std::lock_guard<std::mutex> lock(g_profiles_mu);
+  for (auto& [op, v] : profile_) {
+    g_profiles[op].first += v.first;
+    g_profiles[op].second += v.second;
+  }
+}
+
 bool Executor::needs(const std::string& leaf_name) const { return leaves_.count(leaf_name) != 0; }
 
 void Executor::bind(const std::string& name, const Tensor& t) {
@@ -171,7 +224,15 @@ void Executor::run() {
     for (const Value& v : n.inputs) ins.push_back(values_.at({v.node, v.out}));
     for (int k = 0; k < int(n.outs.size()); k++) outs.push_back(values_.at({id, k}));
     try {
-      cpu_run_node(n, ins, outs);
+      if (profile_on_) {
+        auto t0 = std::chrono::steady_clock::now();
+        cpu_run_node(n, ins, outs);
+        auto& p = profile_[op_info(n.op).name];
+        p.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        p.second++;
+      } else {
+        cpu_run_node(n, ins, outs);
+      }
     } catch (const std::exception& e) {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }

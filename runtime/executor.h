@@ -37,6 +37,9 @@ struct MemoryPlan {
 class Executor {
  public:
   Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt = {});
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
 
   // Binds a leaf (input or parameter) by name to a tensor; effects write into it in place.
   void bind(const std::string& name, const Tensor& t);
@@ -46,6 +49,11 @@ class Executor {
   void run();
   const Tensor& result(size_t i) const { return results_.at(i); }
   const MemoryPlan& plan() const { return plan_; }
+
+  // Per-op wall time, summed over runs, when GOLFRT_PROFILE is set in the environment (or
+  // enable_profile() is called); profile_report() prints the table, slowest first.
+  void enable_profile() { profile_on_ = true; }
+  std::string profile_report() const;
   const ExecOptions& options() const { return opt_; }
 
  private:
@@ -57,6 +65,11 @@ class Executor {
   std::map<std::pair<int, int>, Tensor> values_;  // every value the steps read or write
   std::map<std::string, int> leaves_;             // leaf name -> node id
   std::vector<Tensor> results_;
+  bool profile_on_ = false;
+  std::map<std::string, std::pair<double, int64_t>> profile_;  // op -> (seconds, calls)
 };
+
+// Prints every profiling executor's table at exit (GOLFRT_PROFILE=1).
+void print_profiles_at_exit();
 
 }  // namespace golf

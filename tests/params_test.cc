@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "runtime/autograd.h"
-#include "runtime/optim_adamw.h"
+#include "runtime/optim/adamw.h"
 #include "runtime/rng.h"
 #include "runtime/train_step.h"
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/optim_adamw.h"
+#include "runtime/optim/adamw.h"
 #include "runtime/rng.h"
 #include "runtime/train_step.h"
 

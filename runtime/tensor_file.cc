@@ -1,9 +1,10 @@
-#include "tests/support/tensor_dump.h"
+#include "runtime/tensor_file.h"
+
+#include "runtime/fs.h"
 
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 
@@ -21,19 +22,19 @@ constexpr uint8_t kDTypeCount = 8;  // codes 0..7, golf::DType's order
   throw std::runtime_error("tensor dump " + path + ": " + what);
 }
 
-// Reads from an open stream, knowing how many bytes are left so no declared size is trusted blindly.
+// Reads from memory, knowing how many bytes are left so no declared size is trusted blindly.
 class Reader {
  public:
-  Reader(std::ifstream& in, const std::string& path, uint64_t size) : in_(in), path_(path), left_(size) {}
+  Reader(const std::string& bytes, const std::string& path) : data_(bytes), path_(path) {}
 
-  uint64_t left() const { return left_; }
+  uint64_t left() const { return data_.size() - pos_; }
 
   void bytes(void* dst, uint64_t n, const std::string& what) {
-    if (n > left_)
-      fail(path_, "truncated: " + what + " needs " + std::to_string(n) + " bytes, " + std::to_string(left_) +
+    if (n > left())
+      fail(path_, "truncated: " + what + " needs " + std::to_string(n) + " bytes, " + std::to_string(left()) +
                       " left");
-    if (n && !in_.read(static_cast<char*>(dst), std::streamsize(n))) fail(path_, "read error in " + what);
-    left_ -= n;
+    if (n) std::memcpy(dst, data_.data() + pos_, n);
+    pos_ += n;
   }
   template <class T> T value(const std::string& what) {
     T v;
@@ -42,20 +43,15 @@ class Reader {
   }
 
  private:
-  std::ifstream& in_;
+  const std::string& data_;
   const std::string& path_;
-  uint64_t left_;
+  uint64_t pos_ = 0;
 };
 
 }  // namespace
 
-std::vector<std::pair<std::string, Tensor>> read_tensor_dump(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) fail(path, "cannot open");
-  std::streamoff size = in.tellg();
-  if (size < 0) fail(path, "cannot size");
-  in.seekg(0);
-  Reader r(in, path, uint64_t(size));
+TensorList decode_tensors(const std::string& bytes, const std::string& path) {
+  Reader r(bytes, path);
 
   char magic[8];
   r.bytes(magic, 8, "magic");
@@ -65,7 +61,7 @@ std::vector<std::pair<std::string, Tensor>> read_tensor_dump(const std::string& 
     fail(path, "unsupported version " + std::to_string(version) + " (expected " + std::to_string(kVersion) + ")");
   auto count = r.value<uint32_t>("entry count");
 
-  std::vector<std::pair<std::string, Tensor>> out;
+  TensorList out;
   for (uint32_t i = 0; i < count; i++) {
     std::string where = "entry " + std::to_string(i);
     auto name_len = r.value<uint32_t>(where + " name length");
@@ -106,11 +102,10 @@ std::vector<std::pair<std::string, Tensor>> read_tensor_dump(const std::string& 
   return out;
 }
 
-void write_tensor_dump(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& entries) {
+std::string encode_tensors(const TensorList& entries, const std::string& path) {
   if (entries.size() > std::numeric_limits<uint32_t>::max()) fail(path, "too many entries");
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail(path, "cannot open for writing");
-  auto put = [&](const void* p, size_t n) { out.write(static_cast<const char*>(p), std::streamsize(n)); };
+  std::string out;
+  auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
   auto put_u32 = [&](uint32_t v) { put(&v, 4); };
 
   put(kMagic, 8);
@@ -128,8 +123,13 @@ void write_tensor_dump(const std::string& path, const std::vector<std::pair<std:
     put(t.shape().data(), t.shape().size() * 8);
     if (t.nbytes()) put(t.raw(), t.nbytes());
   }
-  out.close();
-  if (!out) fail(path, "write error");
+  return out;
+}
+
+TensorList read_tensor_dump(const std::string& path) { return decode_tensors(read_file(path), path); }
+
+void write_tensor_dump(const std::string& path, const TensorList& entries) {
+  write_file_atomic(path, encode_tensors(entries, path));
 }
 
 }  // namespace golf

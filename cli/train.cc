@@ -1,0 +1,65 @@
+// golfrt train SCRIPT: trains a model script on a data folder and reports val_bpb as the
+// challenge scores it (runtime/train/trainer.h does the work).
+#include <cstdio>
+
+#include "cli/args.h"
+#include "runtime/train/trainer.h"
+
+namespace golf::cli {
+
+namespace {
+std::string stem(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  size_t dot = base.find_last_of('.');
+  return dot == std::string::npos ? base : base.substr(0, dot);
+}
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& argv) {
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype"},
+                      {"resume", "quiet"});
+  if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
+  const std::string& path = a.positional[0];
+  ModelScript script(path, a.overrides);
+  Json train = script.table_json("train");
+  if (!train.is_object()) throw std::invalid_argument(path + ": the script has no train table");
+  int64_t seq = script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : train.get("seq_len", int64_t(0));
+  if (seq <= 0) throw std::invalid_argument(path + ": set config.seq_len (or train.seq_len)");
+
+  std::string data_dir = a.get("data", "data/nlp-corpus-sp1024");
+  DataDir data = open_data_dir(data_dir);
+  if (script.has_config("vocab") && int64_t(script.config_number("vocab")) != data.vocab)
+    throw std::invalid_argument(path + ": config.vocab is " + std::to_string(int64_t(script.config_number("vocab"))) +
+                                " but " + data_dir + " has a vocabulary of " + std::to_string(data.vocab) +
+                                " (use --set vocab=" + std::to_string(data.vocab) + ")");
+
+  TrainerOptions opt;
+  opt.out_dir = a.get("out", "runs/" + stem(path));
+  opt.seed = std::stoull(a.get("seed", "1"));
+  opt.steps = std::stoll(a.get("steps", "-1"));
+  opt.time_budget = std::stod(a.get("time-budget", "-1"));
+  opt.resume = a.options.count("resume") != 0;
+  opt.quiet = a.options.count("quiet") != 0;
+  opt.replay_schedule = a.get("replay-schedule", "");
+  opt.checkpoint_every = std::stoll(a.get("checkpoint-every", "-1"));
+  opt.real = dtype_from_name(a.get("dtype", "f32"));
+
+  GraphFactory factory = [&](const std::string& mode, int64_t batch, int64_t t) -> std::unique_ptr<ModelGraph> {
+    return script.build(mode, batch, t);
+  };
+  NameMatcher matcher = [&](const std::string& name, const std::string& pattern) { return script.name_matches(name, pattern); };
+
+  std::printf("golfrt train %s on %s (vocab %d, %zu train / %zu val shards) -> %s\n", path.c_str(), data_dir.c_str(),
+              data.vocab, data.train.size(), data.val.size(), opt.out_dir.c_str());
+  std::fflush(stdout);
+  TrainReport r = train_model(factory, matcher, train, seq, data, opt);
+  std::printf("trained %lld steps in %.1f s (%lld tokens, %.0f tokens/s); last train loss %.4f\n", (long long)r.steps,
+              r.seconds, (long long)r.tokens, double(r.tokens) / std::max(r.seconds, 1e-9), r.train_loss);
+  std::printf("val_loss %.4f  val_bpb %.4f  (%lld targets)\n", r.val.loss(), r.val.bpb(), (long long)r.val.targets);
+  if (r.has_ema) std::printf("EMA weights: val_loss %.4f  val_bpb %.4f\n", r.val_ema.loss(), r.val_ema.bpb());
+  std::printf("unigram bpb %.4f: the model is %.1f%% below it\n", r.unigram_bpb, 100.0 * (1.0 - r.val.bpb() / r.unigram_bpb));
+  return 0;
+}
+
+}  // namespace golf::cli

@@ -1,0 +1,25 @@
+// A model as the runtime sees it: one built graph with its parameters, the per-token loss and
+// (optionally) the logits. The DSL builds these from a script; trainers and evaluators ask a
+// factory for one per (mode, batch, seq) and share weights between them by parameter name.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "runtime/params.h"
+
+namespace golf {
+
+struct ModelGraph {
+  Graph graph;
+  ParamStore store;
+  Var loss;    // per-token loss [B·T]; inputs "tokens" and "targets" are [B, T] integers
+  Var logits;  // [B·T, V], invalid when the model does not expose them
+  virtual ~ModelGraph() = default;
+};
+
+using GraphFactory = std::function<std::unique_ptr<ModelGraph>(const std::string& mode, int64_t batch, int64_t seq)>;
+// Lua-pattern name matching, anchored (the script's rules use it); provided by the DSL.
+using NameMatcher = std::function<bool(const std::string& name, const std::string& pattern)>;
+
+}  // namespace golf

@@ -1,0 +1,163 @@
+#include "runtime/optim/adamw.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace golf {
+
+void build_adamw_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, AdamWConfig>>& params) {
+  for (const auto& [name, c] : params) {
+    const Shape& s = store.spec(name).shape;
+    Var lr = input(g, "adam_lr." + name, {});
+    Var bias1 = input(g, "adam_bias1." + name, {});
+    Var bias2 = input(g, "adam_bias2." + name, {});
+    Var p = input(g, name, s);
+    Var grad = input(g, "grad." + name, s);
+    Var m = input(g, "adam_m." + name, s);
+    Var v = input(g, "adam_v." + name, s);
+    if (!c.decoupled && c.weight_decay != 0.0) grad = grad + scale(p, c.weight_decay);
+    Var m_new = scale(m, c.beta1) + scale(grad, 1.0 - c.beta1);
+    Var v_new = scale(v, c.beta2) + scale(square(grad), 1.0 - c.beta2);
+    Var denom = add_scalar(sqrt(v_new / bias2), c.eps);
+    Var update = (m_new / bias1) / denom;
+    if (c.decoupled && c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);  // scaled by lr below
+    Var p_new = p - lr * update;
+    assign(m, m_new);
+    assign(v, v_new);
+    assign(p, p_new);
+  }
+}
+
+namespace {
+
+std::vector<std::pair<std::string, AdamWConfig>> same_config(const std::vector<std::string>& names, const AdamWConfig& cfg) {
+  std::vector<std::pair<std::string, AdamWConfig>> out;
+  for (const std::string& n : names) out.emplace_back(n, cfg);
+  return out;
+}
+
+// Copies a saved state tensor into the bound one (so the executor's bindings stay valid),
+// converting the float type when a checkpoint of one precision resumes in another.
+void restore_into(Tensor& dst, const std::map<std::string, Tensor>& state, const std::string& key) {
+  auto it = state.find(key);
+  if (it == state.end()) throw std::invalid_argument("optimizer state: missing '" + key + "'");
+  if (it->second.shape() != dst.shape())
+    throw std::invalid_argument("optimizer state: '" + key + "' has shape " + shape_str(it->second.shape()) +
+                                ", expected " + shape_str(dst.shape()));
+  Tensor src = it->second.dtype() == dst.dtype() ? it->second : it->second.to(dst.dtype());
+  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+}
+
+int64_t restore_count(const std::map<std::string, Tensor>& state, const std::string& key) {
+  Tensor t({}, DType::f64);
+  restore_into(t, state, key);
+  double v = t.get(0);
+  if (!(v >= 0) || v != std::floor(v)) throw std::invalid_argument("optimizer state: '" + key + "' is not a count");
+  return int64_t(v);
+}
+
+}  // namespace
+
+AdamW::AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real)
+    : AdamW(store, same_config(names, cfg), real) {}
+
+AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real)
+    : store_(store), params_(std::move(params)), real_(real) {
+  for (const auto& [n, c] : params_) {
+    const Shape& s = store_.spec(n).shape;
+    if (m_.count(n)) throw std::invalid_argument("AdamW: parameter '" + n + "' given twice");
+    m_[n] = Tensor(s, real);
+    v_[n] = Tensor(s, real);
+    lr_[n] = Tensor({}, real);
+    bias1_[n] = Tensor({}, real);
+    bias2_[n] = Tensor({}, real);
+    t_[n] = 0;
+  }
+  rebuild();
+}
+
+// The graph holds the active parameters only: a frozen parameter is not read, so its state
+// cannot move. Freezing changes rarely (a phase boundary), so rebuilding then is cheap.
+void AdamW::rebuild() {
+  ex_.reset();
+  g_ = std::make_unique<Graph>();
+  std::vector<std::pair<std::string, AdamWConfig>> active;
+  for (const auto& pc : params_)
+    if (!frozen_.count(pc.first)) active.push_back(pc);
+  if (active.empty()) return;
+  build_adamw_update(*g_, store_, active);
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, Device::cpu});
+  for (const auto& [n, c] : active) {
+    ex_->bind("adam_lr." + n, lr_[n]);
+    ex_->bind("adam_bias1." + n, bias1_[n]);
+    ex_->bind("adam_bias2." + n, bias2_[n]);
+    ex_->bind("adam_m." + n, m_[n]);
+    ex_->bind("adam_v." + n, v_[n]);
+  }
+}
+
+void AdamW::set_frozen(const std::set<std::string>& names) {
+  std::set<std::string> mine;
+  for (const auto& pc : params_)
+    if (names.count(pc.first)) mine.insert(pc.first);
+  if (mine == frozen_) return;
+  frozen_ = std::move(mine);
+  rebuild();
+}
+
+void AdamW::step(const std::map<std::string, Tensor>& grads, double lr_multiplier) {
+  calls_++;
+  if (!ex_) return;
+  for (const auto& [n, c] : params_) {
+    if (frozen_.count(n)) continue;
+    auto it = grads.find(n);
+    if (it == grads.end()) throw std::invalid_argument("AdamW: no gradient for '" + n + "'");
+    int64_t t = ++t_[n];
+    lr_[n].set(0, c.lr * lr_multiplier);
+    bias1_[n].set(0, 1.0 - std::pow(c.beta1, double(t)));
+    bias2_[n].set(0, 1.0 - std::pow(c.beta2, double(t)));
+    ex_->bind(n, store_.get(n));
+    ex_->bind("grad." + n, it->second);
+  }
+  ex_->run();
+}
+
+int64_t AdamW::steps_taken(const std::string& name) const { return t_.at(name); }
+
+const Tensor& AdamW::moment(const std::string& which, const std::string& name) const {
+  return (which == "m" ? m_ : v_).at(name);
+}
+
+std::map<std::string, Tensor> AdamW::state() const {
+  std::map<std::string, Tensor> out;
+  for (const auto& pc : params_) {
+    const std::string& n = pc.first;
+    out["adam.m." + n] = m_.at(n).clone();
+    out["adam.v." + n] = v_.at(n).clone();
+    Tensor t({}, DType::f64);
+    t.set(0, double(t_.at(n)));
+    out["adam.t." + n] = t;
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, Tensor>& state) {
+  // Check every entry before changing anything, so a bad checkpoint leaves the optimizer intact.
+  std::map<std::string, int64_t> counts;
+  for (const auto& pc : params_) {
+    const std::string& n = pc.first;
+    Tensor m = m_.at(n).clone(), v = v_.at(n).clone();
+    restore_into(m, state, "adam.m." + n);
+    restore_into(v, state, "adam.v." + n);
+    counts[n] = restore_count(state, "adam.t." + n);
+  }
+  for (const auto& pc : params_) {
+    const std::string& n = pc.first;
+    restore_into(m_.at(n), state, "adam.m." + n);
+    restore_into(v_.at(n), state, "adam.v." + n);
+    t_[n] = counts[n];
+  }
+}
+
+}  // namespace golf

@@ -1,0 +1,165 @@
+#include "runtime/optim/muon.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace golf {
+
+double muon_momentum(const MuonConfig& cfg, int64_t step) {
+  if (cfg.warmup_steps <= 0) return cfg.momentum;
+  double f = std::min(double(step) / double(cfg.warmup_steps), 1.0);
+  return (1.0 - f) * cfg.warmup_from + f * cfg.momentum;
+}
+
+Var newton_schulz(Var x, int steps) {
+  const double a = 3.4445, b = -4.7750, c = 2.0315;
+  for (int i = 0; i < steps; i++) {
+    Var A = matmul(x, x, false, true);
+    Var B = scale(A, b) + matmul(scale(A, c), A);  // the baseline's b * A + c * A @ A, in its order
+    x = scale(x, a) + matmul(B, x);
+  }
+  return x;
+}
+
+Var muon_orthogonalize(Var u, const MuonConfig& cfg) {
+  int64_t rows = u.dim(0), cols = u.dim(1);
+  if (cfg.row_normalize) u = u / add_scalar(sqrt(sum(square(u), {1})), 1e-7);
+  Var x = u / add_scalar(sqrt(sum_all(square(u))), 1e-7);
+  // Iterating on the wide orientation keeps X·Xᵀ at min(rows, cols)² elements.
+  bool tall = rows > cols;
+  if (tall) x = transpose(x, 0, 1);
+  x = newton_schulz(x, cfg.ns_steps);
+  if (tall) x = transpose(x, 0, 1);
+  double shape_scale = std::sqrt(std::max(1.0, double(rows) / double(cols)));
+  return shape_scale == 1.0 ? x : scale(x, shape_scale);
+}
+
+void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params) {
+  for (const auto& [name, c] : params) {
+    const Shape& s = store.spec(name).shape;
+    if (s.size() < 2) throw std::invalid_argument("Muon: '" + name + "' has shape " + shape_str(s) + "; Muon needs a matrix");
+    Shape mat = {s[0], shape_numel(s) / s[0]};
+    Var lr = input(g, "muon_lr." + name, {});
+    Var mu = input(g, "muon_mu." + name, {});
+    Var p = input(g, name, s);
+    Var grad = input(g, "grad." + name, s);
+    Var buf = input(g, "muon_buf." + name, s);
+    Var buf_new = mu * buf + grad;
+    Var u = c.nesterov ? grad + mu * buf_new : buf_new;
+    Var update = reshape(muon_orthogonalize(reshape(u, mat), c), s);
+    if (c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);
+    assign(buf, buf_new);
+    assign(p, p - lr * update);
+  }
+}
+
+namespace {
+
+void restore_into(Tensor& dst, const std::map<std::string, Tensor>& state, const std::string& key) {
+  auto it = state.find(key);
+  if (it == state.end()) throw std::invalid_argument("optimizer state: missing '" + key + "'");
+  if (it->second.shape() != dst.shape())
+    throw std::invalid_argument("optimizer state: '" + key + "' has shape " + shape_str(it->second.shape()) +
+                                ", expected " + shape_str(dst.shape()));
+  Tensor src = it->second.dtype() == dst.dtype() ? it->second : it->second.to(dst.dtype());
+  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+}
+
+int64_t restore_count(const std::map<std::string, Tensor>& state, const std::string& key) {
+  Tensor t({}, DType::f64);
+  restore_into(t, state, key);
+  double v = t.get(0);
+  if (!(v >= 0) || v != std::floor(v)) throw std::invalid_argument("optimizer state: '" + key + "' is not a count");
+  return int64_t(v);
+}
+
+}  // namespace
+
+Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real)
+    : store_(store), params_(std::move(params)), real_(real) {
+  for (const auto& [n, c] : params_) {
+    const Shape& s = store_.spec(n).shape;
+    if (s.size() < 2) throw std::invalid_argument("Muon: '" + n + "' has shape " + shape_str(s) + "; Muon needs a matrix");
+    if (c.ns_steps < 0) throw std::invalid_argument("Muon: ns_steps must be >= 0 for '" + n + "'");
+    if (buf_.count(n)) throw std::invalid_argument("Muon: parameter '" + n + "' given twice");
+    buf_[n] = Tensor(s, real);
+    lr_[n] = Tensor({}, real);
+    mu_[n] = Tensor({}, real);
+    t_[n] = 0;
+  }
+  rebuild();
+}
+
+// As AdamW: the graph holds the active parameters only, rebuilt when the frozen set changes.
+void Muon::rebuild() {
+  ex_.reset();
+  g_ = std::make_unique<Graph>();
+  std::vector<std::pair<std::string, MuonConfig>> active;
+  for (const auto& pc : params_)
+    if (!frozen_.count(pc.first)) active.push_back(pc);
+  if (active.empty()) return;
+  build_muon_update(*g_, store_, active);
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, Device::cpu});
+  for (const auto& pc : active) {
+    const std::string& n = pc.first;
+    ex_->bind("muon_lr." + n, lr_[n]);
+    ex_->bind("muon_mu." + n, mu_[n]);
+    ex_->bind("muon_buf." + n, buf_[n]);
+  }
+}
+
+void Muon::set_frozen(const std::set<std::string>& names) {
+  std::set<std::string> mine;
+  for (const auto& pc : params_)
+    if (names.count(pc.first)) mine.insert(pc.first);
+  if (mine == frozen_) return;
+  frozen_ = std::move(mine);
+  rebuild();
+}
+
+void Muon::step(const std::map<std::string, Tensor>& grads, double lr_multiplier) {
+  if (!ex_) return;
+  for (const auto& [n, c] : params_) {
+    if (frozen_.count(n)) continue;
+    auto it = grads.find(n);
+    if (it == grads.end()) throw std::invalid_argument("Muon: no gradient for '" + n + "'");
+    lr_[n].set(0, c.lr * lr_multiplier);
+    mu_[n].set(0, muon_momentum(c, t_[n]));
+    t_[n]++;
+    ex_->bind(n, store_.get(n));
+    ex_->bind("grad." + n, it->second);
+  }
+  ex_->run();
+}
+
+int64_t Muon::steps_taken(const std::string& name) const { return t_.at(name); }
+
+std::map<std::string, Tensor> Muon::state() const {
+  std::map<std::string, Tensor> out;
+  for (const auto& pc : params_) {
+    const std::string& n = pc.first;
+    out["muon.buf." + n] = buf_.at(n).clone();
+    Tensor t({}, DType::f64);
+    t.set(0, double(t_.at(n)));
+    out["muon.t." + n] = t;
+  }
+  return out;
+}
+
+void Muon::load_state(const std::map<std::string, Tensor>& state) {
+  std::map<std::string, int64_t> counts;  // everything is checked before anything changes
+  for (const auto& pc : params_) {
+    const std::string& n = pc.first;
+    Tensor b = buf_.at(n).clone();
+    restore_into(b, state, "muon.buf." + n);
+    counts[n] = restore_count(state, "muon.t." + n);
+  }
+  for (const auto& pc : params_) {
+    restore_into(buf_.at(pc.first), state, "muon.buf." + pc.first);
+    t_[pc.first] = counts[pc.first];
+  }
+}
+
+}  // namespace golf

@@ -1,0 +1,89 @@
+// Muon (the baseline's optimizer for block matrices) as an update graph: momentum, then the
+// update orthogonalized by a quintic Newton–Schulz iteration, all nodes of one graph that reads
+// each parameter, its gradient and its momentum buffer and assigns the new values in place. The
+// learning rate and the momentum μ are scalar graph inputs, set by the host every step.
+//
+// Per parameter W [rows, cols] (a tensor of higher rank is treated as [dim0, rest]):
+//   buf ← μ·buf + g;  U = g + μ·buf (Nesterov) or buf;
+//   U ← U with each row scaled to unit L2 norm (row_normalize, "MuonEq-R");
+//   X = U / (‖U‖_F + 1e-7), transposed when rows > cols so X·Xᵀ is the small Gram matrix;
+//   ns_steps × { A = X·Xᵀ; B = b·A + c·A·A; X = a·X + B·X }, (a, b, c) = (3.4445, −4.7750, 2.0315);
+//   transposed back, times √max(1, rows/cols);  W ← W − lr·(X + wd·W).
+//
+// Precision: Newton–Schulz runs in the executor's float type (fp32 on CPU; fp64 in checks). The
+// baseline runs it in bf16 on GPU, and the CUDA backend will do the same there; a golden test must
+// fix one precision on both sides.
+#pragma once
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/executor.h"
+
+namespace golf {
+
+struct MuonConfig {
+  double lr = 0.02;
+  double momentum = 0.95;
+  // μ warms up linearly from warmup_from to momentum over warmup_steps updates (0: no warmup).
+  double warmup_from = 0.85;
+  int64_t warmup_steps = 0;
+  bool nesterov = true;
+  int ns_steps = 5;
+  double weight_decay = 0.0;  // decoupled: W ← W − lr·(update + wd·W)
+  bool row_normalize = false;
+};
+
+// μ for an update preceded by `step` updates: (1−f)·from + f·momentum, f = min(step/warmup, 1),
+// as the baseline computes it.
+double muon_momentum(const MuonConfig& cfg, int64_t step);
+
+// `steps` quintic Newton–Schulz iterations on x [m, n] with m <= n and ‖x‖_F <= 1: pushes every
+// singular value towards 1 (to roughly [0.68, 1.13], not exactly: the coefficients trade
+// accuracy for speed).
+Var newton_schulz(Var x, int steps);
+// U [rows, cols] -> the orthogonalized, shape-scaled update (everything after the momentum).
+Var muon_orthogonalize(Var u, const MuonConfig& cfg);
+
+// Inputs per parameter: "<name>", "grad.<name>", "muon_buf.<name>" and the scalars
+// "muon_lr.<name>" and "muon_mu.<name>" (per parameter: a frozen parameter's step count stops).
+void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params);
+
+class Muon {
+ public:
+  // Every parameter must have rank >= 2 (throws naming it otherwise).
+  Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32);
+
+  // One update of the "live" weights; each active parameter moves with learning rate
+  // cfg.lr × lr_multiplier and μ = muon_momentum(cfg, updates it has received so far).
+  void step(const std::map<std::string, Tensor>& grads, double lr_multiplier);
+  // Frozen parameters get no update; their buffers and step counts stay as they are. Replaces
+  // the previous frozen set; names this optimizer does not hold are ignored.
+  void set_frozen(const std::set<std::string>& names);
+
+  int64_t steps_taken(const std::string& name) const;
+  const Tensor& buffer(const std::string& name) const { return buf_.at(name); }
+  const std::vector<std::pair<std::string, MuonConfig>>& params() const { return params_; }
+
+  // "muon.buf.<name>" and "muon.t.<name>" (an f64 scalar); copies. load_state reads exactly
+  // these names and throws naming a missing or mis-shaped one.
+  std::map<std::string, Tensor> state() const;
+  void load_state(const std::map<std::string, Tensor>& state);
+
+ private:
+  void rebuild();
+
+  ParamStore& store_;
+  std::vector<std::pair<std::string, MuonConfig>> params_;
+  DType real_;
+  std::set<std::string> frozen_;
+  std::unique_ptr<Graph> g_;
+  std::unique_ptr<Executor> ex_;
+  std::map<std::string, Tensor> buf_, lr_, mu_;
+  std::map<std::string, int64_t> t_;
+};
+
+}  // namespace golf

@@ -1,0 +1,72 @@
+#include "runtime/train/evaluate.h"
+
+#include <cmath>
+
+namespace golf {
+
+double EvalResult::bpb() const { return bytes > 0 ? nats / (std::log(2.0) * bytes) : 0.0; }
+
+int64_t scored_windows(int64_t n_tokens, int64_t seq) { return n_tokens > 1 ? (n_tokens - 1) / seq : 0; }
+
+Evaluator::Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real)
+    : factory_(std::move(factory)), seq_(seq), batch_(batch), real_(real) {}
+
+Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
+  auto it = graphs_.find(batch);
+  if (it != graphs_.end()) return it->second;
+  Compiled c;
+  c.model = factory_("eval", batch, seq_);
+  c.exec = std::make_unique<Executor>(c.model->graph, std::vector<Var>{c.model->loss}, ExecOptions{real_});
+  return graphs_[batch] = std::move(c);
+}
+
+EvalResult Evaluator::run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                          const ByteTable& table, int64_t max_windows) {
+  int64_t windows = scored_windows(int64_t(tokens.size()), seq_);
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  EvalResult r;
+  for (int64_t w0 = 0; w0 < windows; w0 += batch_) {
+    int64_t b = std::min(batch_, windows - w0);
+    Compiled& c = compiled(b);
+    for (const ParamSpec& p : c.model->store.specs()) {
+      const Tensor& t = store.get(p.name, set);
+      if (t.shape() != p.shape)
+        throw std::runtime_error("evaluation: parameter '" + p.name + "' is " + shape_str(t.shape()) +
+                                 " in the weights but " + shape_str(p.shape) + " in the eval graph");
+      c.exec->bind(p.name, t);
+    }
+    Tensor x({b, seq_}, DType::i32), y({b, seq_}, DType::i32);
+    int32_t* xp = x.data<int32_t>();
+    int32_t* yp = y.data<int32_t>();
+    for (int64_t i = 0; i < b * seq_; i++) {
+      int64_t pos = w0 * seq_ + i;
+      xp[i] = tokens[size_t(pos)];
+      yp[i] = tokens[size_t(pos + 1)];
+      r.bytes += table.bytes(xp[i], yp[i]);
+    }
+    c.exec->bind("tokens", x);
+    c.exec->bind("targets", y);
+    c.exec->run();
+    const Tensor& loss = c.exec->result(0);
+    for (int64_t i = 0; i < loss.numel(); i++) r.nats += loss.get(i);
+    r.targets += b * seq_;
+  }
+  return r;
+}
+
+double unigram_bpb(const std::vector<uint16_t>& train, const std::vector<uint16_t>& val, int64_t seq,
+                   const ByteTable& table) {
+  std::vector<double> count(size_t(table.vocab), 1.0);  // add-one smoothing
+  double total = double(table.vocab);
+  for (uint16_t t : train)
+    if (t < table.vocab) count[t] += 1, total += 1;
+  int64_t n = scored_windows(int64_t(val.size()), seq) * seq;
+  double nats = 0, bytes = 0;
+  for (int64_t i = 1; i <= n; i++) {
+    nats -= std::log(count[val[size_t(i)]] / total);
+    bytes += table.bytes(val[size_t(i - 1)], val[size_t(i)]);
+  }
+  return bytes > 0 ? nats / (std::log(2.0) * bytes) : 0.0;
+}
+
+}  // namespace golf

@@ -1,0 +1,52 @@
+// Scoring exactly as the challenge does: val_bpb = Σ cross-entropy (nats) / (ln 2 · Σ bytes) over
+// floor((N−1)/L)·L target tokens of the validation stream, in non-overlapping windows of L, no
+// attention masking at document boundaries; sums in float64; bytes per target from the
+// tokenizer's byte table (runtime/data/byte_table.h).
+#pragma once
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "runtime/data/byte_table.h"
+#include "runtime/executor.h"
+#include "runtime/model_graph.h"
+
+namespace golf {
+
+struct EvalResult {
+  double nats = 0;   // Σ cross entropy
+  double bytes = 0;  // Σ bytes of the scored targets
+  int64_t targets = 0;
+  double loss() const { return targets ? nats / double(targets) : 0.0; }
+  double bpb() const;
+};
+
+class Evaluator {
+ public:
+  Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real);
+  // Scores the first `max_windows` windows (0: all) with the weights of `set` in `store`.
+  EvalResult run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
+                 int64_t max_windows = 0);
+
+ private:
+  struct Compiled {
+    std::unique_ptr<ModelGraph> model;
+    std::unique_ptr<Executor> exec;
+  };
+  Compiled& compiled(int64_t batch);
+
+  GraphFactory factory_;
+  int64_t seq_, batch_;
+  DType real_;
+  std::map<int64_t, Compiled> graphs_;
+};
+
+// The windows the challenge scores: floor((N − 1) / L).
+int64_t scored_windows(int64_t n_tokens, int64_t seq);
+
+// A unigram model's bpb on the same targets: token frequencies counted on `train` with add-one
+// smoothing, scored on the first `windows`·L targets of `val` with the same byte table.
+double unigram_bpb(const std::vector<uint16_t>& train, const std::vector<uint16_t>& val, int64_t seq,
+                   const ByteTable& table);
+
+}  // namespace golf

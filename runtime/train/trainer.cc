@@ -1,0 +1,322 @@
+#include "runtime/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <set>
+
+#include "runtime/fs.h"
+#include "runtime/optim/optimizer_set.h"
+#include "runtime/rng.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/progress.h"
+#include "runtime/train/schedule.h"
+#include "runtime/train_step.h"
+
+namespace golf {
+
+namespace {
+
+struct Phase {
+  std::string name = "main";
+  int64_t steps = 0;     // 0: open-ended (the last phase)
+  double seconds = 0;
+  std::vector<std::string> freeze;
+  double lr_scale = 1.0;
+  int64_t replay = 0;    // > 0: cycle over the last `replay` batches instead of fresh data
+};
+
+std::vector<Phase> parse_phases(const Json& train) {
+  std::vector<Phase> phases;
+  const Json& ps = train["phases"];
+  if (ps.is_null()) return {Phase{}};
+  if (!ps.is_array() || ps.size() == 0) throw std::invalid_argument("train.phases must be a non-empty list of phases");
+  for (size_t i = 0; i < ps.size(); i++) {
+    const Json& p = ps[i];
+    std::string where = "train.phases[" + std::to_string(i + 1) + "]";
+    Phase ph;
+    ph.name = p.get("name", ("phase" + std::to_string(i + 1)).c_str());
+    ph.steps = p.get("steps", int64_t(0));
+    ph.seconds = p.get("seconds", 0.0);
+    ph.lr_scale = p.get("lr_scale", 1.0);
+    const Json& fr = p["freeze"];
+    if (fr.is_string()) ph.freeze.push_back(fr.str());
+    for (const Json& f : fr.items()) ph.freeze.push_back(f.str(where + ".freeze"));
+    const Json& d = p["data"];
+    if (d.is_object()) ph.replay = d.get("replay", int64_t(0));
+    else if (d.is_string() && d.str() != "fresh") throw std::invalid_argument(where + ".data must be \"fresh\" or { replay = N }");
+    if (p.has("teacher") || p.has("distill"))
+      throw std::invalid_argument(where + ": teacher/distillation phases are not implemented in this golfrt yet");
+    if (ph.steps == 0 && ph.seconds == 0 && i + 1 < ps.size())
+      throw std::invalid_argument(where + " needs steps or seconds (only the last phase may be open-ended)");
+    phases.push_back(ph);
+  }
+  return phases;
+}
+
+Tensor tokens_tensor(const std::vector<uint16_t>& buf, int64_t offset, int64_t b, int64_t t) {
+  Tensor x({b, t}, DType::i32);
+  int32_t* p = x.data<int32_t>();
+  for (int64_t i = 0; i < b * t; i++) p[i] = buf[size_t(offset + i)];
+  return x;
+}
+
+Tensor u16_tensor(const std::vector<uint16_t>& v) {
+  Tensor t({int64_t(v.size())}, DType::u16);
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), v.size() * 2);
+  return t;
+}
+std::vector<uint16_t> u16_vector(const Tensor& t) {
+  std::vector<uint16_t> v(size_t(t.numel()));
+  if (!v.empty()) std::memcpy(v.data(), t.raw(), v.size() * 2);
+  return v;
+}
+
+void copy_into(Tensor& dst, const Tensor& src, const std::string& what) {
+  if (dst.shape() != src.shape() || dst.dtype() != src.dtype())
+    throw std::runtime_error("checkpoint: " + what + " is " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) +
+                             ", the model has " + shape_str(dst.shape()) + " " + dtype_name(dst.dtype()));
+  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+}
+
+}  // namespace
+
+TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq, const DataDir& data,
+                        const TrainerOptions& opt) {
+  using clock = std::chrono::steady_clock;
+  make_dirs(opt.out_dir);
+  const int64_t batch_tokens = train.get("batch_tokens", int64_t(8 * seq));
+  if (batch_tokens % seq) throw std::invalid_argument("train.batch_tokens (" + std::to_string(batch_tokens) + ") must be a multiple of seq_len (" + std::to_string(seq) + ")");
+  const int64_t seqs_per_step = batch_tokens / seq;
+  const int64_t micro = train.get("micro_batch", seqs_per_step);
+  if (micro <= 0 || seqs_per_step % micro)
+    throw std::invalid_argument("train.micro_batch (" + std::to_string(micro) + ") must divide the " + std::to_string(seqs_per_step) + " sequences of a step");
+  const int64_t accum = seqs_per_step / micro;
+  const int64_t max_steps = opt.steps >= 0 ? opt.steps : train.get("steps", int64_t(0));
+  const double budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
+  if (max_steps <= 0 && budget <= 0) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
+  const int64_t log_every = std::max<int64_t>(1, train.get("log_every", int64_t(10)));
+  const int64_t eval_every = train.get("eval_every", int64_t(0));
+  const int64_t eval_windows = train.get("eval_windows", int64_t(0));
+  const int64_t eval_batch = train.get("eval_batch", micro);
+  const int64_t ckpt_every = opt.checkpoint_every >= 0 ? opt.checkpoint_every : train.get("checkpoint_every", int64_t(0));
+  const double grad_clip = train.get("grad_clip", 0.0);
+  const double ema_decay = train["ema"].get("decay", 0.0);
+  const int64_t swa_every = train["swa"].get("every", int64_t(0));
+  const double swa_start = train["swa"].get("start", 0.5);  // fraction of max_steps
+  std::vector<Phase> phases = parse_phases(train);
+
+  // The model: one training graph (a micro-batch) and the evaluator's graphs, sharing weights by name.
+  auto model = factory("train", micro, seq);
+  ParamStore& store = model->store;
+  store.initialize(opt.seed, opt.real);
+  Var mean_loss = mean_all(model->loss);
+  TrainStep step_graph(model->graph, mean_loss, store, {opt.real}, 1.0 / double(accum));
+  OptimizerSet optim(store, train["optim"], matcher, opt.real);
+  Schedule schedule(ScheduleConfig::from_json(train), max_steps, budget);
+  if (!opt.replay_schedule.empty()) {
+    Json rec = Json::parse(read_file(opt.replay_schedule), opt.replay_schedule);
+    std::vector<double> m;
+    for (const Json& x : rec["lr_multipliers"].items()) m.push_back(x.number());
+    schedule.set_replay(std::move(m));
+  }
+  Evaluator evaluator(factory, seq, eval_batch, opt.real);
+
+  TokenStream stream(data.train, data.vocab);
+  std::vector<uint16_t> val = load_all(data.val, data.vocab);
+  if (scored_windows(int64_t(val.size()), seq) == 0)
+    throw std::runtime_error(data.dir + ": the validation split has " + std::to_string(val.size()) + " tokens, fewer than seq_len + 1 = " + std::to_string(seq + 1));
+
+  int64_t replay_cap = 0;
+  for (const Phase& p : phases) replay_cap = std::max(replay_cap, p.replay);
+  std::deque<std::vector<uint16_t>> replay;  // the last batches, oldest first
+
+  int64_t step = 0, tokens = 0, swa_count = 0, replay_pos = 0;
+  double elapsed = 0;
+  std::string ckpt_path = path_join(opt.out_dir, "checkpoint.bin");
+  if (opt.resume) {
+    Checkpoint c = read_checkpoint(ckpt_path);
+    step = c.meta.get("step", int64_t(0));
+    tokens = c.meta.get("tokens", int64_t(0));
+    elapsed = c.meta.get("elapsed_s", 0.0);
+    swa_count = c.meta.get("swa_count", int64_t(0));
+    replay_pos = c.meta.get("replay_pos", int64_t(0));
+    std::vector<double> rec;
+    for (const Json& x : c.meta["lr_multipliers"].items()) rec.push_back(x.number());
+    schedule.restore(rec);
+    stream.seek({c.meta["cursor"].get("shard", int64_t(0)), c.meta["cursor"].get("position", int64_t(0))});
+    std::map<std::string, Tensor> opt_state;
+    for (auto& [name, t] : c.tensors) {
+      if (name.rfind("w/", 0) == 0) {
+        size_t slash = name.find('/', 2);
+        std::string set = name.substr(2, slash - 2), pname = name.substr(slash + 1);
+        if (!store.has_set(set)) store.copy_set("live", set);
+        copy_into(store.get(pname, set), t, name);
+      } else if (name.rfind("opt/", 0) == 0) {
+        opt_state[name.substr(4)] = t;
+      } else if (name.rfind("replay/", 0) == 0) {
+        replay.push_back(u16_vector(t));
+      }
+    }
+    optim.load_state(opt_state);
+  }
+  MetricsLog metrics(path_join(opt.out_dir, "metrics.jsonl"), opt.resume ? step : -1);
+  Progress progress(max_steps, budget, opt.quiet);
+
+  auto save = [&]() {
+    Checkpoint c;
+    c.meta.set("format", "golfrt-checkpoint");
+    c.meta.set("step", step);
+    c.meta.set("tokens", tokens);
+    c.meta.set("elapsed_s", elapsed);
+    c.meta.set("seed", int64_t(opt.seed));
+    c.meta.set("swa_count", swa_count);
+    c.meta.set("replay_pos", replay_pos);
+    Json cur = Json::object();
+    cur.set("shard", stream.cursor().shard);
+    cur.set("position", stream.cursor().position);
+    c.meta.set("cursor", cur);
+    Json mults = Json::array();
+    for (double m : schedule.recorded()) mults.push(m);
+    c.meta.set("lr_multipliers", mults);
+    for (const std::string& set : store.set_names())
+      for (const ParamSpec& p : store.specs()) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
+    for (auto& [name, t] : optim.state()) c.tensors.push_back({"opt/" + name, t});
+    for (size_t i = 0; i < replay.size(); i++) c.tensors.push_back({"replay/" + std::to_string(i), u16_tensor(replay[i])});
+    write_checkpoint(ckpt_path, c);
+  };
+
+  // Which phase a step belongs to, by cumulative steps or seconds.
+  auto phase_at = [&](int64_t s, double t) -> size_t {
+    int64_t steps_before = 0;
+    double secs_before = 0;
+    for (size_t i = 0; i + 1 < phases.size(); i++) {
+      steps_before += phases[i].steps;
+      secs_before += phases[i].seconds;
+      bool inside = phases[i].steps > 0 ? s < steps_before : t < secs_before;
+      if (inside) return i;
+    }
+    return phases.size() - 1;
+  };
+  size_t current_phase = size_t(-1);
+  auto enter_phase = [&](size_t i) {
+    current_phase = i;
+    std::set<std::string> frozen;
+    for (const ParamSpec& p : store.specs())
+      for (const std::string& pat : phases[i].freeze)
+        if (matcher(p.name, pat)) frozen.insert(p.name);
+    optim.set_frozen(frozen);
+    progress.message("phase '" + phases[i].name + "' from step " + std::to_string(step) +
+                     (frozen.empty() ? "" : " (" + std::to_string(frozen.size()) + " tensors frozen)"));
+  };
+
+  double loss_window = 0;
+  int64_t loss_count = 0;
+  double last_loss = 0;
+  std::vector<uint16_t> buf;
+  for (;;) {
+    if (max_steps > 0 && step >= max_steps) break;
+    if (schedule.replaying() && step >= schedule.replay_steps()) break;
+    if (!schedule.replaying() && budget > 0 && elapsed >= budget) break;
+    size_t ph = phase_at(step, elapsed);
+    if (ph != current_phase) enter_phase(ph);
+    const Phase& phase = phases[ph];
+
+    auto t0 = clock::now();
+    double lr = schedule.multiplier(step, elapsed) * phase.lr_scale;
+    step_graph.zero_grad();
+    double loss = 0;
+    for (int64_t a = 0; a < accum; a++) {
+      if (phase.replay > 0) {
+        if (replay.empty()) throw std::runtime_error("phase '" + phase.name + "' replays batches, but none were recorded before it");
+        buf = replay[size_t(replay_pos % int64_t(replay.size()))];
+        replay_pos++;
+      } else {
+        buf = stream.take(micro * seq + 1);
+        if (replay_cap > 0) {
+          replay.push_back(buf);
+          if (int64_t(replay.size()) > replay_cap) replay.pop_front();
+        }
+      }
+      std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
+      loss += step_graph.run({{"tokens", tokens_tensor(buf, 0, micro, seq)}, {"targets", tokens_tensor(shifted, 0, micro, seq)}}) / double(accum);
+    }
+    if (!std::isfinite(loss)) throw std::runtime_error("training diverged at step " + std::to_string(step) + ": the loss is " + std::to_string(loss));
+    std::map<std::string, Tensor> grads = step_graph.grads();
+    double gnorm = grad_clip > 0 ? clip_grad_norm(grads, grad_clip) : 0.0;
+    optim.step(grads, lr);
+    if (ema_decay > 0) ema_update(store, "ema", ema_decay);
+    step++;
+    tokens += batch_tokens;
+    if (swa_every > 0 && max_steps > 0 && step >= int64_t(swa_start * double(max_steps)) && step % swa_every == 0)
+      swa_update(store, "swa", swa_count++);
+    elapsed += std::chrono::duration<double>(clock::now() - t0).count();
+
+    last_loss = loss;
+    loss_window += loss;
+    loss_count++;
+    if (step % log_every == 0 || step == max_steps) {
+      Json line = Json::object();
+      line.set("step", step);
+      line.set("loss", loss);
+      line.set("lr_mult", lr);
+      line.set("tokens", tokens);
+      line.set("elapsed_s", elapsed);
+      line.set("tok_per_s", double(tokens) / std::max(elapsed, 1e-9));
+      line.set("phase", phase.name);
+      if (grad_clip > 0) line.set("grad_norm", gnorm);
+      metrics.write(line);
+      progress.update(step, loss_window / double(loss_count), double(tokens) / std::max(elapsed, 1e-9), elapsed, lr);
+      loss_window = 0;
+      loss_count = 0;
+    }
+    if (eval_every > 0 && step % eval_every == 0) {
+      EvalResult r = evaluator.run(store, "live", val, data.table, eval_windows);
+      Json line = Json::object();
+      line.set("step", step);
+      line.set("val_loss", r.loss());
+      line.set("val_bpb", r.bpb());
+      line.set("val_targets", r.targets);
+      metrics.write(line);
+      char msg[128];
+      std::snprintf(msg, sizeof msg, "step %lld: val_loss %.4f val_bpb %.4f", (long long)step, r.loss(), r.bpb());
+      progress.message(msg);
+    }
+    if (ckpt_every > 0 && step % ckpt_every == 0) save();
+  }
+  progress.finish();
+  save();
+
+  Json sched = Json::object();
+  Json mults = Json::array();
+  for (double m : schedule.recorded()) mults.push(m);
+  sched.set("lr_multipliers", mults);
+  sched.set("final_step", step);
+  write_file_atomic(path_join(opt.out_dir, "schedule.json"), sched.dump() + "\n");
+
+  TrainReport rep;
+  rep.steps = step;
+  rep.seconds = elapsed;
+  rep.tokens = tokens;
+  rep.train_loss = last_loss;
+  rep.val = evaluator.run(store, "live", val, data.table);
+  if (store.has_set("ema")) {
+    rep.has_ema = true;
+    rep.val_ema = evaluator.run(store, "ema", val, data.table);
+  }
+  rep.unigram_bpb = unigram_bpb(load_all(data.train, data.vocab), val, seq, data.table);
+  Json fin = Json::object();
+  fin.set("step", step);
+  fin.set("final", true);
+  fin.set("val_loss", rep.val.loss());
+  fin.set("val_bpb", rep.val.bpb());
+  fin.set("val_targets", rep.val.targets);
+  fin.set("unigram_bpb", rep.unigram_bpb);
+  if (rep.has_ema) fin.set("ema_val_bpb", rep.val_ema.bpb());
+  metrics.write(fin);
+  return rep;
+}
+
+}  // namespace golf

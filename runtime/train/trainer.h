@@ -1,0 +1,46 @@
+// The training loop: data → forward+backward over micro-batches → clip → optimizer update →
+// schedule → periodic evaluation → checkpoints → final evaluation. The clock counts training
+// steps only (evaluation and checkpoint writes are excluded), as the challenge measures it.
+//
+// The script's `train` table (as JSON) drives it:
+//   batch_tokens (per optimizer step), micro_batch (sequences per micro-batch), steps,
+//   time_budget (s), warmup / warmdown / lr_floor (runtime/train/schedule.h), grad_clip,
+//   optim (rules, runtime/optim/optimizer_set.h), ema = { decay }, swa = { every, start },
+//   eval_every, eval_windows, eval_batch, log_every, checkpoint_every,
+//   phases = { { name, steps | seconds, freeze = { patterns }, lr_scale, data = "fresh" | { replay = N } } }
+#pragma once
+#include <string>
+
+#include "runtime/data/dataset.h"
+#include "runtime/model_graph.h"
+#include "runtime/train/evaluate.h"
+
+namespace golf {
+
+struct TrainerOptions {
+  std::string out_dir = "runs/run";
+  uint64_t seed = 1;
+  int64_t steps = -1;          // -1: the script's train.steps (0 there: no step cap)
+  double time_budget = -1;     // seconds; -1: the script's train.time_budget (0: none)
+  bool resume = false;         // continue from out_dir/checkpoint.bin
+  std::string replay_schedule; // schedule.json of an earlier run: replay its multipliers exactly
+  int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
+  DType real = DType::f32;
+  bool quiet = false;
+};
+
+struct TrainReport {
+  int64_t steps = 0;
+  double seconds = 0;
+  int64_t tokens = 0;
+  double train_loss = 0;  // mean of the last logged steps
+  EvalResult val;
+  bool has_ema = false;
+  EvalResult val_ema;
+  double unigram_bpb = 0;
+};
+
+TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq_len,
+                        const DataDir& data, const TrainerOptions& opt);
+
+}  // namespace golf
