@@ -65,10 +65,18 @@ const Command kCommands[] = {
      "  --resume               continue exactly from DIR/checkpoint.bin\n"
      "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)",
      golf::cli::cmd_train, nullptr},
-    {"decode", "evaluate or sample from an artifact", "golfrt decode ARTIFACT [--data DIR] [--generate TEXT]", nullptr,
-     "the artifact format (issue: The artifact)"},
-    {"inspect", "show an artifact's size budget tensor by tensor", "golfrt inspect ARTIFACT", nullptr,
-     "the artifact format (issue: The artifact)"},
+    {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
+     "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding] [--stride 64] [--seq N] [--max-tokens N] [--batch B]\n"
+     "       golfrt decode ARTIFACT --generate TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n"
+     "                             [--data DIR | --tokenizer MODEL]\n\n"
+     "  --eval blocks    non-overlapping windows of seq_len (the challenge's score; default)\n"
+     "  --eval sliding   windows moved by --stride, each scoring only its last stride tokens\n"
+     "  --seq N          evaluate at another length (RoPE is NTK-rescaled beyond the training length)\n"
+     "  --max-tokens N   score only the first N validation tokens\n"
+     "  --generate TEXT  continue TEXT (no KV cache yet: each token recomputes its window)",
+     golf::cli::cmd_decode, nullptr},
+    {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
+     nullptr},
     {"data", "prepare tokenized shards from text", golf::cli::kDataUsage, golf::cli::cmd_data, nullptr},
     {"summary", "print a script's module tree, tensor shapes and parameter counts",
      "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},

@@ -54,8 +54,21 @@ std::pair<std::string, std::string> parse_set(const std::string& arg) {
 
 ModelScript::ModelScript(const std::string& path, const Overrides& o, SandboxLimits limits)
     : path_(path), source_(read_file(path)), sb_(limits) {
-  install_golf_core(sb_);
   sb_.set_module_dir(dir_of(path));
+  load(o);
+}
+
+ModelScript::ModelScript(const std::string& name, const std::string& source,
+                         const std::vector<std::pair<std::string, std::string>>& modules, const Overrides& o,
+                         SandboxLimits limits)
+    : path_(name), source_(source), sb_(limits) {
+  for (const auto& [mod, text] : modules) sb_.add_module(mod, text);
+  load(o);
+}
+
+void ModelScript::load(const Overrides& o) {
+  const std::string& path = path_;
+  install_golf_core(sb_);
   lua_State* L = sb_.L();
   sb_.run(source_, path, 1);
   if (!lua_istable(L, -1)) {
@@ -259,6 +272,12 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   m->loss = reshape(m->loss, {n});
   m->modules = std::move(ctx.modules);
   return m;
+}
+
+std::vector<std::pair<std::string, std::string>> ModelScript::bundle() const {
+  std::map<std::string, std::string> mods(sb_.sources().begin(), sb_.sources().end());
+  for (const std::string& name : sb_.library_modules_used()) mods.emplace(name, golf_library().at(name));
+  return {mods.begin(), mods.end()};
 }
 
 bool ModelScript::name_matches(const std::string& name, const std::string& pattern) {

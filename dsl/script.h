@@ -33,6 +33,11 @@ class ModelScript {
   // Reads and runs the script file in a fresh sandbox; applies the preset, then each --set, to
   // its config (unknown keys, presets and ill-typed values are errors naming them).
   ModelScript(const std::string& path, const Overrides& overrides = {}, SandboxLimits limits = {});
+  // A script carried by an artifact: its text under `name`, and the modules bundled with it
+  // (which take precedence over the built-in golf library). Nothing is read from disk.
+  ModelScript(const std::string& name, const std::string& source,
+              const std::vector<std::pair<std::string, std::string>>& modules, const Overrides& overrides,
+              SandboxLimits limits = {});
   ~ModelScript();
 
   const std::string& path() const { return path_; }
@@ -55,10 +60,15 @@ class ModelScript {
   // functions are refused with the key's path. Null when the script has no such field.
   Json table_json(const std::string& name);
 
+  // Everything an artifact must carry to rebuild this model: the modules the script required
+  // (bundled ones and the golf library modules, by name). The script itself is source().
+  std::vector<std::pair<std::string, std::string>> bundle() const;
+
   Sandbox& sandbox() { return sb_; }
 
  private:
   void push_field(const char* table, const char* key) const;  // pushes M[table][key] (or nil)
+  void load(const Overrides& o);
 
   std::string path_, source_;
   Sandbox sb_;

@@ -1,9 +1,26 @@
+// Causal attention through BLAS. Per (batch, head) the scores are computed in blocks of query
+// rows, S = scale·Q·Kᵀ over only the key columns the block can see, then a softmax in T (max and
+// exp in T, the row sums in double), then O = P·V; the backward pass recomputes P from the saved
+// log-sum-exp and uses four more gemms per block (dP = dO·Vᵀ, dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO).
+// Q, K, V, Y and their gradients are addressed in place in their [B, T, heads, hd] layout (leading
+// dimension heads·hd): nothing is copied or transposed.
+//
+// Threads: OpenMP over (batch, head) tasks, each a fixed sequence of single-threaded BLAS calls,
+// so the result does not depend on the thread count or the schedule. OpenBLAS (the pthreads
+// build) is set to one thread for the duration of the region and restored afterwards;
+// concurrent single-threaded calls from several threads are safe and deterministic (checked by
+// tests/kernels_fused_test.cc's thread-count tests and docs/perf.md).
+#include <cblas.h>
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace golf::cpu {
 
@@ -13,15 +30,96 @@ namespace {
 // yields v̂ = 0 (and XSA removes nothing) instead of NaN.
 constexpr double xsa_eps = 1e-12;
 
+// Query rows per score block: S is kRowBlock × (block end) in T, 64 KB in float at T = 256.
+constexpr int64_t kRowBlock = 64;
+
 void check_heads(const char* op, int64_t h, int64_t hkv) {
   if (hkv <= 0 || h % hkv != 0)
     throw std::invalid_argument(std::string(op) + ": " + std::to_string(h) + " query heads are not a multiple of " +
                                 std::to_string(hkv) + " KV heads");
 }
 
-template <class T> double dot(int64_t n, const double* a, const T* b) {
+int blas_int(int64_t v, const char* op) {
+  if (v > INT_MAX) throw std::length_error(std::string(op) + ": a size exceeds the BLAS int range");
+  return static_cast<int>(v);
+}
+
+// C = alpha·op(A)·op(B) + beta·C, row-major.
+void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const float* a, int lda, const float* b, int ldb,
+          double beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, float(alpha), a,
+              lda, b, ldb, float(beta), c, ldc);
+}
+void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b, int ldb,
+          double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+              b, ldb, beta, c, ldc);
+}
+
+// OpenBLAS runs single-threaded while this lives: the parallelism is ours (OpenMP over heads),
+// and a BLAS thread pool under each OpenMP thread would only oversubscribe the cores.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : keep_(openblas_get_num_threads()) {
+    if (keep_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (keep_ != 1) openblas_set_num_threads(keep_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int keep_;
+};
+
+// ---- row softmax pieces: max and exp in T, sums in double ---------------------------------
+// Eight interleaved partial results, combined in a fixed order: the loops vectorize (a single
+// accumulator is a serial dependency chain) and the result does not depend on anything but n.
+constexpr int kLanes = 8;
+
+template <class T> T row_max(const T* s, int64_t n) {
+  T m[kLanes];
+  for (int l = 0; l < kLanes; ++l) m[l] = -INFINITY;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) m[l] = vec::max(s[j + l], m[l]);
+  for (; j < n; ++j) m[0] = vec::max(s[j], m[0]);
+  T r = m[0];
+  for (int l = 1; l < kLanes; ++l) r = vec::max(m[l], r);
+  return r;
+}
+
+inline float exp_of(float x) { return vec::exp(x); }
+inline double exp_of(double x) { return std::exp(x); }
+
+// s[j] ← exp(s[j] − c) for j < n; returns Σ s[j] in double.
+template <class T> double exp_shift_sum(T* s, int64_t n, T c) {
+  double acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const T e = exp_of(s[j + l] - c);
+      s[j + l] = e;
+      acc[l] += double(e);
+    }
+  for (; j < n; ++j) {
+    s[j] = exp_of(s[j] - c);
+    acc[0] += double(s[j]);
+  }
+  double r = acc[0];
+  for (int l = 1; l < kLanes; ++l) r += acc[l];
+  return r;
+}
+
+// s[j] ← exp(s[j] − c) for j < n.
+template <class T> void exp_shift(T* s, int64_t n, T c) {
+  for (int64_t j = 0; j < n; ++j) s[j] = exp_of(s[j] - c);
+}
+
+template <class A, class B> double dot(int64_t n, const A* a, const B* b) {
   double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * double(b[i]);
+  for (int64_t i = 0; i < n; ++i) s += double(a[i]) * double(b[i]);
   return s;
 }
 
@@ -34,10 +132,10 @@ template <class T> double unit(int64_t n, const T* v, double* out) {
   return nrm;
 }
 
-// Addressing of [B, T, heads, hd] tensors.
-struct layout {
-  int64_t t, hd;
-  int64_t at(int64_t bi, int64_t pos, int64_t heads, int64_t head) const { return ((bi * t + pos) * heads + head) * hd; }
+// One (batch, query head) problem: base pointers and leading dimensions into [B, T, heads, hd].
+template <class T> struct Head {
+  const T *q, *k, *v;
+  int ldq, ldkv;
 };
 
 }  // namespace
@@ -46,40 +144,58 @@ template <class T>
 void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const T* q,
                const T* k, const T* v, T* y, T* lse) {
   check_heads("attention", h, hkv);
+  if (b == 0 || t == 0 || h == 0) return;
   const int64_t group = h / hkv;
-  const layout L{t, hd};
-  const int64_t rows = b * h * t;  // ordered as lse: (b, h, t)
-#pragma omp parallel if (rows * t * hd > (1 << 16))
+  const int ldq = blas_int(h * hd, "attention"), ldkv = blas_int(hkv * hd, "attention");
+  const int hdi = blas_int(hd, "attention");
+  blas_int(t, "attention");
+  if (hd == 0) {  // every score is 0: a uniform softmax over the visible positions
+    for (int64_t r = 0; r < b * h * t; ++r) lse[r] = T(std::log(double(r % t + 1)));
+    return;
+  }
+  SingleThreadedBlas single;
+#pragma omp parallel if (b * h * t * t * hd > (1 << 16))
   {
-    std::vector<double> p(t), qi(hd), o(hd), vhat(hd);
-    // Causal rows differ in length; dynamic scheduling balances them (each row is independent,
-    // so the result does not depend on the schedule).
-#pragma omp for schedule(dynamic, 16)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t bi = r / (h * t), hi = (r / t) % h, i = r % t, g = hi / group;
-      const T* qr = q + L.at(bi, i, h, hi);
-      for (int64_t d = 0; d < hd; ++d) qi[d] = double(qr[d]);
-      double m = -INFINITY;
-      for (int64_t j = 0; j <= i; ++j) {
-        p[j] = scale * dot(hd, qi.data(), k + L.at(bi, j, hkv, g));
-        m = std::fmax(m, p[j]);
+    std::vector<T> s(std::min(t, kRowBlock) * t);
+    std::vector<double> sums(kRowBlock), vhat(hd);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < b * h; ++bh) {
+      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
+      const T* Q = q + (bi * t * h + hi) * hd;
+      const T* K = k + (bi * t * hkv + g) * hd;
+      const T* V = v + (bi * t * hkv + g) * hd;
+      T* Y = y + (bi * t * h + hi) * hd;
+      T* L = lse + bh * t;
+      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock) {
+        const int rows = int(std::min(kRowBlock, t - r0)), cols = int(r0 + rows);
+        // S[rows × cols] = scale · Q[r0 : r0+rows] · K[0 : cols]ᵀ; row i sees columns j <= i.
+        gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, s.data(), cols);
+        for (int ii = 0; ii < rows; ++ii) {
+          const int64_t i = r0 + ii, n = i + 1;
+          T* row = s.data() + int64_t(ii) * cols;
+          const T m = row_max(row, n);
+          const double sum = exp_shift_sum(row, n, m);
+          std::fill(row + n, row + cols, T(0));
+          sums[ii] = sum;
+          L[i] = T(double(m) + std::log(sum));
+        }
+        // Y[r0 : r0+rows] = P̃ · V[0 : cols] with the unnormalized P̃, then each row over its sum.
+        T* Yb = Y + r0 * ldq;
+        gemm(false, false, rows, hdi, cols, 1.0, s.data(), cols, V, ldkv, 0.0, Yb, ldq);
+        for (int ii = 0; ii < rows; ++ii) {
+          T* yr = Yb + int64_t(ii) * ldq;
+          const double inv = 1.0 / sums[ii];
+          if (!xsa) {
+            for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv);
+            continue;
+          }
+          // y ← o − (o·v̂)v̂ with v̂ from the query's own position's value vector.
+          unit(hd, V + (r0 + ii) * ldkv, vhat.data());
+          double ov = 0.0;
+          for (int64_t d = 0; d < hd; ++d) ov += double(yr[d]) * inv * vhat[d];
+          for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv - ov * vhat[d]);
+        }
       }
-      double sum = 0.0;
-      for (int64_t j = 0; j <= i; ++j) sum += (p[j] = std::exp(p[j] - m));
-      std::fill(o.begin(), o.end(), 0.0);
-      for (int64_t j = 0; j <= i; ++j) {
-        const T* vj = v + L.at(bi, j, hkv, g);
-        for (int64_t d = 0; d < hd; ++d) o[d] += p[j] * double(vj[d]);
-      }
-      for (int64_t d = 0; d < hd; ++d) o[d] /= sum;
-      if (xsa) {
-        unit(hd, v + L.at(bi, i, hkv, g), vhat.data());
-        const double ov = dot(hd, vhat.data(), o.data());
-        for (int64_t d = 0; d < hd; ++d) o[d] -= ov * vhat[d];
-      }
-      T* yr = y + L.at(bi, i, h, hi);
-      for (int64_t d = 0; d < hd; ++d) yr[d] = T(o[d]);
-      lse[r] = T(m + std::log(sum));
     }
   }
 }
@@ -89,81 +205,96 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
                         const T* q, const T* k, const T* v, const T* y, const T* lse, const T* dy, T* dq, T* dk,
                         T* dv) {
   check_heads("attention_backward", h, hkv);
+  if (b == 0 || t == 0 || h == 0) return;
   const int64_t group = h / hkv;
-  const layout L{t, hd};
-  // Each query head accumulates its own dk/dv contribution ([B, H, T, hd], in double); they are
-  // summed over the heads of a group afterwards in head order. The result is thus independent of
-  // the thread count while all B·H heads still run in parallel.
-  std::vector<double> dk_h(b * h * t * hd, 0.0), dv_h(b * h * t * hd, 0.0);
-  const bool par = b * h * t * t * hd > (1 << 16);
-#pragma omp parallel if (par)
+  const int ldq = blas_int(h * hd, "attention_backward"), ldkv = blas_int(hkv * hd, "attention_backward");
+  const int hdi = blas_int(hd, "attention_backward");
+  blas_int(t, "attention_backward");
+  if (hd == 0) return;  // dq, dk and dv are empty
+  SingleThreadedBlas single;
+  // One task per (batch, KV head): it owns dk and dv of that KV head and adds the contributions of
+  // its query heads in head order, then of their row blocks in order. No cross-task reduction, and
+  // the result is independent of the thread count.
+#pragma omp parallel if (b * h * t * t * hd > (1 << 16))
   {
-    std::vector<double> p(t), qi(hd), o(hd), dout(hd), dqi(hd), vhat(hd), gv(hd);
+    const int64_t rb = std::min(t, kRowBlock);
+    std::vector<T> p(rb * t), ds(rb * t), o(xsa ? rb * hd : 0), dout(xsa ? rb * hd : 0);
+    std::vector<double> di(rb), vhat(hd), gv(hd), dd(hd);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < b * h; ++bh) {
-      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
-      double* dkh = dk_h.data() + bh * t * hd;
-      double* dvh = dv_h.data() + bh * t * hd;
-      for (int64_t i = 0; i < t; ++i) {
-        const T* qr = q + L.at(bi, i, h, hi);
-        const T* dyr = dy + L.at(bi, i, h, hi);
-        for (int64_t d = 0; d < hd; ++d) qi[d] = double(qr[d]);
-        const double lse_i = double(lse[bh * t + i]);
-        for (int64_t j = 0; j <= i; ++j) p[j] = std::exp(scale * dot(hd, qi.data(), k + L.at(bi, j, hkv, g)) - lse_i);
-
-        double di;  // D_i = dO_i · o_i, the softmax-backward row term
-        if (xsa) {
-          // y = o − (o·v̂)v̂ needs the pre-XSA o, which the forward did not keep.
-          std::fill(o.begin(), o.end(), 0.0);
-          for (int64_t j = 0; j <= i; ++j) {
-            const T* vj = v + L.at(bi, j, hkv, g);
-            for (int64_t d = 0; d < hd; ++d) o[d] += p[j] * double(vj[d]);
-          }
-          const double nrm = unit(hd, v + L.at(bi, i, hkv, g), vhat.data());
-          const double dyv = dot(hd, vhat.data(), dyr), ov = dot(hd, vhat.data(), o.data());
-          for (int64_t d = 0; d < hd; ++d) dout[d] = double(dyr[d]) - dyv * vhat[d];
-          di = dot(hd, dout.data(), o.data());
-          // ∂L/∂v̂ = −(o·v̂)dy − (dy·v̂)o, then through v̂ = v/||v|| (tangential part over ||v||;
-          // a plain 1/eps when the norm guard is active).
-          for (int64_t d = 0; d < hd; ++d) gv[d] = -ov * double(dyr[d]) - dyv * o[d];
-          const double gvv = nrm > xsa_eps ? dot(hd, gv.data(), vhat.data()) : 0.0;
-          double* dvi = dvh + i * hd;
-          for (int64_t d = 0; d < hd; ++d) dvi[d] += (gv[d] - gvv * vhat[d]) / nrm;
-        } else {
-          for (int64_t d = 0; d < hd; ++d) dout[d] = double(dyr[d]);
-          di = dot(hd, dout.data(), y + L.at(bi, i, h, hi));
-        }
-
-        std::fill(dqi.begin(), dqi.end(), 0.0);
-        for (int64_t j = 0; j <= i; ++j) {
-          const T* kj = k + L.at(bi, j, hkv, g);
-          const double ds = p[j] * (dot(hd, dout.data(), v + L.at(bi, j, hkv, g)) - di);
-          double* dkj = dkh + j * hd;
-          double* dvj = dvh + j * hd;
-          for (int64_t d = 0; d < hd; ++d) {
-            dqi[d] += ds * double(kj[d]);
-            dkj[d] += scale * ds * qi[d];
-            dvj[d] += p[j] * dout[d];
-          }
-        }
-        T* dqr = dq + L.at(bi, i, h, hi);
-        for (int64_t d = 0; d < hd; ++d) dqr[d] = T(scale * dqi[d]);
+    for (int64_t bg = 0; bg < b * hkv; ++bg) {
+      const int64_t bi = bg / hkv, g = bg % hkv;
+      const T* K = k + (bi * t * hkv + g) * hd;
+      const T* V = v + (bi * t * hkv + g) * hd;
+      T* dK = dk + (bi * t * hkv + g) * hd;
+      T* dV = dv + (bi * t * hkv + g) * hd;
+      for (int64_t j = 0; j < t; ++j) {
+        std::fill(dK + j * ldkv, dK + j * ldkv + hd, T(0));
+        std::fill(dV + j * ldkv, dV + j * ldkv + hd, T(0));
       }
-    }
-
-#pragma omp for
-    for (int64_t r = 0; r < b * t * hkv; ++r) {
-      const int64_t bi = r / (t * hkv), j = (r / hkv) % t, g = r % hkv;
-      T* dkr = dk + L.at(bi, j, hkv, g);
-      T* dvr = dv + L.at(bi, j, hkv, g);
-      for (int64_t d = 0; d < hd; ++d) {
-        double sk = 0.0, sv = 0.0;
-        for (int64_t hi = g * group; hi < (g + 1) * group; ++hi) {
-          sk += dk_h[((bi * h + hi) * t + j) * hd + d];
-          sv += dv_h[((bi * h + hi) * t + j) * hd + d];
+      for (int64_t hi = g * group; hi < (g + 1) * group; ++hi) {
+        const int64_t off = (bi * t * h + hi) * hd;
+        const T *Q = q + off, *Y = y + off, *dY = dy + off;
+        T* dQ = dq + off;
+        const T* L = lse + (bi * h + hi) * t;
+        for (int64_t r0 = 0; r0 < t; r0 += kRowBlock) {
+          const int rows = int(std::min(kRowBlock, t - r0)), cols = int(r0 + rows);
+          // P = exp(scale·Q·Kᵀ − lse), zero above the diagonal.
+          gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, p.data(), cols);
+          for (int ii = 0; ii < rows; ++ii) {
+            const int64_t n = r0 + ii + 1;
+            T* row = p.data() + int64_t(ii) * cols;
+            exp_shift(row, n, L[r0 + ii]);
+            std::fill(row + n, row + cols, T(0));
+          }
+          // The gradient reaching the softmax output (dO) and the row terms D_i = dO_i · o_i.
+          const T* dO;
+          int lddo;
+          if (xsa) {
+            // y = o − (o·v̂)v̂ needs the pre-XSA o, which the forward did not keep: O = P·V.
+            gemm(false, false, rows, hdi, cols, 1.0, p.data(), cols, V, ldkv, 0.0, o.data(), hdi);
+            for (int ii = 0; ii < rows; ++ii) {
+              const int64_t i = r0 + ii;
+              const T* oi = o.data() + int64_t(ii) * hd;
+              const T* dyi = dY + i * ldq;
+              T* doi = dout.data() + int64_t(ii) * hd;
+              const double nrm = unit(hd, V + i * ldkv, vhat.data());
+              const double dyv = dot(hd, vhat.data(), dyi), ov = dot(hd, vhat.data(), oi);
+              double dsum = 0.0;
+              for (int64_t d = 0; d < hd; ++d) {
+                dd[d] = double(dyi[d]) - dyv * vhat[d];
+                doi[d] = T(dd[d]);
+                dsum += dd[d] * double(oi[d]);
+              }
+              di[ii] = dsum;
+              // ∂L/∂v̂ = −(o·v̂)dy − (dy·v̂)o, then through v̂ = v/||v|| (tangential part over ||v||;
+              // a plain 1/eps when the norm guard is active).
+              for (int64_t d = 0; d < hd; ++d) gv[d] = -ov * double(dyi[d]) - dyv * double(oi[d]);
+              const double gvv = nrm > xsa_eps ? dot(hd, gv.data(), vhat.data()) : 0.0;
+              T* dvi = dV + i * ldkv;
+              for (int64_t d = 0; d < hd; ++d) dvi[d] += T((gv[d] - gvv * vhat[d]) / nrm);
+            }
+            dO = dout.data();
+            lddo = hdi;
+          } else {
+            for (int ii = 0; ii < rows; ++ii) di[ii] = dot(hd, dY + (r0 + ii) * ldq, Y + (r0 + ii) * ldq);
+            dO = dY + r0 * ldq;
+            lddo = ldq;
+          }
+          // dP = dO · V[0 : cols]ᵀ, then dS = P ⊙ (dP − D) (zero above the diagonal, as P).
+          gemm(false, true, rows, cols, hdi, 1.0, dO, lddo, V, ldkv, 0.0, ds.data(), cols);
+          for (int ii = 0; ii < rows; ++ii) {
+            const int64_t n = r0 + ii + 1;
+            const T* pr = p.data() + int64_t(ii) * cols;
+            T* dr = ds.data() + int64_t(ii) * cols;
+            const T dii = T(di[ii]);
+            for (int64_t j = 0; j < n; ++j) dr[j] = pr[j] * (dr[j] - dii);
+            std::fill(dr + n, dr + cols, T(0));
+          }
+          // dQ = scale·dS·K, dK += scale·dSᵀ·Q, dV += Pᵀ·dO.
+          gemm(false, false, rows, hdi, cols, scale, ds.data(), cols, K, ldkv, 0.0, dQ + r0 * ldq, ldq);
+          gemm(true, false, cols, hdi, rows, scale, ds.data(), cols, Q + r0 * ldq, ldq, 1.0, dK, ldkv);
+          gemm(true, false, cols, hdi, rows, 1.0, p.data(), cols, dO, lddo, 1.0, dV, ldkv);
         }
-        dkr[d] = T(sk);
-        dvr[d] = T(sv);
       }
     }
   }

@@ -20,13 +20,12 @@ Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
   return graphs_[batch] = std::move(c);
 }
 
-EvalResult Evaluator::run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
-                          const ByteTable& table, int64_t max_windows) {
-  int64_t windows = scored_windows(int64_t(tokens.size()), seq_);
-  if (max_windows > 0) windows = std::min(windows, max_windows);
-  EvalResult r;
-  for (int64_t w0 = 0; w0 < windows; w0 += batch_) {
-    int64_t b = std::min(batch_, windows - w0);
+void Evaluator::score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                      const ByteTable& table, const std::vector<int64_t>& starts, const std::vector<int64_t>& from,
+                      EvalResult& r) {
+  const int64_t n = int64_t(starts.size());
+  for (int64_t w0 = 0; w0 < n; w0 += batch_) {
+    int64_t b = std::min(batch_, n - w0);
     Compiled& c = compiled(b);
     for (const ParamSpec& p : c.model->store.specs()) {
       const Tensor& t = store.get(p.name, set);
@@ -38,19 +37,50 @@ EvalResult Evaluator::run(ParamStore& store, const std::string& set, const std::
     Tensor x({b, seq_}, DType::i32), y({b, seq_}, DType::i32);
     int32_t* xp = x.data<int32_t>();
     int32_t* yp = y.data<int32_t>();
-    for (int64_t i = 0; i < b * seq_; i++) {
-      int64_t pos = w0 * seq_ + i;
-      xp[i] = tokens[size_t(pos)];
-      yp[i] = tokens[size_t(pos + 1)];
-      r.bytes += table.bytes(xp[i], yp[i]);
-    }
+    for (int64_t w = 0; w < b; w++)
+      for (int64_t i = 0; i < seq_; i++) {
+        int64_t pos = starts[size_t(w0 + w)] + i;
+        xp[w * seq_ + i] = tokens[size_t(pos)];
+        yp[w * seq_ + i] = tokens[size_t(pos + 1)];
+      }
     c.exec->bind("tokens", x);
     c.exec->bind("targets", y);
     c.exec->run();
     const Tensor& loss = c.exec->result(0);
-    for (int64_t i = 0; i < loss.numel(); i++) r.nats += loss.get(i);
-    r.targets += b * seq_;
+    for (int64_t w = 0; w < b; w++)
+      for (int64_t i = from[size_t(w0 + w)]; i < seq_; i++) {
+        int64_t k = w * seq_ + i;
+        r.nats += loss.get(k);
+        r.bytes += table.bytes(xp[k], yp[k]);
+        r.targets++;
+      }
   }
+}
+
+EvalResult Evaluator::run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                          const ByteTable& table, int64_t max_windows) {
+  int64_t windows = scored_windows(int64_t(tokens.size()), seq_);
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  std::vector<int64_t> starts, from;
+  for (int64_t w = 0; w < windows; w++) starts.push_back(w * seq_), from.push_back(0);
+  EvalResult r;
+  score(store, set, tokens, table, starts, from, r);
+  return r;
+}
+
+EvalResult Evaluator::run_sliding(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                                  const ByteTable& table, int64_t stride, int64_t max_targets) {
+  if (stride <= 0 || stride > seq_) throw std::invalid_argument("sliding evaluation: stride must be in 1.." + std::to_string(seq_));
+  std::vector<int64_t> starts, from;
+  int64_t scored = 0;
+  for (int64_t s = 0; s + seq_ + 1 <= int64_t(tokens.size()); s += stride) {
+    starts.push_back(s);
+    from.push_back(s == 0 ? 0 : seq_ - stride);
+    scored += s == 0 ? seq_ : stride;
+    if (max_targets > 0 && scored >= max_targets) break;
+  }
+  EvalResult r;
+  score(store, set, tokens, table, starts, from, r);
   return r;
 }
 

@@ -27,6 +27,11 @@ class Evaluator {
   // Scores the first `max_windows` windows (0: all) with the weights of `set` in `store`.
   EvalResult run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
                  int64_t max_windows = 0);
+  // Sliding windows of length L moved by `stride`: the first window scores all its targets, each
+  // later one only its last `stride` (more context per scored token, as the leaderboard's eval).
+  // max_targets > 0 stops once that many targets are scored.
+  EvalResult run_sliding(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                         const ByteTable& table, int64_t stride, int64_t max_targets = 0);
 
  private:
   struct Compiled {
@@ -34,6 +39,9 @@ class Evaluator {
     std::unique_ptr<Executor> exec;
   };
   Compiled& compiled(int64_t batch);
+  // Scores windows starting at `starts`, each from position `from[i]` of the window on.
+  void score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
+             const std::vector<int64_t>& starts, const std::vector<int64_t>& from, EvalResult& r);
 
   GraphFactory factory_;
   int64_t seq_, batch_;

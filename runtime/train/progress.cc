@@ -14,11 +14,23 @@ namespace golf {
 MetricsLog::MetricsLog(const std::string& path, int64_t keep_until_step) {
   if (keep_until_step >= 0 && file_exists(path)) {
     std::ifstream in(path);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      Json j = Json::parse(line, path);
-      if (j.get("step", int64_t(0)) <= keep_until_step) kept += line + "\n";
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(line);
+    std::string kept;
+    for (size_t i = 0; i < lines.size(); i++) {
+      Json j;
+      try {
+        j = Json::parse(lines[i], path);
+      } catch (const std::exception&) {
+        // The run that died may have been killed while writing its last line (a write that
+        // crosses a page boundary can stop part-way on SIGKILL; a crash loses the unsynced
+        // tail). That line is past the checkpoint (lines are written before the checkpoint of
+        // their step), so it is dropped; a bad line anywhere else is still an error.
+        if (i + 1 == lines.size()) break;
+        throw;
+      }
+      if (j.get("step", int64_t(0)) <= keep_until_step) kept += lines[i] + "\n";
     }
     write_file_atomic(path, kept);
   } else if (keep_until_step < 0) {

@@ -9,6 +9,7 @@
 
 #include "runtime/fs.h"
 #include "runtime/optim/optimizer_set.h"
+#include "runtime/quant/hessian_pass.h"
 #include "runtime/rng.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
@@ -95,8 +96,9 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     throw std::invalid_argument("train.micro_batch (" + std::to_string(micro) + ") must divide the " + std::to_string(seqs_per_step) + " sequences of a step");
   const int64_t accum = seqs_per_step / micro;
   const int64_t max_steps = opt.steps >= 0 ? opt.steps : train.get("steps", int64_t(0));
-  const double budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
-  if (max_steps <= 0 && budget <= 0) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
+  const double full_budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
+  const double budget = full_budget > 0 ? std::max(full_budget - opt.calibration_reserve_s, 0.0) : 0.0;
+  if (max_steps <= 0 && full_budget <= 0) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
   const int64_t log_every = std::max<int64_t>(1, train.get("log_every", int64_t(10)));
   const int64_t eval_every = train.get("eval_every", int64_t(0));
   const int64_t eval_windows = train.get("eval_windows", int64_t(0));
@@ -297,6 +299,22 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   write_file_atomic(path_join(opt.out_dir, "schedule.json"), sched.dump() + "\n");
 
   TrainReport rep;
+  if (opt.calibration_batches > 0) {
+    auto t0 = clock::now();
+    std::vector<std::pair<Tensor, Tensor>> batches;
+    for (int64_t i = 0; i < opt.calibration_batches; i++) {
+      buf = stream.take(micro * seq + 1);
+      std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
+      batches.push_back({tokens_tensor(buf, 0, micro, seq), tokens_tensor(shifted, 0, micro, seq)});
+    }
+    std::vector<std::string> names;
+    for (const ParamSpec& p : store.specs())
+      if (p.shape.size() == 2) names.push_back(p.name);
+    auto calib = factory("calibrate", micro, seq);
+    rep.hessians = collect_hessians(*calib, store, "live", batches, names, opt.real);
+    rep.calibration_s = std::chrono::duration<double>(clock::now() - t0).count();
+    elapsed += rep.calibration_s;
+  }
   rep.steps = step;
   rep.seconds = elapsed;
   rep.tokens = tokens;
@@ -316,6 +334,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   fin.set("unigram_bpb", rep.unigram_bpb);
   if (rep.has_ema) fin.set("ema_val_bpb", rep.val_ema.bpb());
   metrics.write(fin);
+  rep.model = std::move(model);
   return rep;
 }
 

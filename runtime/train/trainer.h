@@ -9,6 +9,8 @@
 //   eval_every, eval_windows, eval_batch, log_every, checkpoint_every,
 //   phases = { { name, steps | seconds, freeze = { patterns }, lr_scale, data = "fresh" | { replay = N } } }
 #pragma once
+#include <map>
+#include <memory>
 #include <string>
 
 #include "runtime/data/dataset.h"
@@ -27,6 +29,10 @@ struct TrainerOptions {
   int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
   DType real = DType::f32;
   bool quiet = false;
+  // GPTQ calibration after training, on fresh training batches, its time counted in the
+  // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.
+  int64_t calibration_batches = 0;
+  double calibration_reserve_s = 0;  // seconds of the time budget kept for calibration
 };
 
 struct TrainReport {
@@ -38,6 +44,9 @@ struct TrainReport {
   bool has_ema = false;
   EvalResult val_ema;
   double unigram_bpb = 0;
+  std::unique_ptr<ModelGraph> model;              // the trained weights (model->store)
+  std::map<std::string, Tensor> hessians;         // GPTQ calibration, when asked for
+  double calibration_s = 0;
 };
 
 TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq_len,

@@ -1,0 +1,93 @@
+#include "cli/artifact_model.h"
+
+#include <cstring>
+
+#include "runtime/quant/gptq.h"
+
+namespace golf::cli {
+
+Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
+                      const std::map<std::string, Tensor>& hessians) {
+  Artifact a;
+  Json quant = script.table_json("quant");
+  NameMatcher match = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
+  a.meta = Json::object();
+  a.meta.set("format", "golfrt-artifact");
+  a.meta.set("script", info.script_name);
+  Json cfg = Json::object();
+  for (auto& [k, v] : script.config_items()) cfg.set(k, v);
+  a.meta.set("config", cfg);
+  a.meta.set("preset", info.overrides.preset);
+  Json sets = Json::array();
+  for (auto& [k, v] : info.overrides.sets) {
+    Json kv = Json::array();
+    kv.push(k);
+    kv.push(v);
+    sets.push(kv);
+  }
+  a.meta.set("sets", sets);
+  a.meta.set("seq_len", info.seq_len);
+  a.meta.set("training", info.training);
+  a.meta.set("tokenizer", info.tokenizer);
+  a.meta.set("quant", quant);
+
+  a.sources.push_back({info.script_name, script.source()});
+  for (auto& [name, text] : script.bundle()) a.sources.push_back({name, text});
+
+  for (const ParamSpec& p : store.specs()) {
+    const Tensor& w = store.get(p.name, set);
+    Tensor w32 = w.dtype() == DType::f32 ? w : w.to(DType::f32);
+    QuantSpec spec = choose_spec(p.name, p.shape, quant, match);
+    auto h = hessians.find(p.name);
+    if (spec.gptq && h != hessians.end() && p.shape.size() == 2) {
+      double damp = quant["calibration"].get("damp", 0.01);
+      a.tensors.push_back(gptq_quantize(p.name, w32, h->second, spec, damp));
+    } else {
+      a.tensors.push_back(quantize(p.name, w32, spec));
+    }
+  }
+  return a;
+}
+
+LoadedModel load_model(const std::string& path) {
+  LoadedModel m;
+  m.artifact = read_artifact(path);
+  const Json& meta = m.artifact.meta;
+  std::string script_name = meta.get("script", "");
+  std::string source;
+  std::vector<std::pair<std::string, std::string>> modules;
+  for (auto& [name, text] : m.artifact.sources) {
+    if (name == script_name) source = text;
+    else modules.push_back({name, text});
+  }
+  if (script_name.empty() || source.empty())
+    throw std::runtime_error(path + ": the artifact carries no model script (meta.script names none of its sources)");
+  Overrides o;
+  o.preset = meta.get("preset", "");
+  for (const Json& kv : meta["sets"].items()) o.sets.push_back({kv[0].str(), kv[1].str()});
+  // The script runs from the artifact's own sources in the sandbox; nothing is read from disk.
+  m.script = std::make_unique<ModelScript>(path + ":" + script_name, source, modules, o);
+  m.seq_len = meta.get("seq_len", int64_t(0));
+  if (m.seq_len <= 0) throw std::runtime_error(path + ": the artifact has no seq_len");
+  ModelScript* s = m.script.get();
+  m.factory = [s](const std::string& mode, int64_t batch, int64_t t) -> std::unique_ptr<ModelGraph> {
+    return s->build(mode, batch, t);
+  };
+  m.eval_model = m.factory("eval", 1, m.seq_len);
+  ParamStore& store = m.eval_model->store;
+  store.initialize(0, DType::f32);
+  std::map<std::string, const QTensor*> by_name;
+  for (const QTensor& t : m.artifact.tensors) by_name[t.name] = &t;
+  for (const ParamSpec& p : store.specs()) {
+    auto it = by_name.find(p.name);
+    if (it == by_name.end()) throw std::runtime_error(path + ": the model needs '" + p.name + "', which the artifact does not hold");
+    Tensor w = dequantize(*it->second);
+    if (w.shape() != p.shape)
+      throw std::runtime_error(path + ": tensor '" + p.name + "' is " + shape_str(w.shape()) + ", the model expects " + shape_str(p.shape));
+    Tensor w32 = w.dtype() == DType::f32 ? w : w.to(DType::f32);
+    std::memcpy(store.get(p.name).raw(), w32.raw(), w32.nbytes());
+  }
+  return m;
+}
+
+}  // namespace golf::cli

@@ -1,0 +1,36 @@
+// Between a trained model and its artifact: quantize the weights by the script's quant table
+// (GPTQ where Hessians were collected), bundle the script and the Lua modules it used, and the
+// way back — rebuild the model from the artifact alone (its own script, in the sandbox) with the
+// dequantized weights.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "dsl/script.h"
+#include "runtime/artifact/artifact.h"
+
+namespace golf::cli {
+
+struct ExportInfo {
+  std::string script_name;  // as the artifact names the script ("baseline.lua")
+  Overrides overrides;      // re-applied when the artifact is decoded
+  Json training;            // summary: steps, seconds, tokens, val_bpb before quantization
+  Json tokenizer;           // { kind, fingerprint }
+  int64_t seq_len = 0;
+};
+
+Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
+                      const std::map<std::string, Tensor>& hessians = {});
+
+struct LoadedModel {
+  Artifact artifact;
+  std::unique_ptr<ModelScript> script;
+  std::unique_ptr<ModelGraph> eval_model;  // holds the store with the dequantized weights (set "live")
+  int64_t seq_len = 0;
+  GraphFactory factory;
+};
+
+LoadedModel load_model(const std::string& artifact_path);
+
+}  // namespace golf::cli

@@ -1,0 +1,85 @@
+// Writes the artifact fuzzer's seed corpus: small artifacts under every codec, shuffle and packing
+// choice, and the same bodies uncompressed with their flag byte in front (the fuzzer's body mode).
+//   artifact_fuzz_seeds DIR
+#include <cstdio>
+#include <string>
+
+#include "runtime/artifact/artifact.h"
+#include "runtime/artifact/body.h"
+#include "runtime/artifact/op_set.h"
+#include "runtime/fs.h"
+
+using namespace golf;
+
+namespace {
+
+Artifact sample() {
+  Artifact a;
+  a.meta = Json::object();
+  a.meta.set("script", "m.lua");
+  a.meta.set("seq_len", 1024);
+  a.sources = {{"m.lua", "return require 'golf.nn'"}, {"golf.nn", "return {}"}};
+  a.op_set = current_op_set();
+  int k = 0;
+  for (int bits : {2, 3, 5, 6, 8}) {
+    QTensor t;
+    t.name = "w";
+    t.name += std::to_string(bits);
+    t.shape = {3, 5};
+    t.encoding = "int" + std::to_string(bits);
+    t.bits = bits;
+    t.per_row = bits != 5;
+    int hi = (1 << (bits - 1)) - 1;
+    for (int i = 0; i < 15; i++) t.q.push_back(int8_t((i * 7 + k) % (2 * hi + 1) - hi));
+    for (int64_t r = 0; r < t.rows(); r++) t.scales.push_back(uint16_t(0x2000 + r));
+    a.tensors.push_back(t);
+    k++;
+  }
+  for (auto [enc, dt] : {std::pair{"fp16", DType::f16}, {"bf16", DType::bf16}, {"fp32", DType::f32}, {"i32", DType::i32}}) {
+    QTensor t;
+    t.name = std::string("f.") + enc;
+    t.shape = {2, 3};
+    t.encoding = enc;
+    t.bits = int(dtype_size(dt)) * 8;
+    t.values = Tensor(t.shape, dt);
+    for (int i = 0; i < 6; i++) t.values.set(i, dt == DType::i32 ? i * 3 : 0.25 * i - 0.5);
+    a.tensors.push_back(t);
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: artifact_fuzz_seeds DIR\n");
+    return 2;
+  }
+  std::string dir = argv[1];
+  make_dirs(dir);
+  Artifact a = sample(), empty;
+  int n = 0, written = 0;
+  auto put = [&](const std::string& file, const std::string& bytes) {
+    write_file_atomic(path_join(dir, file), bytes);
+    written++;
+  };
+  // The body mode's input: the flag byte, then the body. (Appended rather than `string + string`,
+  // which trips a GCC 12 -Wrestrict false positive.)
+  auto with_flags = [](uint16_t flags, const std::string& body) {
+    std::string seed(1, char(flags));
+    seed.append(body);
+    return seed;
+  };
+  for (const char* codec : {"none", "zstd", "brotli"})
+    for (bool shuffle : {false, true})
+      for (bool packed : {false, true}) {
+        put("artifact_" + std::to_string(n++), encode_artifact(a, {codec, shuffle, packed}));
+        uint16_t flags = (shuffle ? artifact_format::kFlagShuffle : 0) | (packed ? artifact_format::kFlagPacked : 0);
+        if (std::string(codec) == "none")
+          put("body_" + std::to_string(n), with_flags(flags, encode_artifact_body(a, flags)));
+      }
+  put("artifact_empty", encode_artifact(empty, {"none"}));
+  put("body_empty", with_flags(0, encode_artifact_body(empty, 0)));
+  std::printf("artifact_fuzz_seeds: wrote %d seeds to %s\n", written, dir.c_str());
+  return 0;
+}
