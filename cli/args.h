@@ -58,6 +58,7 @@ int cmd_data(const std::vector<std::string>& args);  // cli/data.cc
 extern const char* const kDataUsage;
 int cmd_train(const std::vector<std::string>& args);
 int cmd_decode(const std::vector<std::string>& args);
+int cmd_fit(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);  // cli/inspect.cc
 extern const char* const kInspectUsage;
 

@@ -494,5 +494,50 @@ TEST(Artifact, StatsSharesSumToTheCompressedBody) {
   }
 }
 
+// ---- golfrt inspect ------------------------------------------------------------------------------
+
+std::string run(const std::string& command, int* status) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+TEST(Artifact, InspectReportsTheBudgetAndRefusesCorruptFiles) {
+  auto dir = std::filesystem::temp_directory_path() / ("artifact_inspect_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "m.golf").string();
+  Artifact a = every_encoding();
+  write_artifact(path, a, {"zstd"});
+  size_t size = std::filesystem::file_size(path);
+  int status = 0;
+  std::string out = run(std::string(GOLFRT_CLI) + " inspect " + path + " --json", &status);
+  ASSERT_EQ(status, 0) << out;
+  Json j = Json::parse(out, "inspect --json");
+  EXPECT_EQ(j["file_bytes"].integer(), int64_t(size));
+  EXPECT_EQ(j["margin_bytes"].integer(), 16'000'000 - int64_t(size));
+  EXPECT_EQ(j["codec"].str(), "zstd");
+  EXPECT_TRUE(j["op_set"]["matches_this_golfrt"].boolean());
+  ASSERT_EQ(j["tensors"].size(), a.tensors.size());
+  EXPECT_EQ(j["tensors"][0]["name"].str(), a.tensors[0].name);
+  EXPECT_EQ(j["meta"].dump(), a.meta.dump());
+
+  out = run(std::string(GOLFRT_CLI) + " inspect " + path, &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("codec zstd, byte shuffle on, intN bit-packed"), std::string::npos) << out;
+  EXPECT_NE(out.find("w.int6.row"), std::string::npos) << out;
+  EXPECT_NE(out.find("bytes of 16,000,000: "), std::string::npos) << out;
+
+  std::string bytes = read_file(path);
+  bytes[bytes.size() / 2] ^= 0x10;
+  write_file_atomic(path, bytes);
+  out = run(std::string(GOLFRT_CLI) + " inspect " + path, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("artifact " + path + ": corrupt body (checksum mismatch)"), std::string::npos) << out;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace golf

@@ -7,14 +7,14 @@ fail() { echo "cli_smoke: $*" >&2; exit 1; }
 
 "$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
 "$golfrt" --version | grep -q "^golfrt " || fail "--version"
-for cmd in train decode inspect data summary ops version; do
+for cmd in train decode inspect data summary fit ops version; do
   "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
 done
 "$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"
 if "$golfrt" train examples/none.lua 2>err.txt; then fail "train of a missing script exited 0"; fi
 grep -q "examples/none.lua: cannot open" err.txt || fail "train did not name the missing script"
-if "$golfrt" decode x.bin 2>err.txt; then fail "decode pretended to work"; fi
-grep -q "not built yet" err.txt || fail "decode did not say it is not built"
+if "$golfrt" decode /nonexistent/x.bin 2>err.txt; then fail "decode of a missing artifact exited 0"; fi
+grep -q "/nonexistent/x.bin" err.txt || fail "decode did not name the missing artifact"
 if "$golfrt" frobnicate 2>/dev/null; then fail "an unknown command exited 0"; fi
 src=$(cd "$(dirname "$0")/.." && pwd)
 "$golfrt" summary "$src/examples/baseline.lua" | grep -q "^parameters: 17059912 " || fail "baseline does not have 17059912 parameters"

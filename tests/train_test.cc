@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -196,7 +197,10 @@ std::string make_text() {
   for (int line = 0; line < 400; line++) {
     int sentences = 1 + int(pick(3));
     for (int s = 0; s < sentences; s++) {
-      std::string sent = std::string(subjects[pick(10)]) + " " + verbs[pick(10)] + " " + objects[pick(8)];
+      // One pick per statement: the order of calls within one expression is unspecified.
+      std::string sent = subjects[pick(10)];
+      sent += std::string(" ") + verbs[pick(10)];
+      sent += std::string(" ") + objects[pick(8)];
       if (pick(2)) sent += std::string(" ") + tails[pick(8)];
       sent[0] = char(std::toupper(sent[0]));
       text += (s ? " " : "") + sent + ".";
@@ -538,7 +542,11 @@ TEST(Train, bad_data_is_refused_naming_the_file) {
   expect_refused(damaged("bad_magic", "train", [](std::string& b) { std::memset(b.data(), 0, 4); }), "magic");
   expect_refused(damaged("bad_size", "val", [](std::string& b) { b.push_back('\0'); }), "bytes but its header says");
   // Token 300 (byte260 ids end at 259) in the middle of the training shard.
-  expect_refused(damaged("bad_token", "train", [](std::string& b) { b[1024 + 2 * 100] = char(300 & 0xff), b[1024 + 2 * 100 + 1] = char(300 >> 8); }),
+  expect_refused(damaged("bad_token", "train",
+                         [](std::string& b) {
+                           b[1024 + 2 * 100] = char(300 & 0xff);  // little-endian u16 after the 1024-byte header
+                           b[1024 + 2 * 100 + 1] = char(300 >> 8);
+                         }),
                  "token 300 at position 100 is outside the vocabulary of 260");
 
   auto args = train_args(data_dir(), dir + "/run_vocab", {"--set", "vocab=1024"});

@@ -266,7 +266,7 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
       artifact_fail(name, "corrupt metadata: 'script' does not name one of the " + std::to_string(source_count) + " sources");
   }
 
-  // The table is read whole before any tensor is allocated: each entry takes at least 44 bytes of
+  // The table is read whole before any tensor is allocated: each entry takes at least 41 bytes of
   // the body, so a declared count cannot outrun the bytes actually present.
   lay.table.offset = r.pos();
   auto tensor_count = r.value<uint32_t>("tensor count");

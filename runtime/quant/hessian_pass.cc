@@ -45,7 +45,7 @@ std::vector<std::string> add_hessian_accumulators(Graph& g, const std::vector<st
     const Node& n = g.node(id);
     if (n.inputs.empty()) continue;
     auto it = views.find({n.inputs[0].node, n.inputs[0].out});
-    if (n.op == Op::reshape && it != views.end() && it->second.cols_last &&
+    if (n.op == Op::reshape && it != views.end() && it->second.cols_last && !n.outs[0].shape.empty() &&
         n.outs[0].shape.back() == in_dim[size_t(it->second.param)]) {
       views[{id, 0}] = it->second;
     } else if (n.op == Op::fake_quant && it != views.end()) {
