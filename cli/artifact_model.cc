@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "runtime/artifact/op_set.h"
 #include "runtime/quant/gptq.h"
 
 namespace golf::cli {
@@ -9,6 +10,7 @@ namespace golf::cli {
 Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
                       const std::map<std::string, Tensor>& hessians) {
   Artifact a;
+  a.op_set = current_op_set();  // decoders compare it with their own op table
   Json quant = script.table_json("quant");
   NameMatcher match = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
   a.meta = Json::object();

@@ -29,8 +29,95 @@ int64_t numel(const Dims& d) {
   return n;
 }
 
+// Broadcasting in canonical form: axes of size 1 in the output are dropped and adjacent axes on
+// which each operand is either present or broadcast in the same way are merged, so every
+// training shape becomes at most three groups ([B,T,D]⊙[D]: [B·T | D]; [B,T,H,hd]⊙[H,1]:
+// [B·T | H | hd]). The innermost group is then a plain loop with the operands' strides fixed at
+// 1 (present) or 0 (broadcast), which vectorizes, and the outer groups are walked per row.
+struct Collapsed {
+  int64_t rank = 0;
+  int64_t size[8], sa[8], sb[8];  // per group: extent, element stride of a and b (0 = broadcast)
+};
+
+// False when the shape has more than 8 groups (then the caller uses the general walk).
+bool collapse(const Dims& out_dims, const Dims& a_dims, const Dims& b_dims, Collapsed& c) {
+  int64_t sizes[64];
+  bool ab[64], bb[64];
+  int64_t ng = 0;
+  for (size_t r = 0; r < out_dims.size(); ++r) {
+    if (out_dims[r] == 1) continue;
+    const bool a_b = a_dims[r] == 1, b_b = b_dims[r] == 1;
+    if (ng > 0 && ab[ng - 1] == a_b && bb[ng - 1] == b_b) {
+      sizes[ng - 1] *= out_dims[r];
+      continue;
+    }
+    if (ng == 64) return false;
+    sizes[ng] = out_dims[r];
+    ab[ng] = a_b;
+    bb[ng] = b_b;
+    ++ng;
+  }
+  if (ng > 8) return false;
+  c.rank = ng;
+  int64_t ra = 1, rb = 1;
+  for (int64_t g = ng - 1; g >= 0; --g) {
+    c.size[g] = sizes[g];
+    c.sa[g] = ab[g] ? 0 : ra;
+    c.sb[g] = bb[g] ? 0 : rb;
+    if (!ab[g]) ra *= sizes[g];
+    if (!bb[g]) rb *= sizes[g];
+  }
+  return true;
+}
+
+// The innermost run: out[i] = f(a[i·sa], b[i·sb]) with sa, sb in {0, 1}, one loop per case.
+template <class T, class F> inline void run(int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, T* out, F f) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa == 1) {
+    const T s = b[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], s);
+  } else {
+    const T s = a[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(s, b[i]);
+  }
+}
+
+template <class T, class F>
+void binary_collapsed(const Collapsed& c, int64_t n, const T* a, const T* b, T* out, F f) {
+  const int64_t last = c.rank - 1, inner = c.size[last];
+  const int64_t rows = n / inner;
+  // Rows in chunks of about 4096 elements; a chunk finds its first row's operand offsets by
+  // division (the row index in the mixed radix of the outer groups), then steps an odometer.
+  const int64_t chunk = std::max<int64_t>(1, 4096 / inner);
+  const int64_t n_chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t ci = 0; ci < n_chunks; ++ci) {
+    const int64_t r0 = ci * chunk, r1 = std::min(rows, r0 + chunk);
+    int64_t idx[8] = {}, oa = 0, ob = 0, rem = r0;
+    for (int64_t g = last - 1; g >= 0; --g) {
+      idx[g] = rem % c.size[g];
+      rem /= c.size[g];
+      oa += idx[g] * c.sa[g];
+      ob += idx[g] * c.sb[g];
+    }
+    for (int64_t row = r0; row < r1; ++row) {
+      run(inner, a + oa, c.sa[last], b + ob, c.sb[last], out + row * inner, f);
+      for (int64_t g = last - 1; g >= 0; --g) {  // next row: increment the odometer
+        oa += c.sa[g];
+        ob += c.sb[g];
+        if (++idx[g] < c.size[g]) break;
+        oa -= c.size[g] * c.sa[g];
+        ob -= c.size[g] * c.sb[g];
+        idx[g] = 0;
+      }
+    }
+  }
+}
+
 // Walks out in row-major order with per-axis input strides (0 on broadcast axes), one level of
-// recursion per axis so that the innermost axis is a plain loop.
+// recursion per axis so that the innermost axis is a plain loop. Only for shapes of more than
+// eight collapsed groups.
 template <class T, class F>
 void walk(const int64_t* out_dims, const int64_t* sa, const int64_t* sb, int64_t rank, const T* a, const T* b,
           T* out, F f) {
@@ -43,16 +130,6 @@ void walk(const int64_t* out_dims, const int64_t* sa, const int64_t* sb, int64_t
   for (int64_t r = 1; r < rank; ++r) out_stride *= out_dims[r];
   for (int64_t i = 0; i < n; ++i)
     walk(out_dims + 1, sa + 1, sb + 1, rank - 1, a + i * sa[0], b + i * sb[0], out + i * out_stride, f);
-}
-
-// True when `small` is 1s followed by exactly the trailing dims of `full` (e.g. [1,1,D] against
-// [B,T,D]): then the operand repeats with period `numel(small)` over the output.
-bool is_trailing_suffix(const Dims& small, const Dims& full) {
-  size_t i = small.size();
-  while (i > 0 && small[i - 1] == full[i - 1]) --i;
-  for (size_t r = 0; r < i; ++r)
-    if (small[r] != 1) return false;
-  return true;
 }
 
 template <class T, class F>
@@ -78,18 +155,13 @@ void binary_with(const Dims& out_dims, const Dims& a_dims, const T* a, const Dim
     for (int64_t i = 0; i < n; ++i) out[i] = f(s, b[i]);
     return;
   }
-  if (a_dims == out_dims && is_trailing_suffix(b_dims, out_dims)) {
-    const int64_t outer = n / nb;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < nb; ++i) out[o * nb + i] = f(a[o * nb + i], b[i]);
-    return;
-  }
-  if (b_dims == out_dims && is_trailing_suffix(a_dims, out_dims)) {
-    const int64_t outer = n / na;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < na; ++i) out[o * na + i] = f(a[i], b[o * na + i]);
+  Collapsed c;
+  if (collapse(out_dims, a_dims, b_dims, c)) {
+    if (c.rank == 0) {  // every axis has size 1
+      out[0] = f(a[0], b[0]);
+      return;
+    }
+    binary_collapsed(c, n, a, b, out, f);
     return;
   }
 
@@ -101,10 +173,6 @@ void binary_with(const Dims& out_dims, const Dims& a_dims, const T* a, const Dim
     sb[r] = b_dims[r] == 1 ? 0 : rb;
     ra *= a_dims[r];
     rb *= b_dims[r];
-  }
-  if (rank == 1) {
-    walk(out_dims.data(), sa.data(), sb.data(), 1, a, b, out, f);
-    return;
   }
   const int64_t out_stride = n / out_dims[0];
 #pragma omp parallel for schedule(static) if (n > kParallelMin)

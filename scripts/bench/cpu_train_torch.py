@@ -97,6 +97,20 @@ def main():
     print(f"torch: {args.steps} steps in {seconds:.2f} s ({timed_tokens} tokens, {timed_tokens / seconds:.0f} tokens/s); "
           f"loss {losses[-1]:.4f}; {n_params} parameters; {args.threads} threads; torch {torch.__version__}")
 
+    # Training FLOPs per token (forward + backward = 3x the forward's multiply-adds x 2):
+    #   6*N  for the non-embedding parameters (each weight: one multiply-add per token forward);
+    #   6*L*D*(T+1) for causal attention (QK^T and PV: 2*2*D per visible (query, key) pair, on
+    #        average (T+1)/2 keys per query);
+    #   6*D*V for the tied output head (the embedding lookup itself is free).
+    # Not counted: elementwise ops, norms, softmax, and the optimizers (Muon's Newton-Schulz).
+    n_emb = model.tok_emb.weight.numel()
+    n_nonemb = n_params - n_emb
+    attn = 6 * args.layers * args.dim * (args.seq + 1)
+    head = 6 * args.dim * args.vocab
+    flops = 6 * n_nonemb + attn + head
+    print(f"flops_per_token {flops} = 6*N_nonembedding {6 * n_nonemb} (N = {n_nonemb}) + attention 6*L*D*(T+1) {attn} "
+          f"+ head 6*D*V {head}")
+
 
 if __name__ == "__main__":
     main()
