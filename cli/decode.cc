@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cli/args.h"
-#include "cli/artifact_model.h"
+#include "dsl/artifact_model.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/tokenizer.h"
 #include "runtime/rng.h"

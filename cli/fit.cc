@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "cli/args.h"
-#include "cli/artifact_model.h"
+#include "dsl/artifact_model.h"
 #include "runtime/rng.h"
 
 namespace golf::cli {

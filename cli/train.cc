@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "cli/args.h"
-#include "cli/artifact_model.h"
+#include "dsl/artifact_model.h"
 #include "runtime/fs.h"
 #include "runtime/train/trainer.h"
 

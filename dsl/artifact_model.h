@@ -10,7 +10,7 @@
 #include "dsl/script.h"
 #include "runtime/artifact/artifact.h"
 
-namespace golf::cli {
+namespace golf {
 
 struct ExportInfo {
   std::string script_name;  // as the artifact names the script ("baseline.lua")
@@ -33,4 +33,4 @@ struct LoadedModel {
 
 LoadedModel load_model(const std::string& artifact_path);
 
-}  // namespace golf::cli
+}  // namespace golf

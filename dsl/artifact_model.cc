@@ -1,11 +1,11 @@
-#include "cli/artifact_model.h"
+#include "dsl/artifact_model.h"
 
 #include <cstring>
 
 #include "runtime/artifact/op_set.h"
 #include "runtime/quant/gptq.h"
 
-namespace golf::cli {
+namespace golf {
 
 Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
                       const std::map<std::string, Tensor>& hessians) {
@@ -92,4 +92,4 @@ LoadedModel load_model(const std::string& path) {
   return m;
 }
 
-}  // namespace golf::cli
+}  // namespace golf
