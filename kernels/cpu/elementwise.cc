@@ -29,6 +29,16 @@ int64_t numel(const Dims& d) {
   return n;
 }
 
+// True when `small` is 1s followed by exactly the trailing dims of `full` (e.g. [1,1,D] against
+// [B,T,D]): then the operand repeats with period `numel(small)` over the output.
+bool is_trailing_suffix(const Dims& small, const Dims& full) {
+  size_t i = small.size();
+  while (i > 0 && small[i - 1] == full[i - 1]) --i;
+  for (size_t r = 0; r < i; ++r)
+    if (small[r] != 1) return false;
+  return true;
+}
+
 // Broadcasting in canonical form: axes of size 1 in the output are dropped and adjacent axes on
 // which each operand is either present or broadcast in the same way are merged, so every
 // training shape becomes at most three groups ([B,T,D]⊙[D]: [B·T | D]; [B,T,H,hd]⊙[H,1]:
@@ -153,6 +163,22 @@ void binary_with(const Dims& out_dims, const Dims& a_dims, const T* a, const Dim
     const T s = a[0];
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) out[i] = f(s, b[i]);
+    return;
+  }
+  // One operand repeats with a period of its own size ([B,T,D] ⊙ [D]): a row loop without index
+  // arithmetic, the most common broadcast of training (scales, gains, mixes).
+  if (a_dims == out_dims && is_trailing_suffix(b_dims, out_dims)) {
+    const int64_t outer = n / nb;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < nb; ++i) out[o * nb + i] = f(a[o * nb + i], b[i]);
+    return;
+  }
+  if (b_dims == out_dims && is_trailing_suffix(a_dims, out_dims)) {
+    const int64_t outer = n / na;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < na; ++i) out[o * na + i] = f(a[i], b[o * na + i]);
     return;
   }
   Collapsed c;

@@ -123,12 +123,7 @@ template <class T> void reduce_sum(const Dims& in_dims, const T* x, const Dims& 
 
   std::vector<double> acc(out_n, 0.0);
   double* accp = acc.data();
-  // Which thread computes an output never changes its order of additions, so the block size is
-  // free: about 4096 inputs per `pre` index, but for a reduction of whole rows ([B,T,D] -> [D],
-  // the gradient of a broadcast vector) two blocks of whole cache lines, so that two cores share
-  // the rows.
-  const int64_t block = n_rest == 0 ? std::min<int64_t>(std::max<int64_t>(16, (par + 31) / 32 * 16), 4096)
-                                    : std::max<int64_t>(1, 4096 / rest_in);
+  const int64_t block = std::max<int64_t>(1, 4096 / rest_in);
   const int64_t n_blocks = (par + block - 1) / block;
 #pragma omp parallel for schedule(static) if (in_n > kParallelMin)
   for (int64_t bi = 0; bi < n_blocks; ++bi) {
