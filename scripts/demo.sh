@@ -2,7 +2,8 @@
 # The main job on the default data: set-up, build, fetch and tokenize the default corpus
 # (nlp-corpus 4.4.0, SentencePiece BPE 1024), then train the baseline's CPU preset (the same
 # module types as the full model, smaller) for 4 minutes of wall clock and score it exactly as
-# the challenge does, next to a unigram model. Each stage prints its time.
+# the challenge does, next to a unigram model; write the artifact and decode it. Each stage prints
+# its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage() {
@@ -17,4 +18,7 @@ stage "build" scripts/build.sh
 stage "data" scripts/prepare_default_data.sh
 build/golfrt summary examples/baseline.lua --preset cpu | tail -1
 stage "train" build/golfrt train examples/baseline.lua --preset cpu --out runs/demo
+# The artifact alone (its own script, dequantized weights) scored on the same data: the same val_bpb.
+stage "decode" build/golfrt decode runs/demo/artifact.bin
+build/golfrt inspect runs/demo/artifact.bin | tail -1
 scripts/plot runs/demo/metrics.jsonl -o runs/demo/curve.png
