@@ -14,7 +14,7 @@ local M = {
     -- The README's demo: the same module types, small enough for 2 CPU cores in 4 minutes.
     cpu = { dim = 128, layers = 4, heads = 4, kv_heads = 2, seq_len = 256,
             train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240,
-                      warmdown = { iters = 150, by = "time" }, eval_every = 200, eval_windows = 64,
+                      warmdown = { iters = 40, by = "time" }, eval_every = 50, eval_windows = 32,
                       log_every = 10, checkpoint_every = 100 } },
     tiny = { vocab = 64, dim = 32, layers = 5, heads = 4, kv_heads = 2, seq_len = 16 },
   },
