@@ -1,5 +1,7 @@
 #include "runtime/optim/adamw.h"
 
+#include "runtime/optim/state_io.h"
+
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -37,25 +39,6 @@ std::vector<std::pair<std::string, AdamWConfig>> same_config(const std::vector<s
   return out;
 }
 
-// Copies a saved state tensor into the bound one (so the executor's bindings stay valid),
-// converting the float type when a checkpoint of one precision resumes in another.
-void restore_into(Tensor& dst, const std::map<std::string, Tensor>& state, const std::string& key) {
-  auto it = state.find(key);
-  if (it == state.end()) throw std::invalid_argument("optimizer state: missing '" + key + "'");
-  if (it->second.shape() != dst.shape())
-    throw std::invalid_argument("optimizer state: '" + key + "' has shape " + shape_str(it->second.shape()) +
-                                ", expected " + shape_str(dst.shape()));
-  Tensor src = it->second.dtype() == dst.dtype() ? it->second : it->second.to(dst.dtype());
-  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
-}
-
-int64_t restore_count(const std::map<std::string, Tensor>& state, const std::string& key) {
-  Tensor t({}, DType::f64);
-  restore_into(t, state, key);
-  double v = t.get(0);
-  if (!(v >= 0) || v != std::floor(v)) throw std::invalid_argument("optimizer state: '" + key + "' is not a count");
-  return int64_t(v);
-}
 
 }  // namespace
 
