@@ -12,28 +12,11 @@
 #include "dsl/script.h"
 #include "runtime/autograd.h"
 #include "runtime/executor.h"
+#include "tests/support/golden.h"
 #include "tests/support/tensor_dump.h"
 
 namespace golf {
 namespace {
-
-bool have_torch() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
-
-double rel_err(const Tensor& a, const Tensor& b) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numel(); i++) {
-    double d = a.get(i) - b.get(i);
-    num += d * d;
-    den += b.get(i) * b.get(i);
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
-
-// golfrt's names are the reference's except for the U-Net's skip weights, which golfrt keeps on
-// the block stack that owns them.
-std::string reference_name(const std::string& name) {
-  return name == "blocks.skip_weights" ? "skip_weights" : name;
-}
 
 void run_golden(DType dtype, double tol) {
   if (!have_torch()) {

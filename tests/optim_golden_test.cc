@@ -20,6 +20,7 @@
 #include "dsl/script.h"
 #include "runtime/optim/optimizer_set.h"
 #include "runtime/train_step.h"
+#include "tests/support/golden.h"
 #include "tests/support/tensor_dump.h"
 
 namespace golf {
@@ -27,22 +28,6 @@ namespace {
 
 constexpr int kSteps = 10;
 constexpr int64_t kWarmupSteps = 5;
-
-bool have_torch() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
-
-double rel_err(const Tensor& a, const Tensor& b) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numel(); i++) {
-    double d = a.get(i) - b.get(i);
-    num += d * d;
-    den += b.get(i) * b.get(i);
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
-
-std::string reference_name(const std::string& name) {
-  return name == "blocks.skip_weights" ? "skip_weights" : name;
-}
 
 // baseline.lua's rules with the momentum warmup shortened, as the reference is run.
 Json with_muon_warmup(const Json& rules, int64_t steps) {
