@@ -6,13 +6,7 @@
 # its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "== $name"
-  "$@"
-  echo "== $name: $((SECONDS - t0)) s"
-}
+. scripts/stage.sh
 stage "setup" scripts/setup.sh
 stage "build" scripts/build.sh
 stage "data" scripts/prepare_default_data.sh

@@ -3,13 +3,7 @@
 # stage's time. This is what CI runs (.ci/run), and it must stay under 30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "== $name"
-  "$@"
-  echo "== $name: $((SECONDS - t0)) s"
-}
+. scripts/stage.sh
 total0=$SECONDS
 stage "setup" scripts/setup.sh
 stage "build" scripts/build.sh
