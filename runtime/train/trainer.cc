@@ -98,7 +98,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   const int64_t max_steps = opt.steps >= 0 ? opt.steps : train.get("steps", int64_t(0));
   const double full_budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
   const double budget = full_budget > 0 ? std::max(full_budget - opt.calibration_reserve_s, 0.0) : 0.0;
-  if (max_steps <= 0 && full_budget <= 0) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
+  // A replayed schedule fixes the step count itself.
+  if (max_steps <= 0 && full_budget <= 0 && opt.replay_schedule.empty()) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
   const int64_t log_every = std::max<int64_t>(1, train.get("log_every", int64_t(10)));
   const int64_t eval_every = train.get("eval_every", int64_t(0));
   const int64_t eval_windows = train.get("eval_windows", int64_t(0));
