@@ -9,8 +9,9 @@
 #   THREADS=1 WARMUP=10 TIMED=20 REPEAT=3 scripts/bench/cpu_train.sh
 #
 # REPEAT runs each side that many times, alternating, and keeps each side's best (the development
-# machine is shared; the best run is the one least disturbed). Needs a build (scripts/build.sh) and
-# Debian's python3-torch (scripts/setup.sh).
+# machine is shared; the best run is the one least disturbed; `nice -n -10 scripts/bench/...` helps
+# further, see docs/perf.md). Needs a build (scripts/build.sh) and Debian's python3-torch
+# (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-$(nproc)}
