@@ -4,20 +4,12 @@
 
 #include <cmath>
 
+#include "tests/support/errors.h"
 #include "dsl/artifact_model.h"
 #include "runtime/fs.h"
 
 namespace golf {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A real model exported with the real exporter, then its script replaced.
 Artifact tiny_artifact(ParamStore*& weights_out, std::unique_ptr<ModelScript>& script, std::unique_ptr<BuiltModel>& m) {

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "tests/support/errors.h"
 #include "dsl/script.h"
 
 namespace golf {
@@ -19,15 +20,6 @@ std::string write_script(const std::string& name, const std::string& text) {
 std::string model(const std::string& name, const std::string& body, const std::string& config = "dim = 8") {
   return write_script(name, "local nn = require 'golf.nn'\nlocal M = { config = { " + config +
                                 " } }\nfunction M.build(g, cfg, mode)\n" + body + "\nend\nreturn M\n");
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 #define EXPECT_HAS(text, piece) EXPECT_NE(std::string(text).find(piece), std::string::npos) << text

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <regex>
 
+#include "tests/support/errors.h"
 #include "runtime/optim/optimizer_set.h"
 #include "runtime/rng.h"
 
@@ -317,15 +318,6 @@ TEST(OptimizerSet, first_matching_rule_wins_and_rank_filters) {
   ASSERT_NE(opt.muon(), nullptr);
   EXPECT_EQ(opt.muon()->params().size(), 2u);
   EXPECT_EQ(opt.adamw()->params().size(), 3u);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(OptimizerSet, bad_rules_are_errors_that_name_the_parameter_or_rule) {
