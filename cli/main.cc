@@ -66,14 +66,20 @@ const Command kCommands[] = {
      "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)",
      golf::cli::cmd_train, nullptr},
     {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
-     "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding] [--stride 64] [--seq N] [--max-tokens N] [--batch B]\n"
+     "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding|last] [--stride 64] [--chunk 2048] [--seq N]\n"
+     "                       [--max-tokens N] [--batch B]\n"
      "       golfrt decode ARTIFACT --generate TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n"
-     "                             [--data DIR | --tokenizer MODEL]\n\n"
+     "                             [--seq N] [--no-cache] [--data DIR | --tokenizer MODEL]\n\n"
      "  --eval blocks    non-overlapping windows of seq_len (the challenge's score; default)\n"
      "  --eval sliding   windows moved by --stride, each scoring only its last stride tokens\n"
-     "  --seq N          evaluate at another length (RoPE is NTK-rescaled beyond the training length)\n"
+     "  --eval last      non-overlapping chunks of --chunk tokens; scores only the token after each\n"
+     "                   chunk, from a window of the chunk's last seq_len tokens\n"
+     "  --seq N          evaluate at another length (RoPE is NTK-rescaled beyond the training length);\n"
+     "                   with --generate, the KV cache's length\n"
      "  --max-tokens N   score only the first N validation tokens\n"
-     "  --generate TEXT  continue TEXT (no KV cache yet: each token recomputes its window)",
+     "  --generate TEXT  continue TEXT, one decode step per token against a KV cache per attention use\n"
+     "                   (a model that cannot decode incrementally says so and recomputes its window)\n"
+     "  --no-cache       recompute the whole window for every generated token",
      golf::cli::cmd_decode, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},

@@ -72,6 +72,17 @@ int guarded(lua_State* L) {
   return luaL_error(L, "%s", err.c_str());
 }
 
+// The decode graph's position input, made on first use.
+Var decode_position(BuildContext& ctx) {
+  if (!ctx.pos.valid()) {
+    std::string loc = ctx.graph->location();
+    ctx.graph->set_location("input");
+    ctx.pos = input(*ctx.graph, "pos", {1}, true);
+    ctx.graph->set_location(loc);
+  }
+  return ctx.pos;
+}
+
 bool is_tensor(lua_State* L, int idx) { return luaL_testudata(L, idx, kTensorMeta) != nullptr; }
 
 int64_t check_int(lua_State* L, int idx) {
@@ -339,6 +350,8 @@ int l_index_select(lua_State* L) {
 }
 int l_token_shift(lua_State* L) {
   graph_for_op(L);
+  if (context(L)->decoding)
+    return luaL_error(L, "token_shift carries no state across decode steps yet: this model %s", kNotIncremental);
   return ret(L, token_shift(check_tensor(L, 1), lua_isnoneornil(L, 2) ? 1 : check_int(L, 2)));
 }
 int l_matmul(lua_State* L) {
@@ -354,19 +367,43 @@ int l_rms_norm(lua_State* L) {
   return ret(L, rms_norm(check_tensor(L, 1), luaL_optnumber(L, 2, 1e-6)));
 }
 // rope(x [B, T, H, hd], {dims = hd, base = 10000, train_len = 0, inverse = false})
+// In decode mode the positions start at the step's position, and the NTK rescale is the one of
+// a sequence as long as the cache.
 int l_rope(lua_State* L) {
   graph_for_op(L);
   Var x = check_tensor(L, 1);
   int64_t dims = int64_t(opt_field(L, 2, "dims", x.rank() == 4 ? double(x.dim(3)) : 0.0));
-  return ret(L, rope(x, dims, opt_field(L, 2, "base", 10000.0), int64_t(opt_field(L, 2, "train_len", 0)),
-                     opt_bool_field(L, 2, "inverse", false)));
+  double base = opt_field(L, 2, "base", 10000.0);
+  int64_t train_len = int64_t(opt_field(L, 2, "train_len", 0));
+  bool inverse = opt_bool_field(L, 2, "inverse", false);
+  BuildContext* ctx = context(L);
+  if (ctx->decoding) return ret(L, rope_at(x, decode_position(*ctx), dims, base, train_len, ctx->context, inverse));
+  return ret(L, rope(x, dims, base, train_len, inverse));
 }
 // attention(q, k, v, {scale = 1/sqrt(hd), xsa = false}) -> y, lse
+// In decode mode each call is one attention use with its own KV cache: k and v are the step's new
+// rows, and y attends over everything the cache holds (lse is nil there).
 int l_attention(lua_State* L) {
   graph_for_op(L);
   Var q = check_tensor(L, 1);
   double scale = opt_field(L, 4, "scale", q.rank() == 4 ? 1.0 / std::sqrt(double(q.dim(3))) : 1.0);
-  AttentionOut o = attention(q, check_tensor(L, 2), check_tensor(L, 3), scale, opt_bool_field(L, 4, "xsa", false));
+  bool xsa = opt_bool_field(L, 4, "xsa", false);
+  BuildContext* ctx = context(L);
+  if (ctx->decoding) {
+    Var k = check_tensor(L, 2), v = check_tensor(L, 3);
+    if (k.rank() != 4) return luaL_error(L, "attention: expects k [B, T, Hkv, hd]");
+    std::string base = "kv." + std::to_string(ctx->caches.size() / 2);
+    Shape shape{k.dim(0), ctx->context, k.dim(2), k.dim(3)};
+    Graph& g = *ctx->graph;
+    Var kc = input(g, base + ".k", shape), vc = input(g, base + ".v", shape);
+    ctx->caches.push_back({base + ".k", shape});
+    ctx->caches.push_back({base + ".v", shape});
+    g.set_location(location(L));
+    push_tensor(L, attention_cached(q, k, v, kc, vc, decode_position(*ctx), scale, xsa));
+    lua_pushnil(L);
+    return 2;
+  }
+  AttentionOut o = attention(q, check_tensor(L, 2), check_tensor(L, 3), scale, xsa);
   push_tensor(L, o.y);
   push_tensor(L, o.lse);
   return 2;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dsl/sandbox.h"
+#include "runtime/model_graph.h"
 #include "runtime/params.h"
 
 namespace golf {
@@ -20,7 +21,17 @@ struct BuildContext {
   Graph* graph = nullptr;
   ParamStore* store = nullptr;
   std::vector<ModuleRecord> modules;  // in attach order
+  // Mode "decode": each step feeds T new tokens at position `pos` (an integer input [1]); rope
+  // becomes rope_at and each attention call reads and extends its own KV cache of `context` rows.
+  bool decoding = false;
+  int64_t context = 0;
+  Var pos;                           // made on first use
+  std::vector<CacheInput> caches;    // in build order
 };
+
+// Raised (as a Lua error) by ops that mix positions in a way a decode step cannot reproduce; the
+// generator recognizes it and falls back to full recomputation, saying so.
+constexpr const char* kNotIncremental = "cannot decode incrementally";
 
 // Registers golf.core with the sandbox's `require`.
 void install_golf_core(Sandbox& sb);

@@ -234,23 +234,38 @@ std::vector<std::string> ModelScript::preset_names() const {
 
 std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t batch, int64_t seq) {
   lua_State* L = sb_.L();
+  const bool decoding = mode == "decode";
+  if (decoding) {
+    push_field("incremental", nullptr);
+    bool refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (refused) throw ScriptError(path_ + ": the script sets incremental = false: this model " + kNotIncremental);
+  }
+  // A decode step feeds one token per row; `seq` is then the number of positions the caches hold.
+  const int64_t steps = decoding ? 1 : seq;
   auto m = std::make_unique<BuiltModel>();
-  BuildContext ctx{&m->graph, &m->store, {}};
+  BuildContext ctx;
+  ctx.graph = &m->graph;
+  ctx.store = &m->store;
+  ctx.decoding = decoding;
+  ctx.context = decoding ? seq : 0;
   set_build_context(L, &ctx);
   ContextGuard guard{L};
   int top = lua_gettop(L);
 
   push_field("build", nullptr);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   m->graph.set_location("input");
-  push_tensor(L, input(m->graph, "tokens", {batch, seq}, true));
+  push_tensor(L, input(m->graph, "tokens", {batch, steps}, true));
   lua_setfield(L, -2, "tokens");
-  push_tensor(L, input(m->graph, "targets", {batch, seq}, true));
+  push_tensor(L, input(m->graph, "targets", {batch, steps}, true));
   lua_setfield(L, -2, "targets");
   lua_pushinteger(L, batch);
   lua_setfield(L, -2, "batch");
-  lua_pushinteger(L, seq);
+  lua_pushinteger(L, steps);
   lua_setfield(L, -2, "seq");
+  lua_pushinteger(L, seq);
+  lua_setfield(L, -2, "context");
   lua_pushstring(L, mode.c_str());
   lua_setfield(L, -2, "mode");
   lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
@@ -264,13 +279,14 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   m->loss = check_tensor(L, -2);
   if (!lua_isnil(L, -1)) m->logits = check_tensor(L, -1);
   lua_settop(L, top);
-  int64_t n = batch * seq;
+  int64_t n = batch * steps;
   if (m->loss.numel() != n)
     throw ScriptError(path_ + ": build() returned a loss of shape " + shape_str(m->loss.shape()) +
                       "; expected the per-token loss [" + std::to_string(n) + "]");
   m->graph.set_location("");
   m->loss = reshape(m->loss, {n});
   m->modules = std::move(ctx.modules);
+  m->caches = std::move(ctx.caches);
   return m;
 }
 

@@ -171,6 +171,18 @@ void run_real(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>&
     case Op::rope:
       cpu::rope(s0[0], s0[1], s0[2], s0[3], n.ints[0], n.floats[0], n.ints[1], n.ints[2] != 0, X(0), y);
       return;
+    case Op::rope_at:
+      cpu::rope_at(s0[0], s0[1], s0[2], s0[3], n.ints[0], n.floats[0], n.ints[1], n.ints[2], int64_t(I(1)[0]),
+                   n.ints[3] != 0, X(0), y);
+      return;
+    case Op::attention_cached: {
+      const Shape& k = in[1].shape();
+      const Shape& kc = in[3].shape();
+      // The caches are bound leaves that this op updates in place (as assign does).
+      cpu::attention_cached(s0[0], s0[1], kc[1], s0[2], k[2], s0[3], n.floats[0], n.ints[0] != 0, int64_t(I(5)[0]),
+                            X(0), X(1), X(2), const_cast<T*>(X(3)), const_cast<T*>(X(4)), y);
+      return;
+    }
     case Op::attention: {
       const Shape& k = in[1].shape();
       cpu::attention(s0[0], s0[1], s0[2], k[2], s0[3], n.floats[0], n.ints[0] != 0, X(0), X(1), X(2), y,

@@ -18,7 +18,7 @@ constexpr size_t kAlign = 64;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 bool is_leaf(Op op) { return op == Op::input || op == Op::param; }
-bool is_effect(Op op) { return op == Op::assign || op == Op::accumulate; }
+bool is_effect(Op op) { return op == Op::assign || op == Op::accumulate || op == Op::attention_cached; }
 
 // First-fit over a sorted free list; the arena grows at its end when nothing fits.
 class Arena {

@@ -127,6 +127,9 @@ void grad_matmul(Ctx& c) {
 void grad_rms_norm(Ctx& c) { c.gx[0] = make_op(Op::rms_norm_backward, {c.x[0], c.dy()}, {}, {c.f(0)}); }
 void grad_rope(Ctx& c) { c.gx[0] = rope(c.dy(), c.i(0), c.f(0), c.i(1), c.i(2) == 0); }
 
+void grad_rope_at(Ctx& c) {
+  c.gx[0] = rope_at(c.dy(), c.x[1], c.i(0), c.f(0), c.i(1), c.i(2), c.i(3) == 0);
+}
 void grad_attention(Ctx& c) {
   if (c.gy[1].valid())
     throw ShapeError("attention" + (c.n.loc.empty() ? std::string() : " at " + c.n.loc) +

@@ -10,14 +10,25 @@
 
 namespace golf {
 
+// A KV cache input of a decode graph: one per attention use (docs/decoding.md).
+struct CacheInput {
+  std::string name;  // "kv.3.k"
+  Shape shape;       // [B, C, Hkv, hd]
+};
+
 struct ModelGraph {
   Graph graph;
   ParamStore store;
   Var loss;    // per-token loss [B·T]; inputs "tokens" and "targets" are [B, T] integers
   Var logits;  // [B·T, V], invalid when the model does not expose them
+  // Mode "decode" only: T = 1 and the integer input "pos" [1] gives the step's position; these
+  // caches (C rows each, C = the factory's seq argument) carry the past between steps.
+  std::vector<CacheInput> caches;
   virtual ~ModelGraph() = default;
 };
 
+// mode: "train", "eval", "generate", "calibrate", ... build [batch, seq] graphs; "decode" builds the
+// one-token step of incremental decoding with caches of `seq` positions.
 using GraphFactory = std::function<std::unique_ptr<ModelGraph>(const std::string& mode, int64_t batch, int64_t seq)>;
 // Lua-pattern name matching, anchored (the script's rules use it); provided by the DSL.
 using NameMatcher = std::function<bool(const std::string& name, const std::string& pattern)>;

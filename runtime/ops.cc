@@ -112,6 +112,12 @@ Var rms_norm(Var x, double eps) { return make_op(Op::rms_norm, {x}, {}, {eps}); 
 Var rope(Var x, int64_t rot_dims, double base, int64_t train_len, bool inverse) {
   return make_op(Op::rope, {x}, {rot_dims, train_len, inverse ? 1 : 0}, {base});
 }
+Var rope_at(Var x, Var pos, int64_t rot_dims, double base, int64_t train_len, int64_t ntk_len, bool inverse) {
+  return make_op(Op::rope_at, {x, pos}, {rot_dims, train_len, ntk_len, inverse ? 1 : 0}, {base});
+}
+Var attention_cached(Var q, Var k, Var v, Var k_cache, Var v_cache, Var pos, double scale, bool xsa) {
+  return make_op(Op::attention_cached, {q, k, v, k_cache, v_cache, pos}, {xsa ? 1 : 0}, {scale});
+}
 AttentionOut attention(Var q, Var k, Var v, double scale, bool xsa) {
   Var y = make_op(Op::attention, {q, k, v}, {xsa ? 1 : 0}, {scale});
   return {y, output(y, 1)};

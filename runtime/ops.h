@@ -96,6 +96,12 @@ struct AttentionOut {
   Var lse;  // [B, H, T] log-sum-exp of each query row, kept for the backward pass
 };
 AttentionOut attention(Var q, Var k, Var v, double scale, bool xsa = false);
+// Incremental decoding (docs/decoding.md). rope_at rotates x[B, T, H, hd] as positions
+// pos..pos+T-1 (pos: integer [1]), with the NTK rescale computed for a sequence of ntk_len.
+Var rope_at(Var x, Var pos, int64_t rot_dims, double base, int64_t train_len, int64_t ntk_len, bool inverse = false);
+// Writes k, v [B, T, Hkv, hd] into the bound caches [B, C, Hkv, hd] at rows pos..pos+T-1, then
+// returns causal attention of q [B, T, H, hd] (absolute positions pos..) over rows 0..pos+T-1.
+Var attention_cached(Var q, Var k, Var v, Var k_cache, Var v_cache, Var pos, double scale, bool xsa = false);
 Var cross_entropy(Var logits, Var targets, double softcap = 0.0);  // per-token loss [N]
 Var fake_quant(Var x, int bits);
 

@@ -292,6 +292,24 @@ void shape_rope(Node& n, const Ins& in) {
   out1(n, x);
 }
 
+void need_position(const Node& n, const Ins& in, size_t i) {
+  need_int(n, in, i);
+  if (in[i]->shape != Shape{1}) fail(n, in, "expects the position as an integer tensor of shape [1]");
+}
+
+void shape_rope_at(Node& n, const Ins& in) {
+  need_real(n, in, 0);
+  need_position(n, in, 1);
+  need_ints(n, in, 4);
+  need_floats(n, in, 1);
+  const Shape& x = in[0]->shape;
+  if (x.size() != 4) fail(n, in, "expects [B, T, H, head_dim]");
+  int64_t r = n.ints[0];
+  if (r < 2 || r % 2 || r > x[3]) fail(n, in, "rotary dims " + std::to_string(r) + " must be even and in [2, head_dim]");
+  if (n.ints[1] > 0 && n.ints[2] > n.ints[1] && r <= 2) fail(n, in, "NTK rescale needs rotary dims > 2");
+  out1(n, x);
+}
+
 void check_qkv(const Node& n, const Ins& in) {
   const Shape& q = in[0]->shape;
   const Shape& k = in[1]->shape;
@@ -318,6 +336,21 @@ void shape_attention_backward(Node& n, const Ins& in) {
   if (in[3]->shape != q || in[5]->shape != q || in[4]->shape != Shape{q[0], q[2], q[1]})
     fail(n, in, "expects y and dy like q, lse [B, H, T]");
   n.outs = {OutSpec{q, false}, OutSpec{in[1]->shape, false}, OutSpec{in[2]->shape, false}};
+}
+
+void shape_attention_cached(Node& n, const Ins& in) {
+  need_ints(n, in, 1);
+  need_floats(n, in, 1);
+  check_qkv(n, in);
+  for (size_t i : {size_t(3), size_t(4)}) need_real(n, in, i);
+  need_position(n, in, 5);
+  const Shape& q = in[0]->shape;
+  const Shape& k = in[1]->shape;
+  const Shape& kc = in[3]->shape;
+  if (kc.size() != 4 || kc != in[4]->shape || kc[0] != k[0] || kc[2] != k[2] || kc[3] != k[3])
+    fail(n, in, "expects k_cache and v_cache [B, C, Hkv, hd] matching k");
+  if (kc[1] < k[1]) fail(n, in, "the cache holds fewer positions than one step writes");
+  out1(n, q);
 }
 
 void shape_cross_entropy(Node& n, const Ins& in) {

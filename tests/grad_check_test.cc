@@ -114,6 +114,13 @@ std::map<std::string, Case> make_cases() {
     Var x = r("x", {2, 5, 2, 8});
     return concat({rope(x, 4, 10000.0), rope(x, 8, 100.0, 3), rope(x, 6, 500.0, 0, true)}, 0);
   }};
+  // Positions 3.. with an NTK length beyond the training length, forward and inverse.
+  c["rope_at"] = Case{[](Graph& g, R r) {
+    Var x = r("x", {2, 3, 2, 8});
+    Var pos = input(g, "pos", {1}, true);
+    return concat({rope_at(x, pos, 4, 10000.0, 0, 3), rope_at(x, pos, 8, 100.0, 4, 9), rope_at(x, pos, 6, 500.0, 0, 3, true)}, 0);
+  }};
+  c["rope_at"].ints["pos"] = {{1}, {3}};
   c["attention"] = Case{[](Graph&, R r) {
     Var q = r("q", {2, 5, 4, 4}), k = r("k", {2, 5, 2, 4}), v = r("v", {2, 5, 2, 4});
     return concat({attention(q, k, v, 0.5).y, attention(q, k, v, 0.5, true).y}, 0);
@@ -265,7 +272,55 @@ void check_straight_through(const std::string& op) {
   EXPECT_GT(differ, 0) << "fake_quant changed nothing: the check would be vacuous";
 }
 
+// attention_cached after `p0` earlier positions must equal the last rows of attention over the
+// whole sequence, write its k and v at rows p0.., and leave every other cache row alone.
+void check_attention_cached(bool xsa) {
+  const int64_t B = 2, T = 3, H = 4, Hkv = 2, hd = 4, C = 8, p0 = 2;
+  Rng rng(7);
+  auto rand = [&](Shape s) {
+    Tensor t(s, DType::f64);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
+    return t;
+  };
+  Tensor qf = rand({B, p0 + T, H, hd}), kf = rand({B, p0 + T, Hkv, hd}), vf = rand({B, p0 + T, Hkv, hd});
+  Tensor kc = rand({B, C, Hkv, hd}), vc = rand({B, C, Hkv, hd});
+  for (int64_t b = 0; b < B; b++)  // the earlier positions, as earlier steps left them
+    for (int64_t j = 0; j < p0 * Hkv * hd; j++) {
+      kc.set(b * C * Hkv * hd + j, kf.get(b * (p0 + T) * Hkv * hd + j));
+      vc.set(b * C * Hkv * hd + j, vf.get(b * (p0 + T) * Hkv * hd + j));
+    }
+  Tensor kc0 = kc.clone(), vc0 = vc.clone();
+  Graph g;
+  Var q = input(g, "qf", {B, p0 + T, H, hd}), k = input(g, "kf", {B, p0 + T, Hkv, hd}), v = input(g, "vf", {B, p0 + T, Hkv, hd});
+  Var full_y = slice(attention(q, k, v, 0.5, xsa).y, 1, p0, p0 + T);
+  Var y = attention_cached(slice(q, 1, p0, p0 + T), slice(k, 1, p0, p0 + T), slice(v, 1, p0, p0 + T),
+                           input(g, "kc", {B, C, Hkv, hd}), input(g, "vc", {B, C, Hkv, hd}), input(g, "pos", {1}, true), 0.5, xsa);
+  Tensor pos({1}, DType::i32);
+  pos.set(0, double(p0));
+  Executor ex(g, {full_y, y}, {DType::f64});
+  for (auto& [name, t] : std::map<std::string, Tensor>{{"qf", qf}, {"kf", kf}, {"vf", vf}, {"kc", kc}, {"vc", vc}, {"pos", pos}})
+    ex.bind(name, t);
+  ex.run();
+  for (int64_t i = 0; i < ex.result(0).numel(); i++) EXPECT_NEAR(ex.result(1).get(i), ex.result(0).get(i), 1e-12) << "y at " << i;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t r = 0; r < C; r++)
+      for (int64_t j = 0; j < Hkv * hd; j++) {
+        int64_t at = (b * C + r) * Hkv * hd + j;
+        bool written = r >= p0 && r < p0 + T;
+        int64_t src = (b * (p0 + T) + r) * Hkv * hd + j;
+        EXPECT_EQ(kc.get(at), written ? kf.get(src) : kc0.get(at)) << "k cache row " << r;
+        EXPECT_EQ(vc.get(at), written ? vf.get(src) : vc0.get(at)) << "v cache row " << r;
+      }
+  pos.set(0, double(C - T + 1));  // one row past the end
+  EXPECT_THROW(ex.run(), std::exception);
+}
+
 void check_effect(const std::string& op) {
+  if (op == "attention_cached") {
+    check_attention_cached(false);
+    check_attention_cached(true);
+    return;
+  }
   Graph g;
   Var target = input(g, "target", {4});
   Var value = input(g, "value", {4});

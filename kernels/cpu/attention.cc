@@ -300,6 +300,70 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
   }
 }
 
+template <class T>
+void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                      int64_t p0, const T* q, const T* k, const T* v, T* k_cache, T* v_cache, T* y) {
+  check_heads("attention_cached", h, hkv);
+  if (p0 < 0 || p0 + t > c)
+    throw std::out_of_range("attention_cached: positions " + std::to_string(p0) + ".." + std::to_string(p0 + t - 1) +
+                            " do not fit a KV cache of " + std::to_string(c));
+  if (b == 0 || t == 0 || h == 0) return;
+  const int64_t row = hkv * hd;
+  for (int64_t bi = 0; bi < b; ++bi) {
+    std::copy(k + bi * t * row, k + (bi + 1) * t * row, k_cache + (bi * c + p0) * row);
+    std::copy(v + bi * t * row, v + (bi + 1) * t * row, v_cache + (bi * c + p0) * row);
+  }
+  const int64_t group = h / hkv, n_keys = p0 + t;
+  const int ldq = blas_int(h * hd, "attention_cached"), ldkv = blas_int(row, "attention_cached");
+  const int hdi = blas_int(hd, "attention_cached");
+  blas_int(n_keys, "attention_cached");
+  if (hd == 0) return;
+  SingleThreadedBlas single;
+  // The forward kernel's blocks, shifted by p0: query row i sees keys j <= p0 + i.
+#pragma omp parallel if (b * h * t * n_keys * hd > (1 << 16))
+  {
+    std::vector<T> s(std::min(t, kRowBlock) * n_keys);
+    std::vector<double> sums(kRowBlock), vhat(hd);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < b * h; ++bh) {
+      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
+      const T* Q = q + (bi * t * h + hi) * hd;
+      const T* K = k_cache + (bi * c * hkv + g) * hd;
+      const T* V = v_cache + (bi * c * hkv + g) * hd;
+      T* Y = y + (bi * t * h + hi) * hd;
+      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock) {
+        const int rows = int(std::min(kRowBlock, t - r0)), cols = int(p0 + r0 + rows);
+        gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, s.data(), cols);
+        for (int ii = 0; ii < rows; ++ii) {
+          const int64_t n = p0 + r0 + ii + 1;
+          T* r = s.data() + int64_t(ii) * cols;
+          const T m = row_max(r, n);
+          sums[ii] = exp_shift_sum(r, n, m);
+          std::fill(r + n, r + cols, T(0));
+        }
+        T* Yb = Y + r0 * ldq;
+        gemm(false, false, rows, hdi, cols, 1.0, s.data(), cols, V, ldkv, 0.0, Yb, ldq);
+        for (int ii = 0; ii < rows; ++ii) {
+          T* yr = Yb + int64_t(ii) * ldq;
+          const double inv = 1.0 / sums[ii];
+          if (!xsa) {
+            for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv);
+            continue;
+          }
+          unit(hd, V + (p0 + r0 + ii) * ldkv, vhat.data());
+          double ov = 0.0;
+          for (int64_t d = 0; d < hd; ++d) ov += double(yr[d]) * inv * vhat[d];
+          for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv - ov * vhat[d]);
+        }
+      }
+    }
+  }
+}
+
+template void attention_cached<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool, int64_t,
+                                      const float*, const float*, const float*, float*, float*, float*);
+template void attention_cached<double>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool, int64_t,
+                                       const double*, const double*, const double*, double*, double*, double*);
 template void attention<float>(int64_t, int64_t, int64_t, int64_t, int64_t, double, bool, const float*, const float*,
                                const float*, float*, float*);
 template void attention<double>(int64_t, int64_t, int64_t, int64_t, int64_t, double, bool, const double*,

@@ -82,6 +82,11 @@ template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, c
 template <class T>
 void rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
           const T* x, T* y);
+// The same rotation for positions p0..p0+T-1, with the NTK rescale computed as if the sequence
+// were ntk_len long (incremental decoding: the cache's length, not the step's).
+template <class T>
+void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
+             int64_t ntk_len, int64_t p0, bool inverse, const T* x, T* y);
 
 // ---- attention.cc --------------------------------------------------------------------------
 // Causal attention, q [B, T, H, hd], k and v [B, T, Hkv, hd], query head h reads KV head
@@ -97,6 +102,13 @@ template <class T>
 void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
                         const T* q, const T* k, const T* v, const T* y, const T* lse, const T* dy, T* dq, T* dk,
                         T* dv);
+
+// Incremental decoding: copies k, v [B, T, Hkv, hd] into k_cache, v_cache [B, C, Hkv, hd] at rows
+// p0..p0+T-1 (throws std::out_of_range when p0 + T > C), then y [B, T, H, hd] = causal attention
+// of q (absolute positions p0..) over cache rows 0..p0+t, with the same softmax and XSA as above.
+template <class T>
+void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                      int64_t p0, const T* q, const T* k, const T* v, T* k_cache, T* v_cache, T* y);
 
 // ---- cross_entropy.cc ----------------------------------------------------------------------
 // loss[i] = logsumexp(z_i) − z_i[target_i], z = softcap·tanh(x/softcap) (z = x when softcap

@@ -84,6 +84,24 @@ EvalResult Evaluator::run_sliding(ParamStore& store, const std::string& set, con
   return r;
 }
 
+EvalResult Evaluator::run_last(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                               const ByteTable& table, int64_t chunk, int64_t max_targets) {
+  if (chunk < seq_)
+    throw std::invalid_argument("last-position evaluation: the chunk (" + std::to_string(chunk) +
+                                ") must be at least the window length (" + std::to_string(seq_) + ")");
+  std::vector<int64_t> starts, from;
+  // Chunk c covers tokens [c·chunk, (c+1)·chunk); its window ends at its last token, whose target
+  // is the first token of the next chunk.
+  for (int64_t end = chunk; end < int64_t(tokens.size()); end += chunk) {
+    starts.push_back(end - seq_);
+    from.push_back(seq_ - 1);
+    if (max_targets > 0 && int64_t(starts.size()) >= max_targets) break;
+  }
+  EvalResult r;
+  score(store, set, tokens, table, starts, from, r);
+  return r;
+}
+
 double unigram_bpb(const std::vector<uint16_t>& train, const std::vector<uint16_t>& val, int64_t seq,
                    const ByteTable& table) {
   std::vector<double> count(size_t(table.vocab), 1.0);  // add-one smoothing

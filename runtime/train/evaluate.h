@@ -32,6 +32,11 @@ class Evaluator {
   // max_targets > 0 stops once that many targets are scored.
   EvalResult run_sliding(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                          const ByteTable& table, int64_t stride, int64_t max_targets = 0);
+  // Last-position scoring (SEEDS.md §3): the stream cut into non-overlapping chunks of `chunk`
+  // tokens; each scores only the token after it, predicted from a window of the chunk's last L
+  // tokens (chunk >= L). max_targets > 0 stops after that many chunks.
+  EvalResult run_last(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                      const ByteTable& table, int64_t chunk, int64_t max_targets = 0);
 
  private:
   struct Compiled {
