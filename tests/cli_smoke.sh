@@ -4,6 +4,8 @@
 set -euo pipefail
 golfrt=$1
 fail() { echo "cli_smoke: $*" >&2; exit 1; }
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
 
 "$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
 "$golfrt" --version | grep -q "^golfrt " || fail "--version"
@@ -11,15 +13,14 @@ for cmd in train decode inspect data summary fit ops version; do
   "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
 done
 "$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"
-if "$golfrt" train examples/none.lua 2>err.txt; then fail "train of a missing script exited 0"; fi
-grep -q "examples/none.lua: cannot open" err.txt || fail "train did not name the missing script"
-if "$golfrt" decode /nonexistent/x.bin 2>err.txt; then fail "decode of a missing artifact exited 0"; fi
-grep -q "/nonexistent/x.bin" err.txt || fail "decode did not name the missing artifact"
+if "$golfrt" train examples/none.lua 2>"$err"; then fail "train of a missing script exited 0"; fi
+grep -q "examples/none.lua: cannot open" "$err" || fail "train did not name the missing script"
+if "$golfrt" decode /nonexistent/x.bin 2>"$err"; then fail "decode of a missing artifact exited 0"; fi
+grep -q "/nonexistent/x.bin" "$err" || fail "decode did not name the missing artifact"
 if "$golfrt" frobnicate 2>/dev/null; then fail "an unknown command exited 0"; fi
 src=$(cd "$(dirname "$0")/.." && pwd)
 "$golfrt" summary "$src/examples/baseline.lua" | grep -q "^parameters: 17059912 " || fail "baseline does not have 17059912 parameters"
 "$golfrt" summary "$src/examples/baseline.lua" --set dim=640 | grep -q "^parameters: 26485832 " || fail "baseline at dim=640"
-if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>err.txt; then fail "an unknown --set key was accepted"; fi
-grep -q "'dimm' is not a config key" err.txt || fail "unknown --set key message"
-rm -f err.txt
+if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>"$err"; then fail "an unknown --set key was accepted"; fi
+grep -q "'dimm' is not a config key" "$err" || fail "unknown --set key message"
 echo "cli_smoke: ok"
