@@ -11,10 +11,10 @@ out=${OUT:-runs/fit_error}
 budget=${BUDGET:-1200}
 scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
+mkdir -p "$(dirname "$out")"
 build/golfrt train examples/baseline.lua --preset cpu --time-budget "$budget" \
   --out "$out" --quiet | tee "$out.log"
 bytes=$(stat -c %s "$out/artifact.bin")
-dim=128  # the cpu preset's width
 dim=128  # the cpu preset's width
 projected=$(build/golfrt fit examples/baseline.lua --preset cpu --vary dim --min "$dim" --max "$dim" --step "$dim" \
   | grep -oP 'projected \K[0-9]+' | tail -1)
