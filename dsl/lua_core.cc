@@ -173,7 +173,17 @@ int l_param(lua_State* L) {
   BuildContext* ctx = context(L);
   ctx->graph->set_location(location(L));
   ctx->store->declare(name, shape, init);
-  return ret(L, param(*ctx->graph, name, shape));
+  Var w = param(*ctx->graph, name, shape);
+  if (!ctx->qat_bits) return ret(L, w);
+  auto it = ctx->qat_weights.find(name);
+  if (it != ctx->qat_weights.end()) return ret(L, it->second);
+  int bits = ctx->qat_bits(name, shape);
+  if (bits >= 2 && bits <= 8) {
+    if (!ctx->qat_switch.valid()) ctx->qat_switch = input(*ctx->graph, "qat_switch", {1});
+    w = w + ctx->qat_switch * (fake_quant(w, bits) - w);
+  }
+  ctx->qat_weights[name] = w;
+  return ret(L, w);
 }
 
 int l_full(lua_State* L) {

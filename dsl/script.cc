@@ -1,5 +1,7 @@
 #include "dsl/script.h"
 
+#include "runtime/quant/quantize.h"
+
 #include <lua.hpp>
 
 #include <algorithm>
@@ -249,6 +251,21 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.store = &m->store;
   ctx.decoding = decoding;
   ctx.context = decoding ? seq : 0;
+  Json qat, quant;
+  if (mode == "train") {
+    Json train = table_json("train");
+    qat = train["qat"];
+    if (!qat.is_null() && !(qat.is_bool() && !qat.boolean())) {
+      quant = table_json("quant");
+      const int64_t force = qat.is_object() ? qat.get("bits", int64_t(0)) : 0;
+      ctx.qat_bits = [this, quant, force](const std::string& name, const Shape& shape) {
+        int bits = encoding_bits(choose_spec(name, shape, quant, [this](const std::string& n, const std::string& p) {
+                                   return name_matches(n, p);
+                                 }).encoding);
+        return bits > 0 && force > 0 ? int(force) : bits;
+      };
+    }
+  }
   set_build_context(L, &ctx);
   ContextGuard guard{L};
   int top = lua_gettop(L);

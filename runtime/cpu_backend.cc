@@ -204,6 +204,12 @@ void run_real(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>&
     case Op::cross_entropy_backward:
       cpu::cross_entropy_backward(s0[0], s0[1], n.floats[0], X(0), I(1), X(2), y);
       return;
+    case Op::soft_cross_entropy:
+      cpu::soft_cross_entropy(s0[0], s0[1], X(0), X(1), y);
+      return;
+    case Op::soft_cross_entropy_backward:
+      cpu::soft_cross_entropy_backward(s0[0], s0[1], X(0), X(1), X(2), y, out[1].data<T>());
+      return;
     case Op::fake_quant: {
       int64_t d = s0.back();
       cpu::fake_quant(in[0].numel() / d, d, int(n.ints[0]), X(0), y);

@@ -132,6 +132,7 @@ Var cross_entropy(Var logits, Var targets, double softcap) {
   return make_op(Op::cross_entropy, {logits, targets}, {}, {softcap});
 }
 Var fake_quant(Var x, int bits) { return make_op(Op::fake_quant, {x}, {bits}); }
+Var soft_cross_entropy(Var logits, Var probs) { return make_op(Op::soft_cross_entropy, {logits, probs}); }
 
 namespace {
 void effect(Op op, Var target, Var value) {

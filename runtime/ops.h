@@ -117,6 +117,8 @@ Var rope_at(Var x, Var pos, int64_t rot_dims, double base, int64_t train_len, in
 Var attention_cached(Var q, Var k, Var v, Var k_cache, Var v_cache, Var pos, double scale, bool xsa = false);
 Var cross_entropy(Var logits, Var targets, double softcap = 0.0);  // per-token loss [N]
 Var fake_quant(Var x, int bits);
+// −Σ_v probs·log_softmax(logits) per row: logits, probs [N, V] -> [N] (distillation)
+Var soft_cross_entropy(Var logits, Var probs);
 
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);

@@ -380,6 +380,22 @@ void shape_cross_entropy(Node& n, const Ins& in) {
   out1(n, {l[0]});
 }
 
+void shape_soft_cross_entropy(Node& n, const Ins& in) {
+  need_real(n, in, 0);
+  need_real(n, in, 1);
+  const Shape& l = in[0]->shape;
+  if (l.size() != 2 || in[1]->shape != l) fail(n, in, "expects logits [N, V] and probabilities [N, V]");
+  out1(n, {l[0]});
+}
+
+void shape_soft_cross_entropy_backward(Node& n, const Ins& in) {
+  for (size_t i = 0; i < 3; i++) need_real(n, in, i);
+  const Shape& l = in[0]->shape;
+  if (l.size() != 2 || in[1]->shape != l || in[2]->shape != Shape{l[0]})
+    fail(n, in, "expects logits and probabilities [N, V] and dloss [N]");
+  n.outs = {OutSpec{l, false}, OutSpec{l, false}};
+}
+
 void shape_effect(Node& n, const Ins& in) {
   if (in[0]->shape != in[1]->shape || in[0]->integer != in[1]->integer) fail(n, in, "target and value differ");
   n.outs.clear();

@@ -131,6 +131,8 @@ std::map<std::string, Case> make_cases() {
     return concat({cross_entropy(x, t), cross_entropy(x, t, 5.0)}, 0);
   }};
   c["cross_entropy"].ints["t"] = {{6}, {0, 6, 3, 3, 1, 5}};
+  // Random (unnormalized) probabilities: the rule must hold for any p, not only for Σp = 1.
+  c["soft_cross_entropy"] = Case{[](Graph&, R r) { return soft_cross_entropy(scale(r("x", {4, 5}), 3.0), r("p", {4, 5})); }};
   return c;
 }
 
@@ -238,6 +240,7 @@ void check_backward_op(const std::string& op) {
       {"rms_norm_backward", "rms_norm"},
       {"attention_backward", "attention"},
       {"cross_entropy_backward", "cross_entropy"},
+      {"soft_cross_entropy_backward", "soft_cross_entropy"},
   };
   auto f = forward_of.find(op);
   ASSERT_NE(f, forward_of.end()) << "BACKWARD op '" << op << "' names no forward op in this test";

@@ -14,16 +14,17 @@ backward on a random batch and writes parameters, tokens, targets, logits [B·T,
 every parameter (scripts/reference/tensor_dump.py). Run with Debian's Python (/usr/bin/python3, torch 1.13):
 
   /usr/bin/python3 scripts/reference/frugendorff.py --out /tmp/frug.bin [--dtype float64] [--seed 0]
-  /usr/bin/python3 scripts/reference/frugendorff.py --count-only          # full config: 28,224,320
+  /usr/bin/python3 scripts/reference/frugendorff.py --count-only          # full config: 28,224,319
   /usr/bin/python3 scripts/reference/frugendorff.py --gradcheck
   options: --smear old|gated|none, --loop-init normal|qr (--own-init only), --gated-skips, --no-ln-scale,
            --xsa-layers 4,5  --ve-layers 2,3  --train-len N (NTK when seq > N)  --dump-rope  --own-init
 
 Tiny config (default): vocab 64, dim 32, heads 4, kv_heads 2 (head dim 8), rope_dims 4, mlp_mult 4
 (hidden 128), 6 blocks × 2 loops, bigram 32 buckets × 8, ve_dim 8, XSA on 4,5, VE on 2,3, smear old,
-plain skips, train_len 0 (no NTK), seq 16, batch 2, tokens[:,0] = tokens[0,8] = BOS (1).
+plain skips, VE ×0.1 constant, train_len 0 (no NTK), seq 16, batch 2, tokens[:,0] = tokens[0,8] = BOS (1).
 Full config (--preset full): vocab 1024, dim 640, heads 10, kv_heads 5, rope_dims 16, train_len 1024,
-mlp_mult 4 (2560), bigram 2048 × 128, ve_dim 128: 28,224,320 parameters (the record's count).
+mlp_mult 4 (2560), bigram 2048 × 128, ve_dim 128: 28,224,319 parameters; 28,224,320 (the record's count)
+with --ve-scale learned.
 
 Parameters at the tiny config (d = 32, kv_dim = Hkv·hd = 16, name -> shape: role):
   tok_emb.weight                 [64, 32]   E, tied head
@@ -31,11 +32,11 @@ Parameters at the tiny config (d = 32, kv_dim = Hkv·hd = 16, name -> shape: rol
   bigram.proj.weight             [32, 8]    BigramHash projection d_b → d
   bigram.scale                   [1]        BigramHash scalar (init 0.05)
   smear.gate                     [32]       SmearGate w (old form, per channel; --smear old)
-    (--smear gated instead: smear.gate.weight [1, 12] = W, smear.lambda [1] = λ)
-  ve.table                       [64, 8]    VE shared table (V × d_ve)
+    (--smear gated instead: smear.gate [1, 12] = W, smear.lambda [1] = λ)
+  ve.embed.weight                [64, 8]    VE shared table (V × d_ve)
   ve.proj.weight                 [16, 8]    VE projection d_ve → Hkv·hd
-  ve.scale                       [1]        VE ×0.1 scalar (learned, init 0.1)
-  ve.layer_scales                [2]        VE per-layer scalars, entry k for the k-th of --ve-layers
+  ve.scales                      [2]        VE per-layer scalars, entry k for the k-th of --ve-layers
+    (--ve-scale learned adds ve.scale [1]: the ×0.1 as a learned scalar, init 0.1)
   loop_pos                       [2, 32]    p_ℓ, loop position vectors (row ℓ)
   blocks.<i>.attn.c_q.weight     [32, 32]   W_q of block i = 0..5
   blocks.<i>.attn.c_k.weight     [16, 32]   W_k
@@ -84,7 +85,8 @@ class Frugendorff(nn.Module):
         self.tok_emb = nn.Embedding(a.vocab, d)
         self.bigram = sm.HashEmbedding(2, a.bigram_buckets, a.bigram_dim, d, sm.DEFAULT_PRIMES)
         self.smear = sm.make_smear(a.smear, d, a.bos_id)
-        self.ve = sm.ValueEmbedding(a.vocab, a.ve_dim, a.kv_heads * hd, len(self.ve_layers)) if self.ve_layers else None
+        self.ve = sm.ValueEmbedding(a.vocab, a.ve_dim, a.kv_heads * hd, len(self.ve_layers),
+                                    learned_scale=a.ve_scale == "learned") if self.ve_layers else None
         self.loop_pos = nn.Parameter(torch.zeros(a.loops, d))
         blocks = [sm.Block(d, a.heads, a.kv_heads, a.mlp_mult * d, a.rope_dims, a.rope_base, a.train_len, a.qk_gain,
                            xsa=i in self.xsa_layers, act="relu2",
@@ -123,12 +125,12 @@ def random_rules(args):
 
 def own_init(model, args):
     """SEEDS.md init: E ~ N(0, 0.005²), matrices orthogonal, zero-init output projections and BigramHash
-    (table and projection, as PARAMETER_GOLF.md states); VE table N(0, 0.01²) with a zero projection."""
+    (table and projection, as PARAMETER_GOLF.md states); VE table N(0, 1) and an orthogonal projection."""
     sm.seed_init_(model.named_parameters(), zero=("attn.proj.weight", "mlp.proj.weight", "bigram.table",
-                                                  "bigram.proj.weight", "ve.proj.weight"))
+                                                  "bigram.proj.weight"))
     with torch.no_grad():
         if model.ve is not None:
-            model.ve.table.normal_(0.0, 0.01)
+            model.ve.embed.weight.normal_(0.0, 1.0)
         model.loop_pos.copy_(sm.loop_positions_init(args.loops, args.dim, args.loop_init))
 
 
@@ -147,6 +149,9 @@ def main():
     ap.add_argument("--smear", choices=["old", "gated", "none"], default="old")
     ap.add_argument("--loop-init", choices=["normal", "qr"], default="normal",
                     help="loop position init for --own-init (the code's N(0,1)·0.01 or the QR rows)")
+    ap.add_argument("--ve-scale", choices=["fixed", "learned"], default="fixed",
+                    help="VE's ×0.1: a constant (golfrt's nn.ValueEmbedding) or a learned scalar ve.scale (the "
+                         "original code; the record's parameter count includes it)")
     ap.add_argument("--gated-skips", action="store_true")
     ap.add_argument("--no-ln-scale", dest="ln_scale", action="store_false")
     sm.run_main(ap, PRESETS, build, random_rules, own_init=own_init, describe=describe)

@@ -18,23 +18,24 @@ writes parameters, tokens, targets, logits [B·T, V], loss and grad.<name> of ev
 (scripts/reference/tensor_dump.py). Run with /usr/bin/python3 (torch 1.13):
 
   /usr/bin/python3 scripts/reference/micro_crawler.py --out /tmp/crawl.bin [--firing double] [--dtype float64]
-  /usr/bin/python3 scripts/reference/micro_crawler.py --count-only        # full config: 29,829,953
+  /usr/bin/python3 scripts/reference/micro_crawler.py --count-only        # full config: 29,829,952
   /usr/bin/python3 scripts/reference/micro_crawler.py --gradcheck [--firing double]
   options: --smear old|gated|none, --gated-skips, --no-ln-scale, --trigram-primes 36313,27191,51647,
            --train-len N, --dump-rope, --own-init (QR loop positions, orthogonal W_g, λ = 0, r = 0)
 
 Tiny config (default): vocab 64, dim 32, heads 4, kv_heads 2 (head dim 8), rope_dims 4, mlp_mult 4
 (hidden 128), 4 flat + 2 crawler blocks, trigram 64 buckets × 8 (primes 36313, 27191, 51647), ve_dim 8,
-smear old, plain skips, train_len 0, seq 16, batch 2, tokens[:,0] = tokens[0,8] = BOS (1), firing single.
+smear old, plain skips, VE ×0.1 constant, train_len 0, seq 16, batch 2, tokens[:,0] = tokens[0,8] = BOS (1),
+firing single.
 Full config (--preset full): vocab 1024, dim 640, heads 10, kv_heads 5, rope_dims 16, train_len 1024,
-mlp_mult 4, trigram 8192 × 128, ve_dim 128: 29,829,953 parameters.
+mlp_mult 4, trigram 8192 × 128, ve_dim 128: 29,829,952 parameters (29,829,953 with --ve-scale learned).
 
 Parameters at the tiny config (d = 32, kv_dim = 16; name -> shape: role):
   tok_emb.weight                  [64, 32]   E, tied head
   trigram.table                   [64, 8]    TrigramHash table (K × d_b)
   trigram.proj.weight             [32, 8]    TrigramHash projection d_b → d
   trigram.scale                   [1]        TrigramHash scalar (init 0.05)
-  smear.gate                      [32]       SmearGate w (old form; --smear gated: smear.gate.weight [1, 12], smear.lambda [1])
+  smear.gate                      [32]       SmearGate w (old form; --smear gated: smear.gate [1, 12], smear.lambda [1])
   flat.<i>.attn.c_q.weight        [32, 32]   flat block F_i, i = 0..3 (no XSA, no VE, LN scale 1/√(i+1))
   flat.<i>.attn.c_k.weight        [16, 32]
   flat.<i>.attn.c_v.weight        [16, 32]
@@ -46,10 +47,10 @@ Parameters at the tiny config (d = 32, kv_dim = 16; name -> shape: role):
   flat.<i>.mlp_scale              [32]
   flat.<i>.resid_mix              [2, 32]
   flat.skip_weights               [2, 32]    U-Net skip weights of the flat part (--gated-skips adds flat.skip_gates)
-  ve.table                        [64, 8]    VE shared table
+  ve.embed.weight                 [64, 8]    VE shared table
   ve.proj.weight                  [16, 8]    VE projection d_ve → Hkv·hd
-  ve.scale                        [1]        VE ×0.1 scalar (learned, init 0.1)
-  ve.layer_scales                 [2]        VE per-layer scalars: entry k for crawler block C_{k+1}
+  ve.scales                       [2]        VE per-layer scalars: entry k for crawler block C_{k+1}
+    (--ve-scale learned adds ve.scale [1]: the ×0.1 as a learned scalar, init 0.1)
   crawler.<k>.*                   (as flat.<i>.*) crawler block C_{k+1}, k = 0, 1 (XSA, VE, LN scale 1/√(5+k))
   loop_pos                        [2, 32]    p_0, p_1 (rows)
   delib.gate.weight               [32, 64]   W_g (d × 2d)
@@ -116,7 +117,7 @@ class MicroCrawler(nn.Module):
         self.trigram = sm.HashEmbedding(3, a.trigram_buckets, a.trigram_dim, d, sm.parse_layers(a.trigram_primes))
         self.smear = sm.make_smear(a.smear, d, a.bos_id)
         self.flat = sm.UNet([block(i, False) for i in range(a.flat)], d, gated=a.gated_skips)
-        self.ve = sm.ValueEmbedding(a.vocab, a.ve_dim, a.kv_heads * hd, 2)
+        self.ve = sm.ValueEmbedding(a.vocab, a.ve_dim, a.kv_heads * hd, 2, learned_scale=a.ve_scale == "learned")
         self.crawler = nn.ModuleList(block(a.flat + k, True) for k in range(2))
         self.loop_pos = nn.Parameter(torch.zeros(2, d))
         self.delib = Deliberation(d)
@@ -154,11 +155,12 @@ def random_rules(args):
 
 def own_init(model, args):
     """SEEDS.md init: E ~ N(0, 0.005²), matrices (W_g included) orthogonal, zero output projections and
-    TrigramHash table/projection, VE table N(0, 0.01²) with a zero projection, QR loop positions, λ = 0, r = 0."""
+    TrigramHash table/projection, VE table N(0, 1) and an orthogonal projection, QR loop positions, λ = 0,
+    r = 0."""
     sm.seed_init_(model.named_parameters(), zero=("attn.proj.weight", "mlp.proj.weight", "trigram.table",
-                                                  "trigram.proj.weight", "ve.proj.weight"))
+                                                  "trigram.proj.weight"))
     with torch.no_grad():
-        model.ve.table.normal_(0.0, 0.01)
+        model.ve.embed.weight.normal_(0.0, 1.0)
         model.loop_pos.copy_(sm.loop_positions_init(2, args.dim, "qr"))
 
 
@@ -178,6 +180,9 @@ def main():
                     help="p0 (current token), p1 (previous), p2 (the one before)")
     ap.add_argument("--firing", choices=["single", "double"], default="single")
     ap.add_argument("--smear", choices=["old", "gated", "none"], default="old")
+    ap.add_argument("--ve-scale", choices=["fixed", "learned"], default="fixed",
+                    help="VE's ×0.1: a constant (golfrt's nn.ValueEmbedding) or a learned scalar ve.scale (the "
+                         "original code; the record's parameter count includes it)")
     ap.add_argument("--gated-skips", action="store_true")
     ap.add_argument("--no-ln-scale", dest="ln_scale", action="store_false")
     sm.run_main(ap, PRESETS, build, random_rules, own_init=own_init, describe=describe)

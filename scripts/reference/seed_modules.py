@@ -9,8 +9,8 @@ conventions wherever SEEDS.md / PARAMETER_GOLF.md leave a choice (dsl/lib/golf/*
   - XSA with v̂ = v / max(‖v‖, 1e-12) (torch.nn.functional.normalize's guard);
   - scalars are parameters of shape [1] (bigram.scale, ve.scale, smear.lambda, delib.lambda, ...).
 
-Hashes use unsigned 32-bit arithmetic exactly as PARAMETER_GOLF.md states (the original scripts
-multiplied int32 tensors, which wraps to signed values for large products; ours never go negative).
+Hashes use unsigned 32-bit arithmetic exactly as PARAMETER_GOLF.md states: each product is taken mod 2³²
+before the XOR (int32 tensor arithmetic would wrap large products to negative values; these never do).
 """
 import math
 
@@ -284,18 +284,18 @@ class SmearGate(nn.Module):
 
 
 class GatedSmear(nn.Module):
-    """Newer form: x_t ← x_t + λ·σ(W·x_t[:w])·x_{t−1}·1[token_t ≠ BOS], W [1, w] and λ [1] init 0,
-    w = min(12, d). At t = 0 there is no previous token (x_{−1} = 0)."""
+    """Newer form: x_t ← x_t + λ·σ(W·x_t[:w])·x_{t−1}·1[token_t ≠ BOS], W [1, w] (smear.gate, golfrt's
+    name) and λ [1] (smear.lambda) init 0, w = min(12, d). At t = 0 there is no previous token (x_{−1} = 0)."""
 
     def __init__(self, dim, width=12, bos_id=1):
         super().__init__()
         self.width, self.bos_id = min(width, dim), bos_id
-        self.gate = nn.Linear(self.width, 1, bias=False)
+        self.gate = nn.Parameter(torch.zeros(1, self.width))
         self.register_parameter("lambda", nn.Parameter(torch.zeros(1)))
 
     def forward(self, x, tokens):
         lam = getattr(self, "lambda").to(x.dtype)
-        g = torch.sigmoid(self.gate(x[..., :self.width]))  # [B, T, 1]
+        g = torch.sigmoid(x[..., :self.width] @ self.gate.to(x.dtype).T)  # [B, T, 1]
         keep = (tokens != self.bos_id).to(x.dtype).unsqueeze(-1)
         return x + lam * g * shift_right(x) * keep
 
@@ -315,23 +315,26 @@ def make_smear(kind, dim, bos_id=1):
 # ---------------------------------------------------------------------------------------------
 
 class ValueEmbedding(nn.Module):
-    """Shared VE: table [V, d_ve] -> proj d_ve→(Hkv·hd) -> × scale (init 0.1) -> × layer_scales[i]
-    (init 1, one per VE layer), added to v of the chosen layers."""
+    """Shared VE (golfrt's nn.ValueEmbedding names): embed.weight [V, d_ve] -> proj d_ve→(Hkv·hd) -> ×0.1
+    -> × scales[i] (init 1, one per VE layer), added to v of the chosen layers.
+    learned_scale=True makes the ×0.1 a learned scalar `scale` [1] (init 0.1), as the original code's
+    ve_shared.scale (the Frugendorff record's 28,224,320 parameters count it); False keeps the constant."""
 
-    def __init__(self, vocab, ve_dim, kv_dim, n_layers, scale_init=0.1):
+    def __init__(self, vocab, ve_dim, kv_dim, n_layers, learned_scale=False, scale_init=0.1):
         super().__init__()
-        self.table = nn.Parameter(torch.zeros(vocab, ve_dim))
+        self.embed = nn.Embedding(vocab, ve_dim)
         self.proj = nn.Linear(ve_dim, kv_dim, bias=False)
-        self.scale = nn.Parameter(torch.full((1,), float(scale_init)))
-        self.layer_scales = nn.Parameter(torch.ones(n_layers))
+        self.scale = nn.Parameter(torch.full((1,), float(scale_init))) if learned_scale else None
         self.scale_init = scale_init
+        self.scales = nn.Parameter(torch.ones(n_layers))
 
     def base(self, tokens):
         """The layer-independent part, computed once per forward: [B, T, Hkv·hd]."""
-        return self.proj(F.embedding(tokens, self.table)) * self.scale.to(self.table.dtype)
+        v = self.proj(self.embed(tokens))
+        return v * (self.scale.to(v.dtype) if self.scale is not None else self.scale_init)
 
     def for_layer(self, base, i):
-        return base * self.layer_scales[i]
+        return base * self.scales[i].to(base.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,12 +383,13 @@ def common_random_rules(qk_gain_init):
     ends = lambda *s: (lambda n, p: n.endswith(s))  # noqa: E731
     return [
         (lambda n, p: n == "tok_emb.weight", (0.0, 0.5)),
-        (ends(".table"), (0.0, 0.5)),
+        (ends(".table", "ve.embed.weight"), (0.0, 0.5)),
+        (lambda n, p: n.endswith("smear.gate") and p.dim() == 2, lambda p: (0.0, 1.0 / math.sqrt(p.shape[1]))),
         (ends("attn.q_gain"), (qk_gain_init, 0.3)),
         (ends("attn_scale", "mlp_scale", "skip_weights"), (1.0, 0.2)),
         (ends("skip_gates"), (0.0, 1.0)),
         (ends("resid_mix"), (0.5, 0.3)),
-        (ends("layer_scales"), (1.0, 0.3)),
+        (ends("ve.scales"), (1.0, 0.3)),
         (ends(".scale", ".lambda"), (0.5, 0.2)),
         (ends("smear.gate"), (0.0, 1.0)),
         (lambda n, p: n == "loop_pos", (0.0, 0.3)),
