@@ -16,16 +16,31 @@ local M = {
     smear = "channel", loop_init = "qr", embed_std = 0.005, norm_eps = 1.1920928955078125e-07,
   },
   presets = {
+    -- The README-sized run: the same module types at d=128 for 4 minutes on 2 CPU cores, with the
+    -- whole recipe in miniature (EMA, late QAT, replay, self-distillation from the EMA weights).
     cpu = { dim = 128, heads = 4, kv_heads = 2, mlp = 4, seq_len = 256, ve_dim = 32, bigram_buckets = 1024, bigram_dim = 32,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240, warmdown = { iters = 40, by = "time" },
-                      eval_every = 50, eval_windows = 32, log_every = 10, checkpoint_every = 100, ema = false } },
+            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240, warmdown = { iters = 30, by = "time" },
+                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = { decay = 0.95 },
+                      swa = false, phases = {
+                        { name = "main", seconds = 200 },
+                        { name = "replay", steps = 4, lr_scale = 0.1, data = { replay = 4 } },
+                        { name = "distill", distill = { teacher = "ema", temperature = 2, alpha = 0.7 } } } } },
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16, ve_dim = 8,
              bigram_buckets = 32, bigram_dim = 8 },
   },
+  -- SEEDS.md §1a's recipe: Muon momentum 0.99, clip 0.3, EMA 0.997, SWA every 50 steps once the LR
+  -- multiplier is under 0.2, late QAT under 0.15, then a replay of the last 100 batches (2 epochs at
+  -- 0.1× LR) and 50 steps of self-distillation from the frozen EMA weights; the EMA weights are
+  -- exported. Phase lengths assume ~136 ms steps on 8 GPUs (4,396 steps in 600 s).
   train = {
     batch_tokens = 524288, time_budget = 600, grad_clip = 0.3,
-    warmdown = { iters = 3500, by = "steps" },
-    ema = { decay = 0.997 },
+    warmdown = { iters = 3500, by = "time" },
+    ema = { decay = 0.997 }, swa = { every = 50, below = 0.2 }, qat = { below = 0.15 },
+    phases = {
+      { name = "main", seconds = 560 },
+      { name = "replay", steps = 200, lr_scale = 0.1, data = { replay = 100 } },
+      { name = "distill", steps = 50, distill = { teacher = "ema", temperature = 2, alpha = 0.7 } },
+    },
     optim = {
       { match = "blocks%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
       { match = "tok_emb%.weight", adam = { lr = 0.035, betas = { 0.9, 0.95 }, eps = 1e-8 } },
@@ -34,7 +49,7 @@ local M = {
   },
   quant = {
     default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "auto",
-    calibration = { batches = 8, damp = 0.01 },
+    calibration = { batches = 8, damp = 0.01 }, weights = "ema",
     rules = { { match = "tok_emb%.weight", encoding = "int8" }, { match = "bigram%.table", encoding = "int8" },
               { match = "ve%.embed%.weight", encoding = "int8" } },
   },
