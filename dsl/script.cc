@@ -252,7 +252,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.decoding = decoding;
   ctx.context = decoding ? seq : 0;
   Json qat, quant;
-  if (mode == "train" || mode == "distill") {
+  if (mode == "train" || mode == "train_double" || mode == "distill") {
     Json train = table_json("train");
     qat = train["qat"];
     if (!qat.is_null() && !(qat.is_bool() && !qat.boolean())) {

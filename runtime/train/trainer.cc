@@ -141,6 +141,17 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   Var mean_loss = mean_all(model->loss);
   TrainStep step_graph(model->graph, mean_loss, store, {opt.real}, 1.0 / double(accum));
   OptimizerSet optim(store, train["optim"], matcher, opt.real);
+  // Models whose training graph differs on some steps (the Micro Crawler fires its shared blocks
+  // twice on every c-th step, and in replay phases): a second graph built with mode
+  // "train_double", sharing the weights and the optimizer.
+  const int64_t double_every = train["double_fire"].get("every", int64_t(0));
+  std::unique_ptr<ModelGraph> double_model;
+  std::unique_ptr<TrainStep> double_step;
+  if (double_every > 0) {
+    double_model = factory("train_double", micro, seq);
+    double_step = std::make_unique<TrainStep>(double_model->graph, mean_all(double_model->loss), store,
+                                              ExecOptions{opt.real}, 1.0 / double(accum));
+  }
   Schedule schedule(ScheduleConfig::from_json(train), max_steps, budget);
   if (!opt.replay_schedule.empty()) {
     Json rec = Json::parse(read_file(opt.replay_schedule), opt.replay_schedule);
@@ -312,7 +323,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
       progress.message("late QAT on from step " + std::to_string(step));
     }
     qat_switch.set(0, qat_on ? 1.0 : 0.0);
-    TrainStep& active = phase.distill ? *distill.step : step_graph;
+    const bool fire_double = double_every > 0 && (phase.replay > 0 || step % double_every == 0);
+    TrainStep& active = phase.distill ? *distill.step : fire_double ? *double_step : step_graph;
     active.zero_grad();
     double loss = 0;
     for (int64_t a = 0; a < accum; a++) {

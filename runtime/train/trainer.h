@@ -6,6 +6,8 @@
 //   batch_tokens (per optimizer step), micro_batch (sequences per micro-batch), steps,
 //   time_budget (s), warmup / warmdown / lr_floor (runtime/train/schedule.h), grad_clip,
 //   optim (rules, runtime/optim/optimizer_set.h), ema = { decay }, swa = { every, start | below },
+//   double_fire = { every = c } (steps 0, c, 2c, ... and replay phases use the graph built with
+//   mode "train_double"),
 //   qat = { below = 0.15, bits } (late QAT: the quant table's bits, fake-quantized per row, once
 //   the LR multiplier is below `below`), eval_every, eval_windows, eval_batch, log_every,
 //   checkpoint_every,
