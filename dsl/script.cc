@@ -121,11 +121,12 @@ void ModelScript::load(const Overrides& o) {
     int c = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, preset)) {
-      // A preset's `train` table adjusts the script's train settings key by key (a CPU preset
-      // needs smaller batches as much as a smaller model).
-      if (lua_type(L, -2) == LUA_TSTRING && std::string(lua_tostring(L, -2)) == "train" && lua_istable(L, -1)) {
-        push_field("train", nullptr);
-        if (!lua_istable(L, -1)) throw ScriptError(path + ": preset '" + o.preset + "' adjusts train, but the script has no train table");
+      // A preset's `train` (or `quant`) table adjusts the script's settings key by key (a CPU
+      // preset needs smaller batches, a shorter calibration, as much as a smaller model).
+      std::string field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if ((field == "train" || field == "quant") && lua_istable(L, -1)) {
+        push_field(field.c_str(), nullptr);
+        if (!lua_istable(L, -1)) throw ScriptError(path + ": preset '" + o.preset + "' adjusts " + field + ", but the script has no " + field + " table");
         lua_pushnil(L);
         while (lua_next(L, -3)) {
           lua_pushvalue(L, -2);

@@ -16,15 +16,22 @@ local M = {
     smear = "channel", loop_init = "qr", embed_std = 0.005, norm_eps = 1.1920928955078125e-07,
   },
   presets = {
-    -- The README-sized run: the same module types at d=128 for 4 minutes on 2 CPU cores, with the
-    -- whole recipe in miniature (EMA, late QAT, replay, self-distillation from the EMA weights).
+    -- Four to five minutes on 2 CPU cores: the same module types at d=128 and the recipe in
+    -- miniature (late QAT, replay, self-distillation, GPTQ), with the baseline's cpu-preset
+    -- optimizer settings (momentum 0.99 and EMA need thousands of steps, not ~60), the live weights
+    -- exported, and a short GPTQ calibration.
     cpu = { dim = 128, heads = 4, kv_heads = 2, mlp = 4, seq_len = 256, ve_dim = 32, bigram_buckets = 1024, bigram_dim = 32,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240, warmdown = { iters = 30, by = "time" },
-                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = { decay = 0.95 },
-                      swa = false, phases = {
-                        { name = "main", seconds = 200 },
+            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300, warmdown = { iters = 40, by = "time" },
+                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = false, swa = false,
+                      phases = {
+                        { name = "main", seconds = 270 },
                         { name = "replay", steps = 4, lr_scale = 0.1, data = { replay = 4 } },
-                        { name = "distill", distill = { teacher = "ema", temperature = 2, alpha = 0.7 } } } } },
+                        { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0.7 } } },
+                      optim = {
+                        { match = "blocks%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
+                        { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
+                        { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } } },
+            quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16, ve_dim = 8,
              bigram_buckets = 32, bigram_dim = 8 },
   },
