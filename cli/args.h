@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dsl/script.h"
+#include "runtime/tensor.h"
 
 namespace golf::cli {
 
@@ -20,6 +21,22 @@ struct Args {
     return it == options.end() ? def : it->second;
   }
 };
+
+// --device cpu|cuda (default cpu). A build without CUDA refuses cuda here, plainly; whether a
+// device is present is checked when the first graph is planned.
+inline Device parse_device(const Args& a) {
+  const std::string d = a.get("device", "cpu");
+  if (d == "cpu") return Device::cpu;
+  if (d == "cuda") {
+#ifdef GOLFRT_WITH_CUDA
+    return Device::cuda;
+#else
+    throw std::invalid_argument("--device cuda: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON "
+                                "on a machine with nvcc)");
+#endif
+  }
+  throw std::invalid_argument("--device must be cpu or cuda, not '" + d + "'");
+}
 
 // `valued` lists the options that take a value; any other --option is a flag. Unknown options
 // are errors naming them.

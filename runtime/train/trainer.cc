@@ -116,8 +116,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   ParamStore& store = model->store;
   store.initialize(opt.seed, opt.real);
   Var mean_loss = mean_all(model->loss);
-  TrainStep step_graph(model->graph, mean_loss, store, {opt.real}, 1.0 / double(accum));
-  OptimizerSet optim(store, train["optim"], matcher, opt.real);
+  TrainStep step_graph(model->graph, mean_loss, store, {opt.real, true, opt.device}, 1.0 / double(accum));
+  OptimizerSet optim(store, train["optim"], matcher, opt.real, opt.device);
   Schedule schedule(ScheduleConfig::from_json(train), max_steps, budget);
   if (!opt.replay_schedule.empty()) {
     Json rec = Json::parse(read_file(opt.replay_schedule), opt.replay_schedule);
@@ -125,7 +125,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     for (const Json& x : rec["lr_multipliers"].items()) m.push_back(x.number());
     schedule.set_replay(std::move(m));
   }
-  Evaluator evaluator(factory, seq, eval_batch, opt.real);
+  Evaluator evaluator(factory, seq, eval_batch, opt.real, opt.device);
 
   TokenStream stream(data.train, data.vocab);
   std::vector<uint16_t> val = load_all(data.val, data.vocab);

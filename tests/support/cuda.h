@@ -1,0 +1,52 @@
+// What CUDA tests share: why they must skip (no device, or a build without CUDA), and the
+// normalized MSE they compare CUDA results to the CPU reference by.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "runtime/tensor.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
+
+namespace golf {
+
+// "" when a CUDA device can be used; otherwise the reason a test skips.
+inline std::string cuda_unavailable() {
+#ifdef GOLFRT_WITH_CUDA
+  std::string why;
+  if (cuda::device_count(&why) > 0) return "";
+  return "no usable CUDA device (" + (why.empty() ? std::string("none found") : why) + ")";
+#else
+  return "golfrt was built without CUDA";
+#endif
+}
+
+#define GOLF_SKIP_WITHOUT_CUDA()                            \
+  do {                                                      \
+    const std::string why_ = ::golf::cuda_unavailable();    \
+    if (!why_.empty()) GTEST_SKIP() << why_;                \
+  } while (0)
+
+// Σ(got − want)² / Σ want², both host tensors (f32 or f64) of the same shape; an all-zero `want`
+// compares the plain squared error.
+inline double nmse(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); i++) {
+    const double d = got.get(i) - want.get(i);
+    num += d * d;
+    den += want.get(i) * want.get(i);
+  }
+  return num / std::max(den, 1e-30);
+}
+
+// Limits on nmse, per what the CUDA side computes in: fp32 math differs from the CPU's by a few
+// ulps (≈1e-7 relative, nmse ≈ 1e-14; the limit leaves room for reassociated sums); bf16 matmul
+// inputs carry 8 bits of mantissa (≈4e-3 relative per input).
+constexpr double kNmseF32 = 1e-10;
+constexpr double kNmseBf16 = 1e-4;
+
+}  // namespace golf
