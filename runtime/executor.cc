@@ -233,7 +233,7 @@ void Executor::bind(const std::string& name, const Tensor& t) {
     throw std::invalid_argument("executor: '" + name + "' expects " + shape_str(spec.shape) + " " + dtype_name(want) +
                                 ", got " + shape_str(t.shape()) + " " + dtype_name(t.dtype()));
   if (t.device() == opt_.device) {
-    host_bound_.erase(it->second);
+    host_bound_.erase(it->second);  // the mirror stays allocated for a later host bind
     values_[{it->second, 0}] = t;
     return;
   }
@@ -243,9 +243,9 @@ void Executor::bind(const std::string& name, const Tensor& t) {
   // A host tensor for a device executor: mirrored (uploaded before each run, downloaded after an
   // effect wrote it). The mirror is kept across binds of the same leaf.
   host_bound_[it->second] = t;
-  auto v = values_.find({it->second, 0});
-  if (v == values_.end() || v->second.device() != opt_.device || v->second.raw() == nullptr)
-    values_[{it->second, 0}] = Tensor(spec.shape, want, opt_.device);
+  auto m = mirrors_.find(it->second);
+  if (m == mirrors_.end()) m = mirrors_.emplace(it->second, Tensor(spec.shape, want, opt_.device)).first;
+  values_[{it->second, 0}] = m->second;
 }
 
 void Executor::bind_params(ParamStore& store, const std::string& set) {

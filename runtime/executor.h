@@ -76,6 +76,7 @@ class Executor {
   std::map<std::string, int> leaves_;             // leaf name -> node id
   std::vector<Tensor> results_;
   std::map<int, Tensor> host_bound_;  // CUDA: leaves bound to host tensors (node -> host tensor)
+  std::map<int, Tensor> mirrors_;     // and their device copies
   std::vector<int> written_leaves_;   // leaves an effect writes (downloaded after a CUDA run)
   void check_guards() const;
   bool profile_on_ = false;

@@ -343,7 +343,13 @@ template <class K> void allow_smem(K kernel, size_t bytes) {
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), "shared memory size");
 }
 
+// Grids put batch × heads on y, which CUDA limits to 65535.
+void check_grid_y(const char* op, int64_t by) {
+  if (by > 65535) throw std::invalid_argument(std::string(op) + ": batch x heads = " + std::to_string(by) + " above 65535");
+}
+
 void launch_forward(int64_t b, const Fwd& f) {
+  check_grid_y("attention", b * f.h);
   const size_t smem = size_t(kWarps * f.hd + 2 * kTile * (f.hd + 1)) * sizeof(float);
   allow_smem(attention_forward_kernel, smem);
   dim3 grid(unsigned((f.tq + kWarps - 1) / kWarps), unsigned(b * f.h));
@@ -383,6 +389,7 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
   attention_prep_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream()>>>(p);
   check_launch("attention_backward prep");
 
+  check_grid_y("attention_backward", b * h);
   Bwd w{t, h, hkv, hd, float(scale), q, k, v, lse, xsa ? dd : dy, d_row, xsa_dv, dq, dk, dv};
   const size_t smem_dq = size_t(2 * kWarps * hd + 2 * kTile * (hd + 1)) * sizeof(float);
   allow_smem(attention_dq_kernel, smem_dq);

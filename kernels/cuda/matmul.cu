@@ -8,6 +8,7 @@
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -52,14 +53,23 @@ struct Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
 };
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, int>;
+
+// cuBLASLt assumes 256-byte aligned operands unless told otherwise; a batch's later matrices and
+// sub-buffers of scratch can be less aligned, and the algorithm must be chosen knowing it.
+uint32_t alignment(std::initializer_list<uint64_t> values) {
+  uint32_t a = 256;
+  for (uint64_t v : values)
+    while (a > 4 && v % a != 0) a /= 2;
+  return a;
+}
 
 const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t stride_b, bool ta, bool tb,
-                     MatmulPrecision p) {
+                     MatmulPrecision p, uint32_t align) {
   static std::map<Key, Plan> plans;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  Key key{batch, m, n, k, stride_b, ta, tb, int(p)};
+  Key key{batch, m, n, k, stride_b, ta, tb, int(p), int(align)};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
 
@@ -93,6 +103,9 @@ const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t str
   size_t ws = kLtWorkspace;
   check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
            "workspace");
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align), "alignment");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   check_lt(cublasLtMatmulAlgoGetHeuristic(lt().handle, pl.op, pl.a, pl.b, pl.c, pl.c, pref, 1, &result, &found),
@@ -108,7 +121,11 @@ const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t str
 
 void run_lt(int64_t batch, int64_t m, int64_t n, int64_t k, const void* a, bool ta, const void* b, bool tb,
             int64_t stride_b, float* c, MatmulPrecision p) {
-  const Plan& pl = plan_for(batch, m, n, k, stride_b, ta, tb, p);
+  const uint64_t es = p == MatmulPrecision::bf16 ? 2 : 4;
+  const uint32_t align = alignment({uint64_t(reinterpret_cast<uintptr_t>(a)), uint64_t(reinterpret_cast<uintptr_t>(b)),
+                                    uint64_t(reinterpret_cast<uintptr_t>(c)), uint64_t(stride_b) * es,
+                                    uint64_t(m * k) * es, uint64_t(m * n) * 4});
+  const Plan& pl = plan_for(batch, m, n, k, stride_b, ta, tb, p, align);
   const float one = 1.f, zero = 0.f;
   check_lt(cublasLtMatmul(lt().handle, pl.op, &one, b, pl.a, a, pl.b, &zero, c, pl.c, c, pl.c, &pl.algo,
                           lt().workspace, kLtWorkspace, stream()),
@@ -134,12 +151,13 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool
   const void* pb = b;
   const int64_t na = batch * m * k, nb = stride_b == 0 ? k * n : batch * stride_b;
   if (p == MatmulPrecision::bf16) {
-    auto* buf = static_cast<__nv_bfloat16*>(scratch(size_t(na + nb) * sizeof(__nv_bfloat16) + 256));
+    const int64_t b_at = (na + 127) / 128 * 128;  // B's copy starts 256-byte aligned
+    auto* buf = static_cast<__nv_bfloat16*>(scratch(size_t(b_at + nb) * sizeof(__nv_bfloat16)));
     to_bf16_kernel<<<blocks_for(na), kThreads, 0, stream()>>>(na, a, buf);
-    to_bf16_kernel<<<blocks_for(nb), kThreads, 0, stream()>>>(nb, b, buf + na);
+    to_bf16_kernel<<<blocks_for(nb), kThreads, 0, stream()>>>(nb, b, buf + b_at);
     check_launch("to_bf16");
     pa = buf;
-    pb = buf + na;
+    pb = buf + b_at;
   }
   if (stride_b == 0 && batch > 1) {
     // A shared B under a transposed A: one call per problem (a zero batch stride is not relied on).

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "runtime/tensor.h"
@@ -24,10 +25,20 @@ inline std::string cuda_unavailable() {
 #endif
 }
 
-#define GOLF_SKIP_WITHOUT_CUDA()                            \
-  do {                                                      \
-    const std::string why_ = ::golf::cuda_unavailable();    \
-    if (!why_.empty()) GTEST_SKIP() << why_;                \
+// GOLFRT_REQUIRE_CUDA=1 (scripts/gpu/run.sh on the GPU machine) turns the skip into a failure:
+// there, a missing device is a broken machine, not a reason to pass.
+inline bool cuda_required() {
+  const char* r = std::getenv("GOLFRT_REQUIRE_CUDA");
+  return r && std::string(r) == "1";
+}
+
+#define GOLF_SKIP_WITHOUT_CUDA()                                             \
+  do {                                                                       \
+    const std::string why_ = ::golf::cuda_unavailable();                     \
+    if (!why_.empty()) {                                                     \
+      if (::golf::cuda_required()) FAIL() << why_ << " (GOLFRT_REQUIRE_CUDA=1)"; \
+      GTEST_SKIP() << why_;                                                  \
+    }                                                                        \
   } while (0)
 
 // Σ(got − want)² / Σ want², both host tensors (f32 or f64) of the same shape; an all-zero `want`
