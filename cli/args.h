@@ -8,6 +8,9 @@
 
 #include "dsl/script.h"
 #include "runtime/tensor.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 namespace golf::cli {
 
@@ -22,13 +25,16 @@ struct Args {
   }
 };
 
-// --device cpu|cuda (default cpu). A build without CUDA refuses cuda here, plainly; whether a
-// device is present is checked when the first graph is planned.
+// --device cpu|cuda (default cpu). Refused here, before any work, plainly: by a build without
+// CUDA, or when no device is usable.
 inline Device parse_device(const Args& a) {
   const std::string d = a.get("device", "cpu");
   if (d == "cpu") return Device::cpu;
   if (d == "cuda") {
 #ifdef GOLFRT_WITH_CUDA
+    std::string why;
+    if (cuda::device_count(&why) == 0)
+      throw std::runtime_error("--device cuda: no usable CUDA device (" + (why.empty() ? std::string("none found") : why) + ")");
     return Device::cuda;
 #else
     throw std::invalid_argument("--device cuda: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON "

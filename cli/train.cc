@@ -23,6 +23,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device"},
                       {"resume", "quiet", "no-artifact"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
+  const Device device = parse_device(a);
   const std::string& path = a.positional[0];
   ModelScript script(path, a.overrides);
   Json train = script.table_json("train");
@@ -47,7 +48,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   opt.replay_schedule = a.get("replay-schedule", "");
   opt.checkpoint_every = std::stoll(a.get("checkpoint-every", "-1"));
   opt.real = dtype_from_name(a.get("dtype", "f32"));
-  opt.device = parse_device(a);
+  opt.device = device;
   Json quant = script.table_json("quant");
   opt.calibration_batches = quant["calibration"].get("batches", int64_t(0));
   opt.calibration_reserve_s = quant["calibration"].get("reserve_s", 0.0);

@@ -386,10 +386,13 @@ TEST(CudaOps, asking_for_cuda_without_it_says_why) {
   Graph g;
   Var x = input(g, "x", {2});
   std::string e = error_of([&] { Executor ex(g, {square(x)}, {DType::f32, true, Device::cuda}); });
+  std::string t = error_of([] { Tensor x({2}, DType::f32, Device::cuda); });
 #ifdef GOLFRT_WITH_CUDA
   EXPECT_NE(e.find("needs a CUDA device"), std::string::npos) << e;
+  EXPECT_NE(t.find("needs a CUDA device"), std::string::npos) << t;
 #else
   EXPECT_NE(e.find("built without CUDA"), std::string::npos) << e;
+  EXPECT_NE(t.find("built without CUDA"), std::string::npos) << t;
 #endif
 }
 
