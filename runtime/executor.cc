@@ -268,7 +268,12 @@ void Executor::run() {
   }
 #ifdef GOLFRT_WITH_CUDA
   CudaRunOptions cuda_opt;
-  cuda_opt.matmul_fp32 = opt_.matmul_fp32;
+  // GOLFRT_CUDA_MATMUL=fp32 forces the fp32 path everywhere (diagnosing a bf16 difference).
+  static const bool force_fp32 = [] {
+    const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
+    return m && std::string(m) == "fp32";
+  }();
+  cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
 #endif
   auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
 #ifdef GOLFRT_WITH_CUDA
