@@ -162,6 +162,16 @@ std::map<std::string, Case> make_cases() {
     return concat({cross_entropy(x, t), cross_entropy(x, t, 30.0)}, 0);
   }};  // backward: cross_entropy_backward
   c["cross_entropy"].ints["t"] = {{37}, random_ids(37, 1000, 5)};
+  // Layout ops on integer tensors (token ids reshaped, sliced, permuted, concatenated), seen
+  // through an embedding.
+  c["integer_layout"] = Case{[](Graph& g, R r) {
+    Var ids = input(g, "ids", {4, 6}, true);
+    Var moved = concat({reshape(slice(ids, 1, 2, 5), {-1}), reshape(permute(ids, {1, 0}), {-1})}, 0);
+    return embedding(r("table", {50, 8}), moved);
+  }};
+  c["integer_layout"].ints["ids"] = {{4, 6}, random_ids(24, 50, 6)};
+  // Rank-0 operands, as the optimizers' schedule scalars: broadcast forward, a full sum backward.
+  c["scalar_operand"] = Case{[](Graph&, R r) { return r("x", {37, 129}) * r("s", {}) + r("c", {}); }};
   return c;
 }
 

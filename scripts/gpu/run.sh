@@ -8,8 +8,10 @@
 #   2. configure  GOLFRT_SYSROOT, CUDA on, sm_90a only, no fuzzer
 #   3. build      everything, -j$(nproc)
 #   4. ldd        every binary finds every library (before anything runs)
-#   5. CUDA tests cuda_ops_test, cuda_train_test with GOLFRT_REQUIRE_CUDA=1: a skip is a failure
+#   5. CUDA tests cuda_ops_test, cuda_train_test with GOLFRT_REQUIRE_CUDA=1 (a skip is a failure),
+#                 one process per test
 #   6. benchmark  bench_cuda (ms per kernel / per train step, CUDA against the CPU)
+#   6b. sanitizer compute-sanitizer memcheck and racecheck on the tiled kernels
 #   7. ctest      the whole suite, time-boxed (what time is left)
 #
 # Logs and results go to $OUT (the device tool's folder that comes back), or gpu-out/ otherwise.
@@ -86,14 +88,28 @@ step ldd 30 ldd_check || exit 1
 # 5. the CUDA tests; with a GPU expected, a skip fails (tests/support/cuda.h)
 export GOLFRT_REQUIRE_CUDA=$GPU_EXPECTED OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} OPENBLAS_NUM_THREADS=1
 "$BUILD"/golfrt version >"$OUT/version.txt" 2>&1
-step cuda_ops_test 180 "$BUILD"/tests/cuda_ops_test --gtest_output=xml:"$OUT/cuda_ops_test.xml"
-step cuda_train_test 120 "$BUILD"/tests/cuda_train_test --gtest_output=xml:"$OUT/cuda_train_test.xml"
+# One process per test (CTest): a kernel fault poisons its CUDA context, and must not take the
+# other tests' verdicts with it.
+step cuda_tests 240 ctest --test-dir "$BUILD" -R "^(AllOps/CudaOp|CudaOps|CudaTrain|GuardBytes)" -j "$CORES" \
+  --output-on-failure --output-junit "$OUT/cuda_tests.xml"
 
 # 6. quick benchmark
 if [ "$GPU_EXPECTED" = 1 ]; then
   step bench_cuda 90 "$BUILD"/scripts/bench/bench_cuda --source "$ROOT"
 else
   say "bench_cuda: skipped (no GPU expected)"
+fi
+
+# 6b. compute-sanitizer on the kernels with tiles, shared memory and sorts: out-of-bounds accesses
+# (memcheck) and shared-memory races (racecheck) that results alone might not show.
+SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ "$GPU_EXPECTED" = 1 ] && [ -x "$SAN" ]; then
+  filter='AllOps/CudaOp.*attention*:AllOps/CudaOp.*/scatter_add_rows:AllOps/CudaOp.*/index_add:AllOps/CudaOp.*/matmul:AllOps/CudaOp.*/sum:AllOps/CudaOp.*/cross_entropy:CudaOps.attention_cached*'
+  step memcheck 120 "$SAN" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test --gtest_filter="$filter"
+  step racecheck 90 "$SAN" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test \
+    --gtest_filter='AllOps/CudaOp.*attention*:CudaOps.attention_cached*'
+else
+  say "compute-sanitizer: skipped"
 fi
 
 # 7. the whole suite, in what is left of about 9 minutes
