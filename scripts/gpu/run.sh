@@ -96,6 +96,9 @@ step cuda_tests 240 ctest --test-dir "$BUILD" -R "^(AllOps/CudaOp|CudaOps|CudaTr
 # 6. quick benchmark
 if [ "$GPU_EXPECTED" = 1 ]; then
   step bench_cuda 90 "$BUILD"/scripts/bench/bench_cuda --source "$ROOT"
+  # PyTorch's SDPA backends (cuDNN, flash) at the same attention shape: the comparison docs/cuda.md
+  # needs before choosing an attention kernel.
+  step bench_torch_attention 90 python3 "$ROOT"/scripts/bench/cuda_attention_torch.py
 else
   say "bench_cuda: skipped (no GPU expected)"
 fi
