@@ -52,6 +52,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   Json quant = script.table_json("quant");
   opt.calibration_batches = quant["calibration"].get("batches", int64_t(0));
   opt.calibration_reserve_s = quant["calibration"].get("reserve_s", 0.0);
+  opt.calibration_set = quant.get("weights", "live");
 
   GraphFactory factory = [&](const std::string& mode, int64_t batch, int64_t t) -> std::unique_ptr<ModelGraph> {
     return script.build(mode, batch, t);

@@ -173,7 +173,17 @@ int l_param(lua_State* L) {
   BuildContext* ctx = context(L);
   ctx->graph->set_location(location(L));
   ctx->store->declare(name, shape, init);
-  return ret(L, param(*ctx->graph, name, shape));
+  Var w = param(*ctx->graph, name, shape);
+  if (!ctx->qat_bits) return ret(L, w);
+  auto it = ctx->qat_weights.find(name);
+  if (it != ctx->qat_weights.end()) return ret(L, it->second);
+  int bits = ctx->qat_bits(name, shape);
+  if (bits >= 2 && bits <= 8) {
+    if (!ctx->qat_switch.valid()) ctx->qat_switch = input(*ctx->graph, "qat_switch", {1});
+    w = w + ctx->qat_switch * (fake_quant(w, bits) - w);
+  }
+  ctx->qat_weights[name] = w;
+  return ret(L, w);
 }
 
 int l_full(lua_State* L) {
@@ -354,6 +364,46 @@ int l_token_shift(lua_State* L) {
     return luaL_error(L, "token_shift carries no state across decode steps yet: this model %s", kNotIncremental);
   return ret(L, token_shift(check_tensor(L, 1), lua_isnoneornil(L, 2) ? 1 : check_int(L, 2)));
 }
+int l_to_real(lua_State* L) {
+  graph_for_op(L);
+  return ret(L, to_real(check_tensor(L, 1)));
+}
+// ngram_hash(tokens [B, T], {n = 2, buckets = 2048, hash = "mult" | "xxh3", primes = {p0, p1, p2}, seed = 0})
+int l_ngram_hash(lua_State* L) {
+  graph_for_op(L);
+  if (context(L)->decoding)
+    return luaL_error(L, "ngram_hash carries no state across decode steps yet: this model %s", kNotIncremental);
+  Var tokens = check_tensor(L, 1);
+  NgramHash h;
+  h.n = int(opt_field(L, 2, "n", 2));
+  h.buckets = int64_t(opt_field(L, 2, "buckets", 2048));
+  std::string kind = "mult";
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "hash");
+    if (!lua_isnil(L, -1)) kind = luaL_checkstring(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "primes");
+    if (lua_istable(L, -1)) {
+      uint32_t* p[3] = {&h.p0, &h.p1, &h.p2};
+      for (int i = 0; i < 3; i++) {
+        lua_geti(L, -1, i + 1);
+        if (!lua_isnil(L, -1)) {
+          lua_Integer v = luaL_checkinteger(L, -1);
+          if (v < 0 || v > lua_Integer(UINT32_MAX)) return luaL_error(L, "ngram_hash: primes are unsigned 32-bit numbers");
+          *p[i] = uint32_t(v);
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "seed");
+    if (!lua_isnil(L, -1)) h.seed = uint64_t(luaL_checkinteger(L, -1));
+    lua_pop(L, 1);
+  }
+  if (kind != "mult" && kind != "xxh3") return luaL_error(L, "ngram_hash: hash must be \"mult\" or \"xxh3\", not \"%s\"", kind.c_str());
+  h.kind = kind == "xxh3" ? 1 : 0;
+  return ret(L, ngram_hash(tokens, h));
+}
 int l_matmul(lua_State* L) {
   graph_for_op(L);
   return ret(L, matmul(check_tensor(L, 1), check_tensor(L, 2), lua_toboolean(L, 3), lua_toboolean(L, 4)));
@@ -494,6 +544,8 @@ const luaL_Reg kCoreFunctions[] = {
     {"embedding", G(l_embedding)},
     {"index_select", G(l_index_select)},
     {"token_shift", G(l_token_shift)},
+    {"to_real", G(l_to_real)},
+    {"ngram_hash", G(l_ngram_hash)},
     {"matmul", G(l_matmul)},
     {"linear", G(l_linear)},
     {"rms_norm", G(l_rms_norm)},

@@ -2,6 +2,8 @@
 // userdata with operators; every node they build records the Lua file:line that built it.
 // Modeled on Lua's liolib.c: a luaL_Reg table of functions, a named metatable, check helpers.
 #pragma once
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,15 @@ struct BuildContext {
   int64_t context = 0;
   Var pos;                           // made on first use
   std::vector<CacheInput> caches;    // in build order
+  // Late QAT (train graphs of a script with train.qat): the bits each parameter is quantized to
+  // in the artifact (0: kept as float). Such a weight enters the graph as
+  //   w + s·(fake_quant(w, bits) − w)
+  // with s the real input "qat_switch" [1]: the trainer flips it to 1 once the LR multiplier
+  // falls below train.qat.below, without rebuilding the graph. The gradient is w's either way
+  // (fake_quant is straight-through).
+  std::function<int(const std::string&, const Shape&)> qat_bits;
+  Var qat_switch;
+  std::map<std::string, Var> qat_weights;
 };
 
 // Raised (as a Lua error) by ops that mix positions in a way a decode step cannot reproduce; the

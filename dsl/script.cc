@@ -1,5 +1,7 @@
 #include "dsl/script.h"
 
+#include "runtime/quant/quantize.h"
+
 #include <lua.hpp>
 
 #include <algorithm>
@@ -119,11 +121,12 @@ void ModelScript::load(const Overrides& o) {
     int c = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, preset)) {
-      // A preset's `train` table adjusts the script's train settings key by key (a CPU preset
-      // needs smaller batches as much as a smaller model).
-      if (lua_type(L, -2) == LUA_TSTRING && std::string(lua_tostring(L, -2)) == "train" && lua_istable(L, -1)) {
-        push_field("train", nullptr);
-        if (!lua_istable(L, -1)) throw ScriptError(path + ": preset '" + o.preset + "' adjusts train, but the script has no train table");
+      // A preset's `train` (or `quant`) table adjusts the script's settings key by key (a CPU
+      // preset needs smaller batches, a shorter calibration, as much as a smaller model).
+      std::string field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if ((field == "train" || field == "quant") && lua_istable(L, -1)) {
+        push_field(field.c_str(), nullptr);
+        if (!lua_istable(L, -1)) throw ScriptError(path + ": preset '" + o.preset + "' adjusts " + field + ", but the script has no " + field + " table");
         lua_pushnil(L);
         while (lua_next(L, -3)) {
           lua_pushvalue(L, -2);
@@ -249,6 +252,21 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.store = &m->store;
   ctx.decoding = decoding;
   ctx.context = decoding ? seq : 0;
+  Json qat, quant;
+  if (mode == "train" || mode == "train_double" || mode == "distill") {
+    Json train = table_json("train");
+    qat = train["qat"];
+    if (!qat.is_null() && !(qat.is_bool() && !qat.boolean())) {
+      quant = table_json("quant");
+      const int64_t force = qat.is_object() ? qat.get("bits", int64_t(0)) : 0;
+      ctx.qat_bits = [this, quant, force](const std::string& name, const Shape& shape) {
+        int bits = encoding_bits(choose_spec(name, shape, quant, [this](const std::string& n, const std::string& p) {
+                                   return name_matches(n, p);
+                                 }).encoding);
+        return bits > 0 && force > 0 ? int(force) : bits;
+      };
+    }
+  }
   set_build_context(L, &ctx);
   ContextGuard guard{L};
   int top = lua_gettop(L);

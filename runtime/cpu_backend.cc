@@ -103,6 +103,9 @@ void run_real(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>&
     case Op::full:
       for (int64_t i = 0; i < out[0].numel(); i++) y[i] = T(n.floats[0]);
       return;
+    case Op::to_real:
+      for (int64_t i = 0; i < out[0].numel(); i++) y[i] = T(I(0)[i]);
+      return;
     case Op::neg: case Op::exp: case Op::log: case Op::sqrt: case Op::rsqrt: case Op::square: case Op::tanh:
     case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
@@ -201,6 +204,12 @@ void run_real(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>&
     case Op::cross_entropy_backward:
       cpu::cross_entropy_backward(s0[0], s0[1], n.floats[0], X(0), I(1), X(2), y);
       return;
+    case Op::soft_cross_entropy:
+      cpu::soft_cross_entropy(s0[0], s0[1], X(0), X(1), y);
+      return;
+    case Op::soft_cross_entropy_backward:
+      cpu::soft_cross_entropy_backward(s0[0], s0[1], X(0), X(1), X(2), y, out[1].data<T>());
+      return;
     case Op::fake_quant: {
       int64_t d = s0.back();
       cpu::fake_quant(in[0].numel() / d, d, int(n.ints[0]), X(0), y);
@@ -223,7 +232,13 @@ void cpu_run_node(const Node& n, const std::vector<Tensor>& ins, std::vector<Ten
     if (!found && dtype_is_float(x.dtype())) t = x.dtype(), found = true;
   for (const Tensor& x : ins)
     if (!found && dtype_is_float(x.dtype())) t = x.dtype(), found = true;
-  if (!found) {  // integer-only layout op
+  if (!found) {  // integer-only ops
+    if (n.op == Op::ngram_hash) {
+      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
+      cpu::ngram_hash(ins[0].dim(0), ins[0].dim(1), int(n.ints[0]), n.ints[1], int(n.ints[2]), primes,
+                      uint64_t(n.ints[6]), ins[0].data<int32_t>(), outs[0].data<int32_t>());
+      return;
+    }
     if (!run_layout<int32_t>(n, ins, outs))
       throw std::logic_error(std::string("CPU backend: op '") + op_info(n.op).name + "' on integer tensors");
     return;

@@ -95,6 +95,7 @@ bool cuda_has_kernel(Op op) {
     case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
     case Op::attention: case Op::attention_backward: case Op::attention_cached:
     case Op::cross_entropy: case Op::cross_entropy_backward: case Op::fake_quant:
+    case Op::to_real: case Op::ngram_hash: case Op::soft_cross_entropy: case Op::soft_cross_entropy_backward:
     case Op::assign: case Op::accumulate:
       return true;
     default:
@@ -134,6 +135,13 @@ void cuda_run_node(const Node& n, const std::vector<Tensor>& in, std::vector<Ten
       return;
     }
     case Op::full: cuda::fill(out[0].numel(), float(n.floats[0]), y); return;
+    case Op::to_real: cuda::to_real(out[0].numel(), I(0), y); return;
+    case Op::ngram_hash: {
+      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
+      cuda::ngram_hash(s0[0], s0[1], int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]), I(0),
+                       out[0].data<int32_t>());
+      return;
+    }
     case Op::neg: case Op::exp: case Op::log: case Op::sqrt: case Op::rsqrt: case Op::square: case Op::tanh:
     case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
@@ -212,6 +220,10 @@ void cuda_run_node(const Node& n, const std::vector<Tensor>& in, std::vector<Ten
     case Op::cross_entropy: cuda::cross_entropy(s0[0], s0[1], n.floats[0], X(0), I(1), y, tag); return;
     case Op::cross_entropy_backward:
       cuda::cross_entropy_backward(s0[0], s0[1], n.floats[0], X(0), I(1), X(2), y, tag);
+      return;
+    case Op::soft_cross_entropy: cuda::soft_cross_entropy(s0[0], s0[1], X(0), X(1), y); return;
+    case Op::soft_cross_entropy_backward:
+      cuda::soft_cross_entropy_backward(s0[0], s0[1], X(0), X(1), X(2), y, out[1].data<float>());
       return;
     case Op::fake_quant: cuda::fake_quant(in[0].numel() / s0.back(), s0.back(), int(n.ints[0]), X(0), y); return;
     case Op::assign: cuda::copy4(in[1].numel(), R(1), const_cast<void*>(R(0))); return;

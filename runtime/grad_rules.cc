@@ -141,6 +141,11 @@ void grad_attention(Ctx& c) {
   c.gx[2] = output(d, 2);
 }
 
+void grad_soft_cross_entropy(Ctx& c) {
+  Var d = make_op(Op::soft_cross_entropy_backward, {c.x[0], c.x[1], c.dy()});
+  c.gx[0] = d;
+  c.gx[1] = output(d, 1);
+}
 void grad_cross_entropy(Ctx& c) {
   c.gx[0] = make_op(Op::cross_entropy_backward, {c.x[0], c.x[1], c.dy()}, {}, {c.f(0)});
 }

@@ -30,6 +30,7 @@ const char* grad_check_name(GradCheck c) {
     case GradCheck::BACKWARD: return "BACKWARD";
     case GradCheck::STE: return "STE";
     case GradCheck::EFFECT: return "EFFECT";
+    case GradCheck::INT: return "INT";
   }
   return "?";
 }

@@ -18,7 +18,7 @@ enum class Op : uint16_t {
 #undef OP
 };
 
-enum class GradCheck : uint8_t { FD, LEAF, BACKWARD, STE, EFFECT };
+enum class GradCheck : uint8_t { FD, LEAF, BACKWARD, STE, EFFECT, INT };
 
 struct OpInfo {
   const char* name;

@@ -103,6 +103,12 @@ Var scatter_add_rows(Var ids, Var src, int64_t rows) { return make_op(Op::scatte
 Var index_select(Var x, Var idx) { return make_op(Op::index_select, {x, idx}); }
 Var index_add(Var g, Var idx, int64_t channels) { return make_op(Op::index_add, {g, idx}, {channels}); }
 Var token_shift(Var x, int64_t k) { return make_op(Op::token_shift, {x}, {k}); }
+Var to_real(Var ids) { return make_op(Op::to_real, {ids}); }
+Var ngram_hash(Var tokens, const NgramHash& h) {
+  // The seed travels as an int64 attribute bit for bit.
+  return make_op(Op::ngram_hash, {tokens},
+                 {h.n, h.buckets, h.kind, int64_t(h.p0), int64_t(h.p1), int64_t(h.p2), int64_t(h.seed)});
+}
 
 Var matmul(Var a, Var b, bool trans_a, bool trans_b) {
   return make_op(Op::matmul, {a, b}, {trans_a ? 1 : 0, trans_b ? 1 : 0});
@@ -126,6 +132,7 @@ Var cross_entropy(Var logits, Var targets, double softcap) {
   return make_op(Op::cross_entropy, {logits, targets}, {}, {softcap});
 }
 Var fake_quant(Var x, int bits) { return make_op(Op::fake_quant, {x}, {bits}); }
+Var soft_cross_entropy(Var logits, Var probs) { return make_op(Op::soft_cross_entropy, {logits, probs}); }
 
 namespace {
 void effect(Op op, Var target, Var value) {

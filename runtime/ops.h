@@ -84,6 +84,19 @@ Var scatter_add_rows(Var ids, Var src, int64_t rows);
 Var index_select(Var x, Var idx);           // along the last axis
 Var index_add(Var g, Var idx, int64_t channels);
 Var token_shift(Var x, int64_t k = 1);
+Var to_real(Var ids);  // integer -> real, same values
+// Hashed n-gram bucket ids (PARAMETER_GOLF.md, BigramHash/TrigramHash): kind 0 is the
+// multiply-xor hash with primes p0 (current token), p1 (previous), p2 (the one before), kind 1
+// XXH3-64 with `seed` over the n-gram's ids as little-endian uint32 (oldest first). Both mod K-1;
+// bucket K-1 is reserved for position 0; a trigram at position 1 uses the bigram hash.
+struct NgramHash {
+  int n = 2;
+  int64_t buckets = 2048;
+  int kind = 0;
+  uint32_t p0 = 36313, p1 = 27191, p2 = 51647;
+  uint64_t seed = 0;
+};
+Var ngram_hash(Var tokens, const NgramHash& h);
 
 // matmul: a[..., M, K] @ b[..., K, N] (b may be 2-D and is then shared by every batch)
 Var matmul(Var a, Var b, bool trans_a = false, bool trans_b = false);
@@ -104,6 +117,8 @@ Var rope_at(Var x, Var pos, int64_t rot_dims, double base, int64_t train_len, in
 Var attention_cached(Var q, Var k, Var v, Var k_cache, Var v_cache, Var pos, double scale, bool xsa = false);
 Var cross_entropy(Var logits, Var targets, double softcap = 0.0);  // per-token loss [N]
 Var fake_quant(Var x, int bits);
+// −Σ_v probs·log_softmax(logits) per row: logits, probs [N, V] -> [N] (distillation)
+Var soft_cross_entropy(Var logits, Var probs);
 
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);

@@ -1,6 +1,7 @@
 #include "runtime/shape_rules.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 
 namespace golf {
@@ -297,6 +298,23 @@ void need_position(const Node& n, const Ins& in, size_t i) {
   if (in[i]->shape != Shape{1}) fail(n, in, "expects the position as an integer tensor of shape [1]");
 }
 
+void shape_to_real(Node& n, const Ins& in) {
+  need_int(n, in, 0);
+  out1(n, in[0]->shape);
+}
+
+void shape_ngram_hash(Node& n, const Ins& in) {
+  need_int(n, in, 0);
+  need_ints(n, in, 7);
+  if (in[0]->shape.size() != 2) fail(n, in, "expects token ids [B, T]");
+  if (n.ints[0] != 2 && n.ints[0] != 3) fail(n, in, "n must be 2 (bigram) or 3 (trigram)");
+  if (n.ints[1] < 2 || n.ints[1] > (int64_t(1) << 31)) fail(n, in, "buckets must be in [2, 2^31]");
+  if (n.ints[2] != 0 && n.ints[2] != 1) fail(n, in, "kind must be 0 (multiply-xor) or 1 (xxh3)");
+  for (int i = 3; i < 6; i++)
+    if (n.ints[i] < 0 || n.ints[i] > int64_t(UINT32_MAX)) fail(n, in, "primes are unsigned 32-bit numbers");
+  out1(n, in[0]->shape, true);
+}
+
 void shape_rope_at(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_position(n, in, 1);
@@ -360,6 +378,22 @@ void shape_cross_entropy(Node& n, const Ins& in) {
   const Shape& l = in[0]->shape;
   if (l.size() != 2 || in[1]->shape != Shape{l[0]}) fail(n, in, "expects logits [N, V] and targets [N]");
   out1(n, {l[0]});
+}
+
+void shape_soft_cross_entropy(Node& n, const Ins& in) {
+  need_real(n, in, 0);
+  need_real(n, in, 1);
+  const Shape& l = in[0]->shape;
+  if (l.size() != 2 || in[1]->shape != l) fail(n, in, "expects logits [N, V] and probabilities [N, V]");
+  out1(n, {l[0]});
+}
+
+void shape_soft_cross_entropy_backward(Node& n, const Ins& in) {
+  for (size_t i = 0; i < 3; i++) need_real(n, in, i);
+  const Shape& l = in[0]->shape;
+  if (l.size() != 2 || in[1]->shape != l || in[2]->shape != Shape{l[0]})
+    fail(n, in, "expects logits and probabilities [N, V] and dloss [N]");
+  n.outs = {OutSpec{l, false}, OutSpec{l, false}};
 }
 
 void shape_effect(Node& n, const Ins& in) {

@@ -14,5 +14,7 @@ build/golfrt summary examples/baseline.lua --preset cpu | tail -1
 stage "train" build/golfrt train examples/baseline.lua --preset cpu --out runs/demo
 # The artifact alone (its own script, dequantized weights) scored on the same data: the same val_bpb.
 stage "decode" build/golfrt decode runs/demo/artifact.bin
+# Sampling from the artifact, one KV-cached decode step per token (docs/decoding.md).
+stage "generate" build/golfrt decode runs/demo/artifact.bin --generate "The history of" --tokens 48 --seed 1
 build/golfrt inspect runs/demo/artifact.bin | tail -1
 scripts/plot runs/demo/metrics.jsonl -o runs/demo/curve.png

@@ -11,7 +11,7 @@ packages=(
   libsentencepiece-dev    # tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev  # the artifact fuzzer (libFuzzer, ASan, UBSan)
-  python3-torch python3-numpy python3-sentencepiece python3-matplotlib  # references, benchmarks, plots
+  python3-torch python3-numpy python3-sentencepiece python3-matplotlib python3-xxhash  # references, benchmarks, plots
 )
 
 missing=()

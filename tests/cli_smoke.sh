@@ -4,6 +4,8 @@
 set -euo pipefail
 golfrt=$1
 fail() { echo "cli_smoke: $*" >&2; exit 1; }
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
 
 "$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
 "$golfrt" --version | grep -q "^golfrt " || fail "--version"
@@ -11,22 +13,21 @@ for cmd in train decode inspect data summary fit ops version; do
   "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
 done
 "$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"
-if "$golfrt" train examples/none.lua 2>err.txt; then fail "train of a missing script exited 0"; fi
-grep -q "examples/none.lua: cannot open" err.txt || fail "train did not name the missing script"
-if "$golfrt" decode /nonexistent/x.bin 2>err.txt; then fail "decode of a missing artifact exited 0"; fi
-grep -q "/nonexistent/x.bin" err.txt || fail "decode did not name the missing artifact"
+if "$golfrt" train examples/none.lua 2>"$err"; then fail "train of a missing script exited 0"; fi
+grep -q "examples/none.lua: cannot open" "$err" || fail "train did not name the missing script"
+if "$golfrt" decode /nonexistent/x.bin 2>"$err"; then fail "decode of a missing artifact exited 0"; fi
+grep -q "/nonexistent/x.bin" "$err" || fail "decode did not name the missing artifact"
 if "$golfrt" frobnicate 2>/dev/null; then fail "an unknown command exited 0"; fi
 src=$(cd "$(dirname "$0")/.." && pwd)
 "$golfrt" summary "$src/examples/baseline.lua" | grep -q "^parameters: 17059912 " || fail "baseline does not have 17059912 parameters"
 "$golfrt" summary "$src/examples/baseline.lua" --set dim=640 | grep -q "^parameters: 26485832 " || fail "baseline at dim=640"
-if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>err.txt; then fail "an unknown --set key was accepted"; fi
-grep -q "'dimm' is not a config key" err.txt || fail "unknown --set key message"
+if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>"$err"; then fail "an unknown --set key was accepted"; fi
+grep -q "'dimm' is not a config key" "$err" || fail "unknown --set key message"
 # --device cuda is refused plainly where it cannot run (a build without CUDA, or no GPU).
 if ! "$golfrt" version | grep -q "^cuda:0 "; then
-  if "$golfrt" train "$src/examples/baseline.lua" --device cuda 2>err.txt; then fail "train --device cuda ran without a GPU"; fi
-  grep -qE "built without CUDA|no usable CUDA device" err.txt || fail "train --device cuda: $(cat err.txt)"
+  if "$golfrt" train "$src/examples/baseline.lua" --device cuda 2>"$err"; then fail "train --device cuda ran without a GPU"; fi
+  grep -qE "built without CUDA|no usable CUDA device" "$err" || fail "train --device cuda: $(cat "$err")"
 fi
-if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>err.txt; then fail "--device tpu was accepted"; fi
-grep -q "must be cpu or cuda" err.txt || fail "--device tpu message"
-rm -f err.txt
+if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>"$err"; then fail "--device tpu was accepted"; fi
+grep -q "must be cpu or cuda" "$err" || fail "--device tpu message"
 echo "cli_smoke: ok"

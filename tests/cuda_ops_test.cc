@@ -162,6 +162,25 @@ std::map<std::string, Case> make_cases() {
     return concat({cross_entropy(x, t), cross_entropy(x, t, 30.0)}, 0);
   }};  // backward: cross_entropy_backward
   c["cross_entropy"].ints["t"] = {{37}, random_ids(37, 1000, 5)};
+  // Soft targets (distillation): gradients reach both the logits and the probabilities.
+  c["soft_cross_entropy"] = Case{[](Graph&, R r) { return soft_cross_entropy(scale(r("x", {37, 1000}), 3.0), r("p", {37, 1000})); },
+                                 positive};
+  c["to_real"] = Case{[](Graph& g, R r) { return to_real(input(g, "ids", {4, 37}, true)) * r("x", {4, 37}); }};
+  c["to_real"].ints["ids"] = {{4, 37}, random_ids(4 * 37, 1000, 7)};
+  // Both hash kinds, bigrams and trigrams, bit for bit (an integer output compares exactly).
+  c["ngram_hash"] = Case{[](Graph& g, R) {
+    Var tok = input(g, "tok", {3, 50}, true);
+    std::vector<Var> outs;
+    for (int kind : {0, 1})
+      for (int n : {2, 3}) {
+        NgramHash h;
+        h.n = n, h.kind = kind, h.buckets = 4096, h.seed = 0x9E3779B97F4A7C15ULL;
+        outs.push_back(ngram_hash(tok, h));
+      }
+    return concat(outs, 0);
+  }};
+  c["ngram_hash"].gradients = false;
+  c["ngram_hash"].ints["tok"] = {{3, 50}, random_ids(150, 1024, 8)};
   // Layout ops on integer tensors (token ids reshaped, sliced, permuted, concatenated), seen
   // through an embedding.
   c["integer_layout"] = Case{[](Graph& g, R r) {
@@ -261,6 +280,10 @@ TEST_P(CudaOp, forward_and_gradients_match_the_cpu) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); i++) {
     const std::string what = i == 0 ? "output" : "gradient of " + b->names[i - 1];
+    if (want[i].dtype() == DType::i32) {
+      EXPECT_EQ(nmse(got[i], want[i]), 0.0) << GetParam() << ": " << what << " (integers must match exactly)";
+      continue;
+    }
     EXPECT_LT(nmse(got[i], want[i]), kNmseF32) << GetParam() << ": " << what;
   }
 }

@@ -6,7 +6,9 @@
 
 #include "tests/support/errors.h"
 #include "dsl/artifact_model.h"
+#include "runtime/decode/kv_decoder.h"
 #include "runtime/fs.h"
+#include "runtime/rng.h"
 
 namespace golf {
 namespace {
@@ -70,6 +72,65 @@ TEST(Decode, artifact_with_an_escaping_script_is_refused) {
     EXPECT_NE(e.find(why), std::string::npos) << code << " -> " << e;
   }
   EXPECT_FALSE(file_exists("/tmp/golfrt_pwned"));
+}
+
+// Every parameter random (zero-initialized projections would hide whole attention paths).
+void randomize(ParamStore& store, uint64_t seed) {
+  Rng rng(seed);
+  for (const ParamSpec& p : store.specs()) {
+    Tensor& t = store.get(p.name);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, 0.3 * rng.normal());
+  }
+}
+
+GraphFactory factory_of(ModelScript& s) {
+  return [&s](const std::string& mode, int64_t b, int64_t t) -> std::unique_ptr<ModelGraph> { return s.build(mode, b, t); };
+}
+
+// The logits of 64 decode steps against the KV caches equal those of one full pass over the 64
+// tokens, position by position (relative to the largest logit, 1e-5).
+TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) {
+  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua");
+  const int64_t T = 64;
+  auto full = s.build("eval", 1, T);
+  full->store.initialize(3);
+  randomize(full->store, 11);
+  Rng rng(5);
+  Tensor x({1, T}, DType::i32);
+  for (int64_t i = 0; i < T; i++) x.set(i, double(rng.below(64)));
+  Executor ex(full->graph, {full->logits});
+  ex.bind_params(full->store);
+  ex.bind("tokens", x);
+  ex.bind("targets", x);
+  ex.run();
+  const Tensor& ref = ex.result(0);
+
+  KvDecoder dec(factory_of(s), full->store, "live", T);
+  EXPECT_EQ(dec.cache_count(), 2u * 5u);  // k and v for 3 blocks + the shared block's 2 uses
+  double worst = 0, biggest = 0;
+  for (int round = 0; round < 2; round++) {  // the second round checks that reset() forgets
+    dec.reset();
+    for (int64_t t = 0; t < T; t++) {
+      const float* l = dec.step(int(x.get(t)));
+      for (int64_t v = 0; v < dec.vocab(); v++) {
+        worst = std::max(worst, std::fabs(double(l[v]) - ref.get(t * dec.vocab() + v)));
+        biggest = std::max(biggest, std::fabs(ref.get(t * dec.vocab() + v)));
+      }
+    }
+    EXPECT_EQ(dec.position(), T);
+  }
+  EXPECT_GT(biggest, 1.0);
+  EXPECT_LE(worst, 1e-5 * biggest) << "worst " << worst << " of " << biggest;
+  EXPECT_THROW(dec.step(0), std::out_of_range);  // the cache is full
+}
+
+TEST(Decode, a_model_that_mixes_positions_otherwise_refuses_incremental_decoding) {
+  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua", Overrides{"", {{"shift", "true"}}});
+  auto full = s.build("eval", 1, 8);
+  full->store.initialize(3);
+  std::string err = error_of([&] { KvDecoder dec(factory_of(s), full->store, "live", 8); });
+  EXPECT_NE(err.find(kNotIncremental), std::string::npos) << err;
+  EXPECT_NE(err.find("decode_model.lua:"), std::string::npos) << err;  // names the line
 }
 
 }  // namespace

@@ -131,6 +131,8 @@ std::map<std::string, Case> make_cases() {
     return concat({cross_entropy(x, t), cross_entropy(x, t, 5.0)}, 0);
   }};
   c["cross_entropy"].ints["t"] = {{6}, {0, 6, 3, 3, 1, 5}};
+  // Random (unnormalized) probabilities: the rule must hold for any p, not only for Σp = 1.
+  c["soft_cross_entropy"] = Case{[](Graph&, R r) { return soft_cross_entropy(scale(r("x", {4, 5}), 3.0), r("p", {4, 5})); }};
   return c;
 }
 
@@ -238,6 +240,7 @@ void check_backward_op(const std::string& op) {
       {"rms_norm_backward", "rms_norm"},
       {"attention_backward", "attention"},
       {"cross_entropy_backward", "cross_entropy"},
+      {"soft_cross_entropy_backward", "soft_cross_entropy"},
   };
   auto f = forward_of.find(op);
   ASSERT_NE(f, forward_of.end()) << "BACKWARD op '" << op << "' names no forward op in this test";
@@ -338,6 +341,35 @@ void check_effect(const std::string& op) {
     EXPECT_EQ(t.get(i), op == "assign" ? (i + 1) * (i + 1) : 10 + i + 2 * (i + 1) * (i + 1));
 }
 
+// Integer-input ops: no gradient can flow; their values are checked here (and the hashes against
+// independently computed golden vectors in tests/hashing_test.cc).
+void check_int_op(const std::string& op) {
+  Graph g;
+  Var ids = input(g, "ids", {2, 3}, true);
+  Tensor t({2, 3}, DType::i32);
+  const int v[6] = {5, 0, 7, 1, 2, 3};
+  for (int i = 0; i < 6; i++) t.set(i, v[i]);
+  if (op == "to_real") {
+    Executor ex(g, {to_real(ids)}, {DType::f64});
+    ex.bind("ids", t);
+    ex.run();
+    EXPECT_FALSE(g.spec(to_real(ids).v).integer);
+    for (int i = 0; i < 6; i++) EXPECT_EQ(ex.result(0).get(i), v[i]);
+  } else if (op == "ngram_hash") {
+    NgramHash h;
+    h.buckets = 11;
+    h.p0 = 3, h.p1 = 5;
+    Executor ex(g, {ngram_hash(ids, h)});
+    ex.bind("ids", t);
+    ex.run();
+    // Row 0: reserved, (3·0 ^ 5·5) % 10 = 25 % 10, (3·7 ^ 5·0) % 10; row 1: reserved, (3·2 ^ 5·1) % 10, (3·3 ^ 5·2) % 10.
+    const int want[6] = {10, 5, 1, 10, (6 ^ 5) % 10, (9 ^ 10) % 10};
+    for (int i = 0; i < 6; i++) EXPECT_EQ(ex.result(0).get(i), want[i]) << i;
+  } else {
+    FAIL() << "INT op '" << op << "' without a check";
+  }
+}
+
 void check_leaf(const std::string& op) {
   EXPECT_EQ(op_info(op_by_name(op)).arity, 0) << "a LEAF op must have no inputs";
   Graph g;
@@ -362,6 +394,7 @@ TEST_P(OpGrad, check) {
     case GradCheck::STE: check_straight_through(name); break;
     case GradCheck::EFFECT: check_effect(name); break;
     case GradCheck::LEAF: check_leaf(name); break;
+    case GradCheck::INT: check_int_op(name); break;
   }
 }
 

@@ -516,6 +516,60 @@ TEST(Train, replay_phase_runs_on_recorded_batches) {
   EXPECT_EQ(c.meta.get("replay_pos", int64_t(-1)), 3 * 2) << "3 replayed steps of 2 micro-batches";
 }
 
+// Late QAT: the same run as without it until the LR multiplier first falls below 0.6, then the
+// matrices are fake-quantized in the forward pass (the log says so and the losses change).
+TEST(Train, late_qat_switches_on_below_its_threshold) {
+  const std::string dir = test_dir(), plain = dir + "/plain", qat = dir + "/qat";
+  train_ok(data_dir(), plain, {"--seed", "5"});
+  train_ok(data_dir(), qat, {"--preset", "qat", "--seed", "5"});
+  auto lp = step_lines(plain), lq = step_lines(qat);
+  ASSERT_EQ(lp.size(), lq.size());
+  std::vector<Json> mq = metrics_lines(qat);
+  int on = 0, changed = 0;
+  for (size_t i = 0; i < lq.size(); i++) {
+    const bool below = std::stod(lq[i].lr_mult) < 0.6;
+    bool flag = false;
+    for (const Json& j : mq)
+      if (j.has("loss") && j["step"].integer() == lq[i].step) flag = j.get("qat", false);
+    EXPECT_EQ(flag, below) << "step " << lq[i].step << " lr " << lq[i].lr_mult;
+    if (!below) {
+      EXPECT_EQ(lq[i].loss, lp[i].loss) << "step " << lq[i].step << ": before the switch";
+    }
+    on += below;
+    changed += below && lq[i].loss != lp[i].loss;
+  }
+  EXPECT_GT(on, 0) << "the warmdown never went below 0.6";
+  EXPECT_EQ(changed, on) << "fake quantization did not change the loss";
+}
+
+// Self-distillation from a frozen copy of the weights: with alpha = 1 the logged loss is the KL
+// divergence, 0 at the phase's first step (teacher = student) and positive after; with alpha = 0
+// the phase is plain cross entropy, step for step the same as a run without distillation.
+TEST(Train, distillation_phase_trains_against_the_frozen_teacher) {
+  const std::string dir = test_dir(), kl = dir + "/kl", ce = dir + "/ce", plain = dir + "/plain";
+  train_ok(data_dir(), kl, {"--preset", "distill", "--seed", "5"});
+  train_ok(data_dir(), ce, {"--preset", "distill_ce", "--seed", "5"});
+  train_ok(data_dir(), plain, {"--preset", "plain_split", "--seed", "5"});
+  auto lk = step_lines(kl), lc = step_lines(ce), lp = step_lines(plain);
+  expect_steps_1_to_n(lk, 8, "distill preset");
+  expect_same_steps(lp, lc, "alpha = 0 against no distillation");
+  for (const auto& s : lk) {
+    if (s.step <= 5) continue;
+    EXPECT_EQ(s.phase, "distill");
+    if (s.step == 6) {
+      EXPECT_NEAR(std::stod(s.loss), 0.0, 1e-5) << "the first distill step's KL";
+    } else {
+      EXPECT_GT(std::stod(s.loss), 0.0) << "step " << s.step;
+    }
+  }
+  Checkpoint c = read_checkpoint(kl + "/checkpoint.bin");
+  EXPECT_NO_THROW(tensor(c, "w/teacher/tok_emb.weight"));
+  // The teacher stays the weights of step 5 (a --steps 5 run's live weights).
+  train_ok(data_dir(), dir + "/five", {"--preset", "distill", "--seed", "5", "--steps", "5"});
+  Checkpoint f = read_checkpoint(dir + "/five/checkpoint.bin");
+  EXPECT_TRUE(same_bits(tensor(c, "w/teacher/blocks.0.attn.c_q.weight"), tensor(f, "w/live/blocks.0.attn.c_q.weight")));
+}
+
 // Broken data is refused before or as it is read, and the message names the shard; a script whose
 // vocabulary does not match the data's says how to fix it.
 TEST(Train, bad_data_is_refused_naming_the_file) {

@@ -138,6 +138,42 @@ template <class T> struct Head {
   int ldq, ldkv;
 };
 
+// Query rows r0..r0+rows of one (batch, head), at absolute positions p0 + i, each attending to key
+// rows 0..p0+i: S = scale·Q·Kᵀ over the visible columns, a softmax in T (max and exp in T, the row
+// sums in double), Y = P̃·V with the unnormalized P̃, then each row over its sum, and XSA against
+// the query's own value row. L (optional) receives each row's log-sum-exp. s holds rows ×
+// (p0 + r0 + rows) scores, sums and vhat rows and hd doubles.
+template <class T>
+void attend_rows(const T* Q, int ldq, const T* K, const T* V, int ldkv, int64_t hd, int64_t p0, int64_t r0, int rows,
+                 double scale, bool xsa, T* s, double* sums, double* vhat, T* Y, T* L) {
+  const int cols = int(p0 + r0 + rows), hdi = int(hd);
+  gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, s, cols);
+  for (int ii = 0; ii < rows; ++ii) {
+    const int64_t n = p0 + r0 + ii + 1;
+    T* row = s + int64_t(ii) * cols;
+    const T m = row_max(row, n);
+    const double sum = exp_shift_sum(row, n, m);
+    std::fill(row + n, row + cols, T(0));
+    sums[ii] = sum;
+    if (L) L[r0 + ii] = T(double(m) + std::log(sum));
+  }
+  T* Yb = Y + r0 * ldq;
+  gemm(false, false, rows, hdi, cols, 1.0, s, cols, V, ldkv, 0.0, Yb, ldq);
+  for (int ii = 0; ii < rows; ++ii) {
+    T* yr = Yb + int64_t(ii) * ldq;
+    const double inv = 1.0 / sums[ii];
+    if (!xsa) {
+      for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv);
+      continue;
+    }
+    // y ← o − (o·v̂)v̂ with v̂ from the query's own position's value vector.
+    unit(hd, V + (p0 + r0 + ii) * ldkv, vhat);
+    double ov = 0.0;
+    for (int64_t d = 0; d < hd; ++d) ov += double(yr[d]) * inv * vhat[d];
+    for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv - ov * vhat[d]);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -147,7 +183,7 @@ void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double 
   if (b == 0 || t == 0 || h == 0) return;
   const int64_t group = h / hkv;
   const int ldq = blas_int(h * hd, "attention"), ldkv = blas_int(hkv * hd, "attention");
-  const int hdi = blas_int(hd, "attention");
+  blas_int(hd, "attention");
   blas_int(t, "attention");
   if (hd == 0) {  // every score is 0: a uniform softmax over the visible positions
     for (int64_t r = 0; r < b * h * t; ++r) lse[r] = T(std::log(double(r % t + 1)));
@@ -166,36 +202,9 @@ void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double 
       const T* V = v + (bi * t * hkv + g) * hd;
       T* Y = y + (bi * t * h + hi) * hd;
       T* L = lse + bh * t;
-      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock) {
-        const int rows = int(std::min(kRowBlock, t - r0)), cols = int(r0 + rows);
-        // S[rows × cols] = scale · Q[r0 : r0+rows] · K[0 : cols]ᵀ; row i sees columns j <= i.
-        gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, s.data(), cols);
-        for (int ii = 0; ii < rows; ++ii) {
-          const int64_t i = r0 + ii, n = i + 1;
-          T* row = s.data() + int64_t(ii) * cols;
-          const T m = row_max(row, n);
-          const double sum = exp_shift_sum(row, n, m);
-          std::fill(row + n, row + cols, T(0));
-          sums[ii] = sum;
-          L[i] = T(double(m) + std::log(sum));
-        }
-        // Y[r0 : r0+rows] = P̃ · V[0 : cols] with the unnormalized P̃, then each row over its sum.
-        T* Yb = Y + r0 * ldq;
-        gemm(false, false, rows, hdi, cols, 1.0, s.data(), cols, V, ldkv, 0.0, Yb, ldq);
-        for (int ii = 0; ii < rows; ++ii) {
-          T* yr = Yb + int64_t(ii) * ldq;
-          const double inv = 1.0 / sums[ii];
-          if (!xsa) {
-            for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv);
-            continue;
-          }
-          // y ← o − (o·v̂)v̂ with v̂ from the query's own position's value vector.
-          unit(hd, V + (r0 + ii) * ldkv, vhat.data());
-          double ov = 0.0;
-          for (int64_t d = 0; d < hd; ++d) ov += double(yr[d]) * inv * vhat[d];
-          for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv - ov * vhat[d]);
-        }
-      }
+      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock)
+        attend_rows(Q, ldq, K, V, ldkv, hd, 0, r0, int(std::min(kRowBlock, t - r0)), scale, xsa, s.data(), sums.data(),
+                    vhat.data(), Y, L);
     }
   }
 }
@@ -315,7 +324,7 @@ void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, i
   }
   const int64_t group = h / hkv, n_keys = p0 + t;
   const int ldq = blas_int(h * hd, "attention_cached"), ldkv = blas_int(row, "attention_cached");
-  const int hdi = blas_int(hd, "attention_cached");
+  blas_int(hd, "attention_cached");
   blas_int(n_keys, "attention_cached");
   if (hd == 0) return;
   SingleThreadedBlas single;
@@ -331,31 +340,9 @@ void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, i
       const T* K = k_cache + (bi * c * hkv + g) * hd;
       const T* V = v_cache + (bi * c * hkv + g) * hd;
       T* Y = y + (bi * t * h + hi) * hd;
-      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock) {
-        const int rows = int(std::min(kRowBlock, t - r0)), cols = int(p0 + r0 + rows);
-        gemm(false, true, rows, cols, hdi, scale, Q + r0 * ldq, ldq, K, ldkv, 0.0, s.data(), cols);
-        for (int ii = 0; ii < rows; ++ii) {
-          const int64_t n = p0 + r0 + ii + 1;
-          T* r = s.data() + int64_t(ii) * cols;
-          const T m = row_max(r, n);
-          sums[ii] = exp_shift_sum(r, n, m);
-          std::fill(r + n, r + cols, T(0));
-        }
-        T* Yb = Y + r0 * ldq;
-        gemm(false, false, rows, hdi, cols, 1.0, s.data(), cols, V, ldkv, 0.0, Yb, ldq);
-        for (int ii = 0; ii < rows; ++ii) {
-          T* yr = Yb + int64_t(ii) * ldq;
-          const double inv = 1.0 / sums[ii];
-          if (!xsa) {
-            for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv);
-            continue;
-          }
-          unit(hd, V + (p0 + r0 + ii) * ldkv, vhat.data());
-          double ov = 0.0;
-          for (int64_t d = 0; d < hd; ++d) ov += double(yr[d]) * inv * vhat[d];
-          for (int64_t d = 0; d < hd; ++d) yr[d] = T(double(yr[d]) * inv - ov * vhat[d]);
-        }
-      }
+      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock)
+        attend_rows(Q, ldq, K, V, ldkv, hd, p0, r0, int(std::min(kRowBlock, t - r0)), scale, xsa, s.data(), sums.data(),
+                    vhat.data(), Y, static_cast<T*>(nullptr));
     }
   }
 }

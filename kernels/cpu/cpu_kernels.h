@@ -110,6 +110,19 @@ template <class T>
 void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
                       int64_t p0, const T* q, const T* k, const T* v, T* k_cache, T* v_cache, T* y);
 
+// Soft targets: loss[i] = −Σ_j p[i,j]·(x[i,j] − lse(x_i)); backward dx = dloss·(softmax(x)·Σp − p),
+// dp = −dloss·log_softmax(x). Statistics in double.
+template <class T> void soft_cross_entropy(int64_t n, int64_t v, const T* x, const T* p, T* loss);
+template <class T>
+void soft_cross_entropy_backward(int64_t n, int64_t v, const T* x, const T* p, const T* dloss, T* dx, T* dp);
+
+// ---- hashing.cc ----------------------------------------------------------------------------
+// Hashed n-gram ids of tokens [b, t] (ops.h NgramHash): position 0 of each row gets K-1; kind 0
+// is ((p0·x_t) ^ (p1·x_{t-1}) [^ (p2·x_{t-2})]) mod (K-1) in uint32, kind 1 XXH3-64(seed) of the
+// n-gram's ids as little-endian uint32 mod (K-1); a trigram at position 1 hashes the bigram.
+void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
+                const int32_t* tokens, int32_t* out);
+
 // ---- cross_entropy.cc ----------------------------------------------------------------------
 // loss[i] = logsumexp(z_i) − z_i[target_i], z = softcap·tanh(x/softcap) (z = x when softcap
 // is 0); statistics in double. A target outside [0, v) throws std::out_of_range.

@@ -120,4 +120,60 @@ template void cross_entropy_backward<float>(int64_t, int64_t, double, const floa
 template void cross_entropy_backward<double>(int64_t, int64_t, double, const double*, const int32_t*,
                                              const double*, double*);
 
+// ---- soft targets (distillation) ----------------------------------------------------------
+
+namespace {
+// Row log-sum-exp in double, with the row maximum taken first.
+template <class T> double row_lse(int64_t v, const T* x, T* e) {
+  T m = x[0];
+  for (int64_t j = 1; j < v; ++j) m = std::max(m, x[j]);
+  return double(m) + std::log(exp_sum(v, x, m, e));
+}
+}  // namespace
+
+template <class T> void soft_cross_entropy(int64_t n, int64_t v, const T* x, const T* p, T* loss) {
+#pragma omp parallel if (n * v > (1 << 15))
+  {
+    std::vector<T> e(v);
+#pragma omp for
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xi = x + i * v;
+      const T* pi = p + i * v;
+      const double lse = row_lse(v, xi, e.data());
+      double acc = 0.0;
+      for (int64_t j = 0; j < v; ++j) acc -= double(pi[j]) * (double(xi[j]) - lse);
+      loss[i] = T(acc);
+    }
+  }
+}
+
+template <class T>
+void soft_cross_entropy_backward(int64_t n, int64_t v, const T* x, const T* p, const T* dloss, T* dx, T* dp) {
+#pragma omp parallel if (n * v > (1 << 15))
+  {
+    std::vector<T> e(v);
+#pragma omp for
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xi = x + i * v;
+      const T* pi = p + i * v;
+      const double lse = row_lse(v, xi, e.data());
+      double psum = 0.0;
+      for (int64_t j = 0; j < v; ++j) psum += double(pi[j]);
+      const double g = double(dloss[i]);
+      for (int64_t j = 0; j < v; ++j) {
+        const double logq = double(xi[j]) - lse;
+        dx[i * v + j] = T(g * (std::exp(logq) * psum - double(pi[j])));
+        dp[i * v + j] = T(-g * logq);
+      }
+    }
+  }
+}
+
+template void soft_cross_entropy<float>(int64_t, int64_t, const float*, const float*, float*);
+template void soft_cross_entropy<double>(int64_t, int64_t, const double*, const double*, double*);
+template void soft_cross_entropy_backward<float>(int64_t, int64_t, const float*, const float*, const float*, float*,
+                                                 float*);
+template void soft_cross_entropy_backward<double>(int64_t, int64_t, const double*, const double*, const double*,
+                                                  double*, double*);
+
 }  // namespace golf::cpu

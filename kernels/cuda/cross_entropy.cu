@@ -66,7 +66,60 @@ __global__ void cross_entropy_backward_kernel(int64_t v, float softcap, const fl
   }
 }
 
+// Soft targets, one block per row: lse from the row maximum and Σ exp in double, then the
+// p-weighted sums in double (the CPU's statistics).
+__device__ inline double row_lse(int64_t v, const float* xr, float* mbuf, double* sbuf) {
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) mx = fmaxf(mx, xr[j]);
+  const float m = block_max(mx, mbuf);
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) s += double(expf(xr[j] - m));
+  return double(m) + log(block_sum(s, sbuf));
+}
+
+__global__ void soft_cross_entropy_kernel(int64_t v, const float* x, const float* p, float* loss) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * v;
+  const double lse = row_lse(v, x + off, mbuf, sbuf);
+  double acc = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) acc -= double(p[off + j]) * (double(x[off + j]) - lse);
+  acc = block_sum(acc, sbuf);
+  if (threadIdx.x == 0) loss[blockIdx.x] = float(acc);
+}
+
+__global__ void soft_cross_entropy_backward_kernel(int64_t v, const float* x, const float* p, const float* dloss,
+                                                   float* dx, float* dp) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * v;
+  const double lse = row_lse(v, x + off, mbuf, sbuf);
+  double ps = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) ps += double(p[off + j]);
+  const double psum = block_sum(ps, sbuf), g = double(dloss[blockIdx.x]);
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+    const double logq = double(x[off + j]) - lse;
+    dx[off + j] = float(g * (exp(logq) * psum - double(p[off + j])));
+    dp[off + j] = float(-g * logq);
+  }
+}
+
 }  // namespace
+
+void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, float* loss) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("soft_cross_entropy: more than 2^31 rows");
+  soft_cross_entropy_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, x, p, loss);
+  check_launch("soft_cross_entropy");
+}
+
+void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const float* p, const float* dloss, float* dx,
+                                 float* dp) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("soft_cross_entropy_backward: more than 2^31 rows");
+  soft_cross_entropy_backward_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, x, p, dloss, dx, dp);
+  check_launch("soft_cross_entropy_backward");
+}
 
 void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag) {
   if (n == 0) return;

@@ -24,6 +24,7 @@ enum class Binary { add, sub, mul, div };
 void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a, const Dims& b_dims, const float* b,
             float* out);
 void fill(int64_t n, float value, float* y);
+void to_real(int64_t n, const int32_t* x, float* y);
 void add_into(int64_t n, const float* x, float* y);  // y += x
 
 // ---- reduce.cu -----------------------------------------------------------------------------
@@ -85,6 +86,16 @@ void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, i
 void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag);
 void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
                             const float* dloss, float* dx, int tag);
+
+// Soft targets (cpu::soft_cross_entropy's contract); statistics in double.
+void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, float* loss);
+void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const float* p, const float* dloss, float* dx,
+                                 float* dp);
+
+// ---- hashing.cu ----------------------------------------------------------------------------
+// cpu::ngram_hash's contract, bit for bit (XXH3 through xxh3_small.h).
+void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
+                const int32_t* tokens, int32_t* out);
 
 // ---- fake_quant.cu -------------------------------------------------------------------------
 void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y);

@@ -84,6 +84,7 @@ __global__ void binary_kernel(Binary op, int64_t n, Strides s, const float* a, c
 }
 
 __global__ void fill_kernel(int64_t n, float v, float* y) { GOLF_GRID_STRIDE(i, n) y[i] = v; }
+__global__ void to_real_kernel(int64_t n, const int32_t* x, float* y) { GOLF_GRID_STRIDE(i, n) y[i] = float(x[i]); }
 __global__ void add_into_kernel(int64_t n, const float* x, float* y) { GOLF_GRID_STRIDE(i, n) y[i] += x[i]; }
 
 int64_t numel(const Dims& d) {
@@ -149,6 +150,12 @@ void fill(int64_t n, float value, float* y) {
   if (n <= 0) return;
   fill_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, value, y);
   check_launch("fill");
+}
+
+void to_real(int64_t n, const int32_t* x, float* y) {
+  if (n <= 0) return;
+  to_real_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, x, y);
+  check_launch("to_real");
 }
 
 void add_into(int64_t n, const float* x, float* y) {

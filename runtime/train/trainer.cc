@@ -27,6 +27,11 @@ struct Phase {
   std::vector<std::string> freeze;
   double lr_scale = 1.0;
   int64_t replay = 0;    // > 0: cycle over the last `replay` batches instead of fresh data
+  // Self-distillation: loss = alpha·T²·KL(teacher_T ‖ student_T) + (1 − alpha)·CE, the teacher a
+  // frozen copy (weight set "teacher") of `teacher` ("ema" or "live") taken when the phase starts.
+  bool distill = false;
+  std::string teacher = "ema";
+  double temperature = 2.0, alpha = 0.7;
 };
 
 std::vector<Phase> parse_phases(const Json& train) {
@@ -48,8 +53,18 @@ std::vector<Phase> parse_phases(const Json& train) {
     const Json& d = p["data"];
     if (d.is_object()) ph.replay = d.get("replay", int64_t(0));
     else if (d.is_string() && d.str() != "fresh") throw std::invalid_argument(where + ".data must be \"fresh\" or { replay = N }");
-    if (p.has("teacher") || p.has("distill"))
-      throw std::invalid_argument(where + ": teacher/distillation phases are not implemented in this golfrt yet");
+    const Json& ds = p["distill"];
+    if (!ds.is_null()) {
+      if (!ds.is_object()) throw std::invalid_argument(where + ".distill must be { teacher, temperature, alpha }");
+      ph.distill = true;
+      ph.teacher = ds.get("teacher", "ema");
+      ph.temperature = ds.get("temperature", 2.0);
+      ph.alpha = ds.get("alpha", 0.7);
+      if (ph.teacher != "ema" && ph.teacher != "live")
+        throw std::invalid_argument(where + ".distill.teacher must be \"ema\" or \"live\"");
+      if (ph.temperature <= 0 || ph.alpha < 0 || ph.alpha > 1)
+        throw std::invalid_argument(where + ".distill: temperature > 0 and alpha in [0, 1]");
+    }
     if (ph.steps == 0 && ph.seconds == 0 && i + 1 < ps.size())
       throw std::invalid_argument(where + " needs steps or seconds (only the last phase may be open-ended)");
     phases.push_back(ph);
@@ -109,6 +124,14 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   const double ema_decay = train["ema"].get("decay", 0.0);
   const int64_t swa_every = train["swa"].get("every", int64_t(0));
   const double swa_start = train["swa"].get("start", 0.5);  // fraction of max_steps
+  const double swa_below = train["swa"].get("below", 0.0);  // > 0: average once the LR multiplier is below
+  // Late QAT (train graphs carry it: dsl/lua_core.h BuildContext::qat_bits): on once the LR
+  // multiplier falls below qat.below, and on from then on.
+  const Json& qat = train["qat"];
+  const bool qat_enabled = qat.is_object() || (qat.is_bool() && qat.boolean());
+  const double qat_below = qat.is_object() ? qat.get("below", 0.15) : 0.15;
+  bool qat_on = false;
+  Tensor qat_switch({1}, opt.real);
   std::vector<Phase> phases = parse_phases(train);
 
   // The model: one training graph (a micro-batch) and the evaluator's graphs, sharing weights by name.
@@ -118,6 +141,17 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   Var mean_loss = mean_all(model->loss);
   TrainStep step_graph(model->graph, mean_loss, store, {opt.real, true, opt.device}, 1.0 / double(accum));
   OptimizerSet optim(store, train["optim"], matcher, opt.real, opt.device);
+  // Models whose training graph differs on some steps (the Micro Crawler fires its shared blocks
+  // twice on every c-th step, and in replay phases): a second graph built with mode
+  // "train_double", sharing the weights and the optimizer.
+  const int64_t double_every = train["double_fire"].get("every", int64_t(0));
+  std::unique_ptr<ModelGraph> double_model;
+  std::unique_ptr<TrainStep> double_step;
+  if (double_every > 0) {
+    double_model = factory("train_double", micro, seq);
+    double_step = std::make_unique<TrainStep>(double_model->graph, mean_all(double_model->loss), store,
+                                              ExecOptions{opt.real, true, opt.device}, 1.0 / double(accum));
+  }
   Schedule schedule(ScheduleConfig::from_json(train), max_steps, budget);
   if (!opt.replay_schedule.empty()) {
     Json rec = Json::parse(read_file(opt.replay_schedule), opt.replay_schedule);
@@ -145,6 +179,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     tokens = c.meta.get("tokens", int64_t(0));
     elapsed = c.meta.get("elapsed_s", 0.0);
     swa_count = c.meta.get("swa_count", int64_t(0));
+    qat_on = c.meta.get("qat_on", false);
     replay_pos = c.meta.get("replay_pos", int64_t(0));
     std::vector<double> rec;
     for (const Json& x : c.meta["lr_multipliers"].items()) rec.push_back(x.number());
@@ -176,6 +211,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     c.meta.set("elapsed_s", elapsed);
     c.meta.set("seed", int64_t(opt.seed));
     c.meta.set("swa_count", swa_count);
+    c.meta.set("qat_on", qat_on);
     c.meta.set("replay_pos", replay_pos);
     Json cur = Json::object();
     cur.set("shard", stream.cursor().shard);
@@ -203,9 +239,62 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     }
     return phases.size() - 1;
   };
+  // Distillation graphs, made when a distill phase first starts.
+  struct Distill {
+    std::unique_ptr<ModelGraph> student, teacher;
+    std::unique_ptr<TrainStep> step;
+    std::unique_ptr<Executor> teacher_exec;
+  } distill;
+  auto make_distill = [&](const Phase& ph) {
+    if (!store.has_set("teacher")) {
+      if (ph.teacher == "ema" && !store.has_set("ema"))
+        throw std::invalid_argument("phase '" + ph.name + "' distills from the EMA weights, but train.ema is not set");
+      store.copy_set(ph.teacher, "teacher");
+    }
+    distill.student = factory("distill", micro, seq);
+    distill.teacher = factory("eval", micro, seq);
+    if (!distill.student->logits.valid() || !distill.teacher->logits.valid())
+      throw std::invalid_argument("phase '" + ph.name + "' distills, but build() returns no logits");
+    Graph& g = distill.student->graph;
+    const int64_t V = distill.student->logits.dim(-1);
+    Var logits = reshape(distill.student->logits, {-1, V});
+    Var probs = input(g, "teacher_probs", logits.shape());
+    Var kd = mean_all(soft_cross_entropy(scale(logits, 1.0 / ph.temperature), probs));
+    Var loss = scale(kd, ph.alpha * ph.temperature * ph.temperature) + scale(mean_all(distill.student->loss), 1.0 - ph.alpha);
+    distill.step = std::make_unique<TrainStep>(g, loss, store, ExecOptions{opt.real, true, opt.device}, 1.0 / double(accum));
+    distill.teacher_exec = std::make_unique<Executor>(distill.teacher->graph,
+                                                      std::vector<Var>{reshape(distill.teacher->logits, {-1, V})},
+                                                      ExecOptions{opt.real, true, opt.device});
+    distill.teacher_exec->bind_params(store, "teacher");
+  };
+  // softmax(teacher logits / T) per row, in double; adds the rows' mean entropy to *entropy (the
+  // soft cross entropy minus it is the KL divergence the log reports).
+  auto teacher_probs = [&](const Tensor& x, double temperature, double* entropy) {
+    distill.teacher_exec->bind("tokens", x);
+    distill.teacher_exec->run();
+    const Tensor& l = distill.teacher_exec->result(0);
+    const int64_t n = l.dim(0), v = l.dim(1);
+    Tensor p({n, v}, opt.real);
+    std::vector<double> e(static_cast<size_t>(v));
+    for (int64_t i = 0; i < n; i++) {
+      double m = -INFINITY, s = 0;
+      for (int64_t j = 0; j < v; j++) m = std::max(m, l.get(i * v + j) / temperature);
+      for (int64_t j = 0; j < v; j++) s += e[size_t(j)] = std::exp(l.get(i * v + j) / temperature - m);
+      double h = 0;
+      for (int64_t j = 0; j < v; j++) {
+        const double q = e[size_t(j)] / s;
+        p.set(i * v + j, q);
+        if (q > 0) h -= q * std::log(q);
+      }
+      *entropy += h / double(n);
+    }
+    return p;
+  };
+
   size_t current_phase = size_t(-1);
   auto enter_phase = [&](size_t i) {
     current_phase = i;
+    if (phases[i].distill && !distill.step) make_distill(phases[i]);
     std::set<std::string> frozen;
     for (const ParamSpec& p : store.specs())
       for (const std::string& pat : phases[i].freeze)
@@ -229,7 +318,14 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
 
     auto t0 = clock::now();
     double lr = schedule.multiplier(step, elapsed) * phase.lr_scale;
-    step_graph.zero_grad();
+    if (qat_enabled && !qat_on && lr < qat_below) {
+      qat_on = true;
+      progress.message("late QAT on from step " + std::to_string(step));
+    }
+    qat_switch.set(0, qat_on ? 1.0 : 0.0);
+    const bool fire_double = double_every > 0 && (phase.replay > 0 || step % double_every == 0);
+    TrainStep& active = phase.distill ? *distill.step : fire_double ? *double_step : step_graph;
+    active.zero_grad();
     double loss = 0;
     for (int64_t a = 0; a < accum; a++) {
       if (phase.replay > 0) {
@@ -244,17 +340,26 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
         }
       }
       std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
-      loss += step_graph.run({{"tokens", tokens_tensor(buf, 0, micro, seq)}, {"targets", tokens_tensor(shifted, 0, micro, seq)}}) / double(accum);
+      std::map<std::string, Tensor> in = {{"tokens", tokens_tensor(buf, 0, micro, seq)},
+                                          {"targets", tokens_tensor(shifted, 0, micro, seq)},
+                                          {"qat_switch", qat_switch}};
+      double entropy = 0;
+      if (phase.distill) in["teacher_probs"] = teacher_probs(in["tokens"], phase.temperature, &entropy);
+      // Logged: alpha·T²·KL + (1 − alpha)·CE (the optimized loss minus the teacher's entropy
+      // term, which has no gradient).
+      const double kd_offset = phase.distill ? phase.alpha * phase.temperature * phase.temperature * entropy : 0.0;
+      loss += (active.run(in) - kd_offset) / double(accum);
     }
     if (!std::isfinite(loss)) throw std::runtime_error("training diverged at step " + std::to_string(step) + ": the loss is " + std::to_string(loss));
-    std::map<std::string, Tensor> grads = step_graph.grads();
+    std::map<std::string, Tensor> grads = active.grads();
     double gnorm = grad_clip > 0 ? clip_grad_norm(grads, grad_clip) : 0.0;
     optim.step(grads, lr);
     if (ema_decay > 0) ema_update(store, "ema", ema_decay);
     step++;
     tokens += batch_tokens;
-    if (swa_every > 0 && max_steps > 0 && step >= int64_t(swa_start * double(max_steps)) && step % swa_every == 0)
-      swa_update(store, "swa", swa_count++);
+    // SWA from a fraction of the step count, or (swa.below) once the LR multiplier is under it.
+    const bool swa_window = swa_below > 0 ? lr < swa_below : max_steps > 0 && step >= int64_t(swa_start * double(max_steps));
+    if (swa_every > 0 && swa_window && step % swa_every == 0) swa_update(store, "swa", swa_count++);
     elapsed += std::chrono::duration<double>(clock::now() - t0).count();
 
     last_loss = loss;
@@ -269,6 +374,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
       line.set("elapsed_s", elapsed);
       line.set("tok_per_s", double(tokens) / std::max(elapsed, 1e-9));
       line.set("phase", phase.name);
+      if (qat_enabled) line.set("qat", qat_on);
       if (grad_clip > 0) line.set("grad_norm", gnorm);
       metrics.write(line);
       progress.update(step, loss_window / double(loss_count), double(tokens) / std::max(elapsed, 1e-9), elapsed, lr);
@@ -312,7 +418,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     for (const ParamSpec& p : store.specs())
       if (p.shape.size() == 2) names.push_back(p.name);
     auto calib = factory("calibrate", micro, seq);
-    rep.hessians = collect_hessians(*calib, store, "live", batches, names, opt.real);
+    rep.hessians = collect_hessians(*calib, store, opt.calibration_set, batches, names, opt.real);
     rep.calibration_s = std::chrono::duration<double>(clock::now() - t0).count();
     elapsed += rep.calibration_s;
   }

@@ -5,9 +5,14 @@
 // The script's `train` table (as JSON) drives it:
 //   batch_tokens (per optimizer step), micro_batch (sequences per micro-batch), steps,
 //   time_budget (s), warmup / warmdown / lr_floor (runtime/train/schedule.h), grad_clip,
-//   optim (rules, runtime/optim/optimizer_set.h), ema = { decay }, swa = { every, start },
-//   eval_every, eval_windows, eval_batch, log_every, checkpoint_every,
-//   phases = { { name, steps | seconds, freeze = { patterns }, lr_scale, data = "fresh" | { replay = N } } }
+//   optim (rules, runtime/optim/optimizer_set.h), ema = { decay }, swa = { every, start | below },
+//   double_fire = { every = c } (steps 0, c, 2c, ... and replay phases use the graph built with
+//   mode "train_double"),
+//   qat = { below = 0.15, bits } (late QAT: the quant table's bits, fake-quantized per row, once
+//   the LR multiplier is below `below`), eval_every, eval_windows, eval_batch, log_every,
+//   checkpoint_every,
+//   phases = { { name, steps | seconds, freeze = { patterns }, lr_scale, data = "fresh" | { replay = N },
+//                distill = { teacher = "ema" | "live", temperature = 2, alpha = 0.7 } } }
 #pragma once
 #include <map>
 #include <memory>
@@ -34,6 +39,7 @@ struct TrainerOptions {
   // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.
   int64_t calibration_batches = 0;
   double calibration_reserve_s = 0;  // seconds of the time budget kept for calibration
+  std::string calibration_set = "live";  // the weight set the artifact is made from (quant.weights)
 };
 
 struct TrainReport {

@@ -28,6 +28,16 @@ local M = {
       { name = "tune", steps = 10, freeze = { "tok_emb%..*" }, lr_scale = 0.5 },
       { name = "replay", data = { replay = 3 } },
     } } },
+    -- Late QAT once the LR multiplier is under 0.6 (the last steps of the warmdown).
+    qat = { train = { qat = { below = 0.6 } } },
+    -- Self-distillation after 5 steps from a frozen copy of the live weights: alpha = 1 is pure
+    -- KL (0 at the phase's first step), alpha = 0 pure cross entropy (the same as no phase). No
+    -- warmdown, so that a run cut at step 5 takes the same first 5 steps.
+    distill = { train = { warmdown = 0, phases = { { name = "main", steps = 5 },
+                                     { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 1 } } } } },
+    distill_ce = { train = { warmdown = 0, phases = { { name = "main", steps = 5 },
+                                        { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0 } } } } },
+    plain_split = { train = { warmdown = 0, phases = { { name = "main", steps = 5 }, { name = "distill" } } } },
     -- A wall-clock schedule: warm down over the last 4 steps' worth of the time budget.
     timed = { train = { steps = 0, warmdown = { iters = 4, by = "time" } } },
   },
@@ -43,6 +53,10 @@ local M = {
     },
   },
 }
+
+-- Matrices of 1,024 values are quantized (the default keeps tensors of up to 65,536 as float), so
+-- the artifact and late QAT have something to quantize.
+M.quant = { default = "int8", keep_float_below = 256 }
 
 function M.build(g, cfg, mode)
   local m = nn.Model()

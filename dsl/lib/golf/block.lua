@@ -34,10 +34,11 @@ function Block:norm(x)
   return h
 end
 
-function Block:forward(x, x0)
+-- extra_v: added to the attention's v (a value embedding), [B, T, kv_heads, head_dim]
+function Block:forward(x, x0, extra_v)
   local mix = self.resid_mix
   x = mix:narrow(1, 1, 1) * x + mix:narrow(1, 2, 1) * x0
-  x = x + self.attn_scale * self.attn(self:norm(x))
+  x = x + self.attn_scale * self.attn(self:norm(x), extra_v)
   x = x + self.mlp_scale * self.mlp(self:norm(x))
   return x
 end

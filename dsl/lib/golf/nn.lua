@@ -16,6 +16,9 @@ local nn = {
   MLP = require "golf.mlp",
   Block = require "golf.block",
   UNet = require "golf.unet",
+  NgramHash = require "golf.ngram",
+  SmearGate = require "golf.smear",
+  ValueEmbedding = require "golf.value_embedding",
   softcap = loss.softcap,
   cross_entropy = loss.cross_entropy,
 }

@@ -20,10 +20,12 @@ function UNet:init(n, make, opts)
   self.gated = opts.gated or false
 end
 
-function UNet:forward(x, x0)
+-- extra_v (optional): { [block index, 0-based] = tensor added to that block's v } (nn.ValueEmbedding)
+function UNet:forward(x, x0, extra_v)
+  extra_v = extra_v or {}
   local stack = {}
   for i = 1, self.encoders do
-    x = self[i](x, x0)
+    x = self[i](x, x0, extra_v[i - 1])
     stack[#stack + 1] = x
   end
   for j = 1, #self - self.encoders do
@@ -37,7 +39,7 @@ function UNet:forward(x, x0)
         x = x + skip
       end
     end
-    x = self[self.encoders + j](x, x0)
+    x = self[self.encoders + j](x, x0, extra_v[self.encoders + j - 1])
   end
   return x
 end
