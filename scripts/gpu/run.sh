@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run THERE (the GPU machine: CUDA 13, cmake, ninja, a C++ compiler, no Debian -dev packages, no
 # network), from the repository root, with the folder scripts/gpu/bundle.sh made here carried
-# along. One command, well under 10 minutes:
+# along. One command, under 10 minutes (each step time-boxed within GOLFRT_GPU_BUDGET_S, 570 s):
 #
 #   0. facts      GPU, driver, nvcc, compiler, cmake
 #   1. unpack     the sysroot's .xz archives
