@@ -281,10 +281,11 @@ TEST_P(CudaOp, forward_and_gradients_match_the_cpu) {
   for (size_t i = 0; i < want.size(); i++) {
     const std::string what = i == 0 ? "output" : "gradient of " + b->names[i - 1];
     if (want[i].dtype() == DType::i32) {
-      EXPECT_EQ(nmse(got[i], want[i]), 0.0) << GetParam() << ": " << what << " (integers must match exactly)";
+      EXPECT_EQ(nmse(got[i], want[i]), 0.0) << GetParam() << ": " << what << " (integers must match exactly); "
+                                            << describe_diff(got[i], want[i]);
       continue;
     }
-    EXPECT_LT(nmse(got[i], want[i]), kNmseF32) << GetParam() << ": " << what;
+    EXPECT_LT(nmse(got[i], want[i]), kNmseF32) << GetParam() << ": " << what << "; " << describe_diff(got[i], want[i]);
   }
 }
 
@@ -303,7 +304,7 @@ TEST(CudaOps, bf16_matmul_is_within_bf16_rounding_of_the_cpu) {
   std::vector<Tensor> got = run_on(*b, cuda_options(false));
   for (size_t i = 0; i < want.size(); i++) {
     const double e = nmse(got[i], want[i]);
-    EXPECT_LT(e, kNmseBf16) << "output " << i;
+    EXPECT_LT(e, kNmseBf16) << "output " << i << "; " << describe_diff(got[i], want[i]);
     EXPECT_GT(e, 0.0) << "bf16 rounding left no trace: the fp32 path ran instead";
   }
 }
@@ -339,7 +340,7 @@ TEST(CudaOps, effects_write_their_targets) {
       ex.run();
       ex.run();  // twice: accumulate must add twice, from the downloaded state
     }
-    EXPECT_LT(nmse(tg, tc), kNmseF32) << op;
+    EXPECT_LT(nmse(tg, tc), kNmseF32) << op << "; " << describe_diff(tg, tc);
   }
 }
 
@@ -380,9 +381,9 @@ TEST(CudaOps, attention_cached_matches_the_cpu_and_refuses_a_full_cache) {
         pos.set(0, double(p0));
       }
     }
-    EXPECT_LT(nmse(ys[1], ys[0]), kNmseF32) << "y, xsa " << xsa;
-    EXPECT_EQ(nmse(gpu_caches["kc"], cpu_caches["kc"]), 0.0) << "k cache";
-    EXPECT_EQ(nmse(gpu_caches["vc"], cpu_caches["vc"]), 0.0) << "v cache";
+    EXPECT_LT(nmse(ys[1], ys[0]), kNmseF32) << "y, xsa " << xsa << "; " << describe_diff(ys[1], ys[0]);
+    EXPECT_EQ(nmse(gpu_caches["kc"], cpu_caches["kc"]), 0.0) << "k cache; " << describe_diff(gpu_caches["kc"], cpu_caches["kc"]);
+    EXPECT_EQ(nmse(gpu_caches["vc"], cpu_caches["vc"]), 0.0) << "v cache; " << describe_diff(gpu_caches["vc"], cpu_caches["vc"]);
   }
 }
 

@@ -74,10 +74,12 @@ TEST(CudaTrain, tiny_baseline_loss_and_every_gradient_match_the_cpu) {
   ASSERT_EQ(names, names_gpu);
   ASSERT_GT(names.size(), 10u);
   EXPECT_LT(nmse(got[0], want[0]), kNmseF32) << "loss " << got[0].get(0) << " vs " << want[0].get(0);
-  for (size_t i = 1; i < want.size(); i++) EXPECT_LT(nmse(got[i], want[i]), 1e-8) << "fp32 gradient of " << names[i - 1];
+  for (size_t i = 1; i < want.size(); i++)
+    EXPECT_LT(nmse(got[i], want[i]), 1e-8) << "fp32 gradient of " << names[i - 1] << "; " << describe_diff(got[i], want[i]);
   // bf16 matmul inputs: the loss within bf16 rounding, gradients within a few bf16 ulps.
   EXPECT_LT(nmse(bf16[0], want[0]), kNmseBf16) << "bf16 loss " << bf16[0].get(0) << " vs " << want[0].get(0);
-  for (size_t i = 1; i < want.size(); i++) EXPECT_LT(nmse(bf16[i], want[i]), 1e-3) << "bf16 gradient of " << names[i - 1];
+  for (size_t i = 1; i < want.size(); i++)
+    EXPECT_LT(nmse(bf16[i], want[i]), 1e-3) << "bf16 gradient of " << names[i - 1] << "; " << describe_diff(bf16[i], want[i]);
 }
 
 // Steps of forward+backward and the script's optimizers (Muon for matrices, AdamW for the rest);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -52,6 +53,30 @@ inline double nmse(const Tensor& got, const Tensor& want) {
     den += want.get(i) * want.get(i);
   }
   return num / std::max(den, 1e-30);
+}
+
+// Where two tensors differ most, for a failure message: the worst element's coordinates and both
+// values, and how many elements differ by more than 1e-5 relative (a kernel's indexing bug shows
+// as a pattern of coordinates; rounding shows as a spread of tiny differences).
+inline std::string describe_diff(const Tensor& got, const Tensor& want) {
+  int64_t worst = -1, off = 0;
+  double worst_d = -1, scale = 0;
+  for (int64_t i = 0; i < want.numel(); i++) scale = std::max(scale, std::abs(want.get(i)));
+  for (int64_t i = 0; i < want.numel(); i++) {
+    const double d = std::abs(got.get(i) - want.get(i));
+    if (d > worst_d) worst_d = d, worst = i;
+    if (d > 1e-5 * std::max(scale, 1e-30)) off++;
+  }
+  if (worst < 0) return "(empty)";
+  std::string at;
+  int64_t rest = worst;
+  for (int r = want.rank() - 1; r >= 0; r--) {
+    at = std::to_string(rest % want.dim(r)) + (at.empty() ? "" : ", ") + at;
+    rest /= want.dim(r);
+  }
+  return "worst at [" + at + "]: got " + std::to_string(got.get(worst)) + ", want " + std::to_string(want.get(worst)) +
+         "; " + std::to_string(off) + " of " + std::to_string(want.numel()) + " elements off by > 1e-5 of max |want| " +
+         std::to_string(scale);
 }
 
 // Limits on nmse, per what the CUDA side computes in: fp32 math differs from the CPU's by a few
