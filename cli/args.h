@@ -7,6 +7,10 @@
 #include <vector>
 
 #include "dsl/script.h"
+#include "runtime/tensor.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 namespace golf::cli {
 
@@ -20,6 +24,25 @@ struct Args {
     return it == options.end() ? def : it->second;
   }
 };
+
+// --device cpu|cuda (default cpu). Refused here, before any work, plainly: by a build without
+// CUDA, or when no device is usable.
+inline Device parse_device(const Args& a) {
+  const std::string d = a.get("device", "cpu");
+  if (d == "cpu") return Device::cpu;
+  if (d == "cuda") {
+#ifdef GOLFRT_WITH_CUDA
+    std::string why;
+    if (cuda::device_count(&why) == 0)
+      throw std::runtime_error("--device cuda: no usable CUDA device (" + (why.empty() ? std::string("none found") : why) + ")");
+    return Device::cuda;
+#else
+    throw std::invalid_argument("--device cuda: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON "
+                                "on a machine with nvcc)");
+#endif
+  }
+  throw std::invalid_argument("--device must be cpu or cuda, not '" + d + "'");
+}
 
 // `valued` lists the options that take a value; any other --option is a flag. Unknown options
 // are errors naming them.

@@ -17,9 +17,10 @@ namespace golf::cli {
 
 int cmd_decode(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"data", "eval", "stride", "seq", "max-tokens", "batch", "generate", "tokens", "temperature",
-                             "top-k", "seed", "tokenizer", "chunk"},
+                             "top-k", "seed", "tokenizer", "chunk", "device"},
                       {"any-tokenizer", "no-cache"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt decode ARTIFACT [options] (golfrt decode --help)");
+  const Device device = parse_device(a);
   LoadedModel m = load_model(a.positional[0]);
   if (a.options.count("generate")) return generate(m, a);
 
@@ -35,7 +36,7 @@ int cmd_decode(const std::vector<std::string>& argv) {
   int64_t seq = std::stoll(a.get("seq", std::to_string(m.seq_len)));
   int64_t batch = std::stoll(a.get("batch", "8"));
   std::string mode = a.get("eval", "blocks");
-  Evaluator ev(m.factory, seq, batch, DType::f32);
+  Evaluator ev(m.factory, seq, batch, DType::f32, device);
   EvalResult r;
   if (mode == "blocks") r = ev.run(m.eval_model->store, "live", val, data.table);
   else if (mode == "sliding") r = ev.run_sliding(m.eval_model->store, "live", val, data.table, std::stoll(a.get("stride", "64")));

@@ -31,7 +31,8 @@ class LogitSource {
 // the window (RoPE positions are absolute, so the cache cannot slide row by row).
 class CachedSource : public LogitSource {
  public:
-  CachedSource(LoadedModel& m, int64_t context) : dec_(m.factory, m.eval_model->store, "live", context) {}
+  CachedSource(LoadedModel& m, int64_t context, Device device)
+      : dec_(m.factory, m.eval_model->store, "live", context, DType::f32, device) {}
   const float* next(const std::vector<int>& ids) override {
     if (int64_t(ids.size()) - start_ > dec_.context()) {
       start_ = int64_t(ids.size()) - std::max<int64_t>(1, dec_.context() / 2);
@@ -53,10 +54,10 @@ class CachedSource : public LogitSource {
 // the logits at the last filled position independent of the padding after it.
 class RecomputeSource : public LogitSource {
  public:
-  RecomputeSource(LoadedModel& m, int64_t context) : L_(context) {
+  RecomputeSource(LoadedModel& m, int64_t context, Device device) : L_(context) {
     model_ = m.factory("generate", 1, L_);
     if (!model_->logits.valid()) throw std::runtime_error("the model's build() returns no logits: it cannot generate");
-    ex_ = std::make_unique<Executor>(model_->graph, std::vector<Var>{model_->logits}, ExecOptions{DType::f32});
+    ex_ = std::make_unique<Executor>(model_->graph, std::vector<Var>{model_->logits}, ExecOptions{DType::f32, true, device});
     ex_->bind_params(m.eval_model->store);
     x_ = Tensor({1, L_}, DType::i32);
     ex_->bind("tokens", x_);
@@ -112,19 +113,20 @@ int generate(LoadedModel& m, const Args& a) {
   const int64_t top_k = std::stoll(a.get("top-k", "40"));
   const int64_t context = std::stoll(a.get("seq", std::to_string(m.seq_len)));
   Rng rng(std::stoull(a.get("seed", "1")));
+  const Device device = parse_device(a);
 
   std::unique_ptr<LogitSource> src;
   if (a.options.count("no-cache")) {
     std::fprintf(stderr, "golfrt decode: --no-cache: recomputing the window for every token\n");
   } else {
     try {
-      src = std::make_unique<CachedSource>(m, context);
+      src = std::make_unique<CachedSource>(m, context, device);
     } catch (const std::exception& e) {
       if (!std::strstr(e.what(), kNotIncremental)) throw;
       std::fprintf(stderr, "golfrt decode: %s\ngolfrt decode: generating by full recomputation instead\n", e.what());
     }
   }
-  if (!src) src = std::make_unique<RecomputeSource>(m, context);
+  if (!src) src = std::make_unique<RecomputeSource>(m, context, device);
 
   std::vector<int> ids = {Tokenizer::kBos};
   for (int t : tok.encode(a.get("generate", ""))) ids.push_back(t);

@@ -9,6 +9,7 @@
 #include "runtime/graph.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/device.h"
+#include "runtime/cuda_backend.h"
 #endif
 
 namespace {
@@ -28,11 +29,16 @@ int cmd_ops(const std::vector<std::string>&) {
   for (int i = 0; i < golf::op_count(); i++) {
     const golf::OpInfo& info = golf::op_info(golf::Op(i));
     std::string arity = info.arity < 0 ? "n" : std::to_string(info.arity);
-    std::printf("%-24s %-6s %-9s cpu\n", info.name, arity.c_str(), golf::grad_check_name(info.check));
+#ifdef GOLFRT_WITH_CUDA
+    const char* backends = golf::cuda_has_kernel(golf::Op(i)) ? "cpu cuda" : "cpu";
+#else
+    const char* backends = "cpu";
+#endif
+    std::printf("%-24s %-6s %-9s %s\n", info.name, arity.c_str(), golf::grad_check_name(info.check), backends);
   }
   std::printf("%d ops; CUDA kernels: %s\n", golf::op_count(),
 #ifdef GOLFRT_WITH_CUDA
-              "compiled backend present, no op kernels yet"
+              "built (unverified until run on a GPU: docs/cuda.md)"
 #else
               "not built"
 #endif
@@ -57,17 +63,18 @@ const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
      "                    [--seed S] [--out DIR] [--resume] [--checkpoint-every N] [--replay-schedule FILE]\n"
-     "                    [--dtype f32|f64] [--quiet]\n\n"
+     "                    [--dtype f32|f64] [--device cpu|cuda] [--quiet]\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
      "  --time-budget S        wall-clock seconds of training (evaluation and checkpoints are not counted)\n"
      "  --steps N              stop after N optimizer steps\n"
      "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>)\n"
      "  --resume               continue exactly from DIR/checkpoint.bin\n"
-     "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)",
+     "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)\n"
+     "  --device cpu|cuda      where the graphs run (default cpu; cuda needs a CUDA build and a GPU)",
      golf::cli::cmd_train, nullptr},
     {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
      "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding|last] [--stride 64] [--chunk 2048] [--seq N]\n"
-     "                       [--max-tokens N] [--batch B]\n"
+     "                       [--max-tokens N] [--batch B] [--device cpu|cuda]\n"
      "       golfrt decode ARTIFACT --generate TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n"
      "                             [--seq N] [--no-cache] [--data DIR | --tokenizer MODEL]\n\n"
      "  --eval blocks    non-overlapping windows of seq_len (the challenge's score; default)\n"
@@ -79,7 +86,8 @@ const Command kCommands[] = {
      "  --max-tokens N   score only the first N validation tokens\n"
      "  --generate TEXT  continue TEXT, one decode step per token against a KV cache per attention use\n"
      "                   (a model that cannot decode incrementally says so and recomputes its window)\n"
-     "  --no-cache       recompute the whole window for every generated token",
+     "  --no-cache       recompute the whole window for every generated token\n"
+     "  --device D       cpu (default) or cuda",
      golf::cli::cmd_decode, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},

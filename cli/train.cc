@@ -20,9 +20,10 @@ std::string stem(const std::string& path) {
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype"},
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device"},
                       {"resume", "quiet", "no-artifact"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
+  const Device device = parse_device(a);
   const std::string& path = a.positional[0];
   ModelScript script(path, a.overrides);
   Json train = script.table_json("train");
@@ -47,6 +48,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   opt.replay_schedule = a.get("replay-schedule", "");
   opt.checkpoint_every = std::stoll(a.get("checkpoint-every", "-1"));
   opt.real = dtype_from_name(a.get("dtype", "f32"));
+  opt.device = device;
   Json quant = script.table_json("quant");
   opt.calibration_batches = quant["calibration"].get("batches", int64_t(0));
   opt.calibration_reserve_s = quant["calibration"].get("reserve_s", 0.0);
@@ -96,7 +98,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   int64_t bytes = int64_t(read_file(out_path).size());
 
   LoadedModel m = load_model(out_path);
-  Evaluator ev(m.factory, m.seq_len, train.get("eval_batch", train.get("micro_batch", int64_t(8))), DType::f32);
+  Evaluator ev(m.factory, m.seq_len, train.get("eval_batch", train.get("micro_batch", int64_t(8))), DType::f32, opt.device);
   std::vector<uint16_t> val = load_all(data.val, data.vocab);
   EvalResult rt = ev.run(m.eval_model->store, "live", val, data.table);
   std::printf("artifact %s: %lld bytes (%s the 16,000,000-byte budget by %lld)\n", out_path.c_str(), (long long)bytes,

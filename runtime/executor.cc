@@ -4,11 +4,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <sstream>
 
 #include "runtime/cpu_backend.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/runtime_api.h"
+#include "runtime/cuda_backend.h"
+#endif
 
 namespace golf {
 
@@ -19,6 +24,15 @@ size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 bool is_leaf(Op op) { return op == Op::input || op == Op::param; }
 bool is_effect(Op op) { return op == Op::assign || op == Op::accumulate || op == Op::attention_cached; }
+
+// The inputs an effect op writes in place.
+std::vector<size_t> written_inputs(Op op) {
+  if (op == Op::assign || op == Op::accumulate) return {0};
+  if (op == Op::attention_cached) return {3, 4};
+  return {};
+}
+
+constexpr unsigned char kGuardByte = 0xA5;
 
 // First-fit over a sorted free list; the arena grows at its end when nothing fits.
 class Arena {
@@ -73,14 +87,20 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     static bool registered = (std::atexit(print_profiles_at_exit), true);
     (void)registered;
   }
-  if (opt_.real != DType::f32 && opt_.real != DType::f64)
+  if (opt_.device == Device::cpu && opt_.real != DType::f32 && opt_.real != DType::f64)
     throw std::invalid_argument(std::string("executor: the CPU backend computes in f32 or f64, not ") + dtype_name(opt_.real));
-  if (opt_.device != Device::cpu) {
+  if (opt_.device == Device::cuda) {
 #ifdef GOLFRT_WITH_CUDA
-    throw std::runtime_error("executor: the CUDA backend has no graph executor yet; run with --device cpu");
+    if (opt_.real != DType::f32)
+      throw std::invalid_argument(std::string("executor: the CUDA backend computes in f32, not ") + dtype_name(opt_.real));
+    cuda::require_device("executor: --device cuda");
 #else
     throw std::runtime_error("executor: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON on a machine with nvcc)");
 #endif
+  }
+  if (opt_.guard_bytes) {
+    opt_.reuse_memory = false;  // a reused slot legitimately overwrites an old neighbour's guard
+    opt_.guard_bytes = align_up(opt_.guard_bytes);
   }
   for (const Var& o : outputs) {
     if (o.g != &g) throw std::invalid_argument("executor: an output belongs to another graph");
@@ -104,6 +124,13 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     int step = int(plan_.steps.size());
     plan_.steps.push_back(i);
     if (is_leaf(n.op)) leaves_[n.str] = i;
+#ifdef GOLFRT_WITH_CUDA
+    if (opt_.device == Device::cuda && !cuda_has_kernel(n.op))
+      throw std::runtime_error(g.describe(Value{i, 0}) + ": the CUDA backend has no kernel for op '" + op_info(n.op).name +
+                               "' (add one to kernels/cuda/ and runtime/cuda_backend.cc; there is no CPU fallback)");
+#endif
+    for (size_t w : written_inputs(n.op))
+      if (is_leaf(g.node(n.inputs[w].node).op)) written_leaves_.push_back(n.inputs[w].node);
     for (int k = 0; k < int(n.outs.size()); k++) {
       MemoryPlan::Slot s;
       s.value = Value{i, k};
@@ -118,7 +145,10 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       s.last = std::max(s.last, step);
     }
   }
-  for (const Value& o : outputs_) plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
+  // Requested outputs get tensors of their own (they outlive the run), except under guards, where
+  // every value sits between sentinels in the arena and results are copied out.
+  if (!opt_.guard_bytes)
+    for (const Value& o : outputs_) plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
 
   // Assign arena offsets: at each step, outputs are placed before the inputs' slots are freed,
   // so a kernel never writes over what it reads.
@@ -131,21 +161,21 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     for (; next < plan_.slots.size() && plan_.slots[next].first == int(step); next++) {
       MemoryPlan::Slot& s = plan_.slots[next];
       if (!s.in_arena) continue;
-      size_t bytes = align_up(std::max<size_t>(s.bytes, 1));
+      size_t bytes = align_up(std::max<size_t>(s.bytes, 1)) + 2 * opt_.guard_bytes;
       plan_.unshared_bytes += bytes;
-      s.offset = opt_.reuse_memory ? arena.alloc(bytes) : plan_.unshared_bytes - bytes;
+      s.offset = (opt_.reuse_memory ? arena.alloc(bytes) : plan_.unshared_bytes - bytes) + opt_.guard_bytes;
     }
     if (opt_.reuse_memory)
       for (size_t s : ending[step]) arena.release(plan_.slots[s].offset, align_up(std::max<size_t>(plan_.slots[s].bytes, 1)));
   }
   plan_.arena_bytes = opt_.reuse_memory ? arena.top() : plan_.unshared_bytes;
 
-  arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8);
+  arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8, opt_.device);
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);
     DType t = spec.integer ? DType::i32 : opt_.real;
     if (s.in_arena) values_[{s.value.node, s.value.out}] = Tensor::over(arena_, s.offset, spec.shape, t);
-    else if (!is_leaf(g.node(s.value.node).op)) values_[{s.value.node, s.value.out}] = Tensor(spec.shape, t);
+    else if (!is_leaf(g.node(s.value.node).op)) values_[{s.value.node, s.value.out}] = Tensor(spec.shape, t, opt_.device);
   }
 }
 
@@ -202,7 +232,20 @@ void Executor::bind(const std::string& name, const Tensor& t) {
   if (t.shape() != spec.shape || t.dtype() != want)
     throw std::invalid_argument("executor: '" + name + "' expects " + shape_str(spec.shape) + " " + dtype_name(want) +
                                 ", got " + shape_str(t.shape()) + " " + dtype_name(t.dtype()));
-  values_[{it->second, 0}] = t;
+  if (t.device() == opt_.device) {
+    host_bound_.erase(it->second);  // the mirror stays allocated for a later host bind
+    values_[{it->second, 0}] = t;
+    return;
+  }
+  if (opt_.device == Device::cpu)
+    throw std::invalid_argument("executor: '" + name + "' is a " + device_name(t.device()) +
+                                " tensor, and this executor runs on the CPU");
+  // A host tensor for a device executor: mirrored (uploaded before each run, downloaded after an
+  // effect wrote it). The mirror is kept across binds of the same leaf.
+  host_bound_[it->second] = t;
+  auto m = mirrors_.find(it->second);
+  if (m == mirrors_.end()) m = mirrors_.emplace(it->second, Tensor(spec.shape, want, opt_.device)).first;
+  values_[{it->second, 0}] = m->second;
 }
 
 void Executor::bind_params(ParamStore& store, const std::string& set) {
@@ -215,8 +258,37 @@ void Executor::run() {
     if (!values_.count({node, 0}))
       throw std::runtime_error(std::string("executor: ") + op_info(g_.node(node).op).name + " '" + name +
                                "' is not bound to a tensor");
+  const bool on_cuda = opt_.device == Device::cuda;
+  for (auto& [node, host] : host_bound_) values_.at({node, 0}).copy_from(host);
+  if (opt_.guard_bytes) {
+    // Sentinels everywhere: the values are written by their nodes before being read.
+    Tensor pattern({arena_.numel()}, DType::u8);
+    std::memset(pattern.raw(), kGuardByte, pattern.nbytes());
+    arena_.copy_from(pattern);
+  }
+#ifdef GOLFRT_WITH_CUDA
+  CudaRunOptions cuda_opt;
+  // GOLFRT_CUDA_MATMUL=fp32 forces the fp32 path everywhere (diagnosing a bf16 difference).
+  static const bool force_fp32 = [] {
+    const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
+    return m && std::string(m) == "fp32";
+  }();
+  cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
+#endif
+  auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
+#ifdef GOLFRT_WITH_CUDA
+    if (on_cuda) {
+      cuda_run_node(n, ins, outs, step, cuda_opt);
+      if (profile_on_) cuda::synchronize();  // per-op times need the kernels finished
+      return;
+    }
+#endif
+    (void)step;
+    cpu_run_node(n, ins, outs);
+  };
   std::vector<Tensor> ins, outs;
-  for (int id : plan_.steps) {
+  for (int step = 0; step < int(plan_.steps.size()); step++) {
+    const int id = plan_.steps[size_t(step)];
     const Node& n = g_.node(id);
     if (is_leaf(n.op)) continue;
     ins.clear();
@@ -226,19 +298,55 @@ void Executor::run() {
     try {
       if (profile_on_) {
         auto t0 = std::chrono::steady_clock::now();
-        cpu_run_node(n, ins, outs);
+        run_node(step, n, ins, outs);
         auto& p = profile_[op_info(n.op).name];
         p.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         p.second++;
       } else {
-        cpu_run_node(n, ins, outs);
+        run_node(step, n, ins, outs);
       }
     } catch (const std::exception& e) {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }
   }
+#ifdef GOLFRT_WITH_CUDA
+  if (on_cuda) {
+    // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.
+    int tag = -1;
+    std::string fault = cuda_take_fault(&tag);
+    if (!fault.empty()) {
+      int id = tag >= 0 && tag < int(plan_.steps.size()) ? plan_.steps[size_t(tag)] : plan_.steps.back();
+      throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + op_info(g_.node(id).op).name + ": " + fault);
+    }
+    for (int node : written_leaves_)
+      if (auto h = host_bound_.find(node); h != host_bound_.end()) h->second.copy_from(values_.at({node, 0}));
+  }
+#endif
+  if (opt_.guard_bytes) check_guards();
   results_.clear();
-  for (const Value& o : outputs_) results_.push_back(values_.at({o.node, o.out}));
+  for (const Value& o : outputs_) {
+    const Tensor& v = values_.at({o.node, o.out});
+    // Host results: a device value is copied down; a guarded one is copied out of the arena.
+    results_.push_back(on_cuda || opt_.guard_bytes ? v.to_device(Device::cpu) : v);
+  }
+}
+
+void Executor::check_guards() const {
+  Tensor bytes = arena_.to_device(Device::cpu);
+  const unsigned char* a = bytes.data<unsigned char>();
+  for (const MemoryPlan::Slot& s : plan_.slots) {
+    if (!s.in_arena) continue;
+    const size_t data_end = s.offset + align_up(std::max<size_t>(s.bytes, 1));
+    auto broken = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; i++)
+        if (a[i] != kGuardByte) return true;
+      return false;
+    };
+    // The bytes between the value's end and its aligned end belong to no one: checked too.
+    if (broken(s.offset - opt_.guard_bytes, s.offset) || broken(s.offset + s.bytes, data_end + opt_.guard_bytes))
+      throw std::runtime_error(g_.describe(s.value) + ": a kernel wrote outside this value's " + std::to_string(s.bytes) +
+                               " bytes (guard bytes overwritten)");
+  }
 }
 
 }  // namespace golf

@@ -5,6 +5,12 @@
 // its value's last reader has run, never while it is live; a node's outputs never share bytes
 // with its inputs), and checks every op against the backend before anything runs: an op the
 // backend lacks is an error at plan time, never a silent fallback.
+//
+// On Device::cuda the arena and every intermediate live in device memory. A leaf may be bound to a
+// device tensor (used in place) or to a host tensor: then the executor keeps a device mirror,
+// uploads it before each run and, when an effect writes it (assign, accumulate, a KV cache),
+// downloads it after the run, so callers that keep their state on the host (the optimizers, the
+// trainer) work unchanged. Results are always host tensors.
 #pragma once
 #include <map>
 #include <string>
@@ -16,9 +22,13 @@
 namespace golf {
 
 struct ExecOptions {
-  DType real = DType::f32;  // element type of real values (f32 or f64 on CPU)
+  DType real = DType::f32;  // element type of real values (f32 or f64 on CPU; f32 on CUDA)
   bool reuse_memory = true;
   Device device = Device::cpu;
+  bool matmul_fp32 = false;  // CUDA: fp32 matmul inputs instead of bf16 (DESIGN §3); tests use it
+  // Tests: surround every intermediate value with this many sentinel bytes and check them after
+  // each run, so a kernel writing past its output is caught and named. Turns reuse off.
+  size_t guard_bytes = 0;
 };
 
 struct MemoryPlan {
@@ -65,6 +75,10 @@ class Executor {
   std::map<std::pair<int, int>, Tensor> values_;  // every value the steps read or write
   std::map<std::string, int> leaves_;             // leaf name -> node id
   std::vector<Tensor> results_;
+  std::map<int, Tensor> host_bound_;  // CUDA: leaves bound to host tensors (node -> host tensor)
+  std::map<int, Tensor> mirrors_;     // and their device copies
+  std::vector<int> written_leaves_;   // leaves an effect writes (downloaded after a CUDA run)
+  void check_guards() const;
   bool profile_on_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_;  // op -> (seconds, calls)
 };

@@ -5,7 +5,26 @@
 #include <sstream>
 #include <stdexcept>
 
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/runtime_api.h"
+#endif
+
 namespace golf {
+
+namespace {
+#ifndef GOLFRT_WITH_CUDA
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error("golfrt was built without CUDA: device tensors are not available (configure with "
+                           "-DGOLFRT_CUDA=ON on a machine with nvcc)");
+}
+#endif
+
+void require_host(const Tensor& t, const char* what) {
+  if (t.device() != Device::cpu)
+    throw std::runtime_error(std::string("Tensor::") + what + " reads elements on the host, and this tensor " +
+                             shape_str(t.shape()) + " lives on " + device_name(t.device()) + " (copy it with to_device(Device::cpu))");
+}
+}  // namespace
 
 const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
 
@@ -23,7 +42,15 @@ std::string shape_str(const Shape& s) {
   return o.str();
 }
 
-Storage::Storage(size_t n) : size(n) {
+Storage::Storage(size_t n, Device d) : size(n), device(d) {
+  if (d == Device::cuda) {
+#ifdef GOLFRT_WITH_CUDA
+    ptr = static_cast<unsigned char*>(cuda::device_alloc(n));
+    return;
+#else
+    no_cuda();
+#endif
+  }
   // 64-byte alignment: BLAS and vectorized loops want it, and it keeps arena offsets meaningful.
   size_t rounded = (n + 63) / 64 * 64;
   ptr = static_cast<unsigned char*>(std::aligned_alloc(64, rounded ? rounded : 64));
@@ -31,21 +58,48 @@ Storage::Storage(size_t n) : size(n) {
   std::memset(ptr, 0, rounded ? rounded : 64);
 }
 
-Storage::~Storage() { std::free(ptr); }
+Storage::~Storage() {
+#ifdef GOLFRT_WITH_CUDA
+  if (device == Device::cuda) {
+    cuda::device_free(ptr);
+    return;
+  }
+#endif
+  std::free(ptr);
+}
 
 Tensor::Tensor(Shape shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
   for (int64_t d : shape_)
     if (d < 0) throw std::invalid_argument("tensor shape " + shape_str(shape_) + " has a negative dimension");
-  if (device != Device::cpu)
-    throw std::runtime_error("golfrt: host Tensor cannot allocate on device " + std::string(device_name(device)));
-  storage_ = std::make_shared<Storage>(nbytes());
+  storage_ = std::make_shared<Storage>(nbytes(), device);
 }
 
-Tensor Tensor::clone() const {
-  Tensor t(shape_, dtype_, device_);
-  if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());
+Tensor Tensor::clone() const { return to_device(device_); }
+
+Tensor Tensor::to_device(Device d) const {
+  Tensor t(shape_, dtype_, d);
+  t.copy_from(*this);
   return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  if (src.shape_ != shape_ || src.dtype_ != dtype_)
+    throw std::invalid_argument("Tensor::copy_from: " + shape_str(src.shape_) + " " + dtype_name(src.dtype_) + " into " +
+                                shape_str(shape_) + " " + dtype_name(dtype_));
+  const size_t n = nbytes();
+  if (!n) return;
+  if (device_ == Device::cpu && src.device_ == Device::cpu) {
+    std::memcpy(raw(), src.raw(), n);
+    return;
+  }
+#ifdef GOLFRT_WITH_CUDA
+  if (device_ == Device::cuda && src.device_ == Device::cpu) cuda::copy_to_device(raw(), src.raw(), n);
+  else if (device_ == Device::cpu && src.device_ == Device::cuda) cuda::copy_to_host(raw(), src.raw(), n);
+  else cuda::copy_on_device(raw(), src.raw(), n);
+#else
+  no_cuda();
+#endif
 }
 
 Tensor Tensor::view(const Shape& shape) const {
@@ -71,6 +125,7 @@ Tensor Tensor::over(const Tensor& base, size_t byte_offset, Shape shape, DType d
 }
 
 double Tensor::get(int64_t i) const {
+  require_host(*this, "get");
   switch (dtype_) {
     case DType::f32: return data<float>()[i];
     case DType::f64: return data<double>()[i];
@@ -85,6 +140,7 @@ double Tensor::get(int64_t i) const {
 }
 
 void Tensor::set(int64_t i, double v) {
+  require_host(*this, "set");
   switch (dtype_) {
     case DType::f32: data<float>()[i] = float(v); break;
     case DType::f64: data<double>()[i] = v; break;
@@ -98,6 +154,7 @@ void Tensor::set(int64_t i, double v) {
 }
 
 Tensor Tensor::to(DType t) const {
+  require_host(*this, "to");
   Tensor out(shape_, t, device_);
   int64_t n = numel();
   for (int64_t i = 0; i < n; i++) out.set(i, get(i));
@@ -105,6 +162,19 @@ Tensor Tensor::to(DType t) const {
 }
 
 void Tensor::fill(double v) {
+  if (device_ != Device::cpu) {
+#ifdef GOLFRT_WITH_CUDA
+    if (v == 0.0) cuda::memset_device(raw(), 0, nbytes());
+    else {  // rare (schedule scalars, tests): fill on the host and copy
+      Tensor h(shape_, dtype_);
+      h.fill(v);
+      copy_from(h);
+    }
+    return;
+#else
+    no_cuda();
+#endif
+  }
   if (v == 0.0) {  // all-zero bits is 0 in every dtype
     if (nbytes()) std::memset(raw(), 0, nbytes());
     return;

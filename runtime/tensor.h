@@ -1,6 +1,7 @@
 // A dense, contiguous, row-major tensor. Storage is shared (copies of a Tensor alias the same
-// bytes); clone() makes a deep copy. Only the CPU device allocates here; the CUDA backend owns
-// device buffers of its own.
+// bytes); clone() makes a deep copy. Storage lives on the host (Device::cpu) or, in a build with
+// CUDA, in device memory (Device::cuda): element access (get/set/to) is for host tensors, and
+// to_device/copy_from move bytes between the two.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,7 +23,8 @@ std::string shape_str(const Shape& s);  // "[2, 3, 4]"
 struct Storage {
   unsigned char* ptr = nullptr;
   size_t size = 0;
-  explicit Storage(size_t n);
+  Device device = Device::cpu;
+  explicit Storage(size_t n, Device d = Device::cpu);  // zero-filled
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
@@ -55,8 +57,12 @@ class Tensor {
   // Element i as double whatever the dtype (tests, printing, host-side reductions).
   double get(int64_t i) const;
   void set(int64_t i, double v);
-  Tensor to(DType t) const;  // converted copy
+  Tensor to(DType t) const;  // converted copy (host tensors)
   void fill(double v);
+  // A copy on device d (a deep copy even when d is the tensor's own device).
+  Tensor to_device(Device d) const;
+  // Copies src's bytes into this tensor's (same shape and dtype; any pair of devices).
+  void copy_from(const Tensor& src);
 
  private:
   Shape shape_;

@@ -23,4 +23,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 "$golfrt" summary "$src/examples/baseline.lua" --set dim=640 | grep -q "^parameters: 26485832 " || fail "baseline at dim=640"
 if "$golfrt" summary "$src/examples/baseline.lua" --set dimm=3 2>"$err"; then fail "an unknown --set key was accepted"; fi
 grep -q "'dimm' is not a config key" "$err" || fail "unknown --set key message"
+# --device cuda is refused plainly where it cannot run (a build without CUDA, or no GPU).
+if ! "$golfrt" version | grep -q "^cuda:0 "; then
+  if "$golfrt" train "$src/examples/baseline.lua" --device cuda 2>"$err"; then fail "train --device cuda ran without a GPU"; fi
+  grep -qE "built without CUDA|no usable CUDA device" "$err" || fail "train --device cuda: $(cat "$err")"
+fi
+if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>"$err"; then fail "--device tpu was accepted"; fi
+grep -q "must be cpu or cuda" "$err" || fail "--device tpu message"
 echo "cli_smoke: ok"

@@ -5,7 +5,7 @@
 namespace golf {
 
 KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t context,
-                     DType real)
+                     DType real, Device device)
     : context_(context) {
   if (context <= 0) throw std::invalid_argument("incremental decoding: the cache must hold at least one position");
   model_ = factory("decode", 1, context);
@@ -13,16 +13,21 @@ KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std
   if (model_->caches.empty())
     throw std::runtime_error("the decode graph has no attention cache: the model never calls attention, or builds it "
                              "in a way the decode mode does not see");
-  exec_ = std::make_unique<Executor>(model_->graph, std::vector<Var>{model_->logits}, ExecOptions{real});
+  exec_ = std::make_unique<Executor>(model_->graph, std::vector<Var>{model_->logits}, ExecOptions{real, true, device});
   for (const ParamSpec& p : model_->store.specs()) {
     const Tensor& t = weights.get(p.name, set);
     if (t.shape() != p.shape)
       throw std::runtime_error("decoding: parameter '" + p.name + "' is " + shape_str(t.shape()) +
                                " in the weights but " + shape_str(p.shape) + " in the decode graph");
-    exec_->bind(p.name, t);
+    if (device == Device::cpu) {
+      exec_->bind(p.name, t);
+    } else {
+      device_weights_.push_back(t.to_device(device));
+      exec_->bind(p.name, device_weights_.back());
+    }
   }
   for (const CacheInput& c : model_->caches) {
-    caches_.emplace_back(c.shape, real);
+    caches_.emplace_back(c.shape, real, device);
     exec_->bind(c.name, caches_.back());
   }
   tokens_ = Tensor({1, 1}, DType::i32);

@@ -16,8 +16,9 @@ class KvDecoder {
   // Builds the decode graph with caches of `context` positions and binds the weights of `set`.
   // The factory's errors pass through unchanged (a model that cannot decode incrementally says so
   // there).
+  // On Device::cuda the weights are copied to the device once and the caches live there.
   KvDecoder(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t context,
-            DType real = DType::f32);
+            DType real = DType::f32, Device device = Device::cpu);
 
   // Empties the caches; the next token goes to position 0.
   void reset();
@@ -32,6 +33,7 @@ class KvDecoder {
   std::unique_ptr<ModelGraph> model_;
   std::unique_ptr<Executor> exec_;
   std::vector<Tensor> caches_;
+  std::vector<Tensor> device_weights_;
   Tensor tokens_, pos_in_;
   std::vector<float> logits_;
   int64_t context_, vocab_ = 0, pos_ = 0;

@@ -42,11 +42,11 @@ std::vector<std::pair<std::string, AdamWConfig>> same_config(const std::vector<s
 
 }  // namespace
 
-AdamW::AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real)
-    : AdamW(store, same_config(names, cfg), real) {}
+AdamW::AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real, Device device)
+    : AdamW(store, same_config(names, cfg), real, device) {}
 
-AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real)
-    : store_(store), params_(std::move(params)), real_(real) {
+AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real, Device device)
+    : store_(store), params_(std::move(params)), real_(real), device_(device) {
   for (const auto& [n, c] : params_) {
     const Shape& s = store_.spec(n).shape;
     if (m_.count(n)) throw std::invalid_argument("AdamW: parameter '" + n + "' given twice");
@@ -70,7 +70,7 @@ void AdamW::rebuild() {
     if (!frozen_.count(pc.first)) active.push_back(pc);
   if (active.empty()) return;
   build_adamw_update(*g_, store_, active);
-  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, Device::cpu});
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
   for (const auto& [n, c] : active) {
     ex_->bind("adam_lr." + n, lr_[n]);
     ex_->bind("adam_bias1." + n, bias1_[n]);

@@ -32,8 +32,11 @@ void build_adamw_update(Graph& g, const ParamStore& store, const std::vector<std
 class AdamW {
  public:
   // Every name with the same settings (cfg.lr = 1 makes step()'s argument the learning rate).
-  AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real = DType::f32);
-  AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real = DType::f32);
+  AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real = DType::f32,
+        Device device = Device::cpu);
+  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real = DType::f32,
+        Device device = Device::cpu);
 
   // One update of the "live" weights from `grads` (name -> gradient tensor); each active
   // parameter moves with learning rate cfg.lr × lr_multiplier.
@@ -58,6 +61,7 @@ class AdamW {
   ParamStore& store_;
   std::vector<std::pair<std::string, AdamWConfig>> params_;
   DType real_;
+  Device device_;
   std::set<std::string> frozen_;
   std::unique_ptr<Graph> g_;
   std::unique_ptr<Executor> ex_;

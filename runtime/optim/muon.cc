@@ -57,8 +57,8 @@ void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std:
   }
 }
 
-Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real)
-    : store_(store), params_(std::move(params)), real_(real) {
+Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real, Device device)
+    : store_(store), params_(std::move(params)), real_(real), device_(device) {
   for (const auto& [n, c] : params_) {
     const Shape& s = store_.spec(n).shape;
     if (s.size() < 2) throw std::invalid_argument("Muon: '" + n + "' has shape " + shape_str(s) + "; Muon needs a matrix");
@@ -81,7 +81,7 @@ void Muon::rebuild() {
     if (!frozen_.count(pc.first)) active.push_back(pc);
   if (active.empty()) return;
   build_muon_update(*g_, store_, active);
-  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, Device::cpu});
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
   for (const auto& pc : active) {
     const std::string& n = pc.first;
     ex_->bind("muon_lr." + n, lr_[n]);

@@ -55,7 +55,9 @@ void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std:
 class Muon {
  public:
   // Every parameter must have rank >= 2 (throws naming it otherwise).
-  Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32);
+  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32,
+       Device device = Device::cpu);
 
   // One update of the "live" weights; each active parameter moves with learning rate
   // cfg.lr × lr_multiplier and μ = muon_momentum(cfg, updates it has received so far).
@@ -79,6 +81,7 @@ class Muon {
   ParamStore& store_;
   std::vector<std::pair<std::string, MuonConfig>> params_;
   DType real_;
+  Device device_;
   std::set<std::string> frozen_;
   std::unique_ptr<Graph> g_;
   std::unique_ptr<Executor> ex_;

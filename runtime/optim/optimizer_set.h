@@ -33,7 +33,7 @@ class OptimizerSet {
 
   // Throws naming the rule or the parameter: a malformed rule, an unknown setting, a parameter no
   // rule matches, a Muon rule that matches a non-matrix.
-  OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real = DType::f32);
+  OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real = DType::f32, Device device = Device::cpu);
 
   // One update of every unfrozen parameter: each moves with its rule's lr × lr_multiplier.
   void step(const std::map<std::string, Tensor>& grads, double lr_multiplier);

@@ -8,15 +8,15 @@ double EvalResult::bpb() const { return bytes > 0 ? nats / (std::log(2.0) * byte
 
 int64_t scored_windows(int64_t n_tokens, int64_t seq) { return n_tokens > 1 ? (n_tokens - 1) / seq : 0; }
 
-Evaluator::Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real)
-    : factory_(std::move(factory)), seq_(seq), batch_(batch), real_(real) {}
+Evaluator::Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device)
+    : factory_(std::move(factory)), seq_(seq), batch_(batch), real_(real), device_(device) {}
 
 Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
   auto it = graphs_.find(batch);
   if (it != graphs_.end()) return it->second;
   Compiled c;
   c.model = factory_("eval", batch, seq_);
-  c.exec = std::make_unique<Executor>(c.model->graph, std::vector<Var>{c.model->loss}, ExecOptions{real_});
+  c.exec = std::make_unique<Executor>(c.model->graph, std::vector<Var>{c.model->loss}, ExecOptions{real_, true, device_});
   return graphs_[batch] = std::move(c);
 }
 
@@ -24,6 +24,8 @@ void Evaluator::score(ParamStore& store, const std::string& set, const std::vect
                       const ByteTable& table, const std::vector<int64_t>& starts, const std::vector<int64_t>& from,
                       EvalResult& r) {
   const int64_t n = int64_t(starts.size());
+  // On a device the weights are copied there once per call, not once per batch.
+  std::map<std::string, Tensor> on_device;
   for (int64_t w0 = 0; w0 < n; w0 += batch_) {
     int64_t b = std::min(batch_, n - w0);
     Compiled& c = compiled(b);
@@ -32,7 +34,13 @@ void Evaluator::score(ParamStore& store, const std::string& set, const std::vect
       if (t.shape() != p.shape)
         throw std::runtime_error("evaluation: parameter '" + p.name + "' is " + shape_str(t.shape()) +
                                  " in the weights but " + shape_str(p.shape) + " in the eval graph");
-      c.exec->bind(p.name, t);
+      if (device_ == Device::cpu) {
+        c.exec->bind(p.name, t);
+        continue;
+      }
+      auto d = on_device.find(p.name);
+      if (d == on_device.end()) d = on_device.emplace(p.name, t.to_device(device_)).first;
+      c.exec->bind(p.name, d->second);
     }
     Tensor x({b, seq_}, DType::i32), y({b, seq_}, DType::i32);
     int32_t* xp = x.data<int32_t>();

@@ -23,7 +23,7 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real);
+  Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device = Device::cpu);
   // Scores the first `max_windows` windows (0: all) with the weights of `set` in `store`.
   EvalResult run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
                  int64_t max_windows = 0);
@@ -51,6 +51,7 @@ class Evaluator {
   GraphFactory factory_;
   int64_t seq_, batch_;
   DType real_;
+  Device device_;
   std::map<int64_t, Compiled> graphs_;
 };
 

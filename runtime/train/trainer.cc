@@ -139,8 +139,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   ParamStore& store = model->store;
   store.initialize(opt.seed, opt.real);
   Var mean_loss = mean_all(model->loss);
-  TrainStep step_graph(model->graph, mean_loss, store, {opt.real}, 1.0 / double(accum));
-  OptimizerSet optim(store, train["optim"], matcher, opt.real);
+  TrainStep step_graph(model->graph, mean_loss, store, {opt.real, true, opt.device}, 1.0 / double(accum));
+  OptimizerSet optim(store, train["optim"], matcher, opt.real, opt.device);
   // Models whose training graph differs on some steps (the Micro Crawler fires its shared blocks
   // twice on every c-th step, and in replay phases): a second graph built with mode
   // "train_double", sharing the weights and the optimizer.
@@ -150,7 +150,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   if (double_every > 0) {
     double_model = factory("train_double", micro, seq);
     double_step = std::make_unique<TrainStep>(double_model->graph, mean_all(double_model->loss), store,
-                                              ExecOptions{opt.real}, 1.0 / double(accum));
+                                              ExecOptions{opt.real, true, opt.device}, 1.0 / double(accum));
   }
   Schedule schedule(ScheduleConfig::from_json(train), max_steps, budget);
   if (!opt.replay_schedule.empty()) {
@@ -159,7 +159,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     for (const Json& x : rec["lr_multipliers"].items()) m.push_back(x.number());
     schedule.set_replay(std::move(m));
   }
-  Evaluator evaluator(factory, seq, eval_batch, opt.real);
+  Evaluator evaluator(factory, seq, eval_batch, opt.real, opt.device);
 
   TokenStream stream(data.train, data.vocab);
   std::vector<uint16_t> val = load_all(data.val, data.vocab);
@@ -261,10 +261,10 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     Var probs = input(g, "teacher_probs", logits.shape());
     Var kd = mean_all(soft_cross_entropy(scale(logits, 1.0 / ph.temperature), probs));
     Var loss = scale(kd, ph.alpha * ph.temperature * ph.temperature) + scale(mean_all(distill.student->loss), 1.0 - ph.alpha);
-    distill.step = std::make_unique<TrainStep>(g, loss, store, ExecOptions{opt.real}, 1.0 / double(accum));
+    distill.step = std::make_unique<TrainStep>(g, loss, store, ExecOptions{opt.real, true, opt.device}, 1.0 / double(accum));
     distill.teacher_exec = std::make_unique<Executor>(distill.teacher->graph,
                                                       std::vector<Var>{reshape(distill.teacher->logits, {-1, V})},
-                                                      ExecOptions{opt.real});
+                                                      ExecOptions{opt.real, true, opt.device});
     distill.teacher_exec->bind_params(store, "teacher");
   };
   // softmax(teacher logits / T) per row, in double; adds the rows' mean entropy to *entropy (the

@@ -33,6 +33,7 @@ struct TrainerOptions {
   std::string replay_schedule; // schedule.json of an earlier run: replay its multipliers exactly
   int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
   DType real = DType::f32;
+  Device device = Device::cpu;  // where the step, update and evaluation graphs run
   bool quiet = false;
   // GPTQ calibration after training, on fresh training batches, its time counted in the
   // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.

@@ -1,0 +1,140 @@
+// Softcapped cross entropy, one block per row: the capped logits' maximum, then Σ exp(z − max)
+// in double through a fixed-order block sum (DESIGN §3: fp32 or better loss statistics).
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace golf::cuda {
+namespace {
+
+__device__ inline float capped(float x, float softcap, float inv) { return softcap != 0.f ? softcap * tanhf(x * inv) : x; }
+
+// Returns the row maximum and Σ exp(z − max) (every thread gets both).
+__device__ inline void row_stats(int64_t v, const float* xr, float softcap, float* mbuf, double* sbuf, float& m,
+                                 double& sum) {
+  const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) mx = fmaxf(mx, capped(xr[j], softcap, inv));
+  m = block_max(mx, mbuf);
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) s += double(expf(capped(xr[j], softcap, inv) - m));
+  sum = block_sum(s, sbuf);
+}
+
+__global__ void cross_entropy_kernel(int64_t v, float softcap, const float* x, const int32_t* targets, float* loss,
+                                     FaultRecord* f, int tag) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t i = blockIdx.x;
+  const float* xr = x + i * v;
+  const int32_t tg = targets[i];
+  const bool ok = tg >= 0 && tg < v;
+  if (!ok && threadIdx.x == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
+  float m;
+  double sum;
+  row_stats(v, xr, softcap, mbuf, sbuf, m, sum);
+  if (threadIdx.x == 0) {
+    const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
+    loss[i] = ok ? float(double(m) + log(sum) - double(capped(xr[tg], softcap, inv))) : 0.f;
+  }
+}
+
+__global__ void cross_entropy_backward_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
+                                              const float* dloss, float* dx, FaultRecord* f, int tag) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t i = blockIdx.x;
+  const float* xr = x + i * v;
+  float* dr = dx + i * v;
+  const int32_t tg = targets[i];
+  const bool ok = tg >= 0 && tg < v;
+  if (!ok && threadIdx.x == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
+  float m;
+  double sum;
+  row_stats(v, xr, softcap, mbuf, sbuf, m, sum);
+  const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
+  const float g = float(double(dloss[i]) / sum);
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+    const float th = softcap != 0.f ? tanhf(xr[j] * inv) : 0.f;
+    const float e = expf((softcap != 0.f ? softcap * th : xr[j]) - m);
+    if (j == tg) {
+      // softmax_t − 1 in double: no precision lost to e_t·g.
+      const double dzt = (double(e) / sum - 1.0) * double(dloss[i]);
+      dr[j] = float(softcap != 0.f ? dzt * (1.0 - double(th) * double(th)) : dzt);
+    } else {
+      dr[j] = softcap != 0.f ? e * g * (1.f - th * th) : e * g;
+    }
+  }
+}
+
+// Soft targets, one block per row: lse from the row maximum and Σ exp in double, then the
+// p-weighted sums in double (the CPU's statistics).
+__device__ inline double row_lse(int64_t v, const float* xr, float* mbuf, double* sbuf) {
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) mx = fmaxf(mx, xr[j]);
+  const float m = block_max(mx, mbuf);
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) s += double(expf(xr[j] - m));
+  return double(m) + log(block_sum(s, sbuf));
+}
+
+__global__ void soft_cross_entropy_kernel(int64_t v, const float* x, const float* p, float* loss) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * v;
+  const double lse = row_lse(v, x + off, mbuf, sbuf);
+  double acc = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) acc -= double(p[off + j]) * (double(x[off + j]) - lse);
+  acc = block_sum(acc, sbuf);
+  if (threadIdx.x == 0) loss[blockIdx.x] = float(acc);
+}
+
+__global__ void soft_cross_entropy_backward_kernel(int64_t v, const float* x, const float* p, const float* dloss,
+                                                   float* dx, float* dp) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * v;
+  const double lse = row_lse(v, x + off, mbuf, sbuf);
+  double ps = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) ps += double(p[off + j]);
+  const double psum = block_sum(ps, sbuf), g = double(dloss[blockIdx.x]);
+  for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+    const double logq = double(x[off + j]) - lse;
+    dx[off + j] = float(g * (exp(logq) * psum - double(p[off + j])));
+    dp[off + j] = float(-g * logq);
+  }
+}
+
+}  // namespace
+
+void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, float* loss) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("soft_cross_entropy: more than 2^31 rows");
+  soft_cross_entropy_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, x, p, loss);
+  check_launch("soft_cross_entropy");
+}
+
+void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const float* p, const float* dloss, float* dx,
+                                 float* dp) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("soft_cross_entropy_backward: more than 2^31 rows");
+  soft_cross_entropy_backward_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, x, p, dloss, dx, dp);
+  check_launch("soft_cross_entropy_backward");
+}
+
+void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy: more than 2^31 rows");
+  cross_entropy_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, float(softcap), x, targets, loss, fault_slot(), tag);
+  check_launch("cross_entropy");
+}
+
+void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
+                            const float* dloss, float* dx, int tag) {
+  if (n == 0) return;
+  if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy_backward: more than 2^31 rows");
+  cross_entropy_backward_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, float(softcap), x, targets, dloss, dx,
+                                                                        fault_slot(), tag);
+  check_launch("cross_entropy_backward");
+}
+
+}  // namespace golf::cuda

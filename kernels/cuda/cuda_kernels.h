@@ -1,0 +1,103 @@
+// CUDA kernels, the twins of kernels/cpu/cpu_kernels.h: raw device pointers, sizes and
+// attributes, fp32 only (DESIGN §3: fp32 storage and math; matmul inputs rounded to bf16 with fp32
+// accumulation unless the fp32 path is asked for). Every kernel runs on the one stream of
+// runtime_api.h and returns without waiting. Deterministic: no atomics on results; every sum runs
+// in an order fixed by the shapes alone. Outputs never alias inputs. Integer tensors are int32_t.
+// Kernels that validate data take a `tag` (the backend passes the node's step) and raise a fault
+// instead of throwing (runtime_api.h).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace golf::cuda {
+
+using Dims = std::vector<int64_t>;
+
+// ---- elementwise.cu ------------------------------------------------------------------------
+enum class Unary {
+  neg, exp, log, sqrt, rsqrt, square, tanh, sigmoid, softplus, relu, step, gelu, gelu_grad, silu,
+  elu, leaky_relu, scale, add_scalar, pow_scalar,
+};
+void unary(Unary op, int64_t n, const float* x, float* y, double a = 0.0);
+enum class Binary { add, sub, mul, div };
+// numpy broadcasting; a_dims and b_dims are left-padded with 1s to out_dims' rank.
+void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a, const Dims& b_dims, const float* b,
+            float* out);
+void fill(int64_t n, float value, float* y);
+void to_real(int64_t n, const int32_t* x, float* y);
+void add_into(int64_t n, const float* x, float* y);  // y += x
+
+// ---- reduce.cu -----------------------------------------------------------------------------
+// Sum of x (in_dims) into out (out_dims, same rank, each dim equal or 1), accumulated in double
+// in a fixed order. `scale` multiplies the result (mean = sum · 1/count).
+void reduce_sum(const Dims& in_dims, const float* x, const Dims& out_dims, float* out, double scale = 1.0);
+void broadcast(const Dims& in_dims, const float* x, const Dims& out_dims, float* out);
+
+// ---- layout.cu (4-byte elements: float and int32_t move alike, bit for bit) ----------------
+void copy4(int64_t n, const void* x, void* y);
+void permute4(const Dims& in_dims, const void* x, const Dims& perm, void* out);
+void slice4(int64_t outer, int64_t dim, int64_t inner, int64_t start, int64_t end, const void* x, void* out);
+void pad4(int64_t outer, int64_t dim, int64_t inner, int64_t before, int64_t after, const void* x, void* out);
+void concat_part4(int64_t outer, int64_t dim, int64_t inner, int64_t out_dim, int64_t at, const void* x, void* out);
+
+// ---- gather.cu -----------------------------------------------------------------------------
+void embedding(int64_t n, int64_t rows, int64_t d, const float* table, const int32_t* ids, float* out, int tag);
+// Rows are summed in increasing source position (a stable sort of the ids), as on the CPU.
+void scatter_add_rows(int64_t n, int64_t rows, int64_t d, const int32_t* ids, const float* src, float* out, int tag);
+void index_select(int64_t rows, int64_t c, int64_t k, const float* x, const int32_t* idx, float* out, int tag);
+void index_add(int64_t rows, int64_t k, int64_t c, const float* g, const int32_t* idx, float* out, int tag);
+void token_shift(int64_t b, int64_t t, int64_t inner, int64_t k, const float* x, float* out);
+
+// ---- matmul.cu -----------------------------------------------------------------------------
+// cpu::matmul's contract. bf16: A and B rounded to bf16 (round to nearest even), products summed
+// in fp32 by cuBLASLt; fp32: fp32 inputs and fp32 compute (no TF32).
+enum class MatmulPrecision { bf16, fp32 };
+void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
+            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p);
+
+// ---- rms_norm.cu ---------------------------------------------------------------------------
+void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y);
+void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx);
+
+// ---- rope.cu -------------------------------------------------------------------------------
+// cpu::rope_at's contract, the first position read from device memory (`p0_dev`, one int32; null
+// means 0). rope is rope_at with p0 = 0 and ntk_len = t.
+void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
+             int64_t ntk_len, const int32_t* p0_dev, bool inverse, const float* x, float* y);
+
+// ---- attention.cu --------------------------------------------------------------------------
+// cpu::attention / attention_backward / attention_cached, FlashAttention-2 style: tiles of keys
+// through shared memory, an online softmax per query row, lse saved for the backward, which
+// recomputes the probabilities and writes dq (per query row) and dk, dv (per key row, over the
+// group's query heads in order) in separate kernels, so no two threads add into one element.
+// hd is limited to kMaxHeadDim.
+constexpr int64_t kMaxHeadDim = 256;
+void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const float* q,
+               const float* k, const float* v, float* y, float* lse);
+void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                        const float* q, const float* k, const float* v, const float* y, const float* lse,
+                        const float* dy, float* dq, float* dk, float* dv);
+// p0 is read from device memory; p0 + t > c raises Fault::cache_range and leaves y untouched.
+void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                      const int32_t* p0_dev, const float* q, const float* k, const float* v, float* k_cache,
+                      float* v_cache, float* y, int tag);
+
+// ---- cross_entropy.cu ----------------------------------------------------------------------
+void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag);
+void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
+                            const float* dloss, float* dx, int tag);
+
+// Soft targets (cpu::soft_cross_entropy's contract); statistics in double.
+void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, float* loss);
+void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const float* p, const float* dloss, float* dx,
+                                 float* dp);
+
+// ---- hashing.cu ----------------------------------------------------------------------------
+// cpu::ngram_hash's contract, bit for bit (XXH3 through xxh3_small.h).
+void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
+                const int32_t* tokens, int32_t* out);
+
+// ---- fake_quant.cu -------------------------------------------------------------------------
+void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y);
+
+}  // namespace golf::cuda

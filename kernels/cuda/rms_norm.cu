@@ -1,0 +1,58 @@
+// One block per row; the statistic in double through a fixed-order block sum (DESIGN §3: fp32
+// storage, statistics at least fp32).
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace golf::cuda {
+namespace {
+
+__global__ void rms_norm_kernel(int64_t d, double eps, const float* x, float* y) {
+  __shared__ double buf[kThreads];
+  const float* xr = x + int64_t(blockIdx.x) * d;
+  float* yr = y + int64_t(blockIdx.x) * d;
+  double ss = 0.0;
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) ss += double(xr[j]) * double(xr[j]);
+  ss = block_sum(ss, buf);
+  const double inv = 1.0 / sqrt(ss / double(d) + eps);
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) yr[j] = float(double(xr[j]) * inv);
+}
+
+__global__ void rms_norm_backward_kernel(int64_t d, double eps, const float* x, const float* dy, float* dx) {
+  __shared__ double buf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * d;
+  const float *xr = x + off, *gr = dy + off;
+  float* dr = dx + off;
+  double ss = 0.0, gx = 0.0;
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) {
+    ss += double(xr[j]) * double(xr[j]);
+    gx += double(gr[j]) * double(xr[j]);
+  }
+  ss = block_sum(ss, buf);
+  gx = block_sum(gx, buf);
+  const double inv = 1.0 / sqrt(ss / double(d) + eps);
+  // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
+  const double c = inv * inv * inv * gx / double(d);
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
+}
+
+void check_rows(int64_t rows) {
+  if (rows > int64_t(INT32_MAX)) throw std::length_error("rms_norm: more than 2^31 rows");
+}
+
+}  // namespace
+
+void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y) {
+  if (rows == 0 || d == 0) return;
+  check_rows(rows);
+  rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, x, y);
+  check_launch("rms_norm");
+}
+
+void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx) {
+  if (rows == 0 || d == 0) return;
+  check_rows(rows);
+  rms_norm_backward_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, x, dy, dx);
+  check_launch("rms_norm_backward");
+}
+
+}  // namespace golf::cuda

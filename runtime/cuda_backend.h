@@ -1,0 +1,28 @@
+// The CUDA backend: maps one graph node onto the kernels of kernels/cuda/. Built only with
+// GOLFRT_WITH_CUDA. Tensors are device tensors (Device::cuda), fp32 for real values.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace golf {
+
+struct CudaRunOptions {
+  bool matmul_fp32 = false;  // fp32 inputs and compute instead of bf16 inputs (DESIGN §3)
+};
+
+// True when kernels/cuda/ has a kernel for the op. The executor asks at plan time, so a missing
+// kernel is an error before anything runs, never a silent CPU fallback.
+bool cuda_has_kernel(Op op);
+
+// Launches the node's kernels on the CUDA stream (asynchronously). `tag` identifies the node in a
+// fault a kernel raises (ids or targets out of range, a full KV cache); see cuda_take_fault.
+void cuda_run_node(const Node& n, const std::vector<Tensor>& ins, std::vector<Tensor>& outs, int tag,
+                   const CudaRunOptions& opt);
+
+// Waits for the stream; when a kernel raised a fault, returns its message (with the tag it
+// carried in *tag) and clears it; "" when there was none.
+std::string cuda_take_fault(int* tag);
+
+}  // namespace golf

@@ -1,0 +1,134 @@
+// A quick CUDA benchmark (a program, not a test; scripts/gpu/run.sh runs it on the GPU machine):
+//   matmul      [4096, 512] x [512, 1536], bf16 and fp32 paths: ms and TFLOP/s
+//   attention   B 8, T 1024, H 8, Hkv 4, hd 64 (the baseline's shape), forward and backward: ms,
+//               TFLOP/s (causal: half the square), the CPU kernel once for scale
+//   train step  examples/baseline.lua, default config, 8 × 1024 tokens: ms per forward+backward on
+//               CUDA (parameters and gradients mirrored from the host every step: the executor's
+//               host-bound path) and on the CPU
+// Numbers only; the decisions they feed (cuDNN SDPA or a tensor-core kernel, resident weights)
+// are written in docs/cuda.md.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+
+#include "dsl/script.h"
+#include "runtime/autograd.h"
+#include "runtime/executor.h"
+#include "runtime/rng.h"
+#include "runtime/train_step.h"
+
+using namespace golf;
+
+namespace {
+
+Tensor random_tensor(Shape s, uint64_t seed, Device d) {
+  Tensor t(s, DType::f32);
+  Rng rng(seed);
+  for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
+  return d == Device::cpu ? t : t.to_device(d);
+}
+
+// Best of `reps` runs after one warm-up, in ms.
+double time_ms(const std::function<void()>& f, int reps) {
+  f();
+  double best = 1e30;
+  for (int i = 0; i < reps; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// The graph's outputs are assigned into bound device buffers, so a run downloads nothing and the
+// time is the kernels' (plus one synchronization).
+struct Bench {
+  Graph g;
+  std::map<std::string, Tensor> bound;
+  void sink(const std::string& name, Var v, Device d) {
+    Var target = input(g, name, v.shape());
+    assign(target, v);
+    bound[name] = Tensor(v.shape(), DType::f32, d);
+  }
+  double run(Device d, bool fp32, int reps) {
+    ExecOptions o;
+    o.device = d;
+    o.matmul_fp32 = fp32;
+    Executor ex(g, {}, o);
+    for (auto& [name, t] : bound) ex.bind(name, t);
+    return time_ms([&] { ex.run(); }, reps);
+  }
+};
+
+void bench_matmul() {
+  const int64_t M = 4096, K = 512, N = 1536;
+  for (bool fp32 : {false, true}) {
+    Bench b;
+    b.bound["a"] = random_tensor({M, K}, 1, Device::cuda);
+    b.bound["w"] = random_tensor({K, N}, 2, Device::cuda);
+    b.sink("c", matmul(input(b.g, "a", {M, K}), input(b.g, "w", {K, N})), Device::cuda);
+    double ms = b.run(Device::cuda, fp32, 20);
+    std::printf("matmul %lldx%lldx%lld %s: %.3f ms, %.1f TFLOP/s\n", (long long)M, (long long)K, (long long)N,
+                fp32 ? "fp32" : "bf16", ms, 2.0 * M * K * N / ms / 1e9);
+  }
+}
+
+void bench_attention() {
+  const int64_t B = 8, T = 1024, H = 8, Hkv = 4, hd = 64;
+  const double fwd_flops = 4.0 * B * H * T * T * hd / 2;  // QKᵀ and PV, causal half
+  for (Device d : {Device::cuda, Device::cpu}) {
+    Bench b;
+    b.bound["q"] = random_tensor({B, T, H, hd}, 3, d);
+    b.bound["k"] = random_tensor({B, T, Hkv, hd}, 4, d);
+    b.bound["v"] = random_tensor({B, T, Hkv, hd}, 5, d);
+    b.bound["dy"] = random_tensor({B, T, H, hd}, 6, d);
+    Var q = input(b.g, "q", {B, T, H, hd}), k = input(b.g, "k", {B, T, Hkv, hd}), v = input(b.g, "v", {B, T, Hkv, hd});
+    AttentionOut a = attention(q, k, v, 0.125);
+    b.sink("y", a.y, d);
+    const int reps = d == Device::cuda ? 10 : 1;
+    double fwd = b.run(d, false, reps);
+    std::vector<Gradient> gr = backward_seeded(a.y, input(b.g, "dy", {B, T, H, hd}), {"q", "k", "v"});
+    for (const Gradient& x : gr) b.sink("d" + x.name, x.grad, d);
+    double both = b.run(d, false, reps);
+    std::printf("attention %s B%lld T%lld H%lld/%lld hd%lld: forward %.2f ms (%.1f TFLOP/s), forward+backward %.2f ms "
+                "(%.1f TFLOP/s at 3.5x the forward's FLOPs)\n",
+                device_name(d), (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, fwd,
+                fwd_flops / fwd / 1e9, both, 3.5 * fwd_flops / both / 1e9);
+  }
+}
+
+void bench_train_step(const std::string& source) {
+  const int64_t B = 8, T = 1024;
+  for (Device d : {Device::cuda, Device::cpu}) {
+    ModelScript script(source + "/examples/baseline.lua");
+    auto m = script.build("train", B, T);
+    m->store.initialize(1, DType::f32);
+    TrainStep step(m->graph, mean_all(m->loss), m->store, {DType::f32, true, d});
+    Tensor tokens({B, T}, DType::i32), targets({B, T}, DType::i32);
+    Rng rng(9);
+    for (int64_t i = 0; i < tokens.numel(); i++) tokens.set(i, double(rng.below(1024))), targets.set(i, double(rng.below(1024)));
+    double loss = 0;
+    double ms = time_ms([&] { loss = step.run({{"tokens", tokens}, {"targets", targets}}); }, d == Device::cuda ? 5 : 1);
+    std::printf("train step baseline %s, %lld tokens: %.1f ms (%.0f tokens/s), loss %.4f\n", device_name(d),
+                (long long)(B * T), ms, double(B * T) / ms * 1e3, loss);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string source = GOLFRT_SOURCE_DIR;
+  for (int i = 1; i + 1 < argc; i++)
+    if (std::strcmp(argv[i], "--source") == 0) source = argv[i + 1];
+  try {
+    bench_matmul();
+    bench_attention();
+    bench_train_step(source);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
