@@ -92,9 +92,10 @@ local M = {
     qk_gain = 5, softcap = 30, perm_seed = 1729, embed_std = 0.005, norm_eps = 1.1920928955078125e-07,
   },
   presets = {
-    -- The README-sized run: d=128, 4 minutes on 2 CPU cores, EMA weights exported.
+    -- The README-sized run: d=128, 4 minutes on 2 CPU cores (11 virtual layers: 30-60 steps), warmdown
+    -- over the last 12 steps' worth of time, EMA weights exported.
     cpu = { dim = 128, heads = 4, kv_heads = 2, seq_len = 256,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240, warmdown = { iters = 30, by = "time" },
+            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 240, warmdown = { iters = 12, by = "time" },
                       eval_every = 0, log_every = 5, checkpoint_every = 50, ema = { decay = 0.95 }, qat = false } },
     -- The reference's tiny config (scripts/reference/prism.py): head dim 8, RoPE pairs (0,2), (1,3).
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16 },
