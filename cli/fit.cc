@@ -33,7 +33,7 @@ Projection project(const std::string& path, Overrides o, const std::string& key,
     store.initialize(seed, DType::f32);
     Rng rng(seed);
     for (const ParamSpec& s : store.specs()) {
-      if (s.shape.size() < 2) continue;
+      if (s.shape.size() < 2 || s.is_buffer()) continue;
       Tensor& w = store.get(s.name);
       double std = 1.0 / std::sqrt(double(s.shape.back()));
       for (int64_t i = 0; i < w.numel(); i++) w.set(i, std * rng.normal());

@@ -1,5 +1,6 @@
 // golfrt summary SCRIPT: the module tree with each parameter's shape, the parameter count by
-// optimizer group (the script's train.optim rules) and in total.
+// optimizer group (the script's train.optim rules) and in total; buffers (non-trainable tensors
+// such as permutation tables) are listed apart and not counted as parameters.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -43,7 +44,7 @@ int cmd_summary(const std::vector<std::string>& argv) {
   std::map<std::string, int64_t> count_under;
   for (const ModuleRecord& r : m->modules)
     for (const ParamSpec& p : m->store.specs())
-      if (under(p.name, r.path)) count_under[r.path] += shape_numel(p.shape);
+      if (!p.is_buffer() && under(p.name, r.path)) count_under[r.path] += shape_numel(p.shape);
 
   // Modules in attach order, each followed by its own parameters (those directly under it).
   auto depth = [](const std::string& s) { return int(std::count(s.begin(), s.end(), '.')); };
@@ -55,7 +56,7 @@ int cmd_summary(const std::vector<std::string>& argv) {
   };
   auto print_params = [&](const std::string& path) {
     for (const ParamSpec& p : m->store.specs()) {
-      if (owner(p.name) != path) continue;
+      if (p.is_buffer() || owner(p.name) != path) continue;
       std::string leaf = path.empty() ? p.name : p.name.substr(path.size() + 1);
       int d = path.empty() ? 0 : depth(path) + 1;
       std::printf("%*s%-*s %-10s %12s  %s\n", 2 * d, "", 40 - 2 * d, leaf.c_str(), "", with_commas(shape_numel(p.shape)).c_str(),
@@ -75,6 +76,7 @@ int cmd_summary(const std::vector<std::string>& argv) {
   std::vector<int64_t> per_rule(rules.size() + 1, 0);
   std::vector<int> tensors(rules.size() + 1, 0);
   for (const ParamSpec& p : m->store.specs()) {
+    if (p.is_buffer()) continue;
     size_t r = 0;
     while (r < rules.size() && !script.name_matches(p.name, rules[r].first)) r++;
     per_rule[r] += shape_numel(p.shape);
@@ -85,7 +87,17 @@ int cmd_summary(const std::vector<std::string>& argv) {
     std::string label = r < rules.size() ? rules[r].second + "  " + rules[r].first : "(no rule)";
     std::printf("  %-40s %12s  %d tensors\n", label.c_str(), with_commas(per_rule[r]).c_str(), tensors[r]);
   }
+  int buffers = 0;
+  for (const ParamSpec& p : m->store.specs()) {
+    if (!p.is_buffer()) continue;
+    if (!buffers++) std::printf("\nbuffers (not trained, not counted as parameters):\n");
+    std::printf("  %-40s %12s  %s %s\n", p.name.c_str(), with_commas(shape_numel(p.shape)).c_str(), shape_str(p.shape).c_str(),
+                p.integer ? "i32" : "real");
+  }
   std::printf("\nparameters: %lld (%s)\n", (long long)m->store.count(), with_commas(m->store.count()).c_str());
+  if (buffers)
+    std::printf("buffers: %d tensors, %lld values (%s)\n", buffers, (long long)m->store.buffer_count(),
+                with_commas(m->store.buffer_count()).c_str());
   return 0;
 }
 

@@ -38,6 +38,12 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
 
   for (const ParamSpec& p : store.specs()) {
     const Tensor& w = store.get(p.name, set);
+    if (p.is_buffer()) {  // never quantized: integer buffers as i32, real ones as fp32, exactly
+      QuantSpec exact;
+      exact.encoding = "fp32";
+      a.tensors.push_back(quantize(p.name, p.integer ? w : w.to(DType::f32), exact));
+      continue;
+    }
     Tensor w32 = w.dtype() == DType::f32 ? w : w.to(DType::f32);
     QuantSpec spec = choose_spec(p.name, p.shape, quant, match);
     auto h = hessians.find(p.name);
@@ -86,7 +92,10 @@ LoadedModel load_model(const std::string& path) {
     Tensor w = dequantize(*it->second);
     if (w.shape() != p.shape)
       throw std::runtime_error(path + ": tensor '" + p.name + "' is " + shape_str(w.shape()) + ", the model expects " + shape_str(p.shape));
-    Tensor w32 = w.dtype() == DType::f32 ? w : w.to(DType::f32);
+    if (p.integer != (w.dtype() == DType::i32))
+      throw std::runtime_error(path + ": tensor '" + p.name + "' is " + dtype_name(w.dtype()) + ", the model expects " +
+                               (p.integer ? "an integer buffer" : "real values"));
+    Tensor w32 = w.dtype() == DType::f32 || w.dtype() == DType::i32 ? w : w.to(DType::f32);
     std::memcpy(store.get(p.name).raw(), w32.raw(), w32.nbytes());
   }
   return m;

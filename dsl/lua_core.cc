@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <utility>
+
+#include "runtime/rng.h"
 
 namespace golf {
 
@@ -184,6 +187,45 @@ int l_param(lua_State* L) {
   }
   ctx->qat_weights[name] = w;
   return ret(L, w);
+}
+
+// buffer(name, shape, values, integer): a named non-trainable tensor (ParamStore buffer) holding
+// `values` (a flat row-major list); never quantized, never QAT'd, never differentiated.
+int l_buffer(lua_State* L) {
+  std::string name = luaL_checkstring(L, 1);
+  Shape shape = check_shape(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  std::vector<double> values(size_t(luaL_len(L, 3)));
+  for (size_t i = 0; i < values.size(); i++) {
+    lua_geti(L, 3, lua_Integer(i + 1));
+    values[i] = luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+  }
+  bool integer = lua_toboolean(L, 4);
+  BuildContext* ctx = context(L);
+  ctx->graph->set_location(location(L));
+  ctx->store->declare_buffer(name, shape, std::move(values), integer);
+  return ret(L, buffer(*ctx->graph, name, shape, integer));
+}
+
+// permutation(n, seed): a permutation of 0 .. n-1 as a Lua list. Fisher–Yates over golfrt's Rng
+// seeded with `seed` (for i = n-1 down to 1: swap a[i] with a[rng.below(i + 1)]). Stable: the same
+// (n, seed) gives the same table on every machine and in every golfrt version, since artifacts
+// and checkpoints depend on it.
+int l_permutation(lua_State* L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer seed = luaL_checkinteger(L, 2);
+  if (n < 0 || n > (lua_Integer(1) << 26)) return luaL_argerror(L, 1, "permutation size must be in 0 .. 2^26");
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (lua_Integer i = 0; i < n; i++) p[size_t(i)] = i;
+  Rng rng{static_cast<uint64_t>(seed)};
+  for (lua_Integer i = n - 1; i > 0; i--) std::swap(p[size_t(i)], p[size_t(rng.below(uint64_t(i + 1)))]);
+  lua_createtable(L, int(n), 0);
+  for (lua_Integer i = 0; i < n; i++) {
+    lua_pushinteger(L, p[size_t(i)]);
+    lua_seti(L, -2, i + 1);
+  }
+  return 1;
 }
 
 int l_full(lua_State* L) {
@@ -508,6 +550,8 @@ int l_is_tensor(lua_State* L) {
 #define G(f) guarded<f>
 const luaL_Reg kCoreFunctions[] = {
     {"param", G(l_param)},
+    {"buffer", G(l_buffer)},
+    {"permutation", G(l_permutation)},
     {"full", G(l_full)},
     {"module", G(l_module)},
     {"neg", G(l_unary<neg>)},

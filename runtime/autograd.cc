@@ -29,6 +29,7 @@ std::vector<Gradient> backward_seeded(Var output, Var seed, std::vector<std::str
     Value v = g.find_param(name);
     if (!v.valid()) v = g.find_input(name);
     if (!v.valid()) throw ShapeError("backward: no parameter or input named '" + name + "' in the graph");
+    if (v.node >= 0 && g.is_buffer(v)) throw ShapeError("backward: '" + name + "' is a buffer and has no gradient");
     if (g.spec(v).integer) throw ShapeError("backward: '" + name + "' is an integer input and has no gradient");
     targets.push_back(v);
   }

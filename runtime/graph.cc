@@ -73,6 +73,7 @@ Value Graph::input(const std::string& name, const Shape& shape, bool integer) {
 
 Value Graph::param(const std::string& name, const Shape& shape) {
   if (Value v = find_param(name); v.valid()) {
+    if (is_buffer(v)) throw ShapeError("'" + name + "' is a buffer and cannot also be used as a parameter");
     if (this->shape(v) != shape)
       throw ShapeError("parameter '" + name + "' used with shape " + shape_str(shape) + " but declared " +
                        shape_str(this->shape(v)) + (loc_.empty() ? "" : " (at " + loc_ + ")"));
@@ -81,10 +82,32 @@ Value Graph::param(const std::string& name, const Shape& shape) {
   return add(Op::param, {}, {}, {}, name, {OutSpec{shape, false}});
 }
 
+Value Graph::buffer(const std::string& name, const Shape& shape, bool integer) {
+  if (Value v = find_param(name); v.valid()) {
+    if (this->shape(v) != shape || spec(v).integer != integer || !is_buffer(v))
+      throw ShapeError("buffer '" + name + "' used as " + shape_str(shape) + (integer ? " integer" : "") +
+                       " but declared as " + describe(v) + (loc_.empty() ? "" : " (at " + loc_ + ")"));
+    return v;
+  }
+  return add(Op::param, {}, {1}, {}, name, {OutSpec{shape, integer}});
+}
+
+bool Graph::is_buffer(Value v) const {
+  const Node& n = node(v.node);
+  return n.op == Op::param && !n.ints.empty() && n.ints[0] == 1;
+}
+
 std::vector<std::string> Graph::param_names() const {
   std::vector<std::string> names;
-  for (const Node& n : nodes_)
-    if (n.op == Op::param) names.push_back(n.str);
+  for (int i = 0; i < size(); i++)
+    if (nodes_[size_t(i)].op == Op::param && !is_buffer(Value{i, 0})) names.push_back(nodes_[size_t(i)].str);
+  return names;
+}
+
+std::vector<std::string> Graph::buffer_names() const {
+  std::vector<std::string> names;
+  for (int i = 0; i < size(); i++)
+    if (is_buffer(Value{i, 0})) names.push_back(nodes_[size_t(i)].str);
   return names;
 }
 

@@ -67,6 +67,10 @@ class Graph {
   // Parameters are leaves keyed by name; asking twice for one name returns the same value, so the
   // gradient of a shared parameter is accumulated in one place.
   Value param(const std::string& name, const Shape& shape);
+  // A buffer (ParamStore buffers: permutation tables, fixed constants) is a `param` leaf too,
+  // marked ints = {1} and integer when the buffer is: bound from the weight set like a
+  // parameter, never differentiated (param_names() leaves it out).
+  Value buffer(const std::string& name, const Shape& shape, bool integer);
 
   const Node& node(int i) const { return nodes_.at(size_t(i)); }
   const std::vector<Node>& nodes() const { return nodes_; }
@@ -78,7 +82,9 @@ class Graph {
   void set_location(std::string loc) { loc_ = std::move(loc); }
   const std::string& location() const { return loc_; }
 
-  std::vector<std::string> param_names() const;  // in first-use order
+  std::vector<std::string> param_names() const;   // trainable parameters, in first-use order
+  std::vector<std::string> buffer_names() const;  // buffers, in first-use order
+  bool is_buffer(Value v) const;                  // a `param` leaf marked as a buffer
   Value find_param(const std::string& name) const;
   Value find_input(const std::string& name) const;
 

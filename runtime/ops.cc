@@ -34,6 +34,9 @@ Var input(Graph& g, const std::string& name, const Shape& shape, bool integer) {
   return Var(&g, g.input(name, shape, integer));
 }
 Var param(Graph& g, const std::string& name, const Shape& shape) { return Var(&g, g.param(name, shape)); }
+Var buffer(Graph& g, const std::string& name, const Shape& shape, bool integer) {
+  return Var(&g, g.buffer(name, shape, integer));
+}
 Var full(Graph& g, const Shape& shape, double value) {
   return Var(&g, g.add(Op::full, {}, std::vector<int64_t>(shape.begin(), shape.end()), {value}));
 }

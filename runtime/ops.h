@@ -28,6 +28,7 @@ Var output(Var multi, int index);  // the index-th output of a multi-output node
 
 Var input(Graph& g, const std::string& name, const Shape& shape, bool integer = false);
 Var param(Graph& g, const std::string& name, const Shape& shape);
+Var buffer(Graph& g, const std::string& name, const Shape& shape, bool integer);
 Var full(Graph& g, const Shape& shape, double value);
 
 // elementwise

@@ -34,6 +34,8 @@ const ParamSpec& ParamStore::declare(const std::string& name, const Shape& shape
   check_param_name(name);
   if (auto it = index_.find(name); it != index_.end()) {
     const ParamSpec& old = specs_[it->second];
+    if (old.is_buffer())
+      throw std::invalid_argument("'" + name + "' is a buffer and cannot also be declared as a parameter");
     if (old.shape != shape || !(old.init == init))
       throw std::invalid_argument("parameter '" + name + "' declared twice: " + shape_str(old.shape) + " " +
                                   old.init.describe() + " and " + shape_str(shape) + " " + init.describe());
@@ -49,6 +51,31 @@ const ParamSpec& ParamStore::declare(const std::string& name, const Shape& shape
   return specs_.back();
 }
 
+const ParamSpec& ParamStore::declare_buffer(const std::string& name, const Shape& shape, std::vector<double> values,
+                                            bool integer) {
+  check_param_name(name);
+  if (int64_t(values.size()) != shape_numel(shape))
+    throw std::invalid_argument("buffer '" + name + "': " + std::to_string(values.size()) + " values for shape " +
+                                shape_str(shape));
+  if (integer)
+    for (double v : values)
+      if (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0)
+        throw std::invalid_argument("integer buffer '" + name + "': value " + std::to_string(v) +
+                                    " is not a 32-bit integer");
+  Init init = Init::from_values(std::move(values));
+  if (auto it = index_.find(name); it != index_.end()) {
+    const ParamSpec& old = specs_[it->second];
+    if (!old.is_buffer()) throw std::invalid_argument("'" + name + "' is a parameter and cannot also be declared as a buffer");
+    if (old.shape != shape || old.integer != integer || !(old.init == init))
+      throw std::invalid_argument("buffer '" + name + "' declared twice with different shapes, kinds or values: " +
+                                  shape_str(old.shape) + " and " + shape_str(shape));
+    return old;
+  }
+  index_[name] = specs_.size();
+  specs_.push_back({name, shape, std::move(init), ParamSpec::Kind::buffer, integer});
+  return specs_.back();
+}
+
 const ParamSpec& ParamStore::spec(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end()) throw std::out_of_range("no parameter named '" + name + "'");
@@ -57,7 +84,15 @@ const ParamSpec& ParamStore::spec(const std::string& name) const {
 
 int64_t ParamStore::count() const {
   int64_t n = 0;
-  for (const ParamSpec& s : specs_) n += shape_numel(s.shape);
+  for (const ParamSpec& s : specs_)
+    if (!s.is_buffer()) n += shape_numel(s.shape);
+  return n;
+}
+
+int64_t ParamStore::buffer_count() const {
+  int64_t n = 0;
+  for (const ParamSpec& s : specs_)
+    if (s.is_buffer()) n += shape_numel(s.shape);
   return n;
 }
 
@@ -112,7 +147,7 @@ void ParamStore::initialize(uint64_t seed, DType dtype) {
   auto& live = sets_["live"];
   live.clear();
   for (const ParamSpec& s : specs_) {
-    Tensor t(s.shape, dtype);
+    Tensor t(s.shape, s.integer ? DType::i32 : dtype);
     Rng rng = Rng::for_name(seed, s.name);
     init_tensor(t, s.init, rng);
     live[s.name] = t;
@@ -155,6 +190,12 @@ Var Scope::param(const std::string& name, const Shape& shape, const Init& init) 
   std::string full = full_name(name);
   store_->declare(full, shape, init);
   return golf::param(*g_, full, shape);
+}
+
+Var Scope::buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer) const {
+  std::string full = full_name(name);
+  store_->declare_buffer(full, shape, std::move(values), integer);
+  return golf::buffer(*g_, full, shape, integer);
 }
 
 }  // namespace golf

@@ -30,10 +30,19 @@ struct Init {
   bool operator==(const Init& o) const { return kind == o.kind && a == o.a && values == o.values; }
 };
 
+// A parameter is trained; a buffer is a named, non-trainable tensor living beside the parameters
+// (permutation tables, fixed bases): it is declared with its values, bound to the graph like a
+// parameter (a `param` leaf, integer when `integer`), carried by weight sets, checkpoints and the
+// artifact (integer buffers bit-exactly), but never gets a gradient, optimizer state, weight
+// averaging, quantization or QAT, and is not counted as a parameter.
 struct ParamSpec {
+  enum class Kind : uint8_t { parameter, buffer };
   std::string name;
   Shape shape;
   Init init;
+  Kind kind = Kind::parameter;
+  bool integer = false;  // buffers only: values are i32 in every weight set
+  bool is_buffer() const { return kind == Kind::buffer; }
 };
 
 class ParamStore {
@@ -41,12 +50,19 @@ class ParamStore {
   // Declares a parameter; declaring an existing name again with the same shape and init returns
   // it (that is how weights are shared), with anything else is an error naming both.
   const ParamSpec& declare(const std::string& name, const Shape& shape, const Init& init);
+  // Declares a buffer holding `values` (row-major; integers when `integer`, stored as i32).
+  // Redeclaring with the same shape, values and kind returns it; anything else is an error.
+  const ParamSpec& declare_buffer(const std::string& name, const Shape& shape, std::vector<double> values,
+                                  bool integer);
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const ParamSpec& spec(const std::string& name) const;
-  const std::vector<ParamSpec>& specs() const { return specs_; }  // in declaration order
-  int64_t count() const;                                         // total elements
+  // Parameters and buffers, in declaration order: check is_buffer() where only one kind applies.
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  int64_t count() const;         // total elements of the parameters (buffers excluded)
+  int64_t buffer_count() const;  // total elements of the buffers
 
-  // Fills the "live" set from each parameter's init (dtype f32 for training, f64 for checks).
+  // Fills the "live" set from each parameter's init (dtype f32 for training, f64 for checks);
+  // buffers get their values (integer buffers as i32 whatever the dtype).
   void initialize(uint64_t seed, DType dtype = DType::f32);
   Tensor& get(const std::string& name, const std::string& set = "live");
   const Tensor& get(const std::string& name, const std::string& set = "live") const;
@@ -72,6 +88,7 @@ class Scope {
   Scope sub(const std::string& name) const;
   Scope sub(int64_t index) const { return sub(std::to_string(index)); }
   Var param(const std::string& name, const Shape& shape, const Init& init) const;
+  Var buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer) const;
   std::string full_name(const std::string& name) const;
   Graph& graph() const { return *g_; }
   ParamStore& store() const { return *store_; }

@@ -134,6 +134,7 @@ OptimizerSet::OptimizerSet(ParamStore& store, const Json& rules, Matcher match, 
   std::vector<std::pair<std::string, MuonConfig>> muon_params;
   std::vector<std::pair<std::string, AdamWConfig>> adam_params;
   for (const ParamSpec& p : store.specs()) {
+    if (p.is_buffer()) continue;  // buffers are not trained
     const Rule* hit = nullptr;
     for (const Rule& rule : parsed) {
       if (rule.rank >= 0 && int64_t(p.shape.size()) != rule.rank) continue;
@@ -175,7 +176,8 @@ void OptimizerSet::set_frozen(const std::set<std::string>& names) {
 
 std::vector<std::pair<std::string, std::string>> OptimizerSet::assignment() const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const ParamSpec& p : store_.specs()) out.emplace_back(p.name, described_.at(p.name));
+  for (const ParamSpec& p : store_.specs())
+    if (!p.is_buffer()) out.emplace_back(p.name, described_.at(p.name));
   return out;
 }
 
@@ -259,7 +261,8 @@ void average_towards_live(ParamStore& store, const std::string& set, double w) {
     store.copy_set("live", set);
     return;
   }
-  for (const ParamSpec& p : store.specs()) move_towards(store.get(p.name, set), store.get(p.name, "live"), w, p.name);
+  for (const ParamSpec& p : store.specs())  // buffers keep the values every set was copied with
+    if (!p.is_buffer()) move_towards(store.get(p.name, set), store.get(p.name, "live"), w, p.name);
 }
 
 }  // namespace

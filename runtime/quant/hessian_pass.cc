@@ -29,7 +29,7 @@ std::vector<std::string> add_hessian_accumulators(Graph& g, const std::vector<st
   std::map<std::pair<int, int>, View> views;
   for (const std::string& name : params) {
     Value p = g.find_param(name);
-    if (!p.valid() || g.shape(p).size() != 2) continue;
+    if (!p.valid() || g.shape(p).size() != 2 || g.is_buffer(p)) continue;  // buffers are not GPTQ targets
     bool seen = false;
     for (const std::string& t : targets) seen = seen || t == name;
     if (seen) continue;
@@ -96,10 +96,12 @@ std::map<std::string, Tensor> collect_hessians(ModelGraph& model, ParamStore& we
   Executor ex(model.graph, outputs, opt);
 
   std::map<std::string, Tensor> converted;  // kept alive while the executor holds them
-  for (const std::string& p : model.graph.param_names()) {
+  std::vector<std::string> leaves = model.graph.param_names();
+  for (const std::string& b : model.graph.buffer_names()) leaves.push_back(b);  // bound, never targets
+  for (const std::string& p : leaves) {
     if (!ex.needs(p)) continue;
     Tensor t = weights.get(p, set);
-    if (t.dtype() != real) t = converted[p] = t.to(real);
+    if (t.dtype() != real && t.dtype() != DType::i32) t = converted[p] = t.to(real);
     ex.bind(p, t);
   }
   std::map<std::string, Tensor> buffers, totals;

@@ -298,6 +298,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     std::set<std::string> frozen;
     for (const ParamSpec& p : store.specs())
       for (const std::string& pat : phases[i].freeze)
+        if (!p.is_buffer())
         if (matcher(p.name, pat)) frozen.insert(p.name);
     optim.set_frozen(frozen);
     progress.message("phase '" + phases[i].name + "' from step " + std::to_string(step) +
@@ -416,7 +417,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     }
     std::vector<std::string> names;
     for (const ParamSpec& p : store.specs())
-      if (p.shape.size() == 2) names.push_back(p.name);
+      if (p.shape.size() == 2 && !p.is_buffer()) names.push_back(p.name);
     auto calib = factory("calibrate", micro, seq);
     rep.hessians = collect_hessians(*calib, store, opt.calibration_set, batches, names, opt.real);
     rep.calibration_s = std::chrono::duration<double>(clock::now() - t0).count();

@@ -7,7 +7,7 @@ local M = {
   config = {
     vocab = 260, dim = 32, layers = 2, heads = 2, kv_heads = 1, mlp = 2,
     seq_len = 32, rope_base = 10000, qk_gain = 1.5, softcap = 30,
-    embed_std = 0.05, norm_eps = 1.1920928955078125e-07,
+    embed_std = 0.05, norm_eps = 1.1920928955078125e-07, buffers = false,
   },
   presets = {
     -- Two phases: the second freezes the embedding and halves the learning rate. No warmdown, so
@@ -38,6 +38,11 @@ local M = {
     distill_ce = { train = { warmdown = 0, phases = { { name = "main", steps = 5 },
                                         { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0 } } } } },
     plain_split = { train = { warmdown = 0, phases = { { name = "main", steps = 5 }, { name = "distill" } } } },
+    -- Buffers (tests/train_test.cc): an integer permutation of the embedding channels, a large
+    -- integer table (would be quantized and QAT'd were it a weight) and a real per-channel
+    -- constant, with every weight set (EMA, SWA) and late QAT on.
+    buffer = { buffers = true, train = { steps = 20, ema = { decay = 0.9 }, swa = { every = 4, start = 0.5 },
+                                         qat = { below = 0.6 } } },
     -- A wall-clock schedule: warm down over the last 4 steps' worth of the time budget.
     timed = { train = { steps = 0, warmdown = { iters = 4, by = "time" } } },
   },
@@ -62,7 +67,14 @@ function M.build(g, cfg, mode)
   local m = nn.Model()
   m.tok_emb = nn.Embedding(cfg.vocab, cfg.dim, { std = cfg.embed_std })
   m.blocks = nn.UNet(cfg.layers, function(i) return nn.Block(cfg, i) end, { dim = cfg.dim })
-  local x0 = nn.rms_norm(m.tok_emb(g.tokens), cfg.norm_eps)
+  local e = m.tok_emb(g.tokens)
+  if cfg.buffers then
+    m.perm = nn.Buffer({ cfg.dim }, nn.permutation(cfg.dim, 7), { integer = true })
+    m.table = nn.Buffer({ 16, cfg.dim }, function(i, j) return 1000 * i + j - 70000 end, { integer = true })
+    m.fixed = nn.Buffer({ cfg.dim }, function(i) return 1 + i / 64 end)
+    e = nn.index_select(e, m.perm) * m.fixed + nn.to_real(m.table):mean() * 0
+  end
+  local x0 = nn.rms_norm(e, cfg.norm_eps)
   local x = m.blocks(x0, x0)
   local logits = m.tok_emb:tied_head(nn.rms_norm(x, cfg.norm_eps))
   return nn.cross_entropy(logits, g.targets, cfg.softcap), nn.softcap(logits, cfg.softcap)

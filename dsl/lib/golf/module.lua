@@ -48,7 +48,11 @@ local function resolve(self, k, p)
     error(("%s: parameter '%s' is used before its module is part of a model (assign the module to a "
       .. "field of nn.Model() or of a module that is)"):format(rawget(self, "_type"), k), 3)
   end
-  p.var = core.param(join(path, k), p.shape, p.init)
+  if p.buffer then
+    p.var = core.buffer(join(path, k), p.shape, p.values, p.integer)
+  else
+    p.var = core.param(join(path, k), p.shape, p.init)
+  end
   return p.var
 end
 
@@ -105,24 +109,42 @@ end
 -- This module's place in the model ("" for the root, nil while detached).
 function Module:path() return rawget(self, "_path") end
 
+-- Every element of a tensor of `shape` from fn(i, j, ...) (1-based indices), row-major.
+local function fill_values(shape, fn)
+  local values, idx, n = {}, {}, 1
+  for _, d in ipairs(shape) do n = n * d end
+  for i = 1, #shape do idx[i] = 1 end
+  for _ = 1, n do
+    values[#values + 1] = fn(table.unpack(idx))
+    for d = #shape, 1, -1 do
+      idx[d] = idx[d] + 1
+      if idx[d] <= shape[d] then break end
+      idx[d] = 1
+    end
+  end
+  return values
+end
+
 -- A parameter: shape and initializer. nn.Parameter({4, 512}, nn.init.ones())
 function M.parameter(shape, init)
   init = init or { kind = "zeros" }
   if init.kind == "fill" then  -- constants computed by a Lua function of the 1-based indices
-    local values, idx, n = {}, {}, 1
-    for _, d in ipairs(shape) do n = n * d end
-    for i = 1, #shape do idx[i] = 1 end
-    for _ = 1, n do
-      values[#values + 1] = init.fn(table.unpack(idx))
-      for d = #shape, 1, -1 do
-        idx[d] = idx[d] + 1
-        if idx[d] <= shape[d] then break end
-        idx[d] = 1
-      end
-    end
-    init = { kind = "values", values = values }
+    init = { kind = "values", values = fill_values(shape, init.fn) }
   end
   return setmetatable({ shape = shape, init = init }, Parameter)
+end
+
+-- A buffer: a named tensor that is not trained (no gradient, optimizer state, averaging,
+-- quantization or QAT) and not counted as a parameter, with values the script computes: a flat
+-- row-major list, or a function of the 1-based indices. { integer = true } stores i32 values
+-- (gather indices: nn.index_select), bit-exactly in checkpoints and the artifact.
+--   self.perm = nn.Buffer({ n }, nn.permutation(n, seed), { integer = true })
+function M.buffer(shape, values, opts)
+  opts = opts or {}
+  if type(values) == "function" then values = fill_values(shape, values) end
+  if type(values) ~= "table" then error("nn.Buffer(shape, values, opts): values must be a list or a function", 2) end
+  return setmetatable({ shape = shape, values = values, integer = opts.integer and true or false, buffer = true },
+                      Parameter)
 end
 
 -- The root of a model: its children's names start the parameter names.

@@ -7,6 +7,7 @@ local nn = {
   Model = module.Model,
   List = module.List,
   Parameter = module.parameter,
+  Buffer = module.buffer,
   init = module.init,
   class = module.class,
   Linear = require "golf.linear",
