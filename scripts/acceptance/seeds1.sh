@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
-scripts=${SCRIPTS:-"frugendorff micro_crawler"}
+scripts=${SCRIPTS:-"frugendorff micro_crawler prism"}
 mkdir -p runs
 table=runs/seeds1_table.txt
 printf "%-16s %12s %12s %10s %10s %10s %8s\n" script params bytes val_bpb decoded unigram below > "$table"
