@@ -55,7 +55,7 @@ local M = {
     },
   },
   quant = {
-    default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "auto", packed = false,
+    default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "zstd", packed = false,
     calibration = { batches = 8, damp = 0.01 }, weights = "ema",
     rules = { { match = "tok_emb%.weight", encoding = "int8" }, { match = "bigram%.table", encoding = "int8" },
               { match = "ve%.embed%.weight", encoding = "int8" } },

@@ -81,7 +81,7 @@ local M = {
   -- GPTQ int6 with Hessians summed over both firings (a calibration graph fires twice); the gate
   -- and the trigram table int8.
   quant = {
-    default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "auto", packed = false, weights = "ema",
+    default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "zstd", packed = false, weights = "ema",
     calibration = { batches = 8, damp = 0.01 },
     rules = { { match = "tok_emb%.weight", encoding = "int8" }, { match = "trigram%.table", encoding = "int8" },
               { match = "ve%.embed%.weight", encoding = "int8" }, { match = "delib%.gate%.weight", encoding = "int8" } },

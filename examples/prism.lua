@@ -121,7 +121,7 @@ local M = {
   -- GPTQ int6 with SDClip k = 12.85 (Hessians summed over every virtual pass of a block), the
   -- embedding int8 with k = 20; adapters stay float (small); buffers are stored as they are.
   quant = {
-    default = "int6", clip = { sdclip = 12.85 }, gptq = true, keep_float_below = 65536, codec = "auto", weights = "ema",
+    default = "int6", clip = { sdclip = 12.85 }, gptq = true, keep_float_below = 65536, codec = "brotli", shuffle = true, weights = "ema",
     packed = false,
     calibration = { batches = 8, damp = 0.01 },
     rules = { { match = "tok_emb%.weight", encoding = "int8", clip = { sdclip = 20 } } },

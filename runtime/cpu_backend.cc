@@ -3,67 +3,11 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "runtime/backend_util.h"
 
 namespace golf {
 
 namespace {
-
-using cpu::Dims;
-
-Dims padded(const Shape& s, size_t rank) {
-  Dims d(rank - s.size(), 1);
-  d.insert(d.end(), s.begin(), s.end());
-  return d;
-}
-
-// outer × dim × inner split of a shape around one axis
-struct Split {
-  int64_t outer = 1, dim = 1, inner = 1;
-};
-Split split(const Shape& s, int64_t axis) {
-  Split r;
-  for (int64_t i = 0; i < int64_t(s.size()); i++) {
-    if (i < axis) r.outer *= s[size_t(i)];
-    else if (i == axis) r.dim = s[size_t(i)];
-    else r.inner *= s[size_t(i)];
-  }
-  return r;
-}
-
-cpu::Unary unary_kind(Op op) {
-  switch (op) {
-    case Op::neg: return cpu::Unary::neg;
-    case Op::exp: return cpu::Unary::exp;
-    case Op::log: return cpu::Unary::log;
-    case Op::sqrt: return cpu::Unary::sqrt;
-    case Op::rsqrt: return cpu::Unary::rsqrt;
-    case Op::square: return cpu::Unary::square;
-    case Op::tanh: return cpu::Unary::tanh;
-    case Op::sigmoid: return cpu::Unary::sigmoid;
-    case Op::softplus: return cpu::Unary::softplus;
-    case Op::relu: return cpu::Unary::relu;
-    case Op::step: return cpu::Unary::step;
-    case Op::gelu: return cpu::Unary::gelu;
-    case Op::gelu_grad: return cpu::Unary::gelu_grad;
-    case Op::silu: return cpu::Unary::silu;
-    case Op::elu: return cpu::Unary::elu;
-    case Op::leaky_relu: return cpu::Unary::leaky_relu;
-    case Op::scale: return cpu::Unary::scale;
-    case Op::add_scalar: return cpu::Unary::add_scalar;
-    case Op::pow_scalar: return cpu::Unary::pow_scalar;
-    default: throw std::logic_error("not a unary op");
-  }
-}
-
-cpu::Binary binary_kind(Op op) {
-  switch (op) {
-    case Op::add: return cpu::Binary::add;
-    case Op::sub: return cpu::Binary::sub;
-    case Op::mul: return cpu::Binary::mul;
-    case Op::div: return cpu::Binary::div;
-    default: throw std::logic_error("not a binary op");
-  }
-}
 
 // Layout ops also move integer tensors (token ids reshaped, index tables sliced).
 template <class T>

@@ -3,67 +3,12 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "runtime/backend_util.h"
 #include "kernels/cuda/runtime_api.h"
 
 namespace golf {
 
 namespace {
-
-using cuda::Dims;
-
-Dims padded(const Shape& s, size_t rank) {
-  Dims d(rank - s.size(), 1);
-  d.insert(d.end(), s.begin(), s.end());
-  return d;
-}
-
-struct Split {
-  int64_t outer = 1, dim = 1, inner = 1;
-};
-Split split(const Shape& s, int64_t axis) {
-  Split r;
-  for (int64_t i = 0; i < int64_t(s.size()); i++) {
-    if (i < axis) r.outer *= s[size_t(i)];
-    else if (i == axis) r.dim = s[size_t(i)];
-    else r.inner *= s[size_t(i)];
-  }
-  return r;
-}
-
-cuda::Unary unary_kind(Op op) {
-  switch (op) {
-    case Op::neg: return cuda::Unary::neg;
-    case Op::exp: return cuda::Unary::exp;
-    case Op::log: return cuda::Unary::log;
-    case Op::sqrt: return cuda::Unary::sqrt;
-    case Op::rsqrt: return cuda::Unary::rsqrt;
-    case Op::square: return cuda::Unary::square;
-    case Op::tanh: return cuda::Unary::tanh;
-    case Op::sigmoid: return cuda::Unary::sigmoid;
-    case Op::softplus: return cuda::Unary::softplus;
-    case Op::relu: return cuda::Unary::relu;
-    case Op::step: return cuda::Unary::step;
-    case Op::gelu: return cuda::Unary::gelu;
-    case Op::gelu_grad: return cuda::Unary::gelu_grad;
-    case Op::silu: return cuda::Unary::silu;
-    case Op::elu: return cuda::Unary::elu;
-    case Op::leaky_relu: return cuda::Unary::leaky_relu;
-    case Op::scale: return cuda::Unary::scale;
-    case Op::add_scalar: return cuda::Unary::add_scalar;
-    case Op::pow_scalar: return cuda::Unary::pow_scalar;
-    default: throw std::logic_error("not a unary op");
-  }
-}
-
-cuda::Binary binary_kind(Op op) {
-  switch (op) {
-    case Op::add: return cuda::Binary::add;
-    case Op::sub: return cuda::Binary::sub;
-    case Op::mul: return cuda::Binary::mul;
-    case Op::div: return cuda::Binary::div;
-    default: throw std::logic_error("not a binary op");
-  }
-}
 
 void require_device_f32(const Node& n, const std::vector<Tensor>& ins, const std::vector<Tensor>& outs) {
   for (const auto* list : {&ins, &outs})

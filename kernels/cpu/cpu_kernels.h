@@ -8,22 +8,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/op_kinds.h"
+
 namespace golf::cpu {
 
-using Dims = std::vector<int64_t>;
+using kernels::Dims;
+using kernels::Unary;
+using kernels::Binary;
 
 // ---- elementwise.cc ------------------------------------------------------------------------
-enum class Unary {
-  neg, exp, log, sqrt, rsqrt, square, tanh, sigmoid, softplus, relu, step, gelu, gelu_grad, silu,
-  elu,         // a = alpha
-  leaky_relu,  // a = slope
-  scale,       // y = a·x
-  add_scalar,  // y = x + a
-  pow_scalar,  // y = x^a
-};
 template <class T> void unary(Unary op, int64_t n, const T* x, T* y, double a = 0.0);
 
-enum class Binary { add, sub, mul, div };
 // out[i] = a[ia] op b[ib] with numpy broadcasting; a_dims and b_dims are already left-padded with
 // 1s to out_dims' rank.
 template <class T>

@@ -9,17 +9,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/op_kinds.h"
+
 namespace golf::cuda {
 
-using Dims = std::vector<int64_t>;
+using kernels::Dims;
+using kernels::Unary;
+using kernels::Binary;
 
 // ---- elementwise.cu ------------------------------------------------------------------------
-enum class Unary {
-  neg, exp, log, sqrt, rsqrt, square, tanh, sigmoid, softplus, relu, step, gelu, gelu_grad, silu,
-  elu, leaky_relu, scale, add_scalar, pow_scalar,
-};
 void unary(Unary op, int64_t n, const float* x, float* y, double a = 0.0);
-enum class Binary { add, sub, mul, div };
 // numpy broadcasting; a_dims and b_dims are left-padded with 1s to out_dims' rank.
 void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a, const Dims& b_dims, const float* b,
             float* out);
