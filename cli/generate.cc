@@ -130,13 +130,11 @@ int generate(LoadedModel& m, const Args& a) {
 
   std::vector<int> ids = {Tokenizer::kBos};
   for (int t : tok.encode(a.get("generate", ""))) ids.push_back(t);
-  std::vector<int> out;
-  for (int64_t step = 0; step < n_new; step++) {
-    int next = sample(src->next(ids), src->vocab(), temperature, top_k, rng);
-    ids.push_back(next);
-    out.push_back(next);
-  }
-  std::printf("%s%s\n", a.get("generate", "").c_str(), tok.decode(out).c_str());
+  for (int64_t step = 0; step < n_new; step++) ids.push_back(sample(src->next(ids), src->vocab(), temperature, top_k, rng));
+  // The whole sequence decoded at once: decoding the continuation alone would drop the space its
+  // first piece ("▁word") stands for.
+  std::vector<int> text(ids.begin() + 1, ids.end());
+  std::printf("%s\n", tok.decode(text).c_str());
   return 0;
 }
 
