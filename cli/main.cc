@@ -96,7 +96,7 @@ const Command kCommands[] = {
      "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},
     {"fit", "the largest value of a config key whose projected artifact fits the budget (no training)",
      "golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] [--set key=value ...]\n"
-     "                  [--preset NAME] [--margin 0.03]\n\n"
+     "                  [--preset NAME] [--margin 0.05]\n\n"
      "Projects each candidate's artifact by quantizing Gaussian weights with the script's quant table\n"
      "and compressing them with its codec (docs/artifact.md: the method and its measured error).",
      golf::cli::cmd_fit, nullptr},
