@@ -400,11 +400,26 @@ int l_index_select(lua_State* L) {
   graph_for_op(L);
   return ret(L, index_select(check_tensor(L, 1), check_tensor(L, 2)));
 }
+// In decode mode a shift by one carries its state: an input "shift.N" [B, 1, ...] holds the
+// previous step's x (zero before the first step, as token_shift's t = 0). The step reads it
+// through a copy made before the assign that stores this step's x, and nodes run in build order,
+// so the read always sees the previous step.
 int l_token_shift(lua_State* L) {
   graph_for_op(L);
-  if (context(L)->decoding)
-    return luaL_error(L, "token_shift carries no state across decode steps yet: this model %s", kNotIncremental);
-  return ret(L, token_shift(check_tensor(L, 1), lua_isnoneornil(L, 2) ? 1 : check_int(L, 2)));
+  Var x = check_tensor(L, 1);
+  const int64_t k = lua_isnoneornil(L, 2) ? 1 : check_int(L, 2);
+  BuildContext* ctx = context(L);
+  if (!ctx->decoding) return ret(L, token_shift(x, k));
+  if (k != 1) return luaL_error(L, "token_shift by %d carries no state across decode steps: this model %s", int(k), kNotIncremental);
+  if (x.integer() || x.rank() < 2 || x.dim(1) != 1) return luaL_error(L, "token_shift: expects a real [B, 1, ...] tensor in decode mode");
+  std::string name = "shift." + std::to_string(ctx->caches.size());
+  Graph& g = *ctx->graph;
+  Var state = input(g, name, x.shape());
+  ctx->caches.push_back({name, x.shape()});
+  g.set_location(location(L));
+  Var prev = scale(state, 1.0);
+  assign(state, x);
+  return ret(L, prev);
 }
 int l_to_real(lua_State* L) {
   graph_for_op(L);

@@ -88,9 +88,12 @@ GraphFactory factory_of(ModelScript& s) {
 }
 
 // The logits of 64 decode steps against the KV caches equal those of one full pass over the 64
-// tokens, position by position (relative to the largest logit, 1e-5).
-TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) {
-  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua");
+// tokens, position by position (relative to the largest logit, 1e-5). With `shift`, the model
+// also mixes each position with the previous one through token_shift, whose state the decode
+// step carries.
+void expect_kv_logits_equal_full(bool shift) {
+  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua",
+                Overrides{"", {{"shift", shift ? "true" : "false"}}});
   const int64_t T = 64;
   auto full = s.build("eval", 1, T);
   full->store.initialize(3);
@@ -106,7 +109,8 @@ TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) {
   const Tensor& ref = ex.result(0);
 
   KvDecoder dec(factory_of(s), full->store, "live", T);
-  EXPECT_EQ(dec.cache_count(), 2u * 5u);  // k and v for 3 blocks + the shared block's 2 uses
+  // k and v for 3 blocks + the shared block's 2 uses, and the shift's state
+  EXPECT_EQ(dec.cache_count(), 2u * 5u + (shift ? 1u : 0u));
   double worst = 0, biggest = 0;
   for (int round = 0; round < 2; round++) {  // the second round checks that reset() forgets
     dec.reset();
@@ -124,8 +128,11 @@ TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) {
   EXPECT_THROW(dec.step(0), std::out_of_range);  // the cache is full
 }
 
+TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) { expect_kv_logits_equal_full(false); }
+TEST(Decode, token_shift_state_carries_across_decode_steps) { expect_kv_logits_equal_full(true); }
+
 TEST(Decode, a_model_that_mixes_positions_otherwise_refuses_incremental_decoding) {
-  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua", Overrides{"", {{"shift", "true"}}});
+  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua", Overrides{"", {{"bigram", "true"}}});
   auto full = s.build("eval", 1, 8);
   full->store.initialize(3);
   std::string err = error_of([&] { KvDecoder dec(factory_of(s), full->store, "live", 8); });

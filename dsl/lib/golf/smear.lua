@@ -4,8 +4,7 @@
 --                   the mask tests the token id, so a document's first token never sees the
 --                   previous document's last one.
 --   nn.SmearGate{ dim = 512, form = "channel" | "gate", k = 12, bos = 1 }
--- x_{t−1} is 0 at t = 0 (token_shift); a decode step cannot see it, so decoding refuses this
--- module (token_shift says so).
+-- x_{t−1} is 0 at t = 0 (token_shift); in decode mode token_shift carries the previous step's x.
 local core = require "golf.core"
 local module = require "golf.module"
 
