@@ -428,8 +428,6 @@ int l_to_real(lua_State* L) {
 // ngram_hash(tokens [B, T], {n = 2, buckets = 2048, hash = "mult" | "xxh3", primes = {p0, p1, p2}, seed = 0})
 int l_ngram_hash(lua_State* L) {
   graph_for_op(L);
-  if (context(L)->decoding)
-    return luaL_error(L, "ngram_hash carries no state across decode steps yet: this model %s", kNotIncremental);
   Var tokens = check_tensor(L, 1);
   NgramHash h;
   h.n = int(opt_field(L, 2, "n", 2));
@@ -459,7 +457,21 @@ int l_ngram_hash(lua_State* L) {
   }
   if (kind != "mult" && kind != "xxh3") return luaL_error(L, "ngram_hash: hash must be \"mult\" or \"xxh3\", not \"%s\"", kind.c_str());
   h.kind = kind == "xxh3" ? 1 : 0;
-  return ret(L, ngram_hash(tokens, h));
+  BuildContext* ctx = context(L);
+  if (!ctx->decoding) return ret(L, ngram_hash(tokens, h));
+  // A decode step keeps the last n−1 ids in an integer state "ngram.N" [B, n−1]: the window is the
+  // state and the step's id, read before the assign that stores its last n−1 ids.
+  if (tokens.rank() != 2 || tokens.dim(1) != 1) return luaL_error(L, "ngram_hash: expects ids [B, 1] in decode mode");
+  Graph& g = *ctx->graph;
+  std::string name = "ngram." + std::to_string(ctx->caches.size());
+  Shape shape{tokens.dim(0), int64_t(h.n - 1)};
+  Var state = input(g, name, shape, true);
+  ctx->caches.push_back({name, shape, true});
+  g.set_location(location(L));
+  Var window = concat({state, tokens}, 1);
+  Var bucket = ngram_hash_at(window, decode_position(*ctx), h);
+  assign(state, slice(window, 1, 1, h.n));
+  return ret(L, bucket);
 }
 int l_matmul(lua_State* L) {
   graph_for_op(L);

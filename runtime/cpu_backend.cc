@@ -1,6 +1,7 @@
 #include "runtime/cpu_backend.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "runtime/backend_util.h"
@@ -181,6 +182,16 @@ void cpu_run_node(const Node& n, const std::vector<Tensor>& ins, std::vector<Ten
       const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
       cpu::ngram_hash(ins[0].dim(0), ins[0].dim(1), int(n.ints[0]), n.ints[1], int(n.ints[2]), primes,
                       uint64_t(n.ints[6]), ins[0].data<int32_t>(), outs[0].data<int32_t>());
+      return;
+    }
+    if (n.op == Op::assign) {  // an integer state (decode steps' last ids)
+      std::memcpy(const_cast<void*>(ins[0].raw()), ins[1].raw(), ins[1].nbytes());
+      return;
+    }
+    if (n.op == Op::ngram_hash_at) {
+      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
+      cpu::ngram_hash_at(ins[0].dim(0), int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]),
+                         int64_t(ins[1].data<int32_t>()[0]), ins[0].data<int32_t>(), outs[0].data<int32_t>());
       return;
     }
     if (!run_layout<int32_t>(n, ins, outs))

@@ -40,7 +40,7 @@ bool cuda_has_kernel(Op op) {
     case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
     case Op::attention: case Op::attention_backward: case Op::attention_cached:
     case Op::cross_entropy: case Op::cross_entropy_backward: case Op::fake_quant:
-    case Op::to_real: case Op::ngram_hash: case Op::soft_cross_entropy: case Op::soft_cross_entropy_backward:
+    case Op::to_real: case Op::ngram_hash: case Op::ngram_hash_at: case Op::soft_cross_entropy: case Op::soft_cross_entropy_backward:
     case Op::assign: case Op::accumulate:
       return true;
     default:
@@ -85,6 +85,12 @@ void cuda_run_node(const Node& n, const std::vector<Tensor>& in, std::vector<Ten
       const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
       cuda::ngram_hash(s0[0], s0[1], int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]), I(0),
                        out[0].data<int32_t>());
+      return;
+    }
+    case Op::ngram_hash_at: {
+      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
+      cuda::ngram_hash_at(s0[0], int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]), I(1), I(0),
+                          out[0].data<int32_t>());
       return;
     }
     case Op::neg: case Op::exp: case Op::log: case Op::sqrt: case Op::rsqrt: case Op::square: case Op::tanh:

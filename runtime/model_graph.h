@@ -10,10 +10,12 @@
 
 namespace golf {
 
-// A KV cache input of a decode graph: one per attention use (docs/decoding.md).
+// A state input of a decode graph (docs/decoding.md): a KV cache per attention use, the previous
+// step's x per token shift, the last ids per n-gram hash. Zero before the first step.
 struct CacheInput {
-  std::string name;  // "kv.3.k"
-  Shape shape;       // [B, C, Hkv, hd]
+  std::string name;  // "kv.3.k", "shift.4", "ngram.5"
+  Shape shape;       // [B, C, Hkv, hd], [B, 1, ...], [B, n-1]
+  bool integer = false;
 };
 
 struct ModelGraph {

@@ -107,6 +107,10 @@ Var index_select(Var x, Var idx) { return make_op(Op::index_select, {x, idx}); }
 Var index_add(Var g, Var idx, int64_t channels) { return make_op(Op::index_add, {g, idx}, {channels}); }
 Var token_shift(Var x, int64_t k) { return make_op(Op::token_shift, {x}, {k}); }
 Var to_real(Var ids) { return make_op(Op::to_real, {ids}); }
+Var ngram_hash_at(Var window, Var pos, const NgramHash& h) {
+  return make_op(Op::ngram_hash_at, {window, pos},
+                 {h.n, h.buckets, h.kind, int64_t(h.p0), int64_t(h.p1), int64_t(h.p2), int64_t(h.seed)});
+}
 Var ngram_hash(Var tokens, const NgramHash& h) {
   // The seed travels as an int64 attribute bit for bit.
   return make_op(Op::ngram_hash, {tokens},

@@ -98,6 +98,9 @@ struct NgramHash {
   uint64_t seed = 0;
 };
 Var ngram_hash(Var tokens, const NgramHash& h);
+// Decode steps: the bucket of the last id of window [B, n] (its n−1 predecessors before it) at
+// absolute position pos [1], as ngram_hash would give it inside the whole sequence.
+Var ngram_hash_at(Var window, Var pos, const NgramHash& h);
 
 // matmul: a[..., M, K] @ b[..., K, N] (b may be 2-D and is then shared by every batch)
 Var matmul(Var a, Var b, bool trans_a = false, bool trans_b = false);

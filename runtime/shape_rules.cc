@@ -315,6 +315,13 @@ void shape_ngram_hash(Node& n, const Ins& in) {
   out1(n, in[0]->shape, true);
 }
 
+void shape_ngram_hash_at(Node& n, const Ins& in) {
+  shape_ngram_hash(n, in);
+  need_position(n, in, 1);
+  if (in[0]->shape[1] != n.ints[0]) fail(n, in, "expects a window of the last n ids [B, n]");
+  out1(n, {in[0]->shape[0], 1}, true);
+}
+
 void shape_rope_at(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_position(n, in, 1);

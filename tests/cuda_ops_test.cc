@@ -180,6 +180,22 @@ std::map<std::string, Case> make_cases() {
     return concat(outs, 0);
   }};
   c["ngram_hash"].gradients = false;
+  // One decode step's bucket from a window of the last n ids, at a position past the start.
+  c["ngram_hash_at"] = Case{[](Graph& g, R) {
+    Var w = input(g, "w", {3, 3}, true);
+    Var pos = input(g, "pos", {1}, true);
+    std::vector<Var> outs;
+    for (int kind : {0, 1})
+      for (int n : {2, 3}) {
+        NgramHash h;
+        h.n = n, h.kind = kind, h.buckets = 4096, h.seed = 0x9E3779B97F4A7C15ULL;
+        outs.push_back(ngram_hash_at(n == 3 ? w : slice(w, 1, 1, 3), pos, h));
+      }
+    return concat(outs, 0);
+  }};
+  c["ngram_hash_at"].gradients = false;
+  c["ngram_hash_at"].ints["w"] = {{3, 3}, random_ids(9, 1024, 9)};
+  c["ngram_hash_at"].ints["pos"] = {{1}, {7}};
   c["ngram_hash"].ints["tok"] = {{3, 50}, random_ids(150, 1024, 8)};
   // Layout ops on integer tensors (token ids reshaped, sliced, permuted, concatenated), seen
   // through an embedding.

@@ -91,9 +91,9 @@ GraphFactory factory_of(ModelScript& s) {
 // tokens, position by position (relative to the largest logit, 1e-5). With `shift`, the model
 // also mixes each position with the previous one through token_shift, whose state the decode
 // step carries.
-void expect_kv_logits_equal_full(bool shift) {
+void expect_kv_logits_equal_full(bool shift, bool bigram = false) {
   ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua",
-                Overrides{"", {{"shift", shift ? "true" : "false"}}});
+                Overrides{"", {{"shift", shift ? "true" : "false"}, {"bigram", bigram ? "true" : "false"}}});
   const int64_t T = 64;
   auto full = s.build("eval", 1, T);
   full->store.initialize(3);
@@ -109,8 +109,8 @@ void expect_kv_logits_equal_full(bool shift) {
   const Tensor& ref = ex.result(0);
 
   KvDecoder dec(factory_of(s), full->store, "live", T);
-  // k and v for 3 blocks + the shared block's 2 uses, and the shift's state
-  EXPECT_EQ(dec.cache_count(), 2u * 5u + (shift ? 1u : 0u));
+  // k and v for 3 blocks + the shared block's 2 uses, and the shift's and the bigram's states
+  EXPECT_EQ(dec.cache_count(), 2u * 5u + (shift ? 1u : 0u) + (bigram ? 1u : 0u));
   double worst = 0, biggest = 0;
   for (int round = 0; round < 2; round++) {  // the second round checks that reset() forgets
     dec.reset();
@@ -130,9 +130,11 @@ void expect_kv_logits_equal_full(bool shift) {
 
 TEST(Decode, kv_cache_logits_equal_full_recomputation_for_64_tokens) { expect_kv_logits_equal_full(false); }
 TEST(Decode, token_shift_state_carries_across_decode_steps) { expect_kv_logits_equal_full(true); }
+TEST(Decode, ngram_hash_state_carries_across_decode_steps) { expect_kv_logits_equal_full(true, true); }
 
 TEST(Decode, a_model_that_mixes_positions_otherwise_refuses_incremental_decoding) {
-  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua", Overrides{"", {{"bigram", "true"}}});
+  ModelScript s(std::string(GOLFRT_SOURCE_DIR) + "/tests/data/decode_model.lua",
+                Overrides{"", {{"shift", "true"}, {"shift_by", "2"}}});
   auto full = s.build("eval", 1, 8);
   full->store.initialize(3);
   std::string err = error_of([&] { KvDecoder dec(factory_of(s), full->store, "live", 8); });

@@ -365,6 +365,31 @@ void check_int_op(const std::string& op) {
     // Row 0: reserved, (3·0 ^ 5·5) % 10 = 25 % 10, (3·7 ^ 5·0) % 10; row 1: reserved, (3·2 ^ 5·1) % 10, (3·3 ^ 5·2) % 10.
     const int want[6] = {10, 5, 1, 10, (6 ^ 5) % 10, (9 ^ 10) % 10};
     for (int i = 0; i < 6; i++) EXPECT_EQ(ex.result(0).get(i), want[i]) << i;
+  } else if (op == "ngram_hash_at") {
+    // Each position of a row, hashed from its window of the last n ids (zeros before the row's
+    // start), equals ngram_hash over the whole row there: both kinds, bigrams and trigrams.
+    const int seq[7] = {5, 900, 7, 1, 1023, 3, 64};
+    Tensor row({1, 7}, DType::i32);
+    for (int i = 0; i < 7; i++) row.set(i, seq[i]);
+    for (int kind : {0, 1})
+      for (int n : {2, 3}) {
+        NgramHash h;
+        h.n = n, h.kind = kind, h.buckets = 97, h.seed = 11;
+        Graph g2;
+        Var full = ngram_hash(input(g2, "row", {1, 7}, true), h);
+        Var at = ngram_hash_at(input(g2, "w", {1, n}, true), input(g2, "pos", {1}, true), h);
+        Executor ex(g2, {full, at});
+        Tensor w({1, n}, DType::i32), pos({1}, DType::i32);
+        ex.bind("row", row);
+        ex.bind("w", w);
+        ex.bind("pos", pos);
+        for (int p = 0; p < 7; p++) {
+          for (int j = 0; j < n; j++) w.set(j, p - (n - 1) + j >= 0 ? seq[p - (n - 1) + j] : 0);
+          pos.set(0, p);
+          ex.run();
+          EXPECT_EQ(ex.result(1).get(0), ex.result(0).get(p)) << "kind " << kind << " n " << n << " position " << p;
+        }
+      }
   } else {
     FAIL() << "INT op '" << op << "' without a check";
   }

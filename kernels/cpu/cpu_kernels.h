@@ -117,6 +117,10 @@ void soft_cross_entropy_backward(int64_t n, int64_t v, const T* x, const T* p, c
 // n-gram's ids as little-endian uint32 mod (K-1); a trigram at position 1 hashes the bigram.
 void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
                 const int32_t* tokens, int32_t* out);
+// One decode step: window [b, n] holds each row's last n ids (current last); out [b] is the
+// current id's bucket at absolute position pos (K-1 at 0; at pos < n-1 only the real predecessors).
+void ngram_hash_at(int64_t b, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed, int64_t pos,
+                   const int32_t* window, int32_t* out);
 
 // ---- cross_entropy.cc ----------------------------------------------------------------------
 // loss[i] = logsumexp(z_i) − z_i[target_i], z = softcap·tanh(x/softcap) (z = x when softcap

@@ -48,4 +48,18 @@ void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const ui
   }
 }
 
+void ngram_hash_at(int64_t b, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed, int64_t pos,
+                   const int32_t* window, int32_t* out) {
+  if (n != 2 && n != 3) throw std::invalid_argument("ngram_hash_at: n must be 2 or 3");
+  if (buckets < 2) throw std::invalid_argument("ngram_hash_at: needs at least 2 buckets");
+  if (pos < 0) throw std::invalid_argument("ngram_hash_at: negative position");
+  const uint64_t mod = uint64_t(buckets - 1);
+  const int k = int(std::min<int64_t>(n, pos + 1));
+  for (int64_t r = 0; r < b; ++r) {
+    const int32_t* w = window + r * n;
+    out[r] = pos == 0 ? int32_t(buckets - 1)
+                      : int32_t(kind == 0 ? uint64_t(mult_xor(k, primes, w, n - 1)) % mod : xxh3(k, seed, w, n - 1) % mod);
+  }
+}
+
 }  // namespace golf::cpu

@@ -95,6 +95,9 @@ void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const flo
 // cpu::ngram_hash's contract, bit for bit (XXH3 through xxh3_small.h).
 void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
                 const int32_t* tokens, int32_t* out);
+// cpu::ngram_hash_at's contract; pos is a device pointer to the position (the graph's input).
+void ngram_hash_at(int64_t b, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
+                   const int32_t* pos, const int32_t* window, int32_t* out);
 
 // ---- fake_quant.cu -------------------------------------------------------------------------
 void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y);

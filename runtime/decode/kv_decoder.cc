@@ -27,7 +27,7 @@ KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std
     }
   }
   for (const CacheInput& c : model_->caches) {
-    caches_.emplace_back(c.shape, real, device);
+    caches_.emplace_back(c.shape, c.integer ? DType::i32 : real, device);
     exec_->bind(c.name, caches_.back());
   }
   tokens_ = Tensor({1, 1}, DType::i32);
@@ -39,8 +39,8 @@ KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std
   logits_.resize(size_t(vocab_));
 }
 
-// Rows past the position are never read (attention sees rows 0..pos), so zeroing is for hygiene:
-// a stale row can never leak into a later sequence even through a kernel bug.
+// The states start at zero: token_shift's previous x at position 0 is zero. (KV rows past the
+// position are never read, so for the caches zeroing is hygiene: nothing stale can leak.)
 void KvDecoder::reset() {
   for (Tensor& c : caches_) c.fill(0);
   pos_ = 0;

@@ -1,13 +1,13 @@
 -- A small model for the KV-cache tests (tests/decode_test.cc): grouped KV heads, partial RoPE
 -- with a training length shorter than the window (so the NTK rescale is in play), XSA on the last
 -- block, a block used twice (two attention uses, two caches), gated U-Net skips, softcapped head.
--- --set shift=true adds a token shift (a decode step carries its state); --set bigram=true adds a
--- hashed bigram embedding, which a decode step cannot reproduce yet.
+-- --set shift=true adds a token shift and --set bigram=true a hashed bigram embedding (a decode step
+-- carries both states); --set shift_by=2 shifts by two, which a decode step cannot reproduce.
 local nn = require "golf.nn"
 
 local M = {
   config = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16, mlp = 2,
-             rope_base = 10000, qk_gain = 1.5, softcap = 30, shift = false, bigram = false },
+             rope_base = 10000, qk_gain = 1.5, softcap = 30, shift = false, shift_by = 1, bigram = false },
 }
 
 function M.build(g, cfg, mode)
@@ -21,7 +21,7 @@ function M.build(g, cfg, mode)
     e = e + m.bigram(g.tokens)
   end
   local x0 = nn.rms_norm(e)
-  if cfg.shift then x0 = x0 + nn.token_shift(x0, 1) end
+  if cfg.shift then x0 = x0 + nn.token_shift(x0, cfg.shift_by) end
   local x = m.blocks(x0, x0)
   x = m.shared(m.shared(x, x0), x0)
   local logits = m.tok_emb:tied_head(nn.rms_norm(x))
