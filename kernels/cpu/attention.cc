@@ -174,6 +174,37 @@ void attend_rows(const T* Q, int ldq, const T* K, const T* V, int ldkv, int64_t 
   }
 }
 
+// Every (batch, query head) of causal attention whose keys and values are the first p0 + t of c
+// rows per batch ([B, c, Hkv, hd]; c = t, p0 = 0 for a whole sequence): queries at absolute
+// positions p0.., as attend_rows. OpenMP over the heads, each a fixed sequence of single-threaded
+// BLAS calls. lse [B, H, t] is written when given.
+template <class T>
+void attend_heads(const char* op, int64_t b, int64_t t, int64_t c, int64_t p0, int64_t h, int64_t hkv, int64_t hd,
+                  double scale, bool xsa, const T* q, const T* k, const T* v, T* y, T* lse) {
+  const int64_t group = h / hkv, n_keys = p0 + t;
+  const int ldq = blas_int(h * hd, op), ldkv = blas_int(hkv * hd, op);
+  blas_int(hd, op);
+  blas_int(n_keys, op);
+  SingleThreadedBlas single;
+#pragma omp parallel if (b * h * t * n_keys * hd > (1 << 16))
+  {
+    std::vector<T> s(std::min(t, kRowBlock) * n_keys);
+    std::vector<double> sums(kRowBlock), vhat(hd);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < b * h; ++bh) {
+      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
+      const T* Q = q + (bi * t * h + hi) * hd;
+      const T* K = k + (bi * c * hkv + g) * hd;
+      const T* V = v + (bi * c * hkv + g) * hd;
+      T* Y = y + (bi * t * h + hi) * hd;
+      T* L = lse ? lse + bh * t : nullptr;
+      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock)
+        attend_rows(Q, ldq, K, V, ldkv, hd, p0, r0, int(std::min(kRowBlock, t - r0)), scale, xsa, s.data(), sums.data(),
+                    vhat.data(), Y, L);
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -181,32 +212,11 @@ void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double 
                const T* k, const T* v, T* y, T* lse) {
   check_heads("attention", h, hkv);
   if (b == 0 || t == 0 || h == 0) return;
-  const int64_t group = h / hkv;
-  const int ldq = blas_int(h * hd, "attention"), ldkv = blas_int(hkv * hd, "attention");
-  blas_int(hd, "attention");
-  blas_int(t, "attention");
   if (hd == 0) {  // every score is 0: a uniform softmax over the visible positions
     for (int64_t r = 0; r < b * h * t; ++r) lse[r] = T(std::log(double(r % t + 1)));
     return;
   }
-  SingleThreadedBlas single;
-#pragma omp parallel if (b * h * t * t * hd > (1 << 16))
-  {
-    std::vector<T> s(std::min(t, kRowBlock) * t);
-    std::vector<double> sums(kRowBlock), vhat(hd);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < b * h; ++bh) {
-      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
-      const T* Q = q + (bi * t * h + hi) * hd;
-      const T* K = k + (bi * t * hkv + g) * hd;
-      const T* V = v + (bi * t * hkv + g) * hd;
-      T* Y = y + (bi * t * h + hi) * hd;
-      T* L = lse + bh * t;
-      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock)
-        attend_rows(Q, ldq, K, V, ldkv, hd, 0, r0, int(std::min(kRowBlock, t - r0)), scale, xsa, s.data(), sums.data(),
-                    vhat.data(), Y, L);
-    }
-  }
+  attend_heads("attention", b, t, t, 0, h, hkv, hd, scale, xsa, q, k, v, y, lse);
 }
 
 template <class T>
@@ -322,29 +332,8 @@ void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, i
     std::copy(k + bi * t * row, k + (bi + 1) * t * row, k_cache + (bi * c + p0) * row);
     std::copy(v + bi * t * row, v + (bi + 1) * t * row, v_cache + (bi * c + p0) * row);
   }
-  const int64_t group = h / hkv, n_keys = p0 + t;
-  const int ldq = blas_int(h * hd, "attention_cached"), ldkv = blas_int(row, "attention_cached");
-  blas_int(hd, "attention_cached");
-  blas_int(n_keys, "attention_cached");
   if (hd == 0) return;
-  SingleThreadedBlas single;
-  // The forward kernel's blocks, shifted by p0: query row i sees keys j <= p0 + i.
-#pragma omp parallel if (b * h * t * n_keys * hd > (1 << 16))
-  {
-    std::vector<T> s(std::min(t, kRowBlock) * n_keys);
-    std::vector<double> sums(kRowBlock), vhat(hd);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < b * h; ++bh) {
-      const int64_t bi = bh / h, hi = bh % h, g = hi / group;
-      const T* Q = q + (bi * t * h + hi) * hd;
-      const T* K = k_cache + (bi * c * hkv + g) * hd;
-      const T* V = v_cache + (bi * c * hkv + g) * hd;
-      T* Y = y + (bi * t * h + hi) * hd;
-      for (int64_t r0 = 0; r0 < t; r0 += kRowBlock)
-        attend_rows(Q, ldq, K, V, ldkv, hd, p0, r0, int(std::min(kRowBlock, t - r0)), scale, xsa, s.data(), sums.data(),
-                    vhat.data(), Y, static_cast<T*>(nullptr));
-    }
-  }
+  attend_heads("attention_cached", b, t, c, p0, h, hkv, hd, scale, xsa, q, k_cache, v_cache, y, static_cast<T*>(nullptr));
 }
 
 template void attention_cached<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, bool, int64_t,
