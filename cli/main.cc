@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "runtime/dist/launch.h"
 #include "runtime/graph.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/device.h"
@@ -56,6 +57,8 @@ int cmd_version(const std::vector<std::string>&) {
 #else
   std::printf("golfrt %s (ops %d, CUDA not compiled)\n", kVersion, golf::op_count());
 #endif
+  const std::string engines = golf::distributed_engines();
+  std::printf("data-parallel ranks: %s\n", engines.empty() ? "none (built without MPI and NCCL)" : engines.c_str());
   return 0;
 }
 
@@ -63,14 +66,16 @@ const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
      "                    [--seed S] [--out DIR] [--resume] [--checkpoint-every N] [--replay-schedule FILE]\n"
-     "                    [--dtype f32|f64] [--device cpu|cuda] [--quiet]\n\n"
+     "                    [--dtype f32|f64] [--device cpu|cuda] [--nproc N] [--quiet]\n"
+     "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
      "  --time-budget S        wall-clock seconds of training (evaluation and checkpoints are not counted)\n"
      "  --steps N              stop after N optimizer steps\n"
      "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>)\n"
      "  --resume               continue exactly from DIR/checkpoint.bin\n"
      "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)\n"
-     "  --device cpu|cuda      where the graphs run (default cpu; cuda needs a CUDA build and a GPU)",
+     "  --device cpu|cuda      where the graphs run (default cpu; cuda needs a CUDA build and a GPU)\n"
+     "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce",
      golf::cli::cmd_train, nullptr},
     {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
      "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding|last] [--stride 64] [--chunk 2048] [--seq N]\n"

@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "dsl/artifact_model.h"
+#include "runtime/dist/launch.h"
 #include "runtime/fs.h"
 #include "runtime/train/trainer.h"
 
@@ -19,10 +20,45 @@ std::string stem(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+int train_rank(const Args& a, Communicator& comm);
+}  // namespace
+
 int cmd_train(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device"},
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc"},
                       {"resume", "quiet", "no-artifact"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
+  const bool cuda = a.get("device", "cpu") == "cuda";
+  if (a.options.count("nproc")) {
+    if (!cuda)
+      throw std::invalid_argument("--nproc N starts N NCCL ranks, one per GPU (--device cuda); for CPU ranks use "
+                                  "mpirun -np N golfrt train ... (docs/distributed.md)");
+    if (std::getenv("GOLFRT_WORLD_SIZE") || std::getenv("OMPI_COMM_WORLD_SIZE"))
+      throw std::invalid_argument("--nproc inside a rank that a launcher (--nproc or mpirun) started");
+    std::vector<std::string> args = {"train"};
+    for (size_t i = 0; i < argv.size(); i++) {
+      if (argv[i] == "--nproc") i++;
+      else args.push_back(argv[i]);
+    }
+    return run_local_ranks(std::stoi(a.get("nproc", "1")), args);
+  }
+  // Before anything touches CUDA: under mpirun it picks the rank's GPU.
+  std::unique_ptr<Communicator> comm = make_communicator(cuda);
+  if (!distributed(comm.get())) return train_rank(a, *comm);
+  try {
+    int rc = train_rank(a, *comm);
+    comm->barrier();  // the ranks end together, after rank 0's artifact
+    return rc;
+  } catch (const std::exception& e) {
+    // The other ranks wait in a collective: end them too, now.
+    comm->abort(std::string("golfrt train: ") + e.what());
+  }
+}
+
+namespace {
+
+int train_rank(const Args& a, Communicator& comm) {
+  const bool root = comm.is_root();
   const Device device = parse_device(a);
   const std::string& path = a.positional[0];
   ModelScript script(path, a.overrides);
@@ -49,6 +85,8 @@ int cmd_train(const std::vector<std::string>& argv) {
   opt.checkpoint_every = std::stoll(a.get("checkpoint-every", "-1"));
   opt.real = dtype_from_name(a.get("dtype", "f32"));
   opt.device = device;
+  opt.comm = &comm;
+  opt.quiet = opt.quiet || !root;
   Json quant = script.table_json("quant");
   opt.calibration_batches = quant["calibration"].get("batches", int64_t(0));
   opt.calibration_reserve_s = quant["calibration"].get("reserve_s", 0.0);
@@ -59,10 +97,15 @@ int cmd_train(const std::vector<std::string>& argv) {
   };
   NameMatcher matcher = [&](const std::string& name, const std::string& pattern) { return script.name_matches(name, pattern); };
 
-  std::printf("golfrt train %s on %s (vocab %d, %zu train / %zu val shards) -> %s\n", path.c_str(), data_dir.c_str(),
+  if (root) std::printf("golfrt train %s on %s (vocab %d, %zu train / %zu val shards) -> %s\n", path.c_str(), data_dir.c_str(),
               data.vocab, data.train.size(), data.val.size(), opt.out_dir.c_str());
   std::fflush(stdout);
+  if (root && distributed(&comm))
+    std::printf("%d ranks (%s): each runs 1/%d of every global batch\n", comm.size(), comm.engine().c_str(), comm.size());
+  std::fflush(stdout);
   TrainReport r = train_model(factory, matcher, train, seq, data, opt);
+  // The artifact is rank 0's alone.
+  if (!root) return 0;
   std::printf("trained %lld steps in %.1f s (%lld tokens, %.0f tokens/s); last train loss %.4f\n", (long long)r.steps,
               r.seconds, (long long)r.tokens, double(r.tokens) / std::max(r.seconds, 1e-9), r.train_loss);
   std::printf("val_loss %.4f  val_bpb %.4f  (%lld targets)\n", r.val.loss(), r.val.bpb(), (long long)r.val.targets);
@@ -107,5 +150,7 @@ int cmd_train(const std::vector<std::string>& argv) {
               rt.bpb() - r.val.bpb());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace golf::cli

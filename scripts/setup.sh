@@ -10,6 +10,7 @@ packages=(
   libzstd-dev libbrotli-dev libxxhash-dev   # artifact codecs and checksums
   libsentencepiece-dev    # tokenizers
   libgtest-dev libgmock-dev libbenchmark-dev
+  openmpi-bin libopenmpi-dev  # data-parallel CPU ranks (mpirun; docs/distributed.md)
   clang-14 libclang-rt-14-dev  # the artifact fuzzer (libFuzzer, ASan, UBSan)
   python3-torch python3-numpy python3-sentencepiece python3-matplotlib python3-xxhash  # references, benchmarks, plots
 )

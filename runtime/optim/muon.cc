@@ -75,11 +75,49 @@ Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> pa
 // As AdamW: the graph holds the active parameters only, rebuilt when the frozen set changes.
 void Muon::rebuild() {
   ex_.reset();
+  apply_ex_.reset();
   g_ = std::make_unique<Graph>();
   std::vector<std::pair<std::string, MuonConfig>> active;
   for (const auto& pc : params_)
     if (!frozen_.count(pc.first)) active.push_back(pc);
+  active_.clear();
+  mine_.clear();
   if (active.empty()) return;
+  if (distributed(comm_)) {
+    // The same nodes as build_muon_update, cut after the orthogonalization.
+    std::vector<Var> outs;
+    apply_g_ = std::make_unique<Graph>();
+    for (size_t i = 0; i < active.size(); i++) {
+      const auto& [n, c] = active[i];
+      const Shape& s = store_.spec(n).shape;
+      active_.push_back(n);
+      Var mu = input(*g_, "muon_mu." + n, {});
+      Var grad = input(*g_, "grad." + n, s);
+      Var buf = input(*g_, "muon_buf." + n, s);
+      Var buf_new = mu * buf + grad;
+      assign(buf, buf_new);
+      if (int(i % size_t(comm_->size())) == comm_->rank()) {
+        Var u = c.nesterov ? grad + mu * buf_new : buf_new;
+        outs.push_back(reshape(muon_orthogonalize(reshape(u, {s[0], shape_numel(s) / s[0]}), c), s));
+        mine_.push_back(n);
+      }
+      Var lr = input(*apply_g_, "muon_lr." + n, {});
+      Var p = input(*apply_g_, n, s);
+      Var update = input(*apply_g_, "muon_upd." + n, s);
+      if (c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);
+      assign(p, p - lr * update);
+      upd_[n] = Tensor(s, real_);
+    }
+    ex_ = std::make_unique<Executor>(*g_, outs, ExecOptions{real_, true, device_});
+    apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
+    for (const std::string& n : active_) {
+      ex_->bind("muon_mu." + n, mu_[n]);
+      ex_->bind("muon_buf." + n, buf_[n]);
+      apply_ex_->bind("muon_lr." + n, lr_[n]);
+      apply_ex_->bind("muon_upd." + n, upd_[n]);
+    }
+    return;
+  }
   build_muon_update(*g_, store_, active);
   ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
   for (const auto& pc : active) {
@@ -108,10 +146,40 @@ void Muon::step(const std::map<std::string, Tensor>& grads, double lr_multiplier
     lr_[n].set(0, c.lr * lr_multiplier);
     mu_[n].set(0, muon_momentum(c, t_[n]));
     t_[n]++;
-    ex_->bind(n, store_.get(n));
+    if (apply_ex_) {
+      apply_ex_->bind(n, store_.get(n));
+    } else {
+      ex_->bind(n, store_.get(n));
+    }
     ex_->bind("grad." + n, it->second);
   }
+  if (apply_ex_) step_split();
+  else ex_->run();
+}
+
+void Muon::set_communicator(Communicator* comm) {
+  comm_ = comm;
+  rebuild();
+}
+
+// Every rank's share lands at its offset of one zeroed flat buffer (name order of the active
+// parameters); the sum over ranks is every update, each computed once.
+void Muon::step_split() {
   ex_->run();
+  int64_t total = 0;
+  std::map<std::string, int64_t> offset;
+  for (const std::string& n : active_) offset[n] = total, total += upd_[n].numel();
+  const size_t es = real_ == DType::f64 ? sizeof(double) : sizeof(float);
+  std::vector<char> flat(size_t(total) * es, 0);
+  for (size_t k = 0; k < mine_.size(); k++) {
+    const Tensor& r = ex_->result(k);
+    std::memcpy(flat.data() + size_t(offset[mine_[k]]) * es, r.raw(), r.nbytes());
+  }
+  if (real_ == DType::f64) comm_->allreduce_sum(reinterpret_cast<double*>(flat.data()), total);
+  else comm_->allreduce_sum(reinterpret_cast<float*>(flat.data()), total);
+  for (const std::string& n : active_)
+    std::memcpy(upd_[n].raw(), flat.data() + size_t(offset[n]) * es, upd_[n].nbytes());
+  apply_ex_->run();
 }
 
 int64_t Muon::steps_taken(const std::string& name) const { return t_.at(name); }

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/dist/communicator.h"
 #include "runtime/executor.h"
 
 namespace golf {
@@ -65,6 +66,11 @@ class Muon {
   // Frozen parameters get no update; their buffers and step counts stay as they are. Replaces
   // the previous frozen set; names this optimizer does not hold are ignored.
   void set_frozen(const std::set<std::string>& names);
+  // Data-parallel ranks (identical gradients on every rank): the Newton–Schulz work is split, the
+  // i-th active matrix orthogonalized by rank i mod N into a zeroed flat buffer, then one
+  // all-reduce gives every rank every update (as the baseline does). null or the "single"
+  // engine: all here, in one graph.
+  void set_communicator(Communicator* comm);
 
   int64_t steps_taken(const std::string& name) const;
   const Tensor& buffer(const std::string& name) const { return buf_.at(name); }
@@ -77,6 +83,15 @@ class Muon {
 
  private:
   void rebuild();
+  void step_split();
+
+  Communicator* comm_ = nullptr;
+  // Split mode: g_ updates the buffers and orthogonalizes this rank's share (its outputs);
+  // apply_ reads every update ("muon_upd.<name>") and moves the weights.
+  std::vector<std::string> active_, mine_;
+  std::unique_ptr<Graph> apply_g_;
+  std::unique_ptr<Executor> apply_ex_;
+  std::map<std::string, Tensor> upd_;
 
   ParamStore& store_;
   std::vector<std::pair<std::string, MuonConfig>> params_;

@@ -42,6 +42,10 @@ class OptimizerSet {
   // buffers, per-parameter step counts, hence bias corrections and momentum warmup) stays put.
   void set_frozen(const std::set<std::string>& names);
   const std::set<std::string>& frozen() const { return frozen_; }
+  // Data-parallel ranks: Muon splits its Newton–Schulz work across them (Muon::set_communicator).
+  void set_communicator(Communicator* comm) {
+    if (muon_) muon_->set_communicator(comm);
+  }
 
   // (parameter, "muon lr=0.04 momentum=0.95 ...") in declaration order, for summaries.
   std::vector<std::pair<std::string, std::string>> assignment() const;

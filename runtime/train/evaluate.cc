@@ -22,7 +22,29 @@ Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
 
 void Evaluator::score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                       const ByteTable& table, const std::vector<int64_t>& starts, const std::vector<int64_t>& from,
-                      EvalResult& r) {
+                      EvalResult& total) {
+  if (distributed(comm_)) {
+    const int64_t all = int64_t(starts.size()), k = comm_->size(), me = comm_->rank();
+    const int64_t lo = all * me / k, hi = all * (me + 1) / k;
+    std::vector<int64_t> s(starts.begin() + lo, starts.begin() + hi), f(from.begin() + lo, from.begin() + hi);
+    Communicator* comm = comm_;
+    comm_ = nullptr;  // this rank's share, scored as one process would
+    EvalResult part;
+    try {
+      score(store, set, tokens, table, s, f, part);
+    } catch (...) {
+      comm_ = comm;
+      throw;
+    }
+    comm_ = comm;
+    double sums[3] = {part.nats, part.bytes, double(part.targets)};
+    comm->allreduce_sum(sums, 3);
+    total.nats += sums[0];
+    total.bytes += sums[1];
+    total.targets += int64_t(sums[2]);
+    return;
+  }
+  EvalResult& r = total;
   const int64_t n = int64_t(starts.size());
   // On a device the weights are copied there once per call, not once per batch.
   std::map<std::string, Tensor> on_device;

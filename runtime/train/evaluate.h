@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/data/byte_table.h"
+#include "runtime/dist/communicator.h"
 #include "runtime/executor.h"
 #include "runtime/model_graph.h"
 
@@ -24,6 +25,10 @@ struct EvalResult {
 class Evaluator {
  public:
   Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device = Device::cpu);
+  // Data-parallel ranks: every run below must then be called by every rank with the same
+  // arguments; each scores a contiguous share of the windows and the sums are reduced in float64,
+  // so every rank returns the whole result.
+  void set_communicator(Communicator* comm) { comm_ = comm; }
   // Scores the first `max_windows` windows (0: all) with the weights of `set` in `store`.
   EvalResult run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
                  int64_t max_windows = 0);
@@ -53,6 +58,7 @@ class Evaluator {
   DType real_;
   Device device_;
   std::map<int64_t, Compiled> graphs_;
+  Communicator* comm_ = nullptr;
 };
 
 // The windows the challenge scores: floor((N − 1) / L).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <set>
 
 #include "runtime/fs.h"
@@ -110,6 +111,12 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   if (micro <= 0 || seqs_per_step % micro)
     throw std::invalid_argument("train.micro_batch (" + std::to_string(micro) + ") must divide the " + std::to_string(seqs_per_step) + " sequences of a step");
   const int64_t accum = seqs_per_step / micro;
+  std::unique_ptr<Communicator> one_process;
+  Communicator& comm = opt.comm ? *opt.comm : *(one_process = single_process_communicator());
+  const int64_t nranks = comm.size(), rank = comm.rank();
+  if (accum % nranks)
+    throw std::invalid_argument("a step has " + std::to_string(accum) + " micro-batches (train.batch_tokens / seq_len / train.micro_batch), which " +
+                                std::to_string(nranks) + " ranks cannot share evenly: choose train.micro_batch so that their number is a multiple of the rank count");
   const int64_t max_steps = opt.steps >= 0 ? opt.steps : train.get("steps", int64_t(0));
   const double full_budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
   const double budget = full_budget > 0 ? std::max(full_budget - opt.calibration_reserve_s, 0.0) : 0.0;
@@ -141,6 +148,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   Var mean_loss = mean_all(model->loss);
   TrainStep step_graph(model->graph, mean_loss, store, {opt.real, true, opt.device}, 1.0 / double(accum));
   OptimizerSet optim(store, train["optim"], matcher, opt.real, opt.device);
+  if (distributed(&comm)) optim.set_communicator(&comm);
   // Models whose training graph differs on some steps (the Micro Crawler fires its shared blocks
   // twice on every c-th step, and in replay phases): a second graph built with mode
   // "train_double", sharing the weights and the optimizer.
@@ -160,6 +168,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     schedule.set_replay(std::move(m));
   }
   Evaluator evaluator(factory, seq, eval_batch, opt.real, opt.device);
+  evaluator.set_communicator(&comm);
 
   TokenStream stream(data.train, data.vocab);
   std::vector<uint16_t> val = load_all(data.val, data.vocab);
@@ -200,10 +209,18 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     }
     optim.load_state(opt_state);
   }
-  MetricsLog metrics(path_join(opt.out_dir, "metrics.jsonl"), opt.resume ? step : -1);
-  Progress progress(max_steps, budget, opt.quiet);
+  // Rank 0 alone writes the log (a file of each rank would race on the same path).
+  struct RootLog {
+    std::unique_ptr<MetricsLog> log;
+    void write(const Json& line) {
+      if (log) log->write(line);
+    }
+  } metrics;
+  if (comm.is_root()) metrics.log = std::make_unique<MetricsLog>(path_join(opt.out_dir, "metrics.jsonl"), opt.resume ? step : -1);
+  Progress progress(max_steps, budget, opt.quiet || !comm.is_root());
 
   auto save = [&]() {
+    if (!comm.is_root()) return;  // every rank holds the same state
     Checkpoint c;
     c.meta.set("format", "golfrt-checkpoint");
     c.meta.set("step", step);
@@ -340,6 +357,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
           if (int64_t(replay.size()) > replay_cap) replay.pop_front();
         }
       }
+      if (a % nranks != rank) continue;  // another rank's share of the global batch
       std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
       std::map<std::string, Tensor> in = {{"tokens", tokens_tensor(buf, 0, micro, seq)},
                                           {"targets", tokens_tensor(shifted, 0, micro, seq)},
@@ -351,8 +369,10 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
       const double kd_offset = phase.distill ? phase.alpha * phase.temperature * phase.temperature * entropy : 0.0;
       loss += (active.run(in) - kd_offset) / double(accum);
     }
-    if (!std::isfinite(loss)) throw std::runtime_error("training diverged at step " + std::to_string(step) + ": the loss is " + std::to_string(loss));
+    if (distributed(&comm)) comm.allreduce_sum(&loss, 1);
     std::map<std::string, Tensor> grads = active.grads();
+    allreduce_sum(comm, grads);
+    if (!std::isfinite(loss)) throw std::runtime_error("training diverged at step " + std::to_string(step) + ": the loss is " + std::to_string(loss));
     double gnorm = grad_clip > 0 ? clip_grad_norm(grads, grad_clip) : 0.0;
     optim.step(grads, lr);
     if (ema_decay > 0) ema_update(store, "ema", ema_decay);
@@ -362,6 +382,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     const bool swa_window = swa_below > 0 ? lr < swa_below : max_steps > 0 && step >= int64_t(swa_start * double(max_steps));
     if (swa_every > 0 && swa_window && step % swa_every == 0) swa_update(store, "swa", swa_count++);
     elapsed += std::chrono::duration<double>(clock::now() - t0).count();
+    // Time-based decisions (budget, phases, the schedule) must agree: rank 0's clock rules.
+    elapsed = broadcast_from_root(comm, elapsed);
 
     last_loss = loss;
     loss_window += loss;
@@ -404,10 +426,11 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   for (double m : schedule.recorded()) mults.push(m);
   sched.set("lr_multipliers", mults);
   sched.set("final_step", step);
-  write_file_atomic(path_join(opt.out_dir, "schedule.json"), sched.dump() + "\n");
+  if (comm.is_root()) write_file_atomic(path_join(opt.out_dir, "schedule.json"), sched.dump() + "\n");
 
   TrainReport rep;
-  if (opt.calibration_batches > 0) {
+  // GPTQ calibration feeds the artifact, which rank 0 alone writes.
+  if (opt.calibration_batches > 0 && comm.is_root()) {
     auto t0 = clock::now();
     std::vector<std::pair<Tensor, Tensor>> batches;
     for (int64_t i = 0; i < opt.calibration_batches; i++) {

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "runtime/data/dataset.h"
+#include "runtime/dist/communicator.h"
 #include "runtime/model_graph.h"
 #include "runtime/train/evaluate.h"
 
@@ -40,6 +41,11 @@ struct TrainerOptions {
   int64_t calibration_batches = 0;
   double calibration_reserve_s = 0;  // seconds of the time budget kept for calibration
   std::string calibration_set = "live";  // the weight set the artifact is made from (quant.weights)
+  // Data-parallel ranks (docs/distributed.md); null: one process. Every rank reads the same global
+  // batch sequence and runs the micro-batches a with a mod N = rank; gradients and losses are
+  // summed over ranks, so N ranks take the steps one rank would with the same global batch. Only
+  // rank 0 writes metrics, checkpoints and schedule.json; evaluation is split across ranks.
+  Communicator* comm = nullptr;
 };
 
 struct TrainReport {

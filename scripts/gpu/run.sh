@@ -10,6 +10,8 @@
 #   4. ldd        every binary finds every library (before anything runs)
 #   5. CUDA tests cuda_ops_test, cuda_train_test with GOLFRT_REQUIRE_CUDA=1 (a skip is a failure),
 #                 one process per test
+#   5b. nccl      `golfrt train --nproc 1 --device cuda` (the NCCL path, one rank) takes the same
+#                 steps as the plain --device cuda run (docs/distributed.md)
 #   6. benchmark  bench_cuda (ms per kernel / per train step, CUDA against the CPU)
 #   6b. sanitizer compute-sanitizer memcheck and racecheck on the tiled kernels
 #   7. ctest      the whole suite, time-boxed (what time is left)
@@ -71,7 +73,8 @@ done
 
 # 2. configure
 step configure 120 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGOLFRT_SYSROOT="$SYSROOT" \
-  -DGOLFRT_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES=90a -DGOLFRT_FUZZ=OFF || exit 1
+  -DGOLFRT_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES=90a -DGOLFRT_FUZZ=OFF \
+  -DGOLFRT_MPI=OFF -DGOLFRT_NCCL=AUTO || exit 1
 
 # 3. build
 step build 300 cmake --build "$BUILD" -j "$CORES" || exit 1
@@ -96,6 +99,38 @@ export GOLFRT_REQUIRE_CUDA=$GPU_EXPECTED OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} O
 # other tests' verdicts with it.
 step cuda_tests 240 ctest --test-dir "$BUILD" -R "^(AllOps/CudaOp|CudaOps|CudaTrain|GuardBytes)" -j "$CORES" \
   --output-on-failure --output-junit "$OUT/cuda_tests.xml"
+
+# 5b. the NCCL path: NCCL comes from the machine's CUDA toolkit (too large to carry: 218 MB); a
+# build that did not find it fails this step, saying so.
+nccl_check() {
+  local d=$OUT/nccl
+  "$BUILD"/golfrt version | grep -q "^data-parallel ranks: .*nccl" ||
+    { echo "this build has no NCCL: nccl.h / libnccl not found in the CUDA toolkit (set NCCL_ROOT)"; return 1; }
+  rm -rf "$d" && mkdir -p "$d"
+  cat "$ROOT"/docs/*.md "$ROOT"/README.md >"$d/text.txt"
+  "$BUILD"/golfrt data prepare --text "$d/text.txt" --out "$d/data" --bytes --quiet || return 1
+  local args=("$ROOT"/tests/data/tiny_train.lua --data "$d/data" --device cuda --steps 8 --quiet --no-artifact)
+  "$BUILD"/golfrt train "${args[@]}" --out "$d/plain" || return 1
+  "$BUILD"/golfrt train "${args[@]}" --out "$d/nproc1" --nproc 1 || return 1
+  python3 - "$d/plain/metrics.jsonl" "$d/nproc1/metrics.jsonl" <<'PY'
+import json, sys
+def losses(p):
+    return {j["step"]: j["loss"] for j in map(json.loads, open(p)) if "loss" in j}
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+if not a or sorted(a) != sorted(b):
+    sys.exit(f"different steps: {sorted(a)} and {sorted(b)}")
+for s in sorted(a):
+    print(f"step {s}: plain {a[s]!r}  --nproc 1 {b[s]!r}")
+worst = max(abs(a[s] - b[s]) / abs(a[s]) for s in a)
+print(f"worst relative difference {worst:.2e} (limit 1e-5)")
+sys.exit(0 if worst <= 1e-5 else 1)
+PY
+}
+if [ "$GPU_EXPECTED" = 1 ]; then
+  step nccl 120 nccl_check
+else
+  say "nccl: skipped (no GPU expected)"
+fi
 
 # 6. quick benchmark
 if [ "$GPU_EXPECTED" = 1 ]; then
