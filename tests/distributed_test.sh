@@ -23,7 +23,8 @@ command -v mpirun >/dev/null || skip "no mpirun on PATH (apt-get install openmpi
 # refuses root without these two.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Shared memory without cross-memory attach (containers often forbid ptrace): plain copies.
-mpi=(mpirun --oversubscribe -np 2 --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+mpirun_=(mpirun --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+mpi=("${mpirun_[@]}" -np 2)
 script=$src/tests/data/tiny_train.lua
 
 # A byte-level corpus from the project's own docs (fixed text, so the runs are reproducible).
@@ -55,6 +56,13 @@ sys.exit(0 if worst <= 1e-5 else 1)
 PY
 }
 compare_losses "$work/r1/metrics.jsonl" "$work/r2/metrics.jsonl" 1 || fail "1 rank and 2 ranks took different steps"
+# The final evaluation, split over 2 ranks and reduced in float64, against 1 rank's.
+python3 - "$work/r1/metrics.jsonl" "$work/r2/metrics.jsonl" <<'PY' || fail "the final evaluations differ"
+import json, sys
+a, b = ([j for j in map(json.loads, open(p)) if j.get("final")][-1] for p in sys.argv[1:])
+print(f"final val_bpb {a['val_bpb']!r} (1 rank) {b['val_bpb']!r} (2 ranks), targets {a['val_targets']} {b['val_targets']}")
+sys.exit(a["val_targets"] != b["val_targets"] or abs(a["val_bpb"] - b["val_bpb"]) > 1e-5 * a["val_bpb"])
+PY
 
 val_bpb() { "$golfrt" decode "$1" --data "$work/data" | sed -n 's/.*val_bpb \([0-9.]*\).*/\1/p'; }
 b1=$(val_bpb "$work/r1/artifact.bin") b2=$(val_bpb "$work/r2/artifact.bin")
@@ -100,9 +108,20 @@ rc=$?
 t=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
 [ $rc != 0 ] || fail "mpirun exited 0 after one rank was killed"
 echo "one rank killed: mpirun exited with status $rc after $t s"
+# mpirun may return while the last rank is still exiting: a few seconds' grace (a zombie counts as gone).
+alive() { [ -e "/proc/$1/stat" ] && ! awk '{exit $3 == "Z" ? 0 : 1}' "/proc/$1/stat" 2>/dev/null; }
 for pid in $ranks; do
-  kill -0 "$pid" 2>/dev/null && fail "rank pid $pid survives after mpirun ended"
+  for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+  alive "$pid" && fail "rank pid $pid still runs 10 s after mpirun ended"
 done
+
+# (e) more ranks than a step has micro-batches: refused at once by every rank, no hang.
+t0=$(date +%s)
+if timeout 60 "${mpirun_[@]}" -np 3 "$golfrt" train "$script" "${common[@]}" --out "$work/r3" >"$work/r3.log" 2>&1; then
+  fail "3 ranks for 2 micro-batches per step ran"
+fi
+grep -q "cannot share evenly" "$work/r3.log" || fail "3 ranks: $(tail -20 "$work/r3.log")"
+[ $(( $(date +%s) - t0 )) -lt 60 ] || fail "3 ranks: the refusal took 60 s"
 
 # (d) --nproc starts NCCL ranks only.
 if "$golfrt" train "$script" --data "$work/data" --nproc 2 2>"$work/nproc.err"; then fail "--nproc 2 on CPU ran"; fi
