@@ -64,6 +64,15 @@ print(f"final val_bpb {a['val_bpb']!r} (1 rank) {b['val_bpb']!r} (2 ranks), targ
 sys.exit(a["val_targets"] != b["val_targets"] or abs(a["val_bpb"] - b["val_bpb"]) > 1e-5 * a["val_bpb"])
 PY
 
+# Phases (a frozen embedding, replayed batches), EMA, SWA and gradient clipping: 40 steps.
+"$golfrt" train "$script" --data "$work/data" --quiet --preset phased_long --out "$work/p1" --no-artifact >"$work/p1.log" 2>&1 ||
+  fail "phased_long, 1 rank: $(tail -20 "$work/p1.log")"
+"${mpi[@]}" "$golfrt" train "$script" --data "$work/data" --quiet --preset phased_long --out "$work/p2" --no-artifact >"$work/p2.log" 2>&1 ||
+  fail "phased_long, 2 ranks: $(tail -30 "$work/p2.log")"
+compare_losses "$work/p1/metrics.jsonl" "$work/p2/metrics.jsonl" 1 >"$work/p.cmp" ||
+  fail "phased_long: 1 rank and 2 ranks took different steps: $(cat "$work/p.cmp")"
+echo "phased_long: $(head -1 "$work/p.cmp")"
+
 val_bpb() { "$golfrt" decode "$1" --data "$work/data" | sed -n 's/.*val_bpb \([0-9.]*\).*/\1/p'; }
 b1=$(val_bpb "$work/r1/artifact.bin") b2=$(val_bpb "$work/r2/artifact.bin")
 [ -n "$b1" ] && [ -n "$b2" ] || fail "decode printed no val_bpb ($b1, $b2)"
@@ -122,6 +131,11 @@ if timeout 60 "${mpirun_[@]}" -np 3 "$golfrt" train "$script" "${common[@]}" --o
 fi
 grep -q "cannot share evenly" "$work/r3.log" || fail "3 ranks: $(tail -20 "$work/r3.log")"
 [ $(( $(date +%s) - t0 )) -lt 60 ] || fail "3 ranks: the refusal took 60 s"
+
+# (f) a time budget: the ranks stop on the same step (rank 0's clock), the job ends by itself.
+timeout 60 "${mpi[@]}" "$golfrt" train "$script" --data "$work/data" --quiet --preset timed --time-budget 2 --out "$work/timed" \
+  --no-artifact >"$work/timed.log" 2>&1 || fail "2 ranks with a 2-s budget: status $? $(tail -20 "$work/timed.log")"
+grep -q '"final":true' "$work/timed/metrics.jsonl" || fail "2 ranks with a 2-s budget wrote no final evaluation"
 
 # (d) --nproc starts NCCL ranks only.
 if "$golfrt" train "$script" --data "$work/data" --nproc 2 2>"$work/nproc.err"; then fail "--nproc 2 on CPU ran"; fi
