@@ -21,8 +21,9 @@ namespace golf {
 
 namespace {
 
-void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("NCCL rank: ") + what + ": " + cudaGetErrorString(e));
+void cuda_check(cudaError_t e, int rank, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error("NCCL rank " + std::to_string(rank) + ": " + what + ": " + cudaGetErrorString(e));
 }
 
 class Nccl final : public Communicator {
@@ -42,7 +43,7 @@ class Nccl final : public Communicator {
       throw std::runtime_error("NCCL rank " + std::to_string(rank) + ": the unique id has " + std::to_string(root.size()) +
                                " bytes, not " + std::to_string(sizeof id));
     std::memcpy(&id, root.data(), sizeof id);
-    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), rank_, "cudaStreamCreate");
     // Non-blocking init, so that a peer that never arrives is a timeout, not a hang.
     ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
     cfg.blocking = 0;
@@ -98,20 +99,20 @@ class Nccl final : public Communicator {
     if (n == 0) return;
     const size_t bytes = size_t(n) * elem;
     if (bytes > scratch_bytes_) {
-      if (scratch_) cuda_check(cudaFree(scratch_), "cudaFree");
-      cuda_check(cudaMalloc(&scratch_, bytes), "cudaMalloc (all-reduce buffer)");
+      if (scratch_) cuda_check(cudaFree(scratch_), rank_, "cudaFree");
+      cuda_check(cudaMalloc(&scratch_, bytes), rank_, "cudaMalloc (all-reduce buffer)");
       scratch_bytes_ = bytes;
     }
-    cuda_check(cudaMemcpyAsync(scratch_, x, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpy to the device");
+    cuda_check(cudaMemcpyAsync(scratch_, x, bytes, cudaMemcpyHostToDevice, stream_), rank_, "cudaMemcpy to the device");
     ncclResult_t r = ncclAllReduce(scratch_, scratch_, size_t(n), type, ncclSum, comm_, stream_);
     if (r != ncclSuccess && r != ncclInProgress) nccl_check(r, "ncclAllReduce");
     wait_comm("ncclAllReduce");
-    cuda_check(cudaMemcpyAsync(x, scratch_, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpy to the host");
+    cuda_check(cudaMemcpyAsync(x, scratch_, bytes, cudaMemcpyDeviceToHost, stream_), rank_, "cudaMemcpy to the host");
     auto t0 = std::chrono::steady_clock::now();
     for (;;) {
       cudaError_t e = cudaStreamQuery(stream_);
       if (e == cudaSuccess) break;
-      if (e != cudaErrorNotReady) cuda_check(e, "ncclAllReduce stream");
+      if (e != cudaErrorNotReady) cuda_check(e, rank_, "ncclAllReduce stream");
       ncclResult_t state = ncclSuccess;
       ncclCommGetAsyncError(comm_, &state);
       if (state != ncclSuccess && state != ncclInProgress) nccl_check(state, "ncclAllReduce");

@@ -110,8 +110,8 @@ nccl_check() {
   cat "$ROOT"/docs/*.md "$ROOT"/README.md >"$d/text.txt"
   "$BUILD"/golfrt data prepare --text "$d/text.txt" --out "$d/data" --bytes --quiet || return 1
   local args=("$ROOT"/tests/data/tiny_train.lua --data "$d/data" --device cuda --steps 8 --quiet --no-artifact)
-  "$BUILD"/golfrt train "${args[@]}" --out "$d/plain" || return 1
-  "$BUILD"/golfrt train "${args[@]}" --out "$d/nproc1" --nproc 1 || return 1
+  timeout 120 "$BUILD"/golfrt train "${args[@]}" --out "$d/plain" || return 1
+  timeout 120 "$BUILD"/golfrt train "${args[@]}" --out "$d/nproc1" --nproc 1 || return 1
   python3 - "$d/plain/metrics.jsonl" "$d/nproc1/metrics.jsonl" <<'PY'
 import json, sys
 def losses(p):
@@ -125,6 +125,18 @@ worst = max(abs(a[s] - b[s]) / abs(a[s]) for s in a)
 print(f"worst relative difference {worst:.2e} (limit 1e-5)")
 sys.exit(0 if worst <= 1e-5 else 1)
 PY
+  [ $? = 0 ] || return 1
+  # The launcher's failure path, where one GPU is all there is: rank 1 of --nproc 2 finds no device
+  # and fails; the launcher must stop rank 0 (waiting for it in NCCL's init) and exit non-zero
+  # within 60 s.
+  if [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')" = 1 ]; then
+    local t0 rc=0
+    t0=$(date +%s)
+    timeout 90 "$BUILD"/golfrt train "${args[@]}" --out "$d/nproc2" --nproc 2 >"$d/nproc2.log" 2>&1 || rc=$?
+    local t=$(( $(date +%s) - t0 ))
+    echo "--nproc 2 with one GPU: exit status $rc after $t s"
+    if [ $rc = 0 ] || [ $rc = 124 ] || [ $t -gt 60 ]; then tail -20 "$d/nproc2.log"; return 1; fi
+  fi
 }
 if [ "$GPU_EXPECTED" = 1 ]; then
   step nccl 120 nccl_check
