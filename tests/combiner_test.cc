@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "dsl/script.h"
@@ -266,16 +267,24 @@ TEST(CombinerGradientFit, first_step_is_adamw_and_the_loss_falls) {
   EXPECT_NEAR(again.combined_nats / double(again.n), losses.back(), 1e-4);
 }
 
-TEST(CombinerRidge, fit_on_model_features_lowers_the_regression_residual) {
+// On a model's features: the ridge direction, then the step c minimizing the cross entropy,
+// which never loses to the base (c = 0) on the fit windows; what lands in the set is c·Δ.
+TEST(CombinerRidge, step_on_model_features_never_loses_to_the_base) {
   Fixture f;
   std::unique_ptr<BuiltModel> m;
   CombinerFeatures feats = tiny_features(f, m, 64);
-  double s = 0;
+  double s = 0, at_step = 0;
   CombinerParams p = ridge_fit(feats, m->store.get("tok_emb.weight"), 1e-3, &s);
-  EXPECT_TRUE(std::isfinite(p.alpha) && std::isfinite(s));
+  ASSERT_TRUE(std::isfinite(p.alpha) && std::isfinite(s));
   ASSERT_EQ(p.M.size(), size_t(feats.d * feats.d));
-  write_combiner(m->store, "live", p);
-  EXPECT_EQ(m->store.get("combiner.alpha").get(0), float(p.alpha));
+  const double c = ridge_step(f.factory, m->store, "live", feats, p, 8, DType::f32, Device::cpu, &at_step);
+  EXPECT_GE(c, 0.0);
+  EXPECT_LE(c, 2.0);
+  EXPECT_LE(at_step, feats.base_nats / double(feats.n) + 1e-6);
+  EXPECT_NEAR(m->store.get("combiner.alpha").get(0), c * p.alpha, 1e-6 * (1 + std::abs(p.alpha)));
+  EXPECT_NEAR(m->store.get("combiner.beta").get(3), c * p.beta[3], 1e-6 * (1 + std::abs(p.beta[3])));
+  std::printf("ridge on random-model features: alpha %.4f, scale %.4f, step %.4f, loss %.5f -> %.5f\n", p.alpha, s, c,
+              feats.base_nats / double(feats.n), at_step);
 }
 
 TEST(Combiner, last_position_base_scores_equal_the_evaluator) {

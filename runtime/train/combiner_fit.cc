@@ -199,88 +199,137 @@ void write_combiner(ParamStore& store, const std::string& set, const CombinerPar
   for (size_t i = 0; i < p.beta.size(); i++) b.set(int64_t(i), p.beta[i]);
 }
 
-std::vector<double> gradient_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
-                                 const CombinerFeatures& f, const CombinerFitSpec& spec, DType real, Device device) {
-  const int64_t B = spec.batch, D = f.d;
-  if (f.n < B || f.n % B)
-    throw std::invalid_argument("gradient fit: " + std::to_string(f.n) + " features are not whole micro-batches of " +
-                                std::to_string(B));
-  auto m = factory("combiner_fit", B, 1);
-  const std::vector<std::string> names = {kAlpha, kM, kBeta};
-  Var loss = mean_all(m->loss);
-  std::vector<Gradient> grads = backward(loss, names);
-  std::vector<Var> outs = {loss};
-  for (const Gradient& g : grads) {
-    if (!g.grad.valid()) throw std::runtime_error("gradient fit: the combiner_fit graph's loss does not depend on " + g.name);
-    outs.push_back(g.grad);
-  }
-  Executor ex(m->graph, outs, ExecOptions{real, true, device});
-  std::set<std::string> fitted(names.begin(), names.end());
-  for (const ParamSpec& p : m->store.specs()) {
-    if (fitted.count(p.name)) continue;  // bound every step, as they change
-    const Tensor& t = store.get(p.name, set);
-    if (t.shape() != p.shape)
-      throw std::runtime_error("gradient fit: parameter '" + p.name + "' is " + shape_str(t.shape()) + " in the weights, " +
-                               shape_str(p.shape) + " in the graph");
-    ex.bind(p.name, device == Device::cpu ? t : t.to_device(device));
-  }
-  for (const std::string& n : names)
-    if (!m->store.has(n)) throw std::runtime_error("gradient fit: the combiner_fit graph has no parameter " + n);
+namespace {
 
-  // Inputs per micro-batch, made once.
-  std::vector<std::map<std::string, Tensor>> batches;
-  for (int64_t r0 = 0; r0 < f.n; r0 += B) {
-    Tensor h({B, 1, D}, real), t1({B, 1, D}, real), y({B, 1}, DType::i32);
-    for (int64_t i = 0; i < B * D; i++) h.set(i, f.h[size_t(r0 * D + i)]), t1.set(i, f.t1[size_t(r0 * D + i)]);
-    for (int64_t i = 0; i < B; i++) y.set(i, f.y[size_t(r0 + i)]);
-    batches.push_back({{"h", h}, {"t1", t1}, {"targets", y}, {"tokens", y}});
-  }
-  CombinerParams p = read_combiner(store, set);
-  std::vector<double*> w = {&p.alpha, p.M.data(), p.beta.data()};
-  const std::vector<int64_t> sizes = {1, D * D, D};
-  std::vector<std::vector<double>> mom(3), vel(3), grad(3);
-  for (int i = 0; i < 3; i++) mom[size_t(i)].assign(size_t(sizes[size_t(i)]), 0.0), vel[size_t(i)] = mom[size_t(i)];
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  std::vector<double> losses;
-  // One full pass: the mean loss and gradient over every feature, at the current parameters.
-  auto pass = [&]() {
-    write_combiner(store, set, p);
-    for (const std::string& n : names) {
-      const Tensor& t = store.get(n, set);
-      ex.bind(n, device == Device::cpu ? t : t.to_device(device));
+// The mean cross entropy (and its gradient) of the combined prediction over all features: the
+// script's "combiner_fit" graph run over micro-batches of `batch` rows with the parameters given.
+class FitLoss {
+ public:
+  FitLoss(const GraphFactory& factory, ParamStore& store, const std::string& set, const CombinerFeatures& f,
+          int64_t batch, DType real, Device device)
+      : store_(store), set_(set), device_(device), d_(f.d) {
+    if (f.n < batch || f.n % batch)
+      throw std::invalid_argument("combiner fit: " + std::to_string(f.n) + " features are not whole micro-batches of " +
+                                  std::to_string(batch));
+    model_ = factory("combiner_fit", batch, 1);
+    std::vector<Gradient> grads = backward(mean_all(model_->loss), names_);
+    std::vector<Var> outs = {mean_all(model_->loss)};
+    for (const Gradient& g : grads) {
+      if (!g.grad.valid()) throw std::runtime_error("combiner fit: the combiner_fit graph's loss does not depend on " + g.name);
+      outs.push_back(g.grad);
     }
-    for (int i = 0; i < 3; i++) grad[size_t(i)].assign(size_t(sizes[size_t(i)]), 0.0);
+    ex_ = std::make_unique<Executor>(model_->graph, outs, ExecOptions{real, true, device});
+    for (const std::string& n : names_)
+      if (!model_->store.has(n)) throw std::runtime_error("combiner fit: the combiner_fit graph has no parameter " + n);
+    std::set<std::string> fitted(names_.begin(), names_.end());
+    for (const ParamSpec& p : model_->store.specs()) {
+      if (fitted.count(p.name)) continue;  // bound on every pass, as they change
+      const Tensor& t = store.get(p.name, set);
+      if (t.shape() != p.shape)
+        throw std::runtime_error("combiner fit: parameter '" + p.name + "' is " + shape_str(t.shape()) +
+                                 " in the weights, " + shape_str(p.shape) + " in the graph");
+      ex_->bind(p.name, device == Device::cpu ? t : t.to_device(device));
+    }
+    const int64_t D = f.d;
+    for (int64_t r0 = 0; r0 < f.n; r0 += batch) {
+      Tensor h({batch, 1, D}, real), t1({batch, 1, D}, real), y({batch, 1}, DType::i32);
+      for (int64_t i = 0; i < batch * D; i++) h.set(i, f.h[size_t(r0 * D + i)]), t1.set(i, f.t1[size_t(r0 * D + i)]);
+      for (int64_t i = 0; i < batch; i++) y.set(i, f.y[size_t(r0 + i)]);
+      batches_.push_back({{"h", h}, {"t1", t1}, {"targets", y}, {"tokens", y}});
+    }
+  }
+
+  // Writes p into the set and returns the mean loss; grad (α, M, β flattened) when asked.
+  double operator()(const CombinerParams& p, std::vector<double>* grad = nullptr) {
+    write_combiner(store_, set_, p);
+    for (const std::string& n : names_) {
+      const Tensor& t = store_.get(n, set_);
+      ex_->bind(n, device_ == Device::cpu ? t : t.to_device(device_));
+    }
+    if (grad) grad->assign(size_t(1 + d_ * d_ + d_), 0.0);
     double l = 0;
-    for (auto& in : batches) {
-      for (auto& [name, t] : in) ex.bind(name, t);
-      ex.run();
-      l += ex.result(0).get(0) / double(batches.size());
-      for (int i = 0; i < 3; i++) {
-        const Tensor& g = ex.result(size_t(i + 1));
-        for (int64_t j = 0; j < sizes[size_t(i)]; j++) grad[size_t(i)][size_t(j)] += g.get(j) / double(batches.size());
+    const double w = 1.0 / double(batches_.size());
+    for (auto& in : batches_) {
+      for (auto& [name, t] : in) ex_->bind(name, t);
+      ex_->run();
+      l += ex_->result(0).get(0) * w;
+      if (!grad) continue;
+      size_t off = 0;
+      for (size_t i = 0; i < names_.size(); i++) {
+        const Tensor& g = ex_->result(i + 1);
+        for (int64_t j = 0; j < g.numel(); j++) (*grad)[off + size_t(j)] += g.get(j) * w;
+        off += size_t(g.numel());
       }
     }
     return l;
-  };
+  }
+
+ private:
+  const std::vector<std::string> names_ = {kAlpha, kM, kBeta};
+  ParamStore& store_;
+  std::string set_;
+  Device device_;
+  int64_t d_;
+  std::unique_ptr<ModelGraph> model_;
+  std::unique_ptr<Executor> ex_;
+  std::vector<std::map<std::string, Tensor>> batches_;
+};
+
+CombinerParams scaled(const CombinerParams& p, double c) {
+  CombinerParams q = p;
+  q.alpha *= c;
+  for (double& v : q.M) v *= c;
+  for (double& v : q.beta) v *= c;
+  return q;
+}
+
+}  // namespace
+
+std::vector<double> gradient_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
+                                 const CombinerFeatures& f, const CombinerFitSpec& spec, DType real, Device device) {
+  FitLoss loss(factory, store, set, f, spec.batch, real, device);
+  CombinerParams p = read_combiner(store, set);
+  const int64_t D = f.d, n = 1 + D * D + D;
+  std::vector<double> mom(size_t(n), 0.0), vel(size_t(n), 0.0), grad;
+  auto at = [&](int64_t j) -> double& { return j == 0 ? p.alpha : j <= D * D ? p.M[size_t(j - 1)] : p.beta[size_t(j - 1 - D * D)]; };
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  std::vector<double> losses;
   for (int64_t s = 1; s <= spec.steps; s++) {
-    const double l = pass();
+    const double l = loss(p, &grad);
     if (!std::isfinite(l)) throw std::runtime_error("gradient fit: the loss is " + std::to_string(l) + " at step " + std::to_string(s));
     losses.push_back(l);
     const double c1 = 1 - std::pow(b1, double(s)), c2 = 1 - std::pow(b2, double(s));
-    for (int i = 0; i < 3; i++)
-      for (int64_t j = 0; j < sizes[size_t(i)]; j++) {
-        double& x = w[size_t(i)][j];
-        const double g = grad[size_t(i)][size_t(j)];
-        double& mm = mom[size_t(i)][size_t(j)];
-        double& vv = vel[size_t(i)][size_t(j)];
-        x -= spec.lr * spec.weight_decay * x;
-        mm = b1 * mm + (1 - b1) * g;
-        vv = b2 * vv + (1 - b2) * g * g;
-        x -= spec.lr * (mm / c1) / (std::sqrt(vv / c2) + eps);
-      }
+    for (int64_t j = 0; j < n; j++) {
+      double& x = at(j);
+      const double g = grad[size_t(j)];
+      x -= spec.lr * spec.weight_decay * x;
+      mom[size_t(j)] = b1 * mom[size_t(j)] + (1 - b1) * g;
+      vel[size_t(j)] = b2 * vel[size_t(j)] + (1 - b2) * g * g;
+      x -= spec.lr * (mom[size_t(j)] / c1) / (std::sqrt(vel[size_t(j)] / c2) + eps);
+    }
   }
-  losses.push_back(pass());  // also writes the final parameters
+  losses.push_back(loss(p));  // also writes the final parameters
   return losses;
+}
+
+double ridge_step(const GraphFactory& factory, ParamStore& store, const std::string& set, const CombinerFeatures& f,
+                  const CombinerParams& p, int64_t batch, DType real, Device device, double* loss_at_step) {
+  FitLoss loss(factory, store, set, f, batch, real, device);
+  // Golden-section search on [0, 2]; c = 0 (the base) is compared explicitly, so the step never
+  // loses to the base on the fit windows.
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  double a = 0, b = 2, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+  double f1 = loss(scaled(p, x1)), f2 = loss(scaled(p, x2));
+  for (int i = 0; i < 24; i++) {
+    if (f1 <= f2) b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = loss(scaled(p, x1));
+    else a = x1, x1 = x2, f1 = f2, x2 = a + phi * (b - a), f2 = loss(scaled(p, x2));
+  }
+  double c = f1 <= f2 ? x1 : x2, best = std::min(f1, f2);
+  const double base = loss(scaled(p, 0.0));
+  if (base <= best) c = 0, best = base;
+  loss(scaled(p, c));  // leaves the chosen combiner in the set
+  if (loss_at_step) *loss_at_step = best;
+  return c;
 }
 
 LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& store, const std::string& set,
@@ -341,9 +390,12 @@ Json run_combiner_phase(const GraphFactory& factory, ParamStore& store, const st
   if (spec.method == "ridge") {
     double s = 0;
     CombinerParams p = ridge_fit(f, store.get("tok_emb.weight", set), spec.lambda, &s);
-    write_combiner(store, set, p);
+    double step_loss = 0;
+    const double c = ridge_step(factory, store, set, f, p, spec.batch, real, device, &step_loss);
     line.set("ridge_scale", s);
-    line.set("alpha", p.alpha);
+    line.set("ridge_alpha", p.alpha);
+    line.set("ridge_step", c);
+    line.set("alpha", p.alpha * c);
   } else {
     std::vector<double> losses = gradient_fit(factory, store, set, f, spec, real, device);
     line.set("fit_loss_first", losses.front());

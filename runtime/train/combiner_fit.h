@@ -77,6 +77,15 @@ std::vector<double> gradient_fit(const GraphFactory& factory, ParamStore& store,
                                  const CombinerFeatures& f, const CombinerFitSpec& spec, DType real = DType::f32,
                                  Device device = Device::cpu);
 
+// The ridge fit's step: the least-squares target fixes a direction Δ = (α, M, β) but not the
+// scale that suits cross entropy (a conditional-mean embedding is shorter than h, which flattens
+// the logits), so the fit takes c·Δ with c in [0, 2] minimizing the mean cross entropy over the
+// features (golden-section search on the "combiner_fit" graph; c = 0, the base, when nothing
+// beats it). Writes c·Δ into the set; returns c, and the loss there through *loss_at_step.
+double ridge_step(const GraphFactory& factory, ParamStore& store, const std::string& set, const CombinerFeatures& f,
+                  const CombinerParams& p, int64_t batch, DType real = DType::f32, Device device = Device::cpu,
+                  double* loss_at_step = nullptr);
+
 CombinerParams read_combiner(const ParamStore& store, const std::string& set);
 void write_combiner(ParamStore& store, const std::string& set, const CombinerParams& p);
 
