@@ -92,11 +92,57 @@ def describe(a):
     return f"vocab {a.vocab} dim {a.dim} layers {a.layers} heads {a.heads}/{a.kv_heads} rope {a.rope_dims}"
 
 
+def gradient_fit(args):
+    """The seed's combiner fit on random features: AdamW (torch.optim.AdamW, betas 0.9/0.999, eps 1e-8,
+    weight decay 0.01) on α, M, β, full batch, cross entropy of softcap(h'·Eᵀ) with h, T_1 RMS-normalized
+    normals, E ~ N(0, 0.5²), random targets, and a random starting combiner. Dumps the features, E, the
+    start, the loss before each step and after the last, and the final α, M, β."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tensor_dump import write_tensor_dump
+    torch.set_num_threads(1)
+    dtype = getattr(torch, args.dtype)
+    gen = torch.Generator().manual_seed(args.seed)
+    n, d, v = args.fit_windows, args.dim, args.vocab
+    h = sm.rms_norm(torch.randn(n, d, generator=gen, dtype=torch.float64)).to(dtype)
+    t1 = sm.rms_norm(torch.randn(n, d, generator=gen, dtype=torch.float64)).to(dtype)
+    y = torch.randint(0, v, (n,), generator=gen)
+    emb = (0.5 * torch.randn(v, d, generator=gen, dtype=torch.float64)).to(dtype)
+    comb = Combiner(d).to(dtype)
+    sm.randomize_(comb.named_parameters(), gen, [(lambda n_, p: True, (0.0, 0.1))])
+    start = [(f"start.{k}", p.detach().clone()) for k, p in comb.named_parameters()]
+    opt = torch.optim.AdamW(comb.parameters(), lr=args.fit_lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+
+    def loss_fn():
+        logits = sm.softcap(comb(h, t1) @ emb.T, args.softcap)
+        return sm.lm_loss(logits, y)
+
+    losses = []
+    for _ in range(args.fit_steps):
+        opt.zero_grad()
+        loss = loss_fn()
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        losses.append(loss_fn().item())
+    entries = [("fit.h", h), ("fit.t1", t1), ("fit.y", y.to(torch.int32)), ("tok_emb.weight", emb)] + start
+    entries += [(f"combiner.{k}", p.detach()) for k, p in comb.named_parameters()]
+    entries += [("fit.losses", torch.tensor(losses, dtype=torch.float64))]
+    write_tensor_dump(args.out, entries)
+    print(f"{args.out}: gradient fit, {n} windows, {args.fit_steps} steps, loss {losses[0]:.8g} -> {losses[-1]:.8g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fit-steps", type=int, default=0, help="> 0: run the gradient fit reference instead (gradient_fit)")
+    ap.add_argument("--fit-lr", type=float, default=1e-3)
+    ap.add_argument("--fit-windows", type=int, default=48)
     for name, typ in [("vocab", int), ("dim", int), ("layers", int), ("heads", int), ("kv-heads", int),
                       ("mlp-mult", int), ("rope-dims", int), ("rope-base", float), ("qk-gain", float)]:
         ap.add_argument(f"--{name}", type=typ, default=None)
+    if ap.parse_known_args()[0].fit_steps > 0:
+        sm.add_common_args(ap)
+        return gradient_fit(sm.apply_preset(ap.parse_args(), PRESETS))
     sm.run_main(ap, PRESETS, build, random_rules, extra_entries=extra_entries, describe=describe)
 
 
