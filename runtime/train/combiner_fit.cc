@@ -201,6 +201,9 @@ void write_combiner(ParamStore& store, const std::string& set, const CombinerPar
 
 namespace {
 
+// Results read on the host (one copy per tensor from a device, not one per element).
+Tensor host(const Tensor& t) { return t.device() == Device::cpu ? t : t.to_device(Device::cpu); }
+
 // The mean cross entropy (and its gradient) of the combined prediction over all features: the
 // script's "combiner_fit" graph run over micro-batches of `batch` rows with the parameters given.
 class FitLoss {
@@ -252,12 +255,13 @@ class FitLoss {
     for (auto& in : batches_) {
       for (auto& [name, t] : in) ex_->bind(name, t);
       ex_->run();
-      l += ex_->result(0).get(0) * w;
+      l += host(ex_->result(0)).get(0) * w;
       if (!grad) continue;
       size_t off = 0;
       for (size_t i = 0; i < names_.size(); i++) {
-        const Tensor& g = ex_->result(i + 1);
-        for (int64_t j = 0; j < g.numel(); j++) (*grad)[off + size_t(j)] += g.get(j) * w;
+        Tensor g = host(ex_->result(i + 1)).to(DType::f64);
+        const double* gp = g.data<double>();
+        for (int64_t j = 0; j < g.numel(); j++) (*grad)[off + size_t(j)] += gp[j] * w;
         off += size_t(g.numel());
       }
     }
