@@ -6,12 +6,17 @@
 //    all 1 + d² + d unknowns (solved here independently) with λ > 0 and noise;
 //  - the gradient fit: AdamW's first step and a falling loss;
 //  - the last-position scores: the base's equal Evaluator::run_last's;
-//  - the fit phase's parsing.
+//  - the fit phase's parsing, and both fits end to end: `golfrt train` with the fit as the last
+//    phase, then `golfrt decode --eval last` reproducing the metrics' two numbers from the artifact.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "dsl/script.h"
 #include "runtime/decode/kv_decoder.h"
@@ -267,24 +272,23 @@ TEST(CombinerGradientFit, first_step_is_adamw_and_the_loss_falls) {
   EXPECT_NEAR(again.combined_nats / double(again.n), losses.back(), 1e-4);
 }
 
-// On a model's features: the ridge direction, then the step c minimizing the cross entropy,
-// which never loses to the base (c = 0) on the fit windows; what lands in the set is c·Δ.
-TEST(CombinerRidge, step_on_model_features_never_loses_to_the_base) {
+// On a model's features: the residual target is the descent direction, so a small step along
+// its least-squares image already lowers the loss; the fit never loses to the base and what lands
+// in the set is the returned c·Δ.
+TEST(CombinerRidge, fit_on_model_features_beats_the_base) {
   Fixture f;
   std::unique_ptr<BuiltModel> m;
   CombinerFeatures feats = tiny_features(f, m, 64);
-  double s = 0, at_step = 0;
-  CombinerParams p = ridge_fit(feats, m->store.get("tok_emb.weight"), 1e-3, &s);
-  ASSERT_TRUE(std::isfinite(p.alpha) && std::isfinite(s));
-  ASSERT_EQ(p.M.size(), size_t(feats.d * feats.d));
-  const double c = ridge_step(f.factory, m->store, "live", feats, p, 8, DType::f32, Device::cpu, &at_step);
-  EXPECT_GE(c, 0.0);
-  EXPECT_LE(c, 2.0);
-  EXPECT_LE(at_step, feats.base_nats / double(feats.n) + 1e-6);
-  EXPECT_NEAR(m->store.get("combiner.alpha").get(0), c * p.alpha, 1e-6 * (1 + std::abs(p.alpha)));
-  EXPECT_NEAR(m->store.get("combiner.beta").get(3), c * p.beta[3], 1e-6 * (1 + std::abs(p.beta[3])));
-  std::printf("ridge on random-model features: alpha %.4f, scale %.4f, step %.4f, loss %.5f -> %.5f\n", p.alpha, s, c,
-              feats.base_nats / double(feats.n), at_step);
+  RidgeReport r;
+  CombinerParams p = ridge_fit(f.factory, m->store, "live", feats, 1e-2, 8, DType::f32, Device::cpu, &r);
+  EXPECT_NEAR(r.loss_base, feats.base_nats / double(feats.n), 1e-5);
+  EXPECT_GT(r.step, 0.0);
+  EXPECT_LE(r.step, 4.0);
+  EXPECT_LT(r.loss_fitted, r.loss_base - 1e-3);
+  EXPECT_NEAR(m->store.get("combiner.alpha").get(0), p.alpha, 1e-6 * (1 + std::abs(p.alpha)));
+  EXPECT_NEAR(m->store.get("combiner.beta").get(3), p.beta[3], 1e-6 * (1 + std::abs(p.beta[3])));
+  std::printf("ridge on random-model features: residual rms %.4f, step %.4f, loss %.5f -> %.5f\n", r.residual_rms,
+              r.step, r.loss_base, r.loss_fitted);
 }
 
 TEST(Combiner, last_position_base_scores_equal_the_evaluator) {
@@ -323,6 +327,90 @@ TEST(CombinerFitPhase, parses_and_refuses) {
   EXPECT_THROW(combiner_fit_phase(Json::parse(R"({"phases":[{"fit":"lstsq"}]})"), &s), std::invalid_argument);
   EXPECT_THROW(combiner_fit_phase(Json::parse(R"({"phases":[{"fit":"ridge","windos":3}]})"), &s), std::invalid_argument);
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end through the CLI, on byte-level data prepared from generated text.
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+const std::string& scratch_dir() {
+  static const std::string dir = [] {
+    std::string d = ::testing::TempDir() + "combiner_e2e_" + std::to_string(::getpid());
+    sh("rm -rf " + d + " && mkdir -p " + d);
+    std::string text;
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    static const char* const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "home", "at", "noon"};
+    for (int i = 0; i < 12000; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      text += words[x % 13];
+      text += (i % 11 == 10) ? ".\n" : " ";
+    }
+    std::ofstream(d + "/text.txt") << text;
+    EXPECT_EQ(sh(std::string(GOLFRT_CLI) + " data prepare --text " + d + "/text.txt --out " + d + "/data --bytes --quiet"), 0);
+    // The script beside a copy of examples/combiner.lua, which it extends (require finds it there).
+    std::ofstream(d + "/combiner.lua") << slurp(script_path());
+    return d;
+  }();
+  return dir;
+}
+
+void expect_fit_end_to_end(const std::string& fit) {
+  const std::string d = scratch_dir(), run = d + "/run_" + fit, script = d + "/fit_" + fit + ".lua";
+  std::ofstream(script) << "local M = require \"combiner\"\n"
+                           "M.train = { batch_tokens = 128, micro_batch = 8, steps = 6, log_every = 2,\n"
+                           "  optim = { { match = \".*\", adam = { lr = 0.01 } } },\n"
+                           "  phases = { { name = \"base\" }, { name = \"combiner\", fit = \"" + fit +
+                               "\", windows = 32, batch = 8, steps = 10, lr = 0.01, chunk = 64 } } }\n"
+                           "M.quant = { default = \"int8\", keep_float_below = 0, rules = { { match = \"combiner%.alpha\", encoding = \"fp16\" },"
+                           " { match = \"combiner%.beta\", encoding = \"fp16\" } } }\n"
+                           "return M\n";
+  const std::string cli = GOLFRT_CLI;
+  ASSERT_EQ(sh(cli + " train " + script + " --preset tiny --set vocab=260 --data " + d + "/data --out " + run +
+               " --quiet > " + run + ".log 2>&1"), 0) << slurp(run + ".log");
+  Json line;
+  std::istringstream metrics(slurp(run + "/metrics.jsonl"));
+  for (std::string l; std::getline(metrics, l);)
+    if (l.find("combiner_fit") != std::string::npos) line = Json::parse(l);
+  ASSERT_TRUE(line.is_object()) << "no combiner line in " << run << "/metrics.jsonl";
+  EXPECT_EQ(line["combiner_fit"].str(), fit);
+  EXPECT_EQ(line["fit_windows"].integer(), 32);
+  const double base = line["last_base_bpb"].number(), combined = line["last_combined_bpb"].number();
+  EXPECT_GT(base, 0);
+  EXPECT_GT(combined, 0);
+  EXPECT_LE(line["fit_combined_loss"].number(), line["fit_base_loss"].number() + 1e-6)
+      << "the fit should not lose to the base on its own windows";
+  if (fit == "gradient") EXPECT_LT(line["fit_loss_last"].number(), line["fit_loss_first"].number());
+  ASSERT_EQ(sh(cli + " decode " + run + "/artifact.bin --data " + d + "/data --eval last --chunk 64 > " + run +
+               ".decode 2>&1"),
+            0)
+      << slurp(run + ".decode");
+  const std::string out = slurp(run + ".decode");
+  double got[2] = {-1, -1};
+  int k = 0;
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l) && k < 2;) {
+    size_t at = l.find("val_bpb ");
+    if (at == std::string::npos) continue;
+    EXPECT_NE(l.find(k == 0 ? "without combiner" : "with combiner"), std::string::npos) << l;
+    got[k++] = std::stod(l.substr(at + 8));
+  }
+  ASSERT_EQ(k, 2) << out;
+  // The artifact's weights are int8 / fp16: the decoded scores agree to the quantization's effect.
+  EXPECT_NEAR(got[0], base, 0.02 * base) << out;
+  EXPECT_NEAR(got[1], combined, 0.02 * combined) << out;
+  std::printf("%s fit: last-position bpb %.5f without, %.5f with (decoded %.5f, %.5f)\n", fit.c_str(), base, combined,
+              got[0], got[1]);
+}
+
+TEST(CombinerEndToEnd, ridge_fit_phase_and_decode) { expect_fit_end_to_end("ridge"); }
+TEST(CombinerEndToEnd, gradient_fit_phase_and_decode) { expect_fit_end_to_end("gradient"); }
 
 }  // namespace
 }  // namespace golf

@@ -148,33 +148,6 @@ CombinerParams ridge_solve(const double* h, const double* t1, const double* targ
   return p;
 }
 
-CombinerParams ridge_fit(const CombinerFeatures& f, const Tensor& embedding, double lambda, double* scale) {
-  const int64_t n = f.n, d = f.d;
-  if (embedding.rank() != 2 || embedding.dim(1) != d)
-    throw std::invalid_argument("ridge: the embedding is " + shape_str(embedding.shape()) + ", expected [V, " +
-                                std::to_string(d) + "]");
-  const int64_t V = embedding.dim(0);
-  std::vector<double> target(size_t(n * d));
-  double hs = 0, ss = 0;
-  for (int64_t i = 0; i < n; i++) {
-    const int64_t y = f.y[size_t(i)];
-    if (y < 0 || y >= V) throw std::out_of_range("ridge: target id " + std::to_string(y) + " outside the vocabulary");
-    double norm = 0;
-    for (int64_t j = 0; j < d; j++) norm += embedding.get(y * d + j) * embedding.get(y * d + j);
-    const double c = norm > 0 ? std::sqrt(double(d) / norm) : 0.0;
-    for (int64_t j = 0; j < d; j++) {
-      const double e = embedding.get(y * d + j) * c;
-      target[size_t(i * d + j)] = e;
-      hs += f.h[size_t(i * d + j)] * e;
-      ss += e * e;
-    }
-  }
-  const double s = ss > 0 ? hs / ss : 0.0;
-  for (double& t : target) t *= s;
-  if (scale) *scale = s;
-  return ridge_solve(f.h.data(), f.t1.data(), target.data(), n, d, lambda * double(n));
-}
-
 CombinerParams read_combiner(const ParamStore& store, const std::string& set) {
   const Tensor& a = store.get(kAlpha, set);
   const Tensor& m = store.get(kM, set);
@@ -215,7 +188,9 @@ class FitLoss {
       throw std::invalid_argument("combiner fit: " + std::to_string(f.n) + " features are not whole micro-batches of " +
                                   std::to_string(batch));
     model_ = factory("combiner_fit", batch, 1);
-    std::vector<Gradient> grads = backward(mean_all(model_->loss), names_);
+    std::vector<std::string> wrt = names_;
+    wrt.push_back("h");  // the ridge fit's residual target
+    std::vector<Gradient> grads = backward(mean_all(model_->loss), wrt);
     std::vector<Var> outs = {mean_all(model_->loss)};
     for (const Gradient& g : grads) {
       if (!g.grad.valid()) throw std::runtime_error("combiner fit: the combiner_fit graph's loss does not depend on " + g.name);
@@ -240,6 +215,22 @@ class FitLoss {
       for (int64_t i = 0; i < batch; i++) y.set(i, f.y[size_t(r0 + i)]);
       batches_.push_back({{"h", h}, {"t1", t1}, {"targets", y}, {"tokens", y}});
     }
+  }
+
+  // −∂CE_n/∂h'_n per feature [n, d] at the combiner p: the direction in which each window's h'
+  // raises its target's logit against the model's current distribution (the mean loss's input
+  // gradient times the micro-batch size).
+  std::vector<double> residual(const CombinerParams& p) {
+    (*this)(p);
+    std::vector<double> r;
+    for (auto& in : batches_) {
+      for (auto& [name, t] : in) ex_->bind(name, t);
+      ex_->run();
+      Tensor g = host(ex_->result(names_.size() + 1)).to(DType::f64);
+      const double b = double(g.dim(0));
+      for (int64_t i = 0; i < g.numel(); i++) r.push_back(-b * g.data<double>()[i]);
+    }
+    return r;
   }
 
   // Writes p into the set and returns the mean loss; grad (α, M, β flattened) when asked.
@@ -316,24 +307,32 @@ std::vector<double> gradient_fit(const GraphFactory& factory, ParamStore& store,
   return losses;
 }
 
-double ridge_step(const GraphFactory& factory, ParamStore& store, const std::string& set, const CombinerFeatures& f,
-                  const CombinerParams& p, int64_t batch, DType real, Device device, double* loss_at_step) {
+CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
+                         const CombinerFeatures& f, double lambda, int64_t batch, DType real, Device device,
+                         RidgeReport* report) {
   FitLoss loss(factory, store, set, f, batch, real, device);
-  // Golden-section search on [0, 2]; c = 0 (the base) is compared explicitly, so the step never
-  // loses to the base on the fit windows.
+  const int64_t d = f.d;
+  const CombinerParams zero{0, std::vector<double>(size_t(d * d), 0.0), std::vector<double>(size_t(d), 0.0)};
+  std::vector<double> target = loss.residual(zero);
+  double r2 = 0;
+  for (size_t i = 0; i < target.size(); i++) r2 += target[i] * target[i], target[i] += f.h[i];
+  const CombinerParams dir = ridge_solve(f.h.data(), f.t1.data(), target.data(), f.n, d, lambda * double(f.n));
+  // The step along the direction: golden-section search on [0, 4] of the mean cross entropy; c = 0
+  // (the base) is compared explicitly, so the fit never loses to the base on its windows.
   const double phi = (std::sqrt(5.0) - 1) / 2;
-  double a = 0, b = 2, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
-  double f1 = loss(scaled(p, x1)), f2 = loss(scaled(p, x2));
+  double a = 0, b = 4, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+  double f1 = loss(scaled(dir, x1)), f2 = loss(scaled(dir, x2));
   for (int i = 0; i < 24; i++) {
-    if (f1 <= f2) b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = loss(scaled(p, x1));
-    else a = x1, x1 = x2, f1 = f2, x2 = a + phi * (b - a), f2 = loss(scaled(p, x2));
+    if (f1 <= f2) b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = loss(scaled(dir, x1));
+    else a = x1, x1 = x2, f1 = f2, x2 = a + phi * (b - a), f2 = loss(scaled(dir, x2));
   }
   double c = f1 <= f2 ? x1 : x2, best = std::min(f1, f2);
-  const double base = loss(scaled(p, 0.0));
+  const double base = loss(zero);
   if (base <= best) c = 0, best = base;
-  loss(scaled(p, c));  // leaves the chosen combiner in the set
-  if (loss_at_step) *loss_at_step = best;
-  return c;
+  const CombinerParams p = scaled(dir, c);
+  loss(p);  // leaves the fitted combiner in the set
+  if (report) *report = RidgeReport{std::sqrt(r2 / double(f.n)), dir.alpha, c, base, best};
+  return p;
 }
 
 LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& store, const std::string& set,
@@ -392,14 +391,13 @@ Json run_combiner_phase(const GraphFactory& factory, ParamStore& store, const st
   line.set("fit_windows", f.n);
   line.set("fit_base_loss", f.base_nats / double(f.n));
   if (spec.method == "ridge") {
-    double s = 0;
-    CombinerParams p = ridge_fit(f, store.get("tok_emb.weight", set), spec.lambda, &s);
-    double step_loss = 0;
-    const double c = ridge_step(factory, store, set, f, p, spec.batch, real, device, &step_loss);
-    line.set("ridge_scale", s);
-    line.set("ridge_alpha", p.alpha);
-    line.set("ridge_step", c);
-    line.set("alpha", p.alpha * c);
+    RidgeReport r;
+    CombinerParams p = ridge_fit(factory, store, set, f, spec.lambda, spec.batch, real, device, &r);
+    line.set("ridge_residual_rms", r.residual_rms);
+    line.set("ridge_step", r.step);
+    line.set("fit_loss_first", r.loss_base);
+    line.set("fit_loss_last", r.loss_fitted);
+    line.set("alpha", p.alpha);
   } else {
     std::vector<double> losses = gradient_fit(factory, store, set, f, spec, real, device);
     line.set("fit_loss_first", losses.front());

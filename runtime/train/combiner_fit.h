@@ -64,10 +64,20 @@ struct CombinerParams {
 // closed form.
 CombinerParams ridge_solve(const double* h, const double* t1, const double* target, int64_t n, int64_t d, double lambda);
 
-// The ridge fit onto the target embedding: target_n = s·ê(y_n), ê(y) = E[y]·√d/‖E[y]‖ (the tied
-// embedding's row at the RMS of h), s = Σ h·ê / Σ ‖ê‖² (the scale at which the base's h already
-// fits best); λ = lambda·n. Returns s through *scale.
-CombinerParams ridge_fit(const CombinerFeatures& f, const Tensor& embedding, double lambda, double* scale);
+// The ridge fit, onto the target embedding as a residual. For window n at the base (α, M, β = 0),
+//   r_n = −∂CE_n/∂h' = Σ_v (1[v = y_n] − p_v)·σ'_v·E[v]   (σ' the softcap's slope)
+// is the target's embedding minus the embedding the model currently expects: the direction that
+// raises the target's logit against the rest. The solve regresses it on the features,
+//   Δ = argmin Σ_n ‖α·h_n + M·T_1,n + β − r_n‖² + λ·n·(α² + ‖M‖²)   (ridge_solve, target h + r),
+// so Δ is the least-squares image of the per-window descent directions, and a step c ∈ [0, 4]
+// along it (golden-section search on the mean cross entropy over the features; c = 0, the base,
+// when nothing beats it) sets its size, which a regression cannot know. Writes c·Δ into the set.
+struct RidgeReport {
+  double residual_rms = 0, direction_alpha = 0, step = 0, loss_base = 0, loss_fitted = 0;
+};
+CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
+                         const CombinerFeatures& f, double lambda, int64_t batch, DType real = DType::f32,
+                         Device device = Device::cpu, RidgeReport* report = nullptr);
 
 // The seed's fit: AdamW (torch's: decoupled decay, bias correction, eps 1e-8, betas 0.9/0.999)
 // on α, M, β, full batch over the features in micro-batches of spec.batch rows, cross entropy
@@ -76,15 +86,6 @@ CombinerParams ridge_fit(const CombinerFeatures& f, const Tensor& embedding, dou
 std::vector<double> gradient_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
                                  const CombinerFeatures& f, const CombinerFitSpec& spec, DType real = DType::f32,
                                  Device device = Device::cpu);
-
-// The ridge fit's step: the least-squares target fixes a direction Δ = (α, M, β) but not the
-// scale that suits cross entropy (a conditional-mean embedding is shorter than h, which flattens
-// the logits), so the fit takes c·Δ with c in [0, 2] minimizing the mean cross entropy over the
-// features (golden-section search on the "combiner_fit" graph; c = 0, the base, when nothing
-// beats it). Writes c·Δ into the set; returns c, and the loss there through *loss_at_step.
-double ridge_step(const GraphFactory& factory, ParamStore& store, const std::string& set, const CombinerFeatures& f,
-                  const CombinerParams& p, int64_t batch, DType real = DType::f32, Device device = Device::cpu,
-                  double* loss_at_step = nullptr);
 
 CombinerParams read_combiner(const ParamStore& store, const std::string& set);
 void write_combiner(ParamStore& store, const std::string& set, const CombinerParams& p);
