@@ -39,7 +39,7 @@ local M = {
                         { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
                         { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } },
                       phases = { { name = "base" },
-                                 { name = "combiner", fit = "ridge", windows = 512, batch = 32, reserve = 30 } } },
+                                 { name = "combiner", fit = "ridge", windows = 512, batch = 32, reserve = 40 } } },
             quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
     -- The reference's tiny config (scripts/reference/combiner.py).
     tiny = { vocab = 64, dim = 32, layers = 5, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16 },

@@ -317,10 +317,10 @@ CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const s
   double r2 = 0;
   for (size_t i = 0; i < target.size(); i++) r2 += target[i] * target[i], target[i] += f.h[i];
   const CombinerParams dir = ridge_solve(f.h.data(), f.t1.data(), target.data(), f.n, d, lambda * double(f.n));
-  // The step along the direction: golden-section search on [0, 4] of the mean cross entropy; c = 0
+  // The step along the direction: golden-section search on [0, 8] of the mean cross entropy; c = 0
   // (the base) is compared explicitly, so the fit never loses to the base on its windows.
   const double phi = (std::sqrt(5.0) - 1) / 2;
-  double a = 0, b = 4, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+  double a = 0, b = 8, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
   double f1 = loss(scaled(dir, x1)), f2 = loss(scaled(dir, x2));
   for (int i = 0; i < 24; i++) {
     if (f1 <= f2) b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = loss(scaled(dir, x1));

@@ -69,7 +69,7 @@ CombinerParams ridge_solve(const double* h, const double* t1, const double* targ
 // is the target's embedding minus the embedding the model currently expects: the direction that
 // raises the target's logit against the rest. The solve regresses it on the features,
 //   Δ = argmin Σ_n ‖α·h_n + M·T_1,n + β − r_n‖² + λ·n·(α² + ‖M‖²)   (ridge_solve, target h + r),
-// so Δ is the least-squares image of the per-window descent directions, and a step c ∈ [0, 4]
+// so Δ is the least-squares image of the per-window descent directions, and a step c ∈ [0, 8]
 // along it (golden-section search on the mean cross entropy over the features; c = 0, the base,
 // when nothing beats it) sets its size, which a regression cannot know. Writes c·Δ into the set.
 struct RidgeReport {
