@@ -24,8 +24,9 @@ struct ModelGraph {
   ParamStore store;
   Var loss;    // per-token loss [B·T]; inputs "tokens" and "targets" are [B, T] integers
   Var logits;  // [B·T, V], invalid when the model does not expose them
-  // Mode "decode" only: T = 1 and the integer input "pos" [1] gives the step's position; these
-  // caches (C rows each, C = the factory's seq argument) carry the past between steps.
+  // Decode graphs only ("decode", "prefill", "think"): the integer input "pos" [1] gives the
+  // position of the step's first row; these caches (C rows each: the factory's seq argument for
+  // "decode", seq + 1 for the other two) carry the past between steps.
   std::vector<CacheInput> caches;
   // Extra named results the script declares with core.output(name, x) (e.g. the combiner's
   // features "h" and "t1"); a caller asks for them by name and errs when one is missing.

@@ -135,7 +135,8 @@ WindowThinker::WindowThinker(const GraphFactory& factory, ParamStore& weights, c
   prefill_exec_->bind("tokens", tokens_);
   prefill_exec_->bind("targets", targets_);
   prefill_exec_->bind("pos", pos0_);
-  think_exec_->bind("tokens", think_targets_);  // unused by the think graph: its row has no token
+  // The thinking row has no token: its "tokens" input stays zero (never the target it predicts).
+  think_exec_->bind("tokens", Tensor({batch, 1}, DType::i32));
   think_exec_->bind("targets", think_targets_);
   think_exec_->bind("pos", pos_t_);
 }
