@@ -11,6 +11,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/data/tokenizer.h"
 #include "runtime/rng.h"
+#include "runtime/train/combiner_fit.h"
 #include "runtime/train/evaluate.h"
 
 namespace golf::cli {
@@ -37,6 +38,19 @@ int cmd_decode(const std::vector<std::string>& argv) {
   int64_t batch = std::stoll(a.get("batch", "8"));
   std::string mode = a.get("eval", "blocks");
   Evaluator ev(m.factory, seq, batch, DType::f32, device);
+  // A model with a linear combiner (examples/combiner.lua) scores the last positions both ways:
+  // the base (its prefill's loss) and the combined prediction (after the thinking step).
+  if (mode == "last" && m.eval_model->store.has("combiner.M")) {
+    const int64_t chunk = std::stoll(a.get("chunk", "2048"));
+    LastPositionScores s = score_last_combined(m.factory, m.eval_model->store, "live", val, data.table, seq, chunk, batch,
+                                               0, DType::f32, device);
+    for (const auto& [what, r] : {std::pair<const char*, const EvalResult&>{"without combiner", s.base},
+                                  std::pair<const char*, const EvalResult&>{"with combiner", s.combined}})
+      std::printf("%s on %s (last, chunk %lld, seq %lld, %s): val_loss %.6f  val_bpb %.6f  (%lld targets, %.0f bytes)\n",
+                  a.positional[0].c_str(), data_dir.c_str(), (long long)chunk, (long long)seq, what, r.loss(), r.bpb(),
+                  (long long)r.targets, r.bytes);
+    return 0;
+  }
   EvalResult r;
   if (mode == "blocks") r = ev.run(m.eval_model->store, "live", val, data.table);
   else if (mode == "sliding") r = ev.run_sliding(m.eval_model->store, "live", val, data.table, std::stoll(a.get("stride", "64")));

@@ -86,6 +86,7 @@ const Command kCommands[] = {
      "  --eval sliding   windows moved by --stride, each scoring only its last stride tokens\n"
      "  --eval last      non-overlapping chunks of --chunk tokens; scores only the token after each\n"
      "                   chunk, from a window of the chunk's last seq_len tokens\n"
+     "                   (a model with a linear combiner prints it without and with the combiner)\n"
      "  --seq N          evaluate at another length (RoPE is NTK-rescaled beyond the training length);\n"
      "                   with --generate, the KV cache's length\n"
      "  --max-tokens N   score only the first N validation tokens\n"

@@ -233,6 +233,27 @@ int l_full(lua_State* L) {
   return ret(L, full(graph_for_op(L), shape, luaL_checknumber(L, 2)));
 }
 
+// input(name, shape): a real input the caller binds by name (the combiner's features, the
+// thinking step's embedding). Names the runtime owns are refused.
+int l_input(lua_State* L) {
+  std::string name = luaL_checkstring(L, 1);
+  Shape shape = check_shape(L, 2);
+  if (name == "tokens" || name == "targets" || name == "pos" || name == "qat_switch" || name.rfind("kv.", 0) == 0 ||
+      name.rfind("shift.", 0) == 0 || name.rfind("ngram.", 0) == 0 || name.rfind("grad.", 0) == 0)
+    return luaL_argerror(L, 1, "this input name is the runtime's own");
+  Graph& g = graph_for_op(L);
+  return ret(L, input(g, name, shape));
+}
+
+// output(name, x): declares x a named result of the graph (ModelGraph::outputs), once per name.
+int l_output(lua_State* L) {
+  std::string name = luaL_checkstring(L, 1);
+  Var x = check_tensor(L, 2);
+  BuildContext* ctx = context(L);
+  if (!ctx->outputs.emplace(name, x).second) return luaL_argerror(L, 1, "this output is already declared");
+  return 0;
+}
+
 int l_module(lua_State* L) {
   context(L)->modules.push_back({luaL_checkstring(L, 1), luaL_checkstring(L, 2)});
   return 0;
@@ -581,6 +602,8 @@ const luaL_Reg kCoreFunctions[] = {
     {"permutation", G(l_permutation)},
     {"full", G(l_full)},
     {"module", G(l_module)},
+    {"input", G(l_input)},
+    {"output", G(l_output)},
     {"neg", G(l_unary<neg>)},
     {"exp", G(l_unary<exp>)},
     {"log", G(l_unary<log>)},

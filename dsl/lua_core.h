@@ -29,6 +29,7 @@ struct BuildContext {
   int64_t context = 0;
   Var pos;                           // made on first use
   std::vector<CacheInput> caches;    // in build order
+  std::map<std::string, Var> outputs;  // core.output(name, x)
   // Late QAT (train graphs of a script with train.qat): the bits each parameter is quantized to
   // in the artifact (0: kept as float). Such a weight enters the graph as
   //   w + s·(fake_quant(w, bits) − w)

@@ -237,7 +237,10 @@ std::vector<std::string> ModelScript::preset_names() const {
 
 std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t batch, int64_t seq) {
   lua_State* L = sb_.L();
-  const bool decoding = mode == "decode";
+  // "prefill" and "think" (the linear combiner's thinking step) are decode graphs over windows of
+  // `seq` tokens: caches of seq + 1 rows, prefill feeding the seq tokens, think one row.
+  const bool windowed = mode == "prefill" || mode == "think";
+  const bool decoding = mode == "decode" || windowed;
   if (decoding) {
     push_field("incremental", nullptr);
     bool refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
@@ -245,13 +248,13 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
     if (refused) throw ScriptError(path_ + ": the script sets incremental = false: this model " + kNotIncremental);
   }
   // A decode step feeds one token per row; `seq` is then the number of positions the caches hold.
-  const int64_t steps = decoding ? 1 : seq;
+  const int64_t steps = decoding && mode != "prefill" ? 1 : seq;
   auto m = std::make_unique<BuiltModel>();
   BuildContext ctx;
   ctx.graph = &m->graph;
   ctx.store = &m->store;
   ctx.decoding = decoding;
-  ctx.context = decoding ? seq : 0;
+  ctx.context = windowed ? seq + 1 : decoding ? seq : 0;
   Json qat, quant;
   if (mode == "train" || mode == "train_double" || mode == "distill") {
     Json train = table_json("train");
@@ -282,7 +285,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   lua_setfield(L, -2, "batch");
   lua_pushinteger(L, steps);
   lua_setfield(L, -2, "seq");
-  lua_pushinteger(L, seq);
+  lua_pushinteger(L, ctx.context > 0 ? ctx.context : seq);
   lua_setfield(L, -2, "context");
   lua_pushstring(L, mode.c_str());
   lua_setfield(L, -2, "mode");
@@ -305,6 +308,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   m->loss = reshape(m->loss, {n});
   m->modules = std::move(ctx.modules);
   m->caches = std::move(ctx.caches);
+  m->outputs = std::move(ctx.outputs);
   return m;
 }
 

@@ -39,4 +39,36 @@ class KvDecoder {
   int64_t context_, vocab_ = 0, pos_ = 0;
 };
 
+// The linear combiner's thinking step with the KV cache (docs/seeds.md, "Linear combiner"), for
+// B windows of T tokens at once. "prefill" (a decode graph of T rows, caches of T + 1 rows) runs
+// each window at positions 0..T−1 and gives the base's loss at the last position and h (the
+// final-RMSNorm output there); "think" (one row at position T, input "h") feeds RMSNorm(h) as that
+// row's embedding and gives T_1 and the combined loss. Row T of the caches is scratch: the next
+// window's prefill starts again at row 0, so the thinking step is never kept.
+class WindowThinker {
+ public:
+  WindowThinker(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t batch, int64_t window,
+                DType real = DType::f32, Device device = Device::cpu);
+
+  // rows: batch × (T + 1) token ids, each a window and the token after it (the target).
+  void run(const std::vector<int32_t>& rows);
+  int64_t batch() const { return batch_; }
+  int64_t window() const { return window_; }
+  int64_t dim() const { return dim_; }
+  // Of the last run, on the host: the per-window losses [B] and the features [B, 1, D].
+  const Tensor& base_loss() const { return base_loss_; }
+  const Tensor& combined_loss() const { return combined_loss_; }
+  const Tensor& h() const { return h_; }
+  const Tensor& t1() const { return t1_; }
+
+ private:
+  std::unique_ptr<ModelGraph> prefill_, think_;
+  std::unique_ptr<Executor> prefill_exec_, think_exec_;
+  std::vector<Tensor> caches_, device_weights_;
+  Tensor tokens_, targets_, think_targets_, pos0_, pos_t_;
+  Tensor base_loss_, combined_loss_, h_, t1_;
+  int64_t batch_, window_, dim_ = 0;
+  Device device_;
+};
+
 }  // namespace golf

@@ -13,6 +13,7 @@
 #include "runtime/quant/hessian_pass.h"
 #include "runtime/rng.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/combiner_fit.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/schedule.h"
 #include "runtime/train_step.h"
@@ -40,7 +41,10 @@ std::vector<Phase> parse_phases(const Json& train) {
   const Json& ps = train["phases"];
   if (ps.is_null()) return {Phase{}};
   if (!ps.is_array() || ps.size() == 0) throw std::invalid_argument("train.phases must be a non-empty list of phases");
-  for (size_t i = 0; i < ps.size(); i++) {
+  // A combiner fit (runtime/train/combiner_fit.h) is the last entry and runs after the steps.
+  const size_t n = ps.size() - (ps[ps.size() - 1].has("fit") ? 1 : 0);
+  if (n == 0) return {Phase{}};
+  for (size_t i = 0; i < n; i++) {
     const Json& p = ps[i];
     std::string where = "train.phases[" + std::to_string(i + 1) + "]";
     Phase ph;
@@ -66,7 +70,7 @@ std::vector<Phase> parse_phases(const Json& train) {
       if (ph.temperature <= 0 || ph.alpha < 0 || ph.alpha > 1)
         throw std::invalid_argument(where + ".distill: temperature > 0 and alpha in [0, 1]");
     }
-    if (ph.steps == 0 && ph.seconds == 0 && i + 1 < ps.size())
+    if (ph.steps == 0 && ph.seconds == 0 && i + 1 < n)
       throw std::invalid_argument(where + " needs steps or seconds (only the last phase may be open-ended)");
     phases.push_back(ph);
   }
@@ -119,7 +123,10 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
                                 std::to_string(nranks) + " ranks cannot share evenly: choose train.micro_batch so that their number is a multiple of the rank count");
   const int64_t max_steps = opt.steps >= 0 ? opt.steps : train.get("steps", int64_t(0));
   const double full_budget = opt.time_budget >= 0 ? opt.time_budget : train.get("time_budget", 0.0);
-  const double budget = full_budget > 0 ? std::max(full_budget - opt.calibration_reserve_s, 0.0) : 0.0;
+  CombinerFitSpec combiner;
+  const bool fit_combiner = combiner_fit_phase(train, &combiner);
+  const double budget =
+      full_budget > 0 ? std::max(full_budget - opt.calibration_reserve_s - (fit_combiner ? combiner.reserve : 0.0), 0.0) : 0.0;
   // A replayed schedule fixes the step count itself.
   if (max_steps <= 0 && full_budget <= 0 && opt.replay_schedule.empty()) throw std::invalid_argument("training needs a step count (train.steps, --steps) or a time budget (train.time_budget, --time-budget)");
   const int64_t log_every = std::max<int64_t>(1, train.get("log_every", int64_t(10)));
@@ -419,6 +426,19 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     if (ckpt_every > 0 && step % ckpt_every == 0) save();
   }
   progress.finish();
+  if (fit_combiner) {  // the base frozen: α, M, β fitted into the exported set, its seconds on the clock
+    double fit_s = 0;
+    Json line = run_combiner_phase(factory, store, opt.calibration_set, stream, val, data.table, seq, combiner, opt.real,
+                                   opt.device, &fit_s);
+    elapsed += fit_s;
+    line.set("step", step);
+    metrics.write(line);
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "combiner (%s, %lld windows, %.1f s): last-position val_bpb %.4f without, %.4f with (%lld chunks of %lld)",
+                  combiner.method.c_str(), (long long)line["fit_windows"].integer(), fit_s, line["last_base_bpb"].number(),
+                  line["last_combined_bpb"].number(), (long long)line["last_targets"].integer(), (long long)combiner.chunk);
+    progress.message(msg);
+  }
   save();
 
   Json sched = Json::object();
