@@ -15,7 +15,7 @@ local M = {
     vocab = 1024, dim = 512, layers = 9, heads = 8, kv_heads = 4, mlp = 2,
     seq_len = 1024, rope_base = 10000, qk_gain = 1.5, softcap = 30,
     embed_std = 0.005, norm_eps = 1.1920928955078125e-07,
-    genes = 32, morph_hidden = 64, rank = 16,
+    genes = 32, morph_hidden = 64, rank = 16, branch_init = 0, head_init = 0,
   },
   presets = {
     -- 2 CPU cores, 5 minutes: the baseline's cpu shape (the genotype does not grow with it; D_max
@@ -61,16 +61,21 @@ function M.build(g, cfg, mode)
   -- model, so the stored nn.Linear weights are never declared.
   m.blocks = nn.UNet(cfg.layers, function(i)
     local b = nn.Block(cfg, i)
+    if cfg.branch_init then  -- the baseline's zero-init output projections, which a grown weight cannot be
+      b.attn_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
+      b.mlp_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
+    end
     for part, names in pairs(LINEARS) do
       for field, type_name in pairs(names) do b[part][field] = m.genome:linear(i, type_name) end
     end
     return b
   end, { dim = D })
   m.head = m.genome:linear(nil, "head")
+  m.head_scale = nn.Parameter({ 1 }, nn.init.constant(cfg.head_init))
 
   local x0 = nn.rms_norm(m.tok_emb(g.tokens), cfg.norm_eps)
   local h = nn.rms_norm(m.blocks(x0, x0), cfg.norm_eps)
-  local logits = m.tok_emb:tied_head(h) + m.head(h)
+  local logits = m.tok_emb:tied_head(h) + m.head_scale * m.head(h)
   return nn.cross_entropy(logits, g.targets, cfg.softcap), nn.softcap(logits, cfg.softcap)
 end
 

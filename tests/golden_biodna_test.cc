@@ -36,7 +36,7 @@ TEST(GoldenBioDNA, stores_only_the_genotype) {
       genome += n;
       continue;
     }
-    bool known = p.name == "tok_emb.weight" || p.name == "blocks.skip_weights";
+    bool known = p.name == "tok_emb.weight" || p.name == "blocks.skip_weights" || p.name == "head_scale";
     for (const char* s : {".attn.q_gain", ".attn_scale", ".mlp_scale", ".resid_mix"})
       known = known || (p.name.rfind("blocks.", 0) == 0 && p.name.size() > std::strlen(s) &&
                         p.name.compare(p.name.size() - std::strlen(s), std::string::npos, s) == 0);

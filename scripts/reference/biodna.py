@@ -5,7 +5,8 @@ tied softcapped head) with every linear generated from a genotype:
   g = G_L[layer] + G_T[type]   (types q, k, v, attn_out, fc, mlp_proj per layer; head: g = G_T[head])
   f(g) = W2·silu(W1·g + b1) + b2, f_row and f_col: genes → hidden → D_max·R
   r = f_row(g).reshape(D_max, R)[:out] / √(in·R),  c = f_col(g).reshape(D_max, R)[:in],  y = (x·c)·rᵀ
-  logits = softcap(h·Eᵀ + (h·c_head)·r_headᵀ),  h = RMSN(x)   (tied head plus the head gene's rank-R term)
+  logits = softcap(h·Eᵀ + s·(h·c_head)·r_headᵀ),  h = RMSN(x)   (tied head plus the head gene's rank-R term,
+  scaled by the learned scalar s = head_scale)
 Genes are stacked layer-major ([layer][type] for the per-layer types, then the head) and both MLPs run once
 per forward over the stack, as dsl/lib/golf/genome.lua does.
 
@@ -27,7 +28,7 @@ Parameters (golfrt's names):
   genome.f_row.w1, .b1      [hidden, genes], [hidden]
   genome.f_row.w2, .b2      [D_max·R, hidden], [D_max·R]
   genome.f_col.*            the same
-  blocks.<i>.attn.q_gain, attn_scale, mlp_scale, resid_mix; blocks.skip_weights
+  blocks.<i>.attn.q_gain, attn_scale, mlp_scale, resid_mix; blocks.skip_weights; head_scale [1]
 """
 import argparse
 import math
@@ -127,12 +128,13 @@ class BioDNA(nn.Module):
             blocks.append(b)
         self.blocks = sm.UNet(blocks, d)
         self.head = GeneratedLinear(self.genome, None, "head")
+        self.head_scale = nn.Parameter(torch.zeros(1))
 
     def forward(self, tokens, targets):
         self.genome.express()
         x0 = sm.rms_norm(self.tok_emb(tokens))
         h = sm.rms_norm(self.blocks(x0, x0)).reshape(-1, self.dim)
-        logits = sm.softcap(h @ self.tok_emb.weight.T + self.head(h), self.softcap)
+        logits = sm.softcap(h @ self.tok_emb.weight.T + self.head_scale.to(h.dtype) * self.head(h), self.softcap)
         return logits, sm.lm_loss(logits, targets)
 
 
@@ -146,6 +148,7 @@ def random_rules(args):
         (ends("_genes"), (0.0, 1.0)),
         (ends(".w1", ".w2"), lambda p: (0.0, 1.0 / math.sqrt(p.shape[1]))),
         (ends(".b1", ".b2"), (0.0, 0.5)),
+        (lambda n, p: n == "head_scale", (0.5, 0.2)),
     ] + sm.common_random_rules(args.qk_gain)
 
 
