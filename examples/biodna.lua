@@ -2,12 +2,15 @@
 -- d=512, 8 heads / 4 KV heads, q/k RMSNorm, RoPE, q gain, relu² MLP 2×, resid_mix with x0, U-Net
 -- skips, tied softcapped head) with every linear grown from a genotype by nn.Genome
 -- (dsl/lib/golf/genome.lua): gene g = G_L[layer] + G_T[type], two morphogenesis MLPs
--- 32 → 64 (SiLU) → D_max·16 make each linear's rank-16 factors, y = (x·c)·rᵀ.
+-- 32 → 64 (SiLU) → 1024·16 make each linear's rank-16 factors, y = (x·c)·rᵀ.
 --   types q, k, v, attn-out, fc, mlp-proj per layer, and head (layerless: gene G_T[head]).
--- The head stays tied to the embedding; the head gene grows a rank-R correction on top of it:
---   logits = 30·tanh((h·Eᵀ + (h·c_head)·r_headᵀ) / 30),  h = RMSN(x).
--- Parameters: the genes (9·32 + 7·32), f_row and f_col (2 × 1,067,072 at D_max = 1024), the
--- embedding (524,288), the blocks' scalars and the skip weights: 2,679,496 in all.
+-- The head stays tied to the embedding; the head gene grows a rank-R correction on top of it,
+-- gated by a learned scalar s (head_scale, init 0):
+--   logits = 30·tanh((h·Eᵀ + s·(h·c_head)·r_headᵀ) / 30),  h = RMSN(x).
+-- The blocks' attn_scale and mlp_scale start at 0 (branch_init): a grown weight cannot start at
+-- zero as the baseline's output projections do, so the branches are gated off instead.
+-- Parameters: the genes (9·32 + 7·32), f_row and f_col (2 × 1,067,072: D_out = D_in = 1024), the
+-- embedding (524,288), the blocks' scalars, the skip weights and head_scale: 2,679,497 in all.
 local nn = require "golf.nn"
 
 local M = {
@@ -18,24 +21,28 @@ local M = {
     genes = 32, morph_hidden = 64, rank = 16, branch_init = 0, head_init = 0,
   },
   presets = {
-    -- 2 CPU cores, 5 minutes: the baseline's cpu shape (the genotype does not grow with it; D_max
-    -- stays 1024 through the head).
+    -- 2 CPU cores, 5 minutes: the baseline's cpu shape. f_row stays 1024·R wide (the head's out is
+    -- the vocab); f_col is 256·R (the MLP hidden is the largest in).
     cpu = { dim = 128, layers = 4, heads = 4, kv_heads = 2, seq_len = 256,
             train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300,
                       warmdown = { iters = 40, by = "time" }, eval_every = 50, eval_windows = 32,
                       log_every = 10, checkpoint_every = 100 } },
     -- scripts/reference/biodna.py's config, checked by tests/golden_biodna_test.cc
-    tiny = { vocab = 64, dim = 32, layers = 5, heads = 4, kv_heads = 2, seq_len = 16,
+    tiny = { vocab = 96, dim = 32, layers = 5, heads = 4, kv_heads = 2, seq_len = 16,
              genes = 8, morph_hidden = 16, rank = 4 },
   },
   train = {
     batch_tokens = 524288, time_budget = 600,
     warmdown = { iters = 1200, by = "time" },
-    -- Muon for the morphogenesis MLPs' two weight matrices (the only 2-D matrices that act as
-    -- maps); Adam for the genes (lookup rows, like an embedding), the biases, the embedding and the
-    -- scalars. Every generated weight moves with every MLP step, so the rates are the baseline's.
+    -- Adam everywhere. The morphogenesis MLPs' matrices at a 20× smaller rate than the rest: Adam
+    -- moves each of W2's elements by about lr a step, and a generated factor entry sums 64 such
+    -- moves (64·0.48·lr, nearly coherent under the gradient), in every linear at once — at 0.04
+    -- that is 1.6× the factors' own std 0.76 each step; at 0.002 it is ~8%. Muon on W2 (16384×64:
+    -- orthogonalized, scaled by √(rows/cols) = 16) spiked the loss in the first steps at 0.04 and
+    -- 0.08 (docs/seeds.md, "BioDNA"). The genes are lookup rows (like the embedding) and the biases
+    -- move the factors directly, so both keep the scalars' 0.04.
     optim = {
-      { match = "genome%.f_%a+%.w%d", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 500 } } },
+      { match = "genome%.f_%a+%.w%d", adam = { lr = 0.002, betas = { 0.9, 0.95 }, eps = 1e-8 } },
       { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
       { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } },
     },

@@ -24,7 +24,7 @@ TEST(GoldenBioDNA, fp32) { run_golden_case(biodna(), DType::f32, 1e-5); }
 TEST(GoldenBioDNA, fp64) { run_golden_case(biodna(), DType::f64, 1e-6); }
 
 // The script's parameters are exactly the genotype, the two MLPs, the embedding and the scalars:
-// no stored linear weight, and the morphogenesis MLPs' output is D_max·R wide.
+// no stored linear weight; f_row is D_out·R wide and f_col D_in·R.
 TEST(GoldenBioDNA, stores_only_the_genotype) {
   ModelScript script(std::string(GOLFRT_SOURCE_DIR) + "/examples/biodna.lua", Overrides{"tiny", {}});
   auto m = script.build("train", 1, 8);
@@ -42,10 +42,12 @@ TEST(GoldenBioDNA, stores_only_the_genotype) {
                         p.name.compare(p.name.size() - std::strlen(s), std::string::npos, s) == 0);
     EXPECT_TRUE(known) << p.name << " is neither the genotype, the embedding nor a scalar";
   }
-  // tiny: L 5, genes 8, hidden 16, R 4, D_max 64 (the MLP's hidden and the vocab)
-  const int64_t morph = 16 * 8 + 16 + 64 * 4 * 16 + 64 * 4;
-  EXPECT_EQ(genome, 5 * 8 + 7 * 8 + 2 * morph);
-  EXPECT_EQ(m->store.spec("genome.f_row.w2").shape, (Shape{64 * 4, 16}));
+  // tiny: L 5, genes 8, hidden 16, R 4; f_row as wide as the largest out (the head: vocab 96),
+  // f_col as the largest in (mlp_proj: the MLP hidden 64)
+  auto morph = [](int64_t width) { return 16 * 8 + 16 + width * 4 * 16 + width * 4; };
+  EXPECT_EQ(genome, 5 * 8 + 7 * 8 + morph(96) + morph(64));
+  EXPECT_EQ(m->store.spec("genome.f_row.w2").shape, (Shape{96 * 4, 16}));
+  EXPECT_EQ(m->store.spec("genome.f_col.w2").shape, (Shape{64 * 4, 16}));
 }
 
 }  // namespace

@@ -3,8 +3,9 @@
 The baseline GPT (resid_mix with x0, q/k RMSNorm, full-head RoPE, q_gain, causal GQA, relu² MLP, U-Net skips,
 tied softcapped head) with every linear generated from a genotype:
   g = G_L[layer] + G_T[type]   (types q, k, v, attn_out, fc, mlp_proj per layer; head: g = G_T[head])
-  f(g) = W2·silu(W1·g + b1) + b2, f_row and f_col: genes → hidden → D_max·R
-  r = f_row(g).reshape(D_max, R)[:out] / √(in·R),  c = f_col(g).reshape(D_max, R)[:in],  y = (x·c)·rᵀ
+  f(g) = W2·silu(W1·g + b1) + b2, f_row: genes → hidden → D_out·R, f_col: genes → hidden → D_in·R
+  r = f_row(g).reshape(D_out, R)[:out] / √(in·R),  c = f_col(g).reshape(D_in, R)[:in],  y = (x·c)·rᵀ
+  (D_out, D_in: the largest out and in over the linears; both SEEDS.md's D_max = 1024 at the full config)
   logits = softcap(h·Eᵀ + s·(h·c_head)·r_headᵀ),  h = RMSN(x)   (tied head plus the head gene's rank-R term,
   scaled by the learned scalar s = head_scale)
 Genes are stacked layer-major ([layer][type] for the per-layer types, then the head) and both MLPs run once
@@ -18,16 +19,16 @@ logits [B·T, V], loss and grad.<name> of every parameter (scripts/reference/ten
   /usr/bin/python3 scripts/reference/biodna.py --gradcheck
   /usr/bin/python3 scripts/reference/biodna.py --init-stats          # effective W std at the script's init
 
-Tiny config (default): vocab 64, dim 32, 5 layers, heads 4, kv_heads 2 (head dim 8), mlp 2 (hidden 64), genes 8,
-morph hidden 16, rank 4, D_max 64, seq 16, batch 2. Full: the baseline's 9 × d512, genes 32, hidden 64, rank 16.
+Tiny config (default): vocab 96, dim 32, 5 layers, heads 4, kv_heads 2 (head dim 8), mlp 2 (hidden 64), genes 8,
+morph hidden 16, rank 4, D_out 96 (the head), D_in 64 (mlp_proj), seq 16, batch 2. Full: the baseline's 9 × d512, genes 32, hidden 64, rank 16.
 
 Parameters (golfrt's names):
   tok_emb.weight            [V, d]          E, tied head
   genome.layer_genes        [L, genes]      G_L
   genome.type_genes         [7, genes]      G_T (q, k, v, attn_out, fc, mlp_proj, head)
   genome.f_row.w1, .b1      [hidden, genes], [hidden]
-  genome.f_row.w2, .b2      [D_max·R, hidden], [D_max·R]
-  genome.f_col.*            the same
+  genome.f_row.w2, .b2      [D_out·R, hidden], [D_out·R]
+  genome.f_col.*            the same with D_in
   blocks.<i>.attn.q_gain, attn_scale, mlp_scale, resid_mix; blocks.skip_weights; head_scale [1]
 """
 import argparse
@@ -43,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed_modules as sm  # noqa: E402
 
 PRESETS = {
-    "tiny": dict(vocab=64, dim=32, layers=5, heads=4, kv_heads=2, mlp_mult=2, genes=8, morph_hidden=16, rank=4,
+    "tiny": dict(vocab=96, dim=32, layers=5, heads=4, kv_heads=2, mlp_mult=2, genes=8, morph_hidden=16, rank=4,
                  rope_base=10000.0, qk_gain=1.5),
     "full": dict(vocab=1024, dim=512, layers=9, heads=8, kv_heads=4, mlp_mult=2, genes=32, morph_hidden=64, rank=16,
                  rope_base=10000.0, qk_gain=1.5),
@@ -72,11 +73,12 @@ class Genome(nn.Module):
         """shapes: {type: (in, out)} for TYPES; the head is layerless."""
         super().__init__()
         self.layers, self.shapes, self.rank = layers, shapes, rank
-        self.d_max = max(max(s) for s in shapes.values())
+        self.d_in = max(s[0] for s in shapes.values())
+        self.d_out = max(s[1] for s in shapes.values())
         self.layer_genes = nn.Parameter(torch.empty(layers, genes))
         self.type_genes = nn.Parameter(torch.empty(len(TYPES), genes))
-        self.f_row = Morph(genes, hidden, self.d_max * rank)
-        self.f_col = Morph(genes, hidden, self.d_max * rank)
+        self.f_row = Morph(genes, hidden, self.d_out * rank)
+        self.f_col = Morph(genes, hidden, self.d_in * rank)
         self.rows = self.cols = None
 
     def express(self):
@@ -84,8 +86,8 @@ class Genome(nn.Module):
         g = (self.layer_genes[:, None, :] + self.type_genes[None, :P, :]).reshape(self.layers * P, -1)
         g = torch.cat((g, self.type_genes[P:]), dim=0)
         n = g.shape[0]
-        self.rows = self.f_row(g).reshape(n, self.d_max, self.rank)
-        self.cols = self.f_col(g).reshape(n, self.d_max, self.rank)
+        self.rows = self.f_row(g).reshape(n, self.d_out, self.rank)
+        self.cols = self.f_col(g).reshape(n, self.d_in, self.rank)
 
     def index(self, layer, t):
         P = len(TYPES) - 1

@@ -1,15 +1,17 @@
 -- Genome: BioDNA's hypernetwork (SEEDS.md §5, seed 004). Every linear of a model is grown from a
 -- genotype instead of being stored:
 --   gene   g = G_L[layer] + G_T[type]                      (genes-dim; a layer-less type: G_T[type])
---   f(g)   = W2·silu(W1·g + b1) + b2                       (f_row and f_col, genes → hidden → D_max·R)
---   r = reshape(f_row(g), D_max, R)[:out] / √(in·R),   c = reshape(f_col(g), D_max, R)[:in]
+--   f(g)   = W2·silu(W1·g + b1) + b2                       (f_row: genes → hidden → D_out·R, f_col: → D_in·R)
+--   r = reshape(f_row(g), D_out, R)[:out] / √(in·R),   c = reshape(f_col(g), D_in, R)[:in]
 --   y = (x·c)·rᵀ                                          (rank R; W = r·cᵀ is never formed)
 --   nn.Genome{ layers = 9, types = { { "q", 512, 512 }, ..., { "head", 512, 1024, layerless = true } },
 --              genes = 32, hidden = 64, rank = 16 }
 --   local lin = genome:linear(3, "q")         -- a module with no parameters: lin(x)
 -- Only G_L, G_T and the two MLPs are parameters. The first use in a graph evaluates f_row and f_col
 -- once over all genes stacked into one [n_linears, genes] matrix; every linear then slices its
--- r and c from that. D_max is the largest in or out of the declared types.
+-- r and c from that. D_out is the largest out of the declared types, D_in the largest in: SEEDS.md's
+-- D_max (the largest dimension) for both MLPs when the two agree, as in the baseline shape, and no
+-- rows that no linear reads (parameters that never get a gradient) when they differ.
 --
 -- Init: each gene entry N(0, ½), so g = G_L + G_T has unit variance; W1 N(0, 1/genes), b1 = b2 = 0,
 -- so W1·g is N(0, 1) and silu of it has RMS 0.5966; W2 N(0, s²) with s chosen so r and c have std
@@ -59,7 +61,7 @@ function Genome:init(o)
   assert(o.layers and o.types, "nn.Genome needs layers and types")
   self.layers, self.genes, self.hidden, self.rank = o.layers, o.genes or 32, o.hidden or 64, o.rank or 16
   self.types, self.type_index = {}, {}
-  local layered, d_max = 0, 0
+  local layered, d_in, d_out = 0, 0, 0
   for i, t in ipairs(o.types) do
     local name, fin, fout = t[1], t[2], t[3]
     assert(type(name) == "string" and fin and fout, "nn.Genome: a type is { name, in, out [, layerless = true] }")
@@ -73,15 +75,15 @@ function Genome:init(o)
       self.types[i] = { name = name, in_features = fin, out_features = fout }
     end
     self.type_index[name] = i
-    d_max = math.max(d_max, fin, fout)
+    d_in, d_out = math.max(d_in, fin), math.max(d_out, fout)
   end
   assert(layered > 0, "nn.Genome needs at least one per-layer type")
-  self.layered, self.d_max = layered, d_max
+  self.layered, self.d_in, self.d_out = layered, d_in, d_out
   self.count = self.layers * layered + (#self.types - layered)
   self.layer_genes = module.parameter({ self.layers, self.genes }, module.init.normal(math.sqrt(0.5)))
   self.type_genes = module.parameter({ #self.types, self.genes }, module.init.normal(math.sqrt(0.5)))
-  self.f_row = Morph(self.genes, self.hidden, d_max * self.rank)
-  self.f_col = Morph(self.genes, self.hidden, d_max * self.rank)
+  self.f_row = Morph(self.genes, self.hidden, d_out * self.rank)
+  self.f_col = Morph(self.genes, self.hidden, d_in * self.rank)
 end
 
 -- Row of linear (layer, type) in the stacked gene matrix: layer-major over the per-layer types,
@@ -105,7 +107,8 @@ function Genome:linear(layer, type_name)
   return GeneratedLinear(self, index, type_name .. (layer and ("@" .. layer) or ""), t.in_features, t.out_features)
 end
 
--- The phenotype of this graph: rows and cols [n_linears, D_max, R], computed on first use.
+-- The phenotype of this graph: rows [n_linears, D_out, R] and cols [n_linears, D_in, R], computed
+-- on first use.
 function Genome:express()
   local e = rawget(self, "_expr")
   if e then return e end
@@ -114,8 +117,8 @@ function Genome:express()
   genes = genes:reshape(L * P, G)
   if #self.types > P then genes = core.cat({ genes, self.type_genes:narrow(1, P + 1, #self.types - P) }, 1) end
   e = {
-    rows = self.f_row(genes):reshape(self.count, self.d_max, self.rank),
-    cols = self.f_col(genes):reshape(self.count, self.d_max, self.rank),
+    rows = self.f_row(genes):reshape(self.count, self.d_out, self.rank),
+    cols = self.f_col(genes):reshape(self.count, self.d_in, self.rank),
   }
   rawset(self, "_expr", e)
   return e
