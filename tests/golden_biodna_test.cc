@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "tests/support/errors.h"
 #include "tests/support/golden_case.h"
 
 namespace golf {
@@ -48,6 +49,29 @@ TEST(GoldenBioDNA, stores_only_the_genotype) {
   EXPECT_EQ(genome, 5 * 8 + 7 * 8 + morph(96) + morph(64));
   EXPECT_EQ(m->store.spec("genome.f_row.w2").shape, (Shape{96 * 4, 16}));
   EXPECT_EQ(m->store.spec("genome.f_col.w2").shape, (Shape{64 * 4, 16}));
+}
+
+
+// nn.Genome's misuse is an error naming the script line and what is wrong.
+std::string genome_error(const std::string& body) {
+  std::string src =
+      "local nn = require 'golf.nn'\nlocal M = { config = {} }\nfunction M.build(g, cfg, mode)\n"
+      "  local m = nn.Model()\n"
+      "  m.genome = nn.Genome{ layers = 2, genes = 4, hidden = 4, rank = 2,\n"
+      "                        types = { { 'q', 8, 8 }, { 'head', 8, 16, layerless = true } } }\n" +
+      body + "\nend\nreturn M\n";
+  return error_of([&] { ModelScript("genome_err.lua", src, {}, Overrides{"", {}}).build("train", 1, 4); });
+}
+
+TEST(GoldenBioDNA, genome_misuse_is_an_error) {
+  std::string e = genome_error("  m.lin = m.genome:linear(0, 'q')\n  m.x = nn.Parameter({ 3, 6 })\n  local y = m.lin(m.x)\n  return y");
+  EXPECT_NE(e.find("genome_err.lua:9"), std::string::npos) << e;
+  EXPECT_NE(e.find("lin (q@0) takes 8 features, got a tensor of shape [3, 6]"), std::string::npos) << e;
+  e = genome_error("  m.genome:linear(0, 'z')");
+  EXPECT_NE(e.find("genome_err.lua:7"), std::string::npos) << e;
+  EXPECT_NE(e.find("nn.Genome has no type 'z'"), std::string::npos) << e;
+  EXPECT_NE(genome_error("  m.genome:linear(2, 'q')").find("layer 2 of type 'q' is outside 0 .. 1"), std::string::npos);
+  EXPECT_NE(genome_error("  m.genome:linear(0, 'head')").find("type 'head' is layerless"), std::string::npos);
 }
 
 }  // namespace
