@@ -68,10 +68,10 @@ function M.build(g, cfg, mode)
   -- model, so the stored nn.Linear weights are never declared.
   m.blocks = nn.UNet(cfg.layers, function(i)
     local b = nn.Block(cfg, i)
-    if cfg.branch_init then  -- the baseline's zero-init output projections, which a grown weight cannot be
-      b.attn_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
-      b.mlp_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
-    end
+    -- branch_init 0 stands in for the baseline's zero-init output projections, which a grown
+    -- weight cannot be (the block starts as the identity)
+    b.attn_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
+    b.mlp_scale = nn.Parameter({ D }, nn.init.constant(cfg.branch_init))
     for part, names in pairs(LINEARS) do
       for field, type_name in pairs(names) do b[part][field] = m.genome:linear(i, type_name) end
     end
