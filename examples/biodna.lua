@@ -48,7 +48,7 @@ local M = {
     },
   },
   -- int8 per row for the embedding and the MLPs' output matrices (every generated weight is a
-  -- function of them, so no coarser grid); fp16 for the genes, biases, first layers and scalars.
+  -- function of them, so no coarser grid); the genes, biases, W1 and the scalars stay float.
   quant = { default = "int8", clip = { quantile = 0.9999984 }, keep_float_below = 65536, codec = "auto" },
 }
 

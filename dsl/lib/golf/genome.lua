@@ -108,7 +108,8 @@ function Genome:linear(layer, type_name)
 end
 
 -- The phenotype of this graph: rows [n_linears, D_out, R] and cols [n_linears, D_in, R], computed
--- on first use.
+-- on first use and kept for the genome's life, so a genome belongs to one graph (make it inside
+-- M.build, as every module is).
 function Genome:express()
   local e = rawget(self, "_expr")
   if e then return e end
