@@ -20,6 +20,7 @@ local nn = {
   NgramHash = require "golf.ngram",
   SmearGate = require "golf.smear",
   ValueEmbedding = require "golf.value_embedding",
+  Genome = require "golf.genome",
   softcap = loss.softcap,
   cross_entropy = loss.cross_entropy,
 }
