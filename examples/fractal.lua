@@ -1,0 +1,73 @@
+-- The Fractal Compressor (SEEDS.md §4, seed 000): one spectral transformer block run `iterations`
+-- times over a byte stream, folding the sequence in half every `fold_every` iterations.
+--   x = RMSN(A(E)[t])                        byte-level virtual vocab: E [260, 64], Assembler A (GELU MLP)
+--   for i = 0 .. N−1:  if i > 0 and i % K == 0: push x; x = Fold(x)   (causal stride-2 pooling)
+--                      x = Block(x + p_i)
+--   unfold: x = pushed + Upsample(x), level by level
+--   logits = 30·tanh(RMSN(x)·A(E)ᵀ / 30)     tied head: no output matrix is stored
+-- Every block matrix is spectral (golf/spectral.lua): learned low-frequency coefficients between
+-- fixed DCT-II bases the script builds (never stored); W_q and W_up share one coefficient matrix
+-- (SharedProjector), each with its own shift vector. Data: bytes (`golfrt data prepare --bytes`,
+-- scripts/prepare_bytes_data.sh). Folding mixes positions, so generation recomputes its window.
+--
+-- The default config maximizes d_model under 16,000,000 bytes (SEEDS.md: "fit under 16 MB while
+-- maximizing d_model"), with the rest fixed: head dim 64, kv_heads = heads/2, MLP 4×, ρ = 0.25,
+-- 12 iterations folding every 4 (two folds: 1024 → 512 → 256 positions), int8 per row.
+-- The search (golfrt fit examples/fractal.lua --vary dim --step 128; see docs/seeds.md):
+--   FIT_TABLE
+local nn = require "golf.nn"
+local spectral = require "golf.spectral"
+local fold = require "golf.fold"
+local SpectralBlock = require "golf.spectral_block"
+local ByteVocab = require "golf.byte_vocab"
+
+local M = {
+  incremental = false,
+  config = {
+    vocab = 260, byte_embed = 64, assembler_hidden = 288, dim = 4096, head_dim = 64, heads = 0, kv_heads = 0,
+    mlp = 4, rho = 0.25, iterations = 12, fold_every = 4, basis = "dct", spectral_eval = "auto",
+    seq_len = 1024, rope_dims = 16, rope_base = 10000, qk_gain = 1.5, softcap = 30, embed_std = 1.0,
+    norm_eps = 1.1920928955078125e-07,
+  },
+  presets = {
+    -- A few minutes on 2 CPU cores: d = 128 (2 heads of 64), ρ = 0.5, 6 iterations folding every 2
+    -- (256 → 128 → 64 positions), the baseline's cpu-preset optimizer settings.
+    cpu = { dim = 128, rho = 0.5, iterations = 6, fold_every = 2, seq_len = 256,
+            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300,
+                      warmdown = { iters = 40, by = "time" }, eval_every = 0, log_every = 10, checkpoint_every = 100 } },
+    -- scripts/reference/fractal.py's config (the golden test): two folds over 16 positions.
+    tiny = { dim = 32, heads = 4, kv_heads = 2, byte_embed = 8, assembler_hidden = 16, rho = 0.5, iterations = 5,
+             fold_every = 2, rope_dims = 4, seq_len = 16 },
+  },
+  train = {
+    batch_tokens = 524288, time_budget = 600,
+    warmdown = { iters = 1200, by = "time" },
+    optim = {
+      { match = "blocks%.block%..*coef", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 500 } } },
+      { match = "vocab%.emb", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
+      { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } },
+    },
+  },
+  quant = { default = "int8", clip = { quantile = 0.9999984 }, keep_float_below = 65536, codec = "auto" },
+}
+
+function M.build(g, cfg, mode)
+  local c = {}
+  for k, v in pairs(cfg) do c[k] = v end
+  if c.heads == 0 then
+    assert(c.dim % c.head_dim == 0, ("fractal: dim %d is not a multiple of head_dim %d"):format(c.dim, c.head_dim))
+    c.heads = c.dim // c.head_dim
+  end
+  if c.kv_heads == 0 then c.kv_heads = math.max(1, c.heads // 2) end
+
+  local bases = spectral.Bases { kind = c.basis, eval = c.spectral_eval }
+  local m = nn.Model()
+  m.vocab = ByteVocab { vocab = c.vocab, embed = c.byte_embed, hidden = c.assembler_hidden, dim = c.dim, std = c.embed_std }
+  m.blocks = fold.FoldedRecurrentBlock({ dim = c.dim, seq_len = c.seq_len, iterations = c.iterations,
+                                         fold_every = c.fold_every }, SpectralBlock(c, bases))
+  local x = m.blocks(nn.rms_norm(m.vocab(g.tokens), c.norm_eps))
+  local logits = m.vocab:tied_head(nn.rms_norm(x, c.norm_eps))
+  return nn.cross_entropy(logits, g.targets, c.softcap), nn.softcap(logits, c.softcap)
+end
+
+return M
