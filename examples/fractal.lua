@@ -34,7 +34,10 @@ local M = {
     -- (256 → 128 → 64 positions), the baseline's cpu-preset optimizer settings.
     cpu = { dim = 128, rho = 0.5, iterations = 6, fold_every = 2, seq_len = 256,
             train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300,
-                      warmdown = { iters = 40, by = "time" }, eval_every = 0, log_every = 10, checkpoint_every = 100 } },
+                      warmdown = { iters = 40, by = "time" }, eval_every = 0, log_every = 10, checkpoint_every = 100 },
+            -- int8 from 4,096 values up, so that the coefficient matrices are quantized as at full size
+            -- (where every one is far above 65,536): the run that measures fit's error on this scheme.
+            quant = { keep_float_below = 4096 } },
     -- scripts/reference/fractal.py's config (the golden test): two folds over 16 positions.
     tiny = { dim = 32, heads = 4, kv_heads = 2, byte_embed = 8, assembler_hidden = 16, rho = 0.5, iterations = 5,
              fold_every = 2, rope_dims = 4, seq_len = 16 },

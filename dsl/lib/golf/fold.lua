@@ -4,7 +4,7 @@
 -- shifted right by one (k − 1 for a 2-tap window) before the stride-2 pooling, so folded position
 -- m depends only on positions ≤ 2m, the earliest of the two it is upsampled back to. w₀, w₁ [dim]
 -- start at ½ (the pairwise mean). After the fold a learned absolute position table [L/2, dim]
--- (init 0) is added: RoPE inside the block then counts folded positions, the table tells a level's
+-- (init N(0, 0.02²)) is added: RoPE inside the block then counts folded positions, the table tells a level's
 -- positions apart. upsample() repeats each folded position twice.
 --
 -- FoldedRecurrentBlock runs one block `iterations` times, adding a learned vector per iteration
@@ -25,7 +25,7 @@ M.SequenceFolder = SequenceFolder
 function SequenceFolder:init(dim, length)
   self.dim, self.length = dim, length
   self.weight = module.parameter({ 2, dim }, module.init.constant(0.5))
-  self.pos = module.parameter({ length, dim }, module.init.zeros())
+  self.pos = module.parameter({ length, dim }, module.init.normal(0.02))
 end
 
 function SequenceFolder:forward(x)
