@@ -44,7 +44,7 @@ import seed_modules as sm  # noqa: E402
 PRESETS = {
     "tiny": dict(vocab=260, embed=8, hidden=16, dim=32, heads=4, kv_heads=2, mlp_mult=4, rho=0.5, iterations=5,
                  fold_every=2, rope_dims=4, rope_base=10000.0, qk_gain=1.5),
-    "full": dict(vocab=260, embed=64, hidden=288, dim=4096, heads=64, kv_heads=32, mlp_mult=4, rho=0.25,
+    "full": dict(vocab=260, embed=64, hidden=288, dim=4352, heads=68, kv_heads=34, mlp_mult=4, rho=0.254,
                  iterations=12, fold_every=4, rope_dims=16, rope_base=10000.0, qk_gain=1.5),
     "gradcheck": dict(vocab=12, embed=4, hidden=6, dim=8, heads=2, kv_heads=1, mlp_mult=2, rho=0.5, iterations=3,
                       fold_every=1, rope_dims=2, rope_base=10000.0, qk_gain=1.5, seq=8, batch=2),

@@ -1,4 +1,4 @@
--- ByteVocab: the byte-level virtual vocabulary (SEEDS.md §4). A small table E [vocab, embed]
+-- ByteVocab{ vocab, embed, hidden, dim, std, out_std }: the byte-level virtual vocabulary (SEEDS.md §4). A small table E [vocab, embed]
 -- (vocab 260: 4 specials + 256 bytes) and a 2-layer MLP "Assembler" A (embed → hidden → dim, GELU,
 -- with biases, as PyTorch's nn.Linear) make the [vocab, dim] table A(E); tokens are looked up in it,
 -- and it is also the tied output matrix: logits = h·A(E)ᵀ, so no separate head is stored.
@@ -14,8 +14,11 @@ function ByteVocab:init(o)
   self.emb = module.parameter({ self.vocab, self.embed }, module.init.normal(o.std or 1.0))
   self.fc1 = module.parameter({ self.hidden, self.embed }, module.init.uniform(1 / math.sqrt(self.embed)))
   self.fc1_bias = module.parameter({ self.hidden }, module.init.uniform(1 / math.sqrt(self.embed)))
-  self.fc2 = module.parameter({ self.dim, self.hidden }, module.init.uniform(1 / math.sqrt(self.hidden)))
-  self.fc2_bias = module.parameter({ self.dim }, module.init.uniform(1 / math.sqrt(self.hidden)))
+  -- The output layer starts small (std out_std, bias 0), as a tied embedding does (the baseline's
+  -- 0.005): the head's logits start near 0 and the loss at ln(vocab); the input side does not care,
+  -- the model normalizes A(E)[t] first.
+  self.fc2 = module.parameter({ self.dim, self.hidden }, module.init.normal(o.out_std or 0.005))
+  self.fc2_bias = module.parameter({ self.dim }, module.init.zeros())
 end
 
 -- A(E), [vocab, dim].
