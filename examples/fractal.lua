@@ -50,9 +50,11 @@ local M = {
             -- int8 from 4,096 values up, so that the coefficient matrices are quantized as at full size
             -- (where every one is far above 65,536): the run that measures fit's error on this scheme.
             quant = { keep_float_below = 4096 } },
-    -- scripts/reference/fractal.py's config (the golden test): two folds over 16 positions.
+    -- scripts/reference/fractal.py's config (the golden test): two folds over 16 positions; its train
+    -- table is tests/unstored_buffers_test.cc's few-step run.
     tiny = { dim = 32, heads = 4, kv_heads = 2, byte_embed = 8, assembler_hidden = 16, rho = 0.5, iterations = 5,
-             fold_every = 2, rope_dims = 4, seq_len = 16 },
+             fold_every = 2, rope_dims = 4, seq_len = 16,
+             train = { batch_tokens = 64, micro_batch = 4, warmdown = 0, eval_every = 0, log_every = 1, checkpoint_every = 2 } },
   },
   train = {
     batch_tokens = 524288, time_budget = 600,
