@@ -19,7 +19,7 @@
 --     4096   0.25   14,944,864   13,612,887   (−14.9% of the budget)
 --     4352   0.25   16,573,028   15,071,511   (−5.8%: not within 5%)
 --     4480   0.25   17,417,830   15,838,642   (−1.0%: inside fit's measured error, see below)
---     4352   0.254  16,963,524   15,424,571   (−3.6%)  <- the default
+--     4352   0.254  16,963,524   15,424,219   (−3.6%)  <- the default
 -- fit's error on this quant scheme, measured on the cpu preset's trained artifacts (docs/seeds.md):
 -- the projection lands 1.3–1.8% UNDER the real size, so 4480 (1.0% of room) may not fit, and the
 -- largest dim with room is 4352; ρ 0.25 → 0.254 then spends the rest of the budget (r = ⌈ρ·n⌉:
