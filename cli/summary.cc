@@ -91,8 +91,8 @@ int cmd_summary(const std::vector<std::string>& argv) {
   for (const ParamSpec& p : m->store.specs()) {
     if (!p.is_buffer()) continue;
     if (!buffers++) std::printf("\nbuffers (not trained, not counted as parameters):\n");
-    std::printf("  %-40s %12s  %s %s\n", p.name.c_str(), with_commas(shape_numel(p.shape)).c_str(), shape_str(p.shape).c_str(),
-                p.integer ? "i32" : "real");
+    std::printf("  %-40s %12s  %s %s%s\n", p.name.c_str(), with_commas(shape_numel(p.shape)).c_str(),
+                shape_str(p.shape).c_str(), p.integer ? "i32" : "real", p.stored ? "" : " (not stored: rebuilt by the script)");
   }
   std::printf("\nparameters: %lld (%s)\n", (long long)m->store.count(), with_commas(m->store.count()).c_str());
   if (buffers)

@@ -37,6 +37,7 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
   for (auto& [name, text] : script.bundle()) a.sources.push_back({name, text});
 
   for (const ParamSpec& p : store.specs()) {
+    if (p.is_buffer() && !p.stored) continue;  // the script rebuilds it when the artifact loads
     const Tensor& w = store.get(p.name, set);
     if (p.is_buffer()) {  // never quantized: integer buffers as i32, real ones as fp32, exactly
       QuantSpec exact;
@@ -87,6 +88,11 @@ LoadedModel load_model(const std::string& path) {
   std::map<std::string, const QTensor*> by_name;
   for (const QTensor& t : m.artifact.tensors) by_name[t.name] = &t;
   for (const ParamSpec& p : store.specs()) {
+    if (p.is_buffer() && !p.stored) {  // initialize() gave it the values the script declared
+      if (by_name.count(p.name))
+        throw std::runtime_error(path + ": the artifact holds '" + p.name + "', which the model declares as not stored");
+      continue;
+    }
     auto it = by_name.find(p.name);
     if (it == by_name.end()) throw std::runtime_error(path + ": the model needs '" + p.name + "', which the artifact does not hold");
     Tensor w = dequantize(*it->second);

@@ -189,8 +189,9 @@ int l_param(lua_State* L) {
   return ret(L, w);
 }
 
-// buffer(name, shape, values, integer): a named non-trainable tensor (ParamStore buffer) holding
-// `values` (a flat row-major list); never quantized, never QAT'd, never differentiated.
+// buffer(name, shape, values, integer, stored): a named non-trainable tensor (ParamStore buffer)
+// holding `values` (a flat row-major list); never quantized, never QAT'd, never differentiated.
+// stored = false (default true): rebuilt by the script, never written to checkpoints or artifacts.
 int l_buffer(lua_State* L) {
   std::string name = luaL_checkstring(L, 1);
   Shape shape = check_shape(L, 2);
@@ -202,9 +203,10 @@ int l_buffer(lua_State* L) {
     lua_pop(L, 1);
   }
   bool integer = lua_toboolean(L, 4);
+  bool stored = lua_isnoneornil(L, 5) ? true : lua_toboolean(L, 5);
   BuildContext* ctx = context(L);
   ctx->graph->set_location(location(L));
-  ctx->store->declare_buffer(name, shape, std::move(values), integer);
+  ctx->store->declare_buffer(name, shape, std::move(values), integer, stored);
   return ret(L, buffer(*ctx->graph, name, shape, integer));
 }
 

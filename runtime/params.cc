@@ -52,8 +52,11 @@ const ParamSpec& ParamStore::declare(const std::string& name, const Shape& shape
 }
 
 const ParamSpec& ParamStore::declare_buffer(const std::string& name, const Shape& shape, std::vector<double> values,
-                                            bool integer) {
+                                            bool integer, bool stored) {
   check_param_name(name);
+  if (integer && !stored)
+    throw std::invalid_argument("buffer '" + name + "': integer buffers are always stored (stored = false is for real "
+                                "constants the script rebuilds)");
   if (int64_t(values.size()) != shape_numel(shape))
     throw std::invalid_argument("buffer '" + name + "': " + std::to_string(values.size()) + " values for shape " +
                                 shape_str(shape));
@@ -66,13 +69,13 @@ const ParamSpec& ParamStore::declare_buffer(const std::string& name, const Shape
   if (auto it = index_.find(name); it != index_.end()) {
     const ParamSpec& old = specs_[it->second];
     if (!old.is_buffer()) throw std::invalid_argument("'" + name + "' is a parameter and cannot also be declared as a buffer");
-    if (old.shape != shape || old.integer != integer || !(old.init == init))
+    if (old.shape != shape || old.integer != integer || old.stored != stored || !(old.init == init))
       throw std::invalid_argument("buffer '" + name + "' declared twice with different shapes, kinds or values: " +
                                   shape_str(old.shape) + " and " + shape_str(shape));
     return old;
   }
   index_[name] = specs_.size();
-  specs_.push_back({name, shape, std::move(init), ParamSpec::Kind::buffer, integer});
+  specs_.push_back({name, shape, std::move(init), ParamSpec::Kind::buffer, integer, stored});
   return specs_.back();
 }
 
@@ -192,9 +195,10 @@ Var Scope::param(const std::string& name, const Shape& shape, const Init& init) 
   return golf::param(*g_, full, shape);
 }
 
-Var Scope::buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer) const {
+Var Scope::buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer,
+                 bool stored) const {
   std::string full = full_name(name);
-  store_->declare_buffer(full, shape, std::move(values), integer);
+  store_->declare_buffer(full, shape, std::move(values), integer, stored);
   return golf::buffer(*g_, full, shape, integer);
 }
 

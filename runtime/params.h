@@ -42,6 +42,10 @@ struct ParamSpec {
   Init init;
   Kind kind = Kind::parameter;
   bool integer = false;  // buffers only: values are i32 in every weight set
+  // Buffers only: false for real constants the script rebuilds on every run (fixed spectral bases):
+  // every weight set holds them, but checkpoints and the artifact do not, and loading either keeps
+  // the values the script declared.
+  bool stored = true;
   bool is_buffer() const { return kind == Kind::buffer; }
 };
 
@@ -52,8 +56,9 @@ class ParamStore {
   const ParamSpec& declare(const std::string& name, const Shape& shape, const Init& init);
   // Declares a buffer holding `values` (row-major; integers when `integer`, stored as i32).
   // Redeclaring with the same shape, values and kind returns it; anything else is an error.
+  // `stored` false: rebuilt by the script, never written to checkpoints or the artifact (real only).
   const ParamSpec& declare_buffer(const std::string& name, const Shape& shape, std::vector<double> values,
-                                  bool integer);
+                                  bool integer, bool stored = true);
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const ParamSpec& spec(const std::string& name) const;
   // Parameters and buffers, in declaration order: check is_buffer() where only one kind applies.
@@ -88,7 +93,8 @@ class Scope {
   Scope sub(const std::string& name) const;
   Scope sub(int64_t index) const { return sub(std::to_string(index)); }
   Var param(const std::string& name, const Shape& shape, const Init& init) const;
-  Var buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer) const;
+  Var buffer(const std::string& name, const Shape& shape, std::vector<double> values, bool integer,
+             bool stored = true) const;
   std::string full_name(const std::string& name) const;
   Graph& graph() const { return *g_; }
   ParamStore& store() const { return *store_; }

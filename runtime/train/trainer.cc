@@ -245,7 +245,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     for (double m : schedule.recorded()) mults.push(m);
     c.meta.set("lr_multipliers", mults);
     for (const std::string& set : store.set_names())
-      for (const ParamSpec& p : store.specs()) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
+      for (const ParamSpec& p : store.specs())  // unstored buffers keep their declared values on resume
+        if (p.stored) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
     for (auto& [name, t] : optim.state()) c.tensors.push_back({"opt/" + name, t});
     for (size_t i = 0; i < replay.size(); i++) c.tensors.push_back({"replay/" + std::to_string(i), u16_tensor(replay[i])});
     write_checkpoint(ckpt_path, c);

@@ -6,11 +6,20 @@
 # least 15% below the unigram bpb and decode reproduces the round trip to 1e-6.
 #
 #   scripts/acceptance/seeds1.sh                 SCRIPTS="frugendorff" scripts/acceptance/seeds1.sh
+#   SCRIPTS="fractal" scripts/acceptance/seeds1.sh    (SEEDS.md §4, on bytes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
 scripts=${SCRIPTS:-"frugendorff micro_crawler prism"}
+# Byte-level scripts train and decode on the bytes260 form of the same corpus; the unigram bpb the
+# trainer prints is then over bytes (specials count 0), the same denominator as the model's.
+data_for() {
+  case "$1" in
+    fractal) scripts/prepare_bytes_data.sh >/dev/null; echo data/nlp-corpus-bytes260 ;;
+    *) echo data/nlp-corpus-sp1024 ;;
+  esac
+}
 mkdir -p runs
 table=runs/seeds1_table.txt
 printf "%-16s %12s %12s %10s %10s %10s %8s\n" script params bytes val_bpb decoded unigram below > "$table"
@@ -18,11 +27,12 @@ status=0
 for s in $scripts; do
   out=runs/seeds1_$s
   log=$out.log
-  build/golfrt train "examples/$s.lua" --preset cpu --out "$out" --quiet | tee "$log"
+  data=$(data_for "$s")
+  build/golfrt train "examples/$s.lua" --preset cpu --data "$data" --out "$out" --quiet | tee "$log"
   params=$(build/golfrt summary "examples/$s.lua" --preset cpu | grep -oP '^parameters: \K[0-9]+')
   roundtrip=$(grep -oP 'after the artifact round trip \K[0-9.]+' "$log")
   unigram=$(grep -oP '^unigram bpb \K[0-9.]+' "$log")
-  decoded=$(build/golfrt decode "$out/artifact.bin" | grep -oP 'val_bpb \K[0-9.]+')
+  decoded=$(build/golfrt decode "$out/artifact.bin" --data "$data" | grep -oP 'val_bpb \K[0-9.]+')
   bytes=$(stat -c %s "$out/artifact.bin")
   below=$(awk -v v="$roundtrip" -v u="$unigram" 'BEGIN { printf "%.1f%%", 100 * (1 - v / u) }')
   printf "%-16s %12s %12s %10s %10s %10s %8s\n" "$s" "$params" "$bytes" "$roundtrip" "$decoded" "$unigram" "$below" >> "$table"

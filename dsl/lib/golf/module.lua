@@ -49,7 +49,7 @@ local function resolve(self, k, p)
       .. "field of nn.Model() or of a module that is)"):format(rawget(self, "_type"), k), 3)
   end
   if p.buffer then
-    p.var = core.buffer(join(path, k), p.shape, p.values, p.integer)
+    p.var = core.buffer(join(path, k), p.shape, p.values, p.integer, p.stored)
   else
     p.var = core.param(join(path, k), p.shape, p.init)
   end
@@ -137,14 +137,16 @@ end
 -- A buffer: a named tensor that is not trained (no gradient, optimizer state, averaging,
 -- quantization or QAT) and not counted as a parameter, with values the script computes: a flat
 -- row-major list, or a function of the 1-based indices. { integer = true } stores i32 values
--- (gather indices: nn.index_select), bit-exactly in checkpoints and the artifact.
+-- (gather indices: nn.index_select), bit-exactly in checkpoints and the artifact. { stored = false }
+-- (real buffers only) keeps a constant the script rebuilds on every run (fixed bases) out of
+-- checkpoints and the artifact: loading them keeps the values declared here.
 --   self.perm = nn.Buffer({ n }, nn.permutation(n, seed), { integer = true })
 function M.buffer(shape, values, opts)
   opts = opts or {}
   if type(values) == "function" then values = fill_values(shape, values) end
   if type(values) ~= "table" then error("nn.Buffer(shape, values, opts): values must be a list or a function", 2) end
-  return setmetatable({ shape = shape, values = values, integer = opts.integer and true or false, buffer = true },
-                      Parameter)
+  return setmetatable({ shape = shape, values = values, integer = opts.integer and true or false,
+                        stored = opts.stored ~= false, buffer = true }, Parameter)
 end
 
 -- The root of a model: its children's names start the parameter names.
