@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Acceptance: how far `golfrt fit`'s projection lands from a real trained artifact. Trains the
-# baseline's cpu preset for BUDGET seconds (default 1200: as close to convergence as 2 CPU cores
-# get; the 240 s demo is far from it), then asks `golfrt fit` to project the same config (the
-# same dim as the only candidate) and prints both byte counts and the relative error.
+# Acceptance: how far `golfrt fit`'s projection lands from a real trained artifact. Trains SCRIPT's
+# cpu preset for BUDGET seconds (the baseline by default, 1200 s: as close to convergence as 2 CPU
+# cores get; the 240 s demo is far from it), then asks `golfrt fit` to project the same config
+# (its dim as the only candidate) and prints both byte counts and the relative error. Byte-level
+# scripts (fractal) train on the bytes260 data.
 #
 #   scripts/acceptance/fit_error.sh            BUDGET=600 OUT=runs/fit_error scripts/acceptance/fit_error.sh
+#   SCRIPT=fractal BUDGET=300 scripts/acceptance/fit_error.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${OUT:-runs/fit_error}
-budget=${BUDGET:-1200}
+script=${SCRIPT:-baseline}
+out=${OUT:-runs/fit_error$([ "$script" = baseline ] || echo "_$script")}
+budget=${BUDGET:-$([ "$script" = baseline ] && echo 1200 || echo 300)}
 scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
+data=data/nlp-corpus-sp1024
+if [ "$script" = fractal ]; then
+  scripts/prepare_bytes_data.sh >/dev/null
+  data=data/nlp-corpus-bytes260
+fi
 mkdir -p "$(dirname "$out")"
-build/golfrt train examples/baseline.lua --preset cpu --time-budget "$budget" \
+build/golfrt train "examples/$script.lua" --preset cpu --data "$data" --time-budget "$budget" \
   --out "$out" --quiet | tee "$out.log"
 bytes=$(stat -c %s "$out/artifact.bin")
-dim=128  # the cpu preset's width
-projected=$(build/golfrt fit examples/baseline.lua --preset cpu --vary dim --min "$dim" --max "$dim" --step "$dim" \
+dim=$(build/golfrt summary "examples/$script.lua" --preset cpu | grep -oP '\bdim=\K[0-9]+' | head -1)
+projected=$(build/golfrt fit "examples/$script.lua" --preset cpu --vary dim --min "$dim" --max "$dim" --step "$dim" \
   | grep -oP 'projected \K[0-9]+' | tail -1)
 val=$(grep -oP 'after the artifact round trip \K[0-9.]+' "$out.log")
-awk -v p="$projected" -v b="$bytes" -v v="$val" -v s="$budget" 'BEGIN {
-  printf "cpu preset trained %d s (round-trip val_bpb %s): artifact %d bytes, fit projected %d bytes, error %+.2f%%\n",
-         s, v, b, p, 100 * (p - b) / b }'
+awk -v n="$script" -v p="$projected" -v b="$bytes" -v v="$val" -v s="$budget" 'BEGIN {
+  printf "%s cpu preset trained %d s (round-trip val_bpb %s): artifact %d bytes, fit projected %d bytes, error %+.2f%%\n",
+         n, s, v, b, p, 100 * (p - b) / b }'
