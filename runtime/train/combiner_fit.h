@@ -70,10 +70,15 @@ CombinerParams ridge_solve(const double* h, const double* t1, const double* targ
 // raises the target's logit against the rest. The solve regresses it on the features,
 //   Δ = argmin Σ_n ‖α·h_n + M·T_1,n + β − r_n‖² + λ·n·(α² + ‖M‖²)   (ridge_solve, target h + r),
 // so Δ is the least-squares image of the per-window descent directions, and a step c ∈ [0, 8]
-// along it (golden-section search on the mean cross entropy over the features; c = 0, the base,
-// when nothing beats it) sets its size, which a regression cannot know. Writes c·Δ into the set.
+// along it sets its size, which a regression cannot know. The last quarter of the windows is held
+// out: Δ is solved on the rest for λ, 10λ, 100λ and 1000λ, and the held-out mean cross entropy
+// chooses λ and c (golden-section search; c = 0, the base, when nothing beats it). Writes c·Δ into
+// the set. Needs at least 2 micro-batches of windows.
 struct RidgeReport {
-  double residual_rms = 0, direction_alpha = 0, step = 0, loss_base = 0, loss_fitted = 0;
+  double residual_rms = 0, direction_alpha = 0, step = 0;
+  double loss_base = 0, loss_fitted = 0;  // held-out mean cross entropy, base and fitted
+  double lambda = 0;                      // the λ chosen
+  int64_t fit_windows = 0, held_windows = 0;
 };
 CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const std::string& set,
                          const CombinerFeatures& f, double lambda, int64_t batch, DType real = DType::f32,

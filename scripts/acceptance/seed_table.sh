@@ -41,10 +41,13 @@ for s in "$@"; do
   printf "%-16s %12s %12s %10s %10s %10s %8s\n" "$s" "$params" "$bytes" "$roundtrip" "$decoded" "$unigram" "$below" >> "$table"
   awk -v r="$roundtrip" -v d="$decoded" 'BEGIN { exit !((r - d) < 1e-6 && (d - r) < 1e-6) }' || { echo "FAIL $s: decode differs from the round trip"; status=1; }
   awk -v v="$roundtrip" -v u="$unigram" 'BEGIN { exit !(v <= 0.85 * u) }' || { echo "FAIL $s: not 15% below the unigram bpb"; status=1; }
-  if grep -q "combiner (" "$log"; then
-    # The trainer's own report of the fit, then the artifact's, both ways.
-    grep -o "combiner (.*" "$log" >> "$extra"
-    build/golfrt decode "$out/artifact.bin" --data "$data" --eval last --chunk "${CHUNK:-2048}" | tee -a "$extra" > "$out.last.txt"
+  if grep -q '"combiner_fit"' "$out/metrics.jsonl"; then
+    # The trainer's own report of the fit (its metrics line), then the artifact's, both ways.
+    grep '"combiner_fit"' "$out/metrics.jsonl" | tail -1 |
+      grep -oP '"(combiner_fit|ridge_lambda|ridge_step|last_targets|last_base_bpb|last_combined_bpb)":[^,}]*' |
+      tr '\n' ' ' | sed "s/^/$s trainer: /;s/ $/\n/" >> "$extra"
+    build/golfrt decode "$out/artifact.bin" --data "$data" --eval last --chunk "${CHUNK:-2048}" > "$out.last.txt"
+    cat "$out.last.txt" >> "$extra"
     [ "$(grep -c "without combiner\|with combiner" "$out.last.txt")" = 2 ] || { echo "FAIL $s: decode --eval last did not report both numbers"; status=1; }
   fi
 done
