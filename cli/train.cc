@@ -53,6 +53,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     // The other ranks wait in a collective: end them too, now.
     comm->abort(std::string("golfrt train: ") + e.what());
   }
+  return 1;  // not reached: abort ends the process ([[noreturn]] does not carry through the virtual call)
 }
 
 namespace {

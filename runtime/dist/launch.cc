@@ -144,7 +144,10 @@ std::unique_ptr<Communicator> make_communicator(bool cuda) {
     void allreduce_sum(float* x, int64_t n) override { c->allreduce_sum(x, n); }
     void allreduce_sum(double* x, int64_t n) override { c->allreduce_sum(x, n); }
     void barrier() override { c->barrier(); }
-    [[noreturn]] void abort(const std::string& why) override { c->abort(why); }
+    [[noreturn]] void abort(const std::string& why) override {
+      c->abort(why);
+      std::_Exit(1);  // not reached: [[noreturn]] does not carry through the virtual call
+    }
   };
   auto holder = std::make_unique<Holder>();
   holder->c = boot;
