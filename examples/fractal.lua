@@ -8,7 +8,7 @@
 -- Every block matrix is spectral (golf/spectral.lua): learned low-frequency coefficients between
 -- fixed DCT-II bases the script builds (never stored); W_q and W_up share one coefficient matrix
 -- (SharedProjector), each with its own shift vector. Data: bytes (`golfrt data prepare --bytes`,
--- scripts/prepare_bytes_data.sh). Folding mixes positions, so generation recomputes its window.
+-- scripts/prepare_default_data.sh --bytes). Folding mixes positions, so generation recomputes its window.
 --
 -- The default config maximizes d_model under 16,000,000 bytes (SEEDS.md: "fit under 16 MB while
 -- maximizing d_model"), with the rest fixed: head dim 64, kv_heads = heads/2 (so dim steps by 128),

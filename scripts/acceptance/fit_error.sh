@@ -16,7 +16,7 @@ scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
 data=data/nlp-corpus-sp1024
 if [ "$script" = fractal ]; then
-  scripts/prepare_bytes_data.sh >/dev/null
+  scripts/prepare_default_data.sh --bytes >/dev/null
   data=data/nlp-corpus-bytes260
 fi
 mkdir -p "$(dirname "$out")"

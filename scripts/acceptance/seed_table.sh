@@ -17,7 +17,7 @@ scripts/prepare_default_data.sh >/dev/null
 # trainer prints is then over bytes (specials count 0), the same denominator as the model's.
 data_for() {
   case "$1" in
-    fractal) scripts/prepare_bytes_data.sh >/dev/null; echo data/nlp-corpus-bytes260 ;;
+    fractal) scripts/prepare_default_data.sh --bytes >/dev/null; echo data/nlp-corpus-bytes260 ;;
     *) echo data/nlp-corpus-sp1024 ;;
   esac
 }
