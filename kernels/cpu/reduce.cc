@@ -4,25 +4,14 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dims.h"
 
 namespace golf::cpu {
 namespace {
 
 constexpr int64_t kParallelMin = 32768;
 
-int64_t numel(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t v : d) n *= v;
-  return n;
-}
-
-void check_dims(const char* what, const Dims& big, const Dims& small) {
-  if (big.size() != small.size()) throw std::invalid_argument(std::string(what) + ": ranks differ");
-  for (size_t r = 0; r < big.size(); ++r)
-    if (small[r] != big[r] && small[r] != 1)
-      throw std::invalid_argument(std::string(what) + ": axis " + std::to_string(r) + " has " +
-                                  std::to_string(small[r]) + " against " + std::to_string(big[r]));
-}
+using kernels::numel;
 
 // A run of adjacent axes that are all reduced or all kept, merged into one.
 struct Group {
@@ -80,7 +69,7 @@ void broadcast_walk(const int64_t* out_dims, const int64_t* in_strides, int64_t 
 // by one thread in blocks whose size does not depend on the thread count, so the result is the
 // same bit for bit however many threads run.
 template <class T> void reduce_sum(const Dims& in_dims, const T* x, const Dims& out_dims, T* out) {
-  check_dims("reduce_sum", in_dims, out_dims);
+  kernels::check_broadcast_dims("reduce_sum", in_dims, out_dims);
   const int64_t out_n = numel(out_dims), in_n = numel(in_dims);
   if (out_n == 0) return;
   if (in_n == 0) {
@@ -143,7 +132,7 @@ template <class T> void reduce_sum(const Dims& in_dims, const T* x, const Dims& 
 }
 
 template <class T> void broadcast(const Dims& in_dims, const T* x, const Dims& out_dims, T* out) {
-  check_dims("broadcast", out_dims, in_dims);
+  kernels::check_broadcast_dims("broadcast", out_dims, in_dims);
   const int64_t out_n = numel(out_dims);
   if (out_n == 0) return;
   const int64_t rank = static_cast<int64_t>(out_dims.size());

@@ -2,6 +2,7 @@
 // or one block (long ones) in double, in an order fixed by the shapes: bit-identical run to run.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/dims.h"
 
 namespace golf::cuda {
 namespace {
@@ -49,24 +50,12 @@ __global__ void broadcast_kernel(int rank, Axes ax, int64_t n, const float* x, f
   GOLF_GRID_STRIDE(i, n) out[i] = x[offset_of(i, ax.nk, ax.kept, ax.kept_stride)];
 }
 
-int64_t numel(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t v : d) n *= v;
-  return n;
-}
-
-void check_dims(const char* what, const Dims& big, const Dims& small) {
-  if (big.size() != small.size()) throw std::invalid_argument(std::string(what) + ": ranks differ");
-  for (size_t r = 0; r < big.size(); ++r)
-    if (small[r] != big[r] && small[r] != 1)
-      throw std::invalid_argument(std::string(what) + ": axis " + std::to_string(r) + " has " +
-                                  std::to_string(small[r]) + " against " + std::to_string(big[r]));
-}
+using kernels::numel;
 
 }  // namespace
 
 void reduce_sum(const Dims& in_dims, const float* x, const Dims& out_dims, float* out, double scale) {
-  check_dims("reduce_sum", in_dims, out_dims);
+  kernels::check_broadcast_dims("reduce_sum", in_dims, out_dims);
   const int64_t out_n = numel(out_dims), in_n = numel(in_dims);
   if (out_n == 0) return;
   if (in_n == 0) {
@@ -115,7 +104,7 @@ void reduce_sum(const Dims& in_dims, const float* x, const Dims& out_dims, float
 }
 
 void broadcast(const Dims& in_dims, const float* x, const Dims& out_dims, float* out) {
-  check_dims("broadcast", out_dims, in_dims);
+  kernels::check_broadcast_dims("broadcast", out_dims, in_dims);
   const int64_t n = numel(out_dims);
   if (n == 0) return;
   if (int(out_dims.size()) > kMaxRank) throw std::invalid_argument("broadcast: rank above 8");

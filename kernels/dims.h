@@ -1,0 +1,27 @@
+// Shape helpers the CPU kernels and their CUDA twins share (host code only).
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/op_kinds.h"
+
+namespace golf::kernels {
+
+inline int64_t numel(const Dims& d) {
+  int64_t n = 1;
+  for (int64_t v : d) n *= v;
+  return n;
+}
+
+// `small` broadcasts to `big`: the same rank, each axis equal or 1. Kernels check this themselves
+// because they are callable without the graph's shape rules (tests, benchmarks).
+inline void check_broadcast_dims(const char* what, const Dims& big, const Dims& small) {
+  if (big.size() != small.size()) throw std::invalid_argument(std::string(what) + ": ranks differ");
+  for (size_t r = 0; r < big.size(); ++r)
+    if (small[r] != big[r] && small[r] != 1)
+      throw std::invalid_argument(std::string(what) + ": axis " + std::to_string(r) + " has " +
+                                  std::to_string(small[r]) + " against " + std::to_string(big[r]));
+}
+
+}  // namespace golf::kernels
