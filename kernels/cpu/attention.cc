@@ -6,10 +6,10 @@
 // dimension heads·hd): nothing is copied or transposed.
 //
 // Threads: OpenMP over (batch, head) tasks, each a fixed sequence of single-threaded BLAS calls,
-// so the result does not depend on the thread count or the schedule. OpenBLAS (the pthreads
-// build) is set to one thread for the duration of the region and restored afterwards;
-// concurrent single-threaded calls from several threads are safe and deterministic (checked by
-// tests/kernels_fused_test.cc's thread-count tests and docs/perf.md).
+// so the result does not depend on the thread count or the schedule. OpenBLAS runs
+// single-threaded (kernels/cpu/blas_threads.h); concurrent single-threaded calls from several
+// threads are safe and deterministic (checked by tests/kernels_fused_test.cc's thread-count tests
+// and docs/perf.md).
 #include <cblas.h>
 
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/blas_threads.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec_math.h"
 
@@ -56,22 +57,6 @@ void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, 
               b, ldb, beta, c, ldc);
 }
 
-// OpenBLAS runs single-threaded while this lives: the parallelism is ours (OpenMP over heads),
-// and a BLAS thread pool under each OpenMP thread would only oversubscribe the cores.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : keep_(openblas_get_num_threads()) {
-    if (keep_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (keep_ != 1) openblas_set_num_threads(keep_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int keep_;
-};
 
 // ---- row softmax pieces: max and exp in T, sums in double ---------------------------------
 // Eight interleaved partial results, combined in a fixed order: the loops vectorize (a single
@@ -185,7 +170,7 @@ void attend_heads(const char* op, int64_t b, int64_t t, int64_t c, int64_t p0, i
   const int ldq = blas_int(h * hd, op), ldkv = blas_int(hkv * hd, op);
   blas_int(hd, op);
   blas_int(n_keys, op);
-  SingleThreadedBlas single;
+  use_single_threaded_blas();
 #pragma omp parallel if (b * h * t * n_keys * hd > (1 << 16))
   {
     std::vector<T> s(std::min(t, kRowBlock) * n_keys);
@@ -230,7 +215,7 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
   const int hdi = blas_int(hd, "attention_backward");
   blas_int(t, "attention_backward");
   if (hd == 0) return;  // dq, dk and dv are empty
-  SingleThreadedBlas single;
+  use_single_threaded_blas();
   // One task per (batch, KV head): it owns dk and dv of that KV head and adds the contributions of
   // its query heads in head order, then of their row blocks in order. No cross-task reduction, and
   // the result is independent of the thread count.

@@ -5,6 +5,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <omp.h>
+
+#include "kernels/cpu/blas_threads.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace golf::cpu {
@@ -28,6 +31,30 @@ void gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const
               ldb, 0.0, c, ldc);
 }
 
+// Below this many multiply-adds a gemm runs as one call: splitting would cost more than it saves.
+constexpr int64_t kParallelMin = int64_t(1) << 20;
+constexpr int kColumnAlign = 16;  // column blocks start on whole SIMD tiles
+
+// C = op(A)·op(B) as single-threaded BLAS calls on column blocks of C, one per OpenMP thread
+// (OpenBLAS's own threads fought the OpenMP pool: kernels/cpu/blas_threads.h). Each column of C is
+// computed by the same call sequence whatever the block split, so the result does not depend on
+// the thread count.
+template <class T>
+void gemm_columns(bool ta, bool tb, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T* c, int ldc) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int blocks = std::min(threads, n / (4 * kColumnAlign));
+  if (blocks <= 1 || int64_t(m) * n * k < kParallelMin) {
+    gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    return;
+  }
+  const int tiles = (n + kColumnAlign - 1) / kColumnAlign;
+#pragma omp parallel for num_threads(blocks) schedule(static)
+  for (int i = 0; i < blocks; ++i) {
+    const int j0 = std::min(n, tiles * i / blocks * kColumnAlign), j1 = std::min(n, tiles * (i + 1) / blocks * kColumnAlign);
+    if (j1 > j0) gemm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + int64_t(j0) * ldb : b + j0, ldb, c + j0, ldc);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -35,6 +62,7 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool tra
             int64_t stride_b, T* c) {
   if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
     throw std::invalid_argument("matmul: negative size or stride");
+  use_single_threaded_blas();
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {
     // An empty sum; BLAS would also reject the lda/ldb of 0 this implies.
@@ -46,13 +74,13 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool tra
   if (stride_b == 0 && !trans_a) {
     // Stacked row-major A_i are one (batch·M)×K matrix, and the C_i one (batch·M)×N: a single
     // large gemm runs far better than many small ones.
-    gemm(false, trans_b, blas_int(batch * m, "batch*M"), ni, ki, a, ki, b, ldb, c, ni);
+    gemm_columns(false, trans_b, blas_int(batch * m, "batch*M"), ni, ki, a, ki, b, ldb, c, ni);
     return;
   }
   const int mi = blas_int(m, "M");
   const int lda = trans_a ? mi : ki;
   for (int64_t i = 0; i < batch; ++i)
-    gemm(trans_a, trans_b, mi, ni, ki, a + i * m * k, lda, b + i * stride_b, ldb, c + i * m * n, ni);
+    gemm_columns(trans_a, trans_b, mi, ni, ki, a + i * m * k, lda, b + i * stride_b, ldb, c + i * m * n, ni);
 }
 
 template void matmul<float>(int64_t, int64_t, int64_t, int64_t, const float*, bool, const float*, bool, int64_t,
