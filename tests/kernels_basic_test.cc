@@ -543,6 +543,33 @@ TYPED_TEST(KernelsTest, MatmulAllTransposes) {
     }
 }
 
+// Large enough to be split into column blocks over the OpenMP threads (kernels/cpu/matmul.cc):
+// right against the naive product in every transpose case, and bit-identical for 1, 3 and 4
+// threads (a split by thread count failed this in double: BLAS rounds a block's edge columns
+// differently).
+TYPED_TEST(KernelsTest, MatmulColumnBlocksAreThreadCountIndependent) {
+  using T = TypeParam;
+  const int saved = omp_get_max_threads();
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const int64_t batch = 2, m = 96, n = 300, k = 72;
+      const std::vector<T> a = random_vec<T>(batch * m * k, 31);
+      const std::vector<T> b = random_vec<T>(k * n, 32);
+      std::vector<std::vector<T>> got;
+      for (int threads : {1, 3, 4}) {
+        omp_set_num_threads(threads);
+        std::vector<T> c(batch * m * n);
+        matmul<T>(batch, m, n, k, a.data(), ta, b.data(), tb, 0, c.data());
+        got.push_back(c);
+      }
+      omp_set_num_threads(saved);
+      SCOPED_TRACE("ta " + std::to_string(ta) + " tb " + std::to_string(tb));
+      EXPECT_EQ(got[0], got[1]);
+      EXPECT_EQ(got[0], got[2]);
+      expect_near_vec(got[0], naive_matmul(batch, m, n, k, a, ta, b, tb, 0), std::is_same_v<T, float> ? 1e-5 : 1e-13);
+    }
+}
+
 TYPED_TEST(KernelsTest, MatmulZeroSizes) {
   using T = TypeParam;
   std::vector<T> a(1), b(1), c(2 * 3 * 4, T(5));

@@ -33,25 +33,26 @@ void gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const
 
 // Below this many multiply-adds a gemm runs as one call: splitting would cost more than it saves.
 constexpr int64_t kParallelMin = int64_t(1) << 20;
-constexpr int kColumnAlign = 16;  // column blocks start on whole SIMD tiles
+constexpr int kMinBlock = 64, kMaxBlocks = 16;
 
-// C = op(A)·op(B) as single-threaded BLAS calls on column blocks of C, one per OpenMP thread
-// (OpenBLAS's own threads fought the OpenMP pool: kernels/cpu/blas_threads.h). Each column of C is
-// computed by the same call sequence whatever the block split, so the result does not depend on
-// the thread count.
+// C = op(A)·op(B) as single-threaded BLAS calls on column blocks of C, spread over the OpenMP
+// threads (OpenBLAS's own threads fought the OpenMP pool: kernels/cpu/blas_threads.h). The blocks
+// depend on the shape alone, never on the thread count: BLAS computes a block's edge columns with
+// other kernels than the same columns inside a wider call (dgemm differs in the last bits), so a
+// thread-dependent split would make results depend on the machine.
 template <class T>
 void gemm_columns(bool ta, bool tb, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T* c, int ldc) {
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int blocks = std::min(threads, n / (4 * kColumnAlign));
+  const int width = std::max(kMinBlock, (n + kMaxBlocks - 1) / kMaxBlocks + 15) / 16 * 16;
+  const int blocks = (n + width - 1) / width;
   if (blocks <= 1 || int64_t(m) * n * k < kParallelMin) {
     gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
-  const int tiles = (n + kColumnAlign - 1) / kColumnAlign;
-#pragma omp parallel for num_threads(blocks) schedule(static)
+  const int threads = omp_in_parallel() ? 1 : std::min(blocks, omp_get_max_threads());
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int i = 0; i < blocks; ++i) {
-    const int j0 = std::min(n, tiles * i / blocks * kColumnAlign), j1 = std::min(n, tiles * (i + 1) / blocks * kColumnAlign);
-    if (j1 > j0) gemm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + int64_t(j0) * ldb : b + j0, ldb, c + j0, ldc);
+    const int j0 = i * width, j1 = std::min(n, j0 + width);
+    gemm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + int64_t(j0) * ldb : b + j0, ldb, c + j0, ldc);
   }
 }
 
