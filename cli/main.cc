@@ -69,6 +69,7 @@ const Command kCommands[] = {
      "                    [--dtype f32|f64] [--device cpu|cuda] [--nproc N] [--quiet]\n"
      "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
+     "  --set key=value        a config key, or train.KEY / quant.KEY (a setting the script's table has)\n"
      "  --time-budget S        wall-clock seconds of training (evaluation and checkpoints are not counted)\n"
      "  --steps N              stop after N optimizer steps\n"
      "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>)\n"

@@ -150,11 +150,26 @@ void ModelScript::load(const Overrides& o) {
     lua_pop(L, 2);
   }
   for (const auto& [key, text] : o.sets) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
-    lua_getfield(L, -1, key.c_str());
+    // `train.KEY` / `quant.KEY` adjust one existing scalar of those tables (after the preset's, as a
+    // preset does): e.g. train.micro_batch, which mpirun users need to divide a step among ranks.
+    const size_t dot = key.find('.');
+    const std::string table = dot == std::string::npos ? "" : key.substr(0, dot);
+    const std::string field = table.empty() ? key : key.substr(dot + 1);
+    if (table == "train" || table == "quant") {
+      push_field(table.c_str(), nullptr);
+      if (!lua_istable(L, -1)) throw ScriptError("--set " + key + "=" + text + ": " + path + " has no " + table + " table");
+    } else {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+    }
+    lua_getfield(L, -1, field.c_str());
     int type = lua_type(L, -1);
     lua_pop(L, 1);
-    if (type == LUA_TNIL) throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is not a config key of " + path + " (" + known_keys() + ")");
+    if (type == LUA_TNIL) {
+      if (table == "train" || table == "quant")
+        throw ScriptError("--set " + key + "=" + text + ": '" + field + "' is not set in " + path + "'s " + table +
+                          " table (only the keys it has can be changed from the command line)");
+      throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is not a config key of " + path + " (" + known_keys() + ")");
+    }
     if (type == LUA_TNUMBER) {
       if (!lua_stringtonumber(L, text.c_str()))
         throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is a number");
@@ -166,7 +181,7 @@ void ModelScript::load(const Overrides& o) {
     } else {
       throw ScriptError("--set " + key + ": '" + key + "' is a " + lua_typename(L, type) + " and cannot be set from the command line");
     }
-    lua_setfield(L, -2, key.c_str());
+    lua_setfield(L, -2, field.c_str());
     lua_pop(L, 1);
   }
 }

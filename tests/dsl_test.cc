@@ -132,6 +132,21 @@ TEST(Script, config_overrides) {
   EXPECT_EQ(items[2].second, "\"b\"");
 }
 
+TEST(Script, train_and_quant_keys_can_be_set) {
+  std::string p = write_script("cfg_train.lua",
+                               "return { config = { dim = 8 }, train = { micro_batch = 32, steps = 5, optim = {} },\n"
+                               "  quant = { default = 'int8' },\n"
+                               "  presets = { cpu = { train = { micro_batch = 16 } } }, build = function() end }\n");
+  EXPECT_EQ(ModelScript(p, {"cpu", {}}).table_json("train")["micro_batch"].integer(), 16);
+  // --set applies after the preset.
+  EXPECT_EQ(ModelScript(p, {"cpu", {{"train.micro_batch", "8"}}}).table_json("train")["micro_batch"].integer(), 8);
+  EXPECT_EQ(ModelScript(p, {"", {{"quant.default", "int6"}}}).table_json("quant")["default"].str(), "int6");
+  EXPECT_HAS(error_of([&] { ModelScript(p, {"", {{"train.micro", "8"}}}); }), "'micro' is not set in");
+  EXPECT_HAS(error_of([&] { ModelScript(p, {"", {{"train.steps", "x"}}}); }), "is a number");
+  EXPECT_HAS(error_of([&] { ModelScript(p, {"", {{"train.optim", "x"}}}); }), "cannot be set from the command line");
+  EXPECT_HAS(error_of([&] { ModelScript(p, {"", {{"eval.x", "1"}}}); }), "is not a config key");
+}
+
 TEST(Script, module_names_follow_the_tree) {
   std::string p = model("names.lua",
                         "  local m = nn.Model()\n"
