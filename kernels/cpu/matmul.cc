@@ -42,7 +42,8 @@ constexpr int kMinBlock = 64, kMaxBlocks = 16;
 // thread-dependent split would make results depend on the machine.
 template <class T>
 void gemm_columns(bool ta, bool tb, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T* c, int ldc) {
-  const int width = std::max(kMinBlock, (n + kMaxBlocks - 1) / kMaxBlocks + 15) / 16 * 16;
+  const int per_block = (n + kMaxBlocks - 1) / kMaxBlocks;
+  const int width = std::max(kMinBlock, (per_block + 15) / 16 * 16);  // whole 16-column SIMD tiles
   const int blocks = (n + width - 1) / width;
   if (blocks <= 1 || int64_t(m) * n * k < kParallelMin) {
     gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);

@@ -348,7 +348,8 @@ CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const s
   CombinerParams best_dir = zero;
   // λ from {1, 10, 100, 1000}·λ and, for each, the step along the direction by golden-section search
   // on [0, 8] of the held-out mean cross entropy; c = 0 (the base) wins unless something beats it.
-  for (double lam = lambda; lam <= lambda * 1000 * 1.0001; lam *= 10) {
+  for (double scale : {1.0, 10.0, 100.0, 1000.0}) {
+    const double lam = lambda * scale;
     const CombinerParams dir = ridge_solve(fit.h.data(), fit.t1.data(), target.data(), fit.n, d, lam * double(fit.n));
     const double phi = (std::sqrt(5.0) - 1) / 2;
     double a = 0, b = 8, x1 = b - phi * (b - a), x2 = a + phi * (b - a);
