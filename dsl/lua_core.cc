@@ -479,7 +479,7 @@ int l_ngram_hash(lua_State* L) {
     lua_pop(L, 1);
   }
   if (kind != "mult" && kind != "xxh3") return luaL_error(L, "ngram_hash: hash must be \"mult\" or \"xxh3\", not \"%s\"", kind.c_str());
-  h.kind = kind == "xxh3" ? 1 : 0;
+  h.kind = kind == "xxh3" ? NgramKind::xxh3 : NgramKind::multiply_xor;
   BuildContext* ctx = context(L);
   if (!ctx->decoding) return ret(L, ngram_hash(tokens, h));
   // A decode step keeps the last n−1 ids in an integer state "ngram.N" [B, n−1]: the window is the

@@ -25,7 +25,7 @@ TEST(Hashing, ngram_hash_matches_the_golden_vectors) {
     h.buckets = c["buckets"].integer();
     const std::string kind = c["kind"].str();
     if (kind == "xxh3") {
-      h.kind = 1;
+      h.kind = NgramKind::xxh3;
       h.seed = uint64_t(c["seed"].integer());
       xxh3++;
     } else {
