@@ -31,12 +31,6 @@ inline Split split(const Shape& s, int64_t axis) {
   return r;
 }
 
-// Rows of the last dimension: rms_norm, fake_quant.
-struct Rows {
-  int64_t rows = 0, d = 0;
-};
-inline Rows last_dim_rows(const Tensor& x) { return {x.numel() / x.shape().back(), x.shape().back()}; }
-
 // The element-wise kind of a unary op and its one real attribute (0 when it has none).
 struct UnaryArgs {
   kernels::Unary kind;

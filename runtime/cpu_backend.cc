@@ -21,6 +21,8 @@ struct Call {
   template <class T>
   T* y(size_t i = 0) const { return out[i].data<T>(); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
+  int64_t last() const { return s0().back(); }               // input 0's last dimension
+  int64_t rows() const { return in[0].numel() / last(); }    // and the rows of it
 };
 using Kernel = void (*)(const Call&);
 
@@ -98,15 +100,9 @@ Kernel real_kernel(Op op) {
         cpu::scatter_add_rows(c.in[0].numel(), scatter_add_rows_attrs(c.n).rows, c.in[1].dim(-1), c.ids(0), c.x<T>(1), c.y<T>());
       };
     case Op::index_select:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cpu::index_select(r.rows, r.d, c.in[1].numel(), c.x<T>(0), c.ids(1), c.y<T>());
-      };
+      return [](const Call& c) { cpu::index_select(c.rows(), c.last(), c.in[1].numel(), c.x<T>(0), c.ids(1), c.y<T>()); };
     case Op::index_add:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cpu::index_add(r.rows, r.d, index_add_attrs(c.n).channels, c.x<T>(0), c.ids(1), c.y<T>());
-      };
+      return [](const Call& c) { cpu::index_add(c.rows(), c.last(), index_add_attrs(c.n).channels, c.x<T>(0), c.ids(1), c.y<T>()); };
     case Op::token_shift:
       return [](const Call& c) {
         const Shape& s = c.s0();
@@ -117,15 +113,10 @@ Kernel real_kernel(Op op) {
         MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
         cpu::matmul(d.batch, d.m, d.n, d.k, c.x<T>(0), d.trans_a, c.x<T>(1), d.trans_b, d.stride_b, c.y<T>());
       };
-    case Op::rms_norm:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cpu::rms_norm(r.rows, r.d, rms_norm_attrs(c.n).eps, c.x<T>(0), c.y<T>());
-      };
+    case Op::rms_norm: return [](const Call& c) { cpu::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x<T>(0), c.y<T>()); };
     case Op::rms_norm_backward:
       return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cpu::rms_norm_backward(r.rows, r.d, rms_norm_backward_attrs(c.n).eps, c.x<T>(0), c.x<T>(1), c.y<T>());
+        cpu::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_attrs(c.n).eps, c.x<T>(0), c.x<T>(1), c.y<T>());
       };
     case Op::rope:
       return [](const Call& c) {
@@ -172,10 +163,7 @@ Kernel real_kernel(Op op) {
         cpu::soft_cross_entropy_backward(c.s0()[0], c.s0()[1], c.x<T>(0), c.x<T>(1), c.x<T>(2), c.y<T>(), c.y<T>(1));
       };
     case Op::fake_quant:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cpu::fake_quant(r.rows, r.d, int(fake_quant_attrs(c.n).bits), c.x<T>(0), c.y<T>());
-      };
+      return [](const Call& c) { cpu::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x<T>(0), c.y<T>()); };
     case Op::assign: return [](const Call& c) { cpu::copy(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
     case Op::accumulate: return [](const Call& c) { cpu::add_into(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
     default: return nullptr;

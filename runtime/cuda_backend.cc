@@ -34,6 +34,8 @@ struct Call {
   const void* raw(size_t i) const { return in[i].raw(); }
   float* y(size_t i = 0) const { return out[i].data<float>(); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
+  int64_t last() const { return s0().back(); }               // input 0's last dimension
+  int64_t rows() const { return in[0].numel() / last(); }    // and the rows of it
 };
 using Kernel = void (*)(const Call&);
 
@@ -106,15 +108,9 @@ Kernel cuda_kernel(Op op) {
         cuda::scatter_add_rows(c.in[0].numel(), scatter_add_rows_attrs(c.n).rows, c.in[1].dim(-1), c.ids(0), c.x(1), c.y(), c.tag);
       };
     case Op::index_select:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cuda::index_select(r.rows, r.d, c.in[1].numel(), c.x(0), c.ids(1), c.y(), c.tag);
-      };
+      return [](const Call& c) { cuda::index_select(c.rows(), c.last(), c.in[1].numel(), c.x(0), c.ids(1), c.y(), c.tag); };
     case Op::index_add:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cuda::index_add(r.rows, r.d, index_add_attrs(c.n).channels, c.x(0), c.ids(1), c.y(), c.tag);
-      };
+      return [](const Call& c) { cuda::index_add(c.rows(), c.last(), index_add_attrs(c.n).channels, c.x(0), c.ids(1), c.y(), c.tag); };
     case Op::token_shift:
       return [](const Call& c) {
         const Shape& s = c.s0();
@@ -126,16 +122,9 @@ Kernel cuda_kernel(Op op) {
         cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
                      c.opt.matmul_fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16);
       };
-    case Op::rms_norm:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cuda::rms_norm(r.rows, r.d, rms_norm_attrs(c.n).eps, c.x(0), c.y());
-      };
+    case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.y()); };
     case Op::rms_norm_backward:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cuda::rms_norm_backward(r.rows, r.d, rms_norm_backward_attrs(c.n).eps, c.x(0), c.x(1), c.y());
-      };
+      return [](const Call& c) { cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_attrs(c.n).eps, c.x(0), c.x(1), c.y()); };
     case Op::rope:  // rope_at's kernel at position 0 (no position tensor)
       return [](const Call& c) {
         RopeDims d = rope_dims(c.n, c.s0());
@@ -180,10 +169,7 @@ Kernel cuda_kernel(Op op) {
         cuda::soft_cross_entropy_backward(c.s0()[0], c.s0()[1], c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
       };
     case Op::fake_quant:
-      return [](const Call& c) {
-        Rows r = last_dim_rows(c.in[0]);
-        cuda::fake_quant(r.rows, r.d, int(fake_quant_attrs(c.n).bits), c.x(0), c.y());
-      };
+      return [](const Call& c) { cuda::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x(0), c.y()); };
     case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), const_cast<void*>(c.raw(0))); };
     case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), const_cast<float*>(c.x(0))); };
     default: return nullptr;
