@@ -62,7 +62,7 @@ int cmd_decode(const std::vector<std::string>& argv) {
   if (mode == "last" && m.eval_model->store.has("combiner.M")) {
     const int64_t chunk = std::stoll(a.get("chunk", "2048"));
     LastPositionScores s = score_last_combined(m.factory, m.eval_model->store, "live", val, data.table, seq, chunk, batch,
-                                               0, DType::f32, device);
+                                               0, DType::f32, device, limits.memory_budget);
     for (const auto& [what, r] : {std::pair<const char*, const EvalResult&>{"without combiner", s.base},
                                   std::pair<const char*, const EvalResult&>{"with combiner", s.combined}})
       require_scored(r, a.positional[0] + " on " + data_dir + " (last, " + what + ")");

@@ -2,13 +2,15 @@
 // memory, no self-chosen score. Each hostile artifact is a real one with its script or header
 // rewritten (tests/support/hostile_artifact.h), so it gets past the checksums.
 //
-// Each test failed on the code before these checks (checked by running this suite against the
-// previous runtime with the tests' new API calls stubbed): the overflow scripts built without a
-// word (and crashed when run), the pattern and loop scripts hung or ran past a minute, the big
-// parameter was allocated before it was refused, the lying script scored 0, the copying and
-// peeking scripts were scored, zero targets and NaN scored "0" and "nan" with exit 0, a foreign op
-// table and a missing tokenizer fingerprint were accepted, a FIFO blocked and /dev/zero was read
-// until memory ran out, and a {2^32, 2^32} parameter was trained and written.
+// How these were checked to fail on the code before issue 17: the UntrustedCli tests ran against
+// the previous golfrt binary (GOLFRT_CLI_UNDER_TEST, below) and all failed there: the lying script
+// printed val_bpb 0.000000, --max-tokens 5 and --chunk 100000 printed 0.000000 with exit 0, the
+// artifact without a tokenizer fingerprint and the one that peeks at later tokens were scored, the
+// overflowing shape exited 139 (SIGSEGV) and a FIFO blocked until killed (124). The library tests
+// below use interfaces that did not exist before (ModelLimits, Evaluator::set_untrusted,
+// op_set_error, require_scored); what each asserts is the library side of one of those CLI
+// failures or of the issue's reports (the pattern and the loop hung, the parameter was allocated
+// before it was refused, /dev/zero was read until memory ran out).
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -19,12 +21,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <sys/wait.h>
 #include <fstream>
 #include <lua.hpp>
 
 #include "runtime/artifact/op_set.h"
 #include "runtime/data/dataset.h"
 #include "runtime/fs.h"
+#include "runtime/train/combiner_fit.h"
 #include "runtime/train/evaluate.h"
 #include "tests/support/errors.h"
 #include "tests/support/hostile_artifact.h"
@@ -279,6 +284,42 @@ TEST(Untrusted, a_script_that_sees_later_tokens_is_refused_naming_the_first_posi
   EXPECT_EQ(error_of([&] { score(write(r.artifact, "causal"), val, 2); }), "(no error)");
 }
 
+TEST(Untrusted, every_example_model_passes_the_causality_check_and_is_scored) {
+  // An honest model must not be refused: each example's tiny preset, random weights, as decode
+  // scores it (the logits check, the golfrt loss, three windows of the causality check).
+  for (const char* name : {"baseline", "biodna", "combiner", "fractal", "frugendorff", "micro_crawler", "prism"}) {
+    RealModel r = example_model(name, Overrides{"tiny", {}});
+    const int vocab = int(r.script->config_number("vocab"));
+    LoadedModel m = load_model(write(r.artifact, std::string("example_") + name));
+    Evaluator ev(m.factory, m.seq_len, 2, DType::f32);
+    ev.set_untrusted(ModelLimits{}.memory_budget);
+    std::vector<uint16_t> val = stream(16 * 6 + 1, vocab);
+    EXPECT_EQ(error_of([&] { ev.check_causal(m.eval_model->store, "live", val, vocab, 3); }), "(no error)") << name;
+    EvalResult res = ev.run(m.eval_model->store, "live", val, one_byte_table(vocab));
+    EXPECT_EQ(error_of([&] { require_scored(res, name); }), "(no error)") << name;
+  }
+}
+
+TEST(Untrusted, the_combiners_last_position_path_scores_the_same_way) {
+  RealModel r = example_model("combiner", Overrides{"tiny", {}});
+  LoadedModel m = load_model(write(r.artifact, "combiner_last"));
+  std::vector<uint16_t> val = stream(16 * 20 + 1, 64);
+  LastPositionScores trusted = score_last_combined(m.factory, m.eval_model->store, "live", val, one_byte_table(64), 16, 32, 4);
+  LastPositionScores untrusted = score_last_combined(m.factory, m.eval_model->store, "live", val, one_byte_table(64), 16, 32,
+                                                     4, 0, DType::f32, Device::cpu, size_t(1) << 30);
+  ASSERT_GT(trusted.base.targets, 0);
+  EXPECT_EQ(untrusted.base.nats, trusted.base.nats);  // honest: the same numbers
+  EXPECT_EQ(untrusted.combined.nats, trusted.combined.nats);
+  // A combiner script that lies about its loss is scored from its logits.
+  Artifact lying = with_script_edit(r.artifact, "local function finish(logits) return nn.cross_entropy(logits, g.targets, cfg.softcap)",
+                                    "local function finish(logits) return 0 * nn.cross_entropy(logits, g.targets, cfg.softcap)");
+  LoadedModel l = load_model(write(lying, "combiner_lying"));
+  LastPositionScores lied = score_last_combined(l.factory, l.eval_model->store, "live", val, one_byte_table(64), 16, 32, 4, 0,
+                                                DType::f32, Device::cpu, size_t(1) << 30);
+  EXPECT_EQ(lied.combined.nats, trusted.combined.nats);
+  EXPECT_GT(lied.combined.nats, 0);
+}
+
 // ---- 5, 6. nothing scored, or NaN, is an error -------------------------------------------------
 
 TEST(Untrusted, zero_targets_is_an_error) {
@@ -432,5 +473,133 @@ TEST(Untrusted, what_the_exporter_writes_the_decoder_reads_and_scores) {
   EXPECT_TRUE(std::isfinite(res.bpb()));
 }
 
+// ---- the same through `golfrt decode`, on byte-level data ----------------------------------------
+// GOLFRT_CLI_UNDER_TEST runs these against another golfrt binary (how they were checked to fail
+// on the code before issue 17: there the lying script printed val_bpb 0.000000, --max-tokens 5
+// printed 0.000000 with exit 0, and the artifact without a tokenizer fingerprint was scored).
+
+namespace cli {
+
+std::string golfrt() {
+  const char* other = std::getenv("GOLFRT_CLI_UNDER_TEST");
+  return other ? other : GOLFRT_CLI;
+}
+
+// limit_s > 0: killed after that many seconds (exit 124), so a hang fails the test, not the run.
+int run(const std::string& args, std::string& out, int limit_s = 0) {
+  std::string cmd = (limit_s > 0 ? "timeout " + std::to_string(limit_s) + " " : std::string()) + golfrt() + " " + args + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  out.clear();
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int status = pclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Byte-level data prepared from generated text, once per process.
+const DataDir& data(std::string* dir_out = nullptr) {
+  static std::string dir;
+  static DataDir d = [] {
+    dir = ::testing::TempDir() + "untrusted_data_" + std::to_string(::getpid());
+    std::string text;
+    Rng rng(9);
+    static const char* const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran"};
+    for (int i = 0; i < 3000; i++) text += std::string(words[rng.below(9)]) + (i % 9 == 8 ? ".\n" : " ");
+    std::ofstream(dir + ".txt") << text;
+    std::string out;
+    EXPECT_EQ(run("data prepare --text " + dir + ".txt --out " + dir + " --bytes --quiet", out), 0) << out;
+    return open_data_dir(dir);
+  }();
+  if (dir_out) *dir_out = dir;
+  return d;
+}
+
+RealModel byte_model(bool with_fingerprint = true) {
+  const DataDir& d = data();
+  Json tok = Json::object();
+  tok.set("kind", "bytes");
+  if (with_fingerprint) tok.set("fingerprint", d.fingerprint);
+  return real_model(260, tok);
+}
+
+double printed_bpb(const std::string& out) {
+  size_t at = out.find("val_bpb ");
+  return at == std::string::npos ? -1 : std::stod(out.substr(at + 8));
+}
+
+TEST(UntrustedCli, decode_prints_the_true_score_of_a_lying_script) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model();
+  ASSERT_EQ(run("decode " + write(r.artifact, "cli_honest") + " --data " + dir + " --max-tokens 400", out), 0) << out;
+  const double honest = printed_bpb(out);
+  Artifact lying = with_script_edit(r.artifact, kReturnLine, "return 0 * nn.cross_entropy(logits, g.targets, cfg.softcap), nn.softcap(logits, cfg.softcap)");
+  ASSERT_EQ(run("decode " + write(lying, "cli_lying") + " --data " + dir + " --max-tokens 400", out), 0) << out;
+  EXPECT_GT(honest, 1.0);
+  EXPECT_EQ(printed_bpb(out), honest) << out;
+}
+
+TEST(UntrustedCli, decode_refuses_to_score_nothing) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model();
+  const std::string path = write(r.artifact, "cli_short");
+  EXPECT_NE(run("decode " + path + " --data " + dir + " --max-tokens 5", out), 0) << out;
+  EXPECT_TRUE(has(out, "scores no targets")) << out;
+  EXPECT_NE(run("decode " + path + " --data " + dir + " --eval last --chunk 100000", out), 0) << out;
+  EXPECT_TRUE(has(out, "scores no targets")) << out;
+}
+
+TEST(UntrustedCli, decode_refuses_a_missing_tokenizer_fingerprint_unless_told) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model(false);
+  const std::string path = write(r.artifact, "cli_nofp");
+  EXPECT_NE(run("decode " + path + " --data " + dir + " --max-tokens 100", out), 0) << out;
+  EXPECT_TRUE(has(out, "does not say which tokenizer")) << out;
+  EXPECT_EQ(run("decode " + path + " --data " + dir + " --max-tokens 100 --any-tokenizer", out), 0) << out;
+}
+
+TEST(UntrustedCli, decode_refuses_a_model_that_sees_later_tokens) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model();
+  Artifact a = with_script_edit(r.artifact, kInputLine,
+                                kInputLine + " ; x0 = x0 + x0:mean(2):expand(x0:size(1), x0:size(2), x0:size(3))");
+  EXPECT_NE(run("decode " + write(a, "cli_peek") + " --data " + dir + " --max-tokens 400", out), 0) << out;
+  EXPECT_TRUE(has(out, "not causal") && has(out, "position 0 ")) << out;
+}
+
+TEST(UntrustedCli, decode_refuses_an_overflowing_shape_instead_of_crashing) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model();
+  Artifact a = with_script_edit(r.artifact, kInputLine,
+                                kInputLine + " ; x0 = x0 + nn.full({1,1,1},1):expand({2^62,4,1}):narrow(1, 2^40, 1):sum()");
+  EXPECT_EQ(run("decode " + write(a, "cli_expand") + " --data " + dir + " --max-tokens 400", out), 1) << out;  // not 139
+  EXPECT_TRUE(has(out, "more than 2^60") && has(out, "baseline.lua:37")) << out;
+}
+
+TEST(UntrustedCli, decode_stops_a_hanging_pattern_at_the_deadline) {
+  std::string dir, out;
+  data(&dir);
+  RealModel r = byte_model();
+  Artifact a = with_script_edit(r.artifact, kInputLine, kInputLine + " ; local _ = string.rep('a', 100000):find('.-.-.-.-b')");
+  EXPECT_EQ(run("decode " + write(a, "cli_pattern") + " --data " + dir + " --script-seconds 2", out, 60), 1) << out;
+  EXPECT_TRUE(has(out, "time limit")) << out;
+}
+
+TEST(UntrustedCli, decode_refuses_a_fifo_at_once) {
+  std::string out;
+  std::string fifo = ::testing::TempDir() + "untrusted_cli_fifo_" + std::to_string(::getpid());
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(run("decode " + fifo, out, 20), 1) << out;
+  EXPECT_TRUE(has(out, "a FIFO")) << out;
+  ::unlink(fifo.c_str());
+}
+
+}  // namespace cli
 }  // namespace
 }  // namespace golf

@@ -22,11 +22,10 @@ struct RealModel {
   Artifact artifact;
 };
 
-// vocab: the baseline's tiny preset has 64; the CLI tests use byte-level data (260).
-inline RealModel real_model(int vocab = 64, const Json& tokenizer = Json::object()) {
+// An example script (examples/NAME.lua) at `o`, exported with random weights.
+inline RealModel example_model(const std::string& name, const Overrides& o, const Json& tokenizer = Json::object()) {
   RealModel r;
-  Overrides o{"tiny", {{"vocab", std::to_string(vocab)}}};
-  r.script = std::make_unique<ModelScript>(std::string(GOLFRT_SOURCE_DIR) + "/examples/baseline.lua", o);
+  r.script = std::make_unique<ModelScript>(std::string(GOLFRT_SOURCE_DIR) + "/examples/" + name + ".lua", o);
   r.model = r.script->build("train", 1, 16);
   r.model->store.initialize(5);
   Rng rng(11);  // every weight random: zero-initialized projections would hide whole paths
@@ -35,13 +34,18 @@ inline RealModel real_model(int vocab = 64, const Json& tokenizer = Json::object
     for (int64_t i = 0; i < t.numel(); i++) t.set(i, 0.3 * rng.normal());
   }
   ExportInfo info;
-  info.script_name = "baseline.lua";
+  info.script_name = name + ".lua";
   info.overrides = o;
   info.seq_len = 16;
   info.training = Json::object();
   info.tokenizer = tokenizer;
   r.artifact = export_model(*r.script, r.model->store, "live", info);
   return r;
+}
+
+// vocab: the baseline's tiny preset has 64; the CLI tests use byte-level data (260).
+inline RealModel real_model(int vocab = 64, const Json& tokenizer = Json::object()) {
+  return example_model("baseline", Overrides{"tiny", {{"vocab", std::to_string(vocab)}}}, tokenizer);
 }
 
 inline std::string& main_script(Artifact& a) {
