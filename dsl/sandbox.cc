@@ -2,6 +2,7 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -204,7 +205,7 @@ void Sandbox::pcall(int nargs, int nresults) {
   // the outer call's budget and deadline rather than restarting them.
   if (depth_ == 0) {
     instructions_ = 0;
-    deadline_ns_ = now_ns() + int64_t(limits_.max_seconds * 1e9);
+    deadline_ns_ = now_ns() + int64_t(std::min(limits_.max_seconds, 1e9) * 1e9);  // a billion seconds: none
   }
   memory_exceeded_ = false;
   depth_++;
