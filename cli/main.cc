@@ -94,7 +94,13 @@ const Command kCommands[] = {
      "  --generate TEXT  continue TEXT, one decode step per token against a KV cache per attention use\n"
      "                   (a model that cannot decode incrementally says so and recomputes its window)\n"
      "  --no-cache       recompute the whole window for every generated token\n"
-     "  --device D       cpu (default) or cuda",
+     "  --device D       cpu (default) or cuda\n"
+     "  The artifact is untrusted (docs/artifact.md): it is scored from its logits with golfrt's own\n"
+     "  cross-entropy, and refused if it reads the targets or sees later tokens.\n"
+     "  --check-causal N windows checked for later tokens moving earlier scores (default 2; 0: off)\n"
+     "  --script-seconds S  wall-clock limit per call into the artifact's script (default 30)\n"
+     "  --memory-budget G   GiB one graph or script-made value may take (default 4)\n"
+     "  --any-tokenizer  score data whose tokenizer differs from (or is missing in) the artifact's",
      golf::cli::cmd_decode, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},

@@ -270,6 +270,8 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.store = &m->store;
   ctx.decoding = decoding;
   ctx.context = windowed ? seq + 1 : decoding ? seq : 0;
+  ctx.max_value_bytes = max_value_bytes_;
+  ctx.max_param_bytes = max_param_bytes_;
   Json qat, quant;
   if (mode == "train" || mode == "train_double" || mode == "distill") {
     Json train = table_json("train");

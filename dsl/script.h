@@ -65,6 +65,13 @@ class ModelScript {
   std::vector<std::pair<std::string, std::string>> bundle() const;
 
   Sandbox& sandbox() { return sb_; }
+  // An untrusted script's allocation budget for every later build() (BuildContext::max_*_bytes;
+  // 0: none): bytes per nn.full value or unstored buffer, and for all parameters and stored
+  // buffers together.
+  void set_allocation_budget(int64_t value_bytes, int64_t param_bytes) {
+    max_value_bytes_ = value_bytes;
+    max_param_bytes_ = param_bytes;
+  }
 
  private:
   void push_field(const char* table, const char* key) const;  // pushes M[table][key] (or nil)
@@ -74,6 +81,7 @@ class ModelScript {
   Sandbox sb_;
   int module_ref_ = -1;  // registry reference to the returned table
   int config_ref_ = -1;  // the effective config (a copy with the overrides applied)
+  int64_t max_value_bytes_ = 0, max_param_bytes_ = 0;
 };
 
 }  // namespace golf

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -152,6 +153,24 @@ void write_artifact(const std::string& path, const Artifact& a, const ArtifactOp
   write_file_atomic(path, encode_artifact(a, opt));
 }
 
-Artifact read_artifact(const std::string& path) { return decode_artifact(read_file(path), path); }
+Artifact read_artifact(const std::string& path) {
+  // Only a regular file, and no more of it than its header declares: an artifact's length is
+  // fixed by its header, so a huge file (or one still growing) is refused before it is read.
+  RegularFile f(path);
+  std::string bytes = f.read(std::min<uint64_t>(f.size(), kHeaderSize));
+  if (bytes.size() == kHeaderSize && bytes.compare(0, 4, kMagic, 4) == 0) {
+    uint64_t declared = 0;
+    std::memcpy(&declared, bytes.data() + 24, sizeof declared);
+    const uint64_t stored = f.size() - kHeaderSize;
+    if (declared > kMaxBody + kExpansionSlack)
+      artifact_fail(path, "corrupt header: it declares a " + std::to_string(declared) +
+                              "-byte compressed body, more than any artifact may have");
+    if (stored > declared)
+      artifact_fail(path, "corrupt: " + std::to_string(stored - declared) + " bytes after the " + std::to_string(declared) +
+                              "-byte compressed body");
+    bytes += f.read(stored);
+  }
+  return decode_artifact(bytes, path);
+}
 
 }  // namespace golf
