@@ -32,16 +32,16 @@ int cmd_decode(const std::vector<std::string>& argv) {
     throw std::runtime_error(data_dir + " is tokenized with " + data.fingerprint + ", but the model was trained on " + want +
                              " (--any-tokenizer scores it anyway)");
   std::vector<uint16_t> val = load_all(data.val, data.vocab);
-  int64_t max_tokens = std::stoll(a.get("max-tokens", "0"));
+  int64_t max_tokens = int_option(a, "max-tokens", 0, 1);
   if (max_tokens > 0 && int64_t(val.size()) > max_tokens + 1) val.resize(size_t(max_tokens + 1));
-  int64_t seq = std::stoll(a.get("seq", std::to_string(m.seq_len)));
-  int64_t batch = std::stoll(a.get("batch", "8"));
+  int64_t seq = int_option(a, "seq", m.seq_len, 1);
+  int64_t batch = int_option(a, "batch", 8, 1);
   std::string mode = a.get("eval", "blocks");
   Evaluator ev(m.factory, seq, batch, DType::f32, device);
   // A model with a linear combiner (examples/combiner.lua) scores the last positions both ways:
   // the base (its prefill's loss) and the combined prediction (after the thinking step).
   if (mode == "last" && m.eval_model->store.has("combiner.M")) {
-    const int64_t chunk = std::stoll(a.get("chunk", "2048"));
+    const int64_t chunk = int_option(a, "chunk", 2048, 1);
     LastPositionScores s = score_last_combined(m.factory, m.eval_model->store, "live", val, data.table, seq, chunk, batch,
                                                0, DType::f32, device);
     for (const auto& [what, r] : {std::pair<const char*, const EvalResult&>{"without combiner", s.base},
@@ -53,8 +53,8 @@ int cmd_decode(const std::vector<std::string>& argv) {
   }
   EvalResult r;
   if (mode == "blocks") r = ev.run(m.eval_model->store, "live", val, data.table);
-  else if (mode == "sliding") r = ev.run_sliding(m.eval_model->store, "live", val, data.table, std::stoll(a.get("stride", "64")));
-  else if (mode == "last") r = ev.run_last(m.eval_model->store, "live", val, data.table, std::stoll(a.get("chunk", "2048")));
+  else if (mode == "sliding") r = ev.run_sliding(m.eval_model->store, "live", val, data.table, int_option(a, "stride", 64, 1));
+  else if (mode == "last") r = ev.run_last(m.eval_model->store, "live", val, data.table, int_option(a, "chunk", 2048, 1));
   else throw std::invalid_argument("--eval must be blocks, sliding or last, not '" + mode + "'");
   std::printf("%s on %s (%s, seq %lld): val_loss %.6f  val_bpb %.6f  (%lld targets, %.0f bytes)\n", a.positional[0].c_str(),
               data_dir.c_str(), mode.c_str(), (long long)seq, r.loss(), r.bpb(), (long long)r.targets, r.bytes);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -163,6 +164,7 @@ void ModelScript::load(const Overrides& o) {
     }
     lua_getfield(L, -1, field.c_str());
     int type = lua_type(L, -1);
+    const bool was_integer = lua_isinteger(L, -1);
     lua_pop(L, 1);
     if (type == LUA_TNIL) {
       if (table == "train" || table == "quant")
@@ -173,6 +175,9 @@ void ModelScript::load(const Overrides& o) {
     if (type == LUA_TNUMBER) {
       if (!lua_stringtonumber(L, text.c_str()))
         throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is a number");
+      const lua_Number v = lua_tonumber(L, -1);
+      if (was_integer && v != std::floor(v))
+        fraction_note_ += std::string(fraction_note_.empty() ? " (" : ", ") + "--set " + key + "=" + text;
     } else if (type == LUA_TBOOLEAN) {
       if (text != "true" && text != "false") throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is true or false");
       lua_pushboolean(L, text == "true");
@@ -234,6 +239,16 @@ double ModelScript::config_number(const std::string& key) const {
   return v;
 }
 
+int64_t ModelScript::config_count(const std::string& key) const {
+  const double v = config_number(key);
+  if (!(v >= 1 && v <= 9007199254740992.0) || v != std::floor(v)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.17g", v);
+    throw ScriptError(path_ + ": config." + key + " is " + text + "; it must be a whole number of at least 1");
+  }
+  return int64_t(v);
+}
+
 std::vector<std::string> ModelScript::preset_names() const {
   lua_State* L = sb_.L();
   std::vector<std::string> names;
@@ -285,6 +300,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
       };
     }
   }
+  if (!fraction_note_.empty()) ctx.fraction_note = fraction_note_ + " made a whole number of the script fractional)";
   set_build_context(L, &ctx);
   ContextGuard guard{L};
   int top = lua_gettop(L);

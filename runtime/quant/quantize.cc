@@ -350,4 +350,21 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
   return spec;
 }
 
+void check_quant_table(const Json& quant, const std::function<bool(const std::string&, const std::string&)>& match) {
+  // choose_spec checks every setting and rule whichever tensor it is asked about; a 2-D probe
+  // above keep_float_below would also run the matching, but patterns are tried here explicitly so
+  // every rule's is, not just those before the first match.
+  choose_spec("", {1, 1}, quant, match);
+  const Json& rs = quant["rules"];
+  for (size_t i = 0; i < rs.items().size(); i++) {
+    const std::string what = "quant.rules[" + std::to_string(i + 1) + "].match";
+    const std::string& pattern = rs[i]["match"].str(what);
+    try {
+      match("", pattern);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(what + " '" + pattern + "': " + e.what());
+    }
+  }
+}
+
 }  // namespace golf

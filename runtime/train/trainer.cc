@@ -16,6 +16,7 @@
 #include "runtime/train/combiner_fit.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/schedule.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train_step.h"
 
 namespace golf {
@@ -424,7 +425,22 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
       std::snprintf(msg, sizeof msg, "step %lld: val_loss %.4f val_bpb %.4f", (long long)step, r.loss(), r.bpb());
       progress.message(msg);
     }
-    if (ckpt_every > 0 && step % ckpt_every == 0) save();
+    const bool saved = ckpt_every > 0 && step % ckpt_every == 0;
+    if (saved) save();
+    // SIGINT/SIGTERM (runtime/train/stop_signal.h): keep this step in the checkpoint and return;
+    // the caller tells the user how to resume.
+    if (const int sig = agreed_stop_signal(comm)) {
+      if (!saved) save();
+      progress.finish();
+      TrainReport stopped;
+      stopped.stopped_by = sig;
+      stopped.steps = step;
+      stopped.seconds = elapsed;
+      stopped.tokens = tokens;
+      stopped.train_loss = last_loss;
+      stopped.model = std::move(model);
+      return stopped;
+    }
   }
   progress.finish();
   if (fit_combiner) {  // the base frozen: α, M, β fitted into the exported set, its seconds on the clock
