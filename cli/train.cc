@@ -99,9 +99,9 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   Json train = script.table_json("train");
   if (!train.is_object()) throw std::invalid_argument(path + ": the script has no train table");
   check_train_numbers(train);
-  check_quant_settings(script, train);
   int64_t seq = script.has_config("seq_len") ? script.config_count("seq_len") : train.get("seq_len", int64_t(0));
   if (seq <= 0) throw std::invalid_argument(path + ": set config.seq_len (or train.seq_len)");
+  check_quant_settings(script, train, seq);
 
   std::string data_dir = a.get("data", "data/nlp-corpus-sp1024");
   DataDir data = open_data_dir(data_dir);
@@ -132,12 +132,15 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   if (root && distributed(&comm))
     std::printf("%d ranks (%s): each runs 1/%d of every global batch\n", comm.size(), comm.engine().c_str(), comm.size());
   std::fflush(stdout);
+  if (root && a.options.count("overwrite")) clear_run_folder(opt.out_dir);
   // Ctrl-C or SIGTERM from here on: the trainer finishes its step and saves the checkpoint.
   install_stop_handlers();
   TrainReport r = train_model(factory, matcher, train, seq, data, opt);
   // The artifact is written atomically: a signal while it is made may end the process at once.
   remove_stop_handlers();
-  if (const int sig = r.stopped_by ? r.stopped_by : stop_signal()) {
+  // (Every rank asks, so that they all end the same way: rank 0's signal decides.)
+  const int late_signal = agreed_stop_signal(comm);
+  if (const int sig = r.stopped_by ? r.stopped_by : late_signal) {
     if (root) {
       const std::string ckpt = path_join(opt.out_dir, "checkpoint.bin");
       if (r.stopped_by)

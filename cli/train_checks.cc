@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/artifact/codec.h"
+#include "runtime/params.h"
 #include "runtime/quant/quantize.h"
 
 namespace golf::cli {
@@ -18,6 +19,9 @@ namespace {
 
 // The files `golfrt train` writes into its run folder.
 const char* const kRunFiles[] = {"checkpoint.bin", "metrics.jsonl", "schedule.json", "artifact.bin"};
+
+constexpr double kInf = INFINITY;
+constexpr double kMaxWhole = 9007199254740992.0;  // 2^53: every whole number below is exact
 
 std::string number_text(double v) {
   char b[64];
@@ -34,13 +38,10 @@ void check_number(const Json& table, const std::string& where, const std::string
   if (!std::isfinite(n)) throw std::invalid_argument(name + " is " + number_text(n) + "; it must be a finite number");
   if (whole && n != std::floor(n)) throw std::invalid_argument(name + " is " + number_text(n) + "; it must be a whole number");
   if (n < min || n > max) {
-    std::string range = std::isinf(max) ? "at least " + number_text(min) : "from " + number_text(min) + " to " + number_text(max);
+    std::string range = max >= kMaxWhole ? "at least " + number_text(min) : "from " + number_text(min) + " to " + number_text(max);
     throw std::invalid_argument(name + " is " + number_text(n) + "; it must be " + range);
   }
 }
-
-constexpr double kInf = INFINITY;
-constexpr double kMaxWhole = 9007199254740992.0;  // 2^53: every whole number below is exact
 
 }  // namespace
 
@@ -62,12 +63,18 @@ void check_run_folder(const std::string& dir, bool resume, bool overwrite) {
                                 "): add --resume to continue its run from its checkpoint, or --overwrite to replace "
                                 "it (or choose another --out)");
   }
+}
+
+void clear_run_folder(const std::string& dir) {
+  std::error_code ec;
+  bool removed = false;
   for (const char* f : kRunFiles) {
     const fs::path p = fs::path(dir) / f;
-    if (fs::exists(p, ec) && !fs::remove(p, ec))
-      throw std::runtime_error("--overwrite: cannot remove " + p.string() + ": " + ec.message());
+    if (!fs::exists(p, ec)) continue;
+    if (!fs::remove(p, ec)) throw std::runtime_error("--overwrite: cannot remove " + p.string() + ": " + ec.message());
+    removed = true;
   }
-  std::printf("--overwrite: replacing the run in %s\n", dir.c_str());
+  if (removed) std::printf("--overwrite: replacing the run in %s\n", dir.c_str());
 }
 
 void check_train_numbers(const Json& train) {
@@ -79,11 +86,17 @@ void check_train_numbers(const Json& train) {
   if (train["swa"].is_object()) check_number(train["swa"], "train.swa", "every", 0, kMaxWhole, true);
 }
 
-void check_quant_settings(ModelScript& script, const Json& train) {
+void check_quant_settings(ModelScript& script, const Json& train, int64_t seq) {
   const Json quant = script.table_json("quant");
   if (!quant.is_null() && !quant.is_object()) throw std::invalid_argument(script.path() + ": quant must be a table");
   try {
-    check_quant_table(quant, [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); });
+    // The tensors export will quantize: the model's parameters, from a build of its graph (which
+    // declares them without allocating anything).
+    std::vector<std::pair<std::string, Shape>> tensors;
+    const auto model = script.build("train", 1, seq);
+    for (const ParamSpec& p : model->store.specs())
+      if (!p.is_buffer()) tensors.push_back({p.name, p.shape});
+    check_quant_table(quant, [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); }, tensors);
     try {
       codecs_for_setting(quant.get("codec", "auto"));
     } catch (const std::invalid_argument& e) {

@@ -87,23 +87,13 @@ Var decode_position(BuildContext& ctx) {
   return ctx.pos;
 }
 
-// The build context's note on config numbers the command line made fractional ("" if none), for
-// the error that refuses a fractional size. Copied into `out`: luaL_error does not unwind C++.
-const char* fraction_note(lua_State* L, char* out, size_t size) {
-  lua_getfield(L, LUA_REGISTRYINDEX, kContextKey);
-  auto* ctx = static_cast<BuildContext*>(lua_touserdata(L, -1));
-  lua_pop(L, 1);
-  std::snprintf(out, size, "%s", ctx ? ctx->fraction_note.c_str() : "");
-  return out;
-}
-
 bool is_tensor(lua_State* L, int idx) { return luaL_testudata(L, idx, kTensorMeta) != nullptr; }
 
 int64_t check_int(lua_State* L, int idx) {
   lua_Number n = luaL_checknumber(L, idx);
   if (!std::isfinite(n) || n != std::floor(n)) {
-    char msg[512], note[400];
-    std::snprintf(msg, sizeof msg, "a whole number expected, got %.17g%s", double(n), fraction_note(L, note, sizeof note));
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "a whole number expected, got %.17g", double(n));
     luaL_argerror(L, idx, msg);
   }
   return int64_t(n);
@@ -129,8 +119,7 @@ Shape check_shape(lua_State* L, int idx) {
       lua_pop(L, 1);
       // A fraction was once cut silently (--set dim=64.5 built a 64-wide model).
       if (!std::isfinite(v) || v != std::floor(v)) {
-        char note[400];
-        luaL_error(L, "shape entry %d is %f, not a whole number%s", int(i), v, fraction_note(L, note, sizeof note));
+        luaL_error(L, "shape entry %d is %f, not a whole number", int(i), v);
       }
       s.push_back(int64_t(v));
     }

@@ -39,9 +39,6 @@ struct BuildContext {
   std::function<int(const std::string&, const Shape&)> qat_bits;
   Var qat_switch;
   std::map<std::string, Var> qat_weights;
-  // Appended to the error that refuses a fractional size: which --set made a whole-number config
-  // value fractional (the Lua line alone does not say the number came from the command line).
-  std::string fraction_note;
 };
 
 // Raised (as a Lua error) by ops that mix positions in a way a decode step cannot reproduce; the

@@ -177,7 +177,7 @@ void ModelScript::load(const Overrides& o) {
         throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is a number");
       const lua_Number v = lua_tonumber(L, -1);
       if (was_integer && v != std::floor(v))
-        fraction_note_ += std::string(fraction_note_.empty() ? " (" : ", ") + "--set " + key + "=" + text;
+        fraction_note_ += std::string(fraction_note_.empty() ? "" : ", ") + "--set " + key + "=" + text;
     } else if (type == LUA_TBOOLEAN) {
       if (text != "true" && text != "false") throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is true or false");
       lua_pushboolean(L, text == "true");
@@ -300,7 +300,6 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
       };
     }
   }
-  if (!fraction_note_.empty()) ctx.fraction_note = fraction_note_ + " made a whole number of the script fractional)";
   set_build_context(L, &ctx);
   ContextGuard guard{L};
   int top = lua_gettop(L);
@@ -322,7 +321,16 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   lua_setfield(L, -2, "mode");
   lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
   lua_pushstring(L, mode.c_str());
-  sb_.pcall(3, 2);
+  try {
+    sb_.pcall(3, 2);
+  } catch (const ScriptError& e) {
+    // The Lua line says where a number was refused, not that it came from the command line.
+    if (fraction_note_.empty()) throw;
+    std::string what = e.what();
+    const size_t eol = std::min(what.find('\n'), what.size());
+    what.insert(eol, "\n  (" + fraction_note_ + " made a whole number of the script fractional)");
+    throw ScriptError(what);
+  }
 
   if (!luaL_testudata(L, -2, "golf.Tensor")) {
     lua_settop(L, top);

@@ -77,7 +77,7 @@ class ModelScript {
   Sandbox sb_;
   int module_ref_ = -1;  // registry reference to the returned table
   int config_ref_ = -1;  // the effective config (a copy with the overrides applied)
-  std::string fraction_note_;  // " (--set k=v, ..." for whole-number values the command line made fractional
+  std::string fraction_note_;  // "--set k=v, ...": whole-number values the command line made fractional
 };
 
 }  // namespace golf
