@@ -2,7 +2,8 @@
 // child process, its exit status and messages checked.
 //   - a finished run is not overwritten without --resume or --overwrite;
 //   - Ctrl-C (SIGINT) or SIGTERM mid-training finishes the step, saves the checkpoint, prints the
-//     exact command that resumes, exits 130 / 143, and that command continues bit for bit;
+//     exact command that resumes, exits 130 / 143, and that command continues bit for bit; a
+//     second signal stops the run at once;
 //   - every numeric flag is parsed strictly and range-checked, the error naming flag and value;
 //   - a bad quant setting is refused before the first step.
 // Each of these failed on the code before the change (checked by running this file against it):
@@ -285,6 +286,31 @@ TEST(Interrupt, sigint_and_sigterm_save_the_step_and_the_printed_command_resumes
     EXPECT_TRUE(x.shape() == y.shape() && x.dtype() == y.dtype() && std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0)
         << ca.tensors[i].first << " differs";
   }
+}
+
+// A second signal does not wait for the step: the default action, at once. The step here is made
+// long (8,192 sequences) so that both signals land inside the first one; the first must have been
+// caught (its message is on stderr) before the second is sent.
+TEST(Interrupt, a_second_signal_stops_at_once) {
+  const std::string dir = test_dir(), run = dir + "/run";
+  test::Child c = spawn(train_args(run, {"--steps", "2", "--set", "train.batch_tokens=262144", "--no-artifact"}));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // The banner is printed (and flushed) just before the handlers are installed.
+  while (!contains(test::slurp(c.out_path), " -> ") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(c.pid, SIGINT);
+  while (!contains(test::slurp(c.err_path), "stopping after this step") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(contains(test::slurp(c.err_path), "stopping after this step")) << "the first SIGINT was not caught";
+  ASSERT_EQ(last_logged_step(run), 0) << "the first step ended before the second signal: make it longer";
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(c.pid, SIGINT);
+  Result r = test::wait_for(c, 30);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGINT) << "not killed by the second SIGINT: " << r.describe();
+  EXPECT_LT(waited, 5.0) << "the second signal did not stop the run at once";
+  EXPECT_EQ(last_logged_step(run), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
