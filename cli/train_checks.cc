@@ -74,7 +74,10 @@ void clear_run_folder(const std::string& dir) {
     if (!fs::remove(p, ec)) throw std::runtime_error("--overwrite: cannot remove " + p.string() + ": " + ec.message());
     removed = true;
   }
-  if (removed) std::printf("--overwrite: replacing the run in %s\n", dir.c_str());
+  if (removed) {
+    std::printf("--overwrite: replacing the run in %s\n", dir.c_str());
+    std::fflush(stdout);
+  }
 }
 
 void check_train_numbers(const Json& train) {
