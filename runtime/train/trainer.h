@@ -1,6 +1,9 @@
 // The training loop: data → forward+backward over micro-batches → clip → optimizer update →
 // schedule → periodic evaluation → checkpoints → final evaluation. The clock counts training
 // steps only (evaluation and checkpoint writes are excluded), as the challenge measures it.
+// Its pieces: train_config.h (the table below, read once), checkpoint.h (the train state saved
+// and restored), distill.h (the distillation phase's graphs), combiner_fit.h (the combiner
+// phase), trainer.cc (the step, the phases' entry, calibration, the final evaluation, the loop).
 //
 // The script's `train` table (as JSON) drives it:
 //   batch_tokens (per optimizer step), micro_batch (sequences per micro-batch), steps,
