@@ -3,6 +3,7 @@
 #include <lua.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -90,8 +91,11 @@ bool is_tensor(lua_State* L, int idx) { return luaL_testudata(L, idx, kTensorMet
 
 int64_t check_int(lua_State* L, int idx) {
   lua_Number n = luaL_checknumber(L, idx);
-  if (n != std::floor(n)) luaL_argerror(L, idx, "integer expected");
-  if (!(n >= -0x1p62 && n <= 0x1p62)) luaL_argerror(L, idx, "integer outside -2^62 .. 2^62");
+  if (!std::isfinite(n) || n != std::floor(n) || !(n >= -0x1p62 && n <= 0x1p62)) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "a whole number in -2^62 .. 2^62 expected, got %.17g", double(n));
+    luaL_argerror(L, idx, msg);
+  }
   return int64_t(n);
 }
 
@@ -114,10 +118,10 @@ Shape check_shape(lua_State* L, int idx) {
       lua_Number v = luaL_checknumber(L, -1);
       lua_pop(L, 1);
       // A double outside int64 (or NaN) has no defined conversion; -1 stays (reshape's "the rest").
-      // (The graph refuses a shape of more than 2^60 elements, naming the op; this only keeps
-      // the conversion defined.)
+      // A fraction was once cut silently (--set dim=64.5 built a 64-wide model). (The graph
+      // refuses a shape of more than 2^60 elements, naming the op; this keeps the conversion defined.)
       if (!(v >= -1 && v <= 0x1p62) || v != std::floor(v))
-        luaL_error(L, "shape entry %d is %f: dimensions are whole numbers in 0 .. 2^62", int(i), double(v));
+        luaL_error(L, "shape entry %d is %f, not a whole number in 0 .. 2^62", int(i), double(v));
       s.push_back(int64_t(v));
     }
     return s;

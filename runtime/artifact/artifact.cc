@@ -58,11 +58,11 @@ std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std:
 
 std::string encode_artifact(const Artifact& a, const ArtifactOptions& opt) {
   std::vector<Codec> tries;
-  if (opt.codec == "auto") tries = {Codec::zstd, Codec::brotli};
-  else if (opt.codec == "zstd") tries = {Codec::zstd};
-  else if (opt.codec == "brotli") tries = {Codec::brotli};
-  else if (opt.codec == "none") tries = {Codec::none};
-  else throw std::invalid_argument("artifact encoder: unknown codec '" + opt.codec + "' (expected zstd, brotli, auto or none)");
+  try {
+    tries = codecs_for_setting(opt.codec);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("artifact encoder: ") + e.what());
+  }
 
   uint16_t flags = (opt.shuffle ? kFlagShuffle : 0) | (opt.packed ? kFlagPacked : 0);
   std::string body = encode_artifact_body(a, flags);

@@ -14,6 +14,7 @@
 #include "runtime/train/distill.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/schedule.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/train_config.h"
 #include "runtime/train_step.h"
 
@@ -110,8 +111,10 @@ class Trainer {
   StepResult step(const Phase& ph, double lr);
   void log_step(const Phase& ph, const StepResult& r, double lr);
   void evaluate_if_due();
-  void save_if_due() {
-    if (cfg_.checkpoint_every > 0 && st_.step % cfg_.checkpoint_every == 0) save();
+  bool save_if_due() {  // true when it saved
+    if (!(cfg_.checkpoint_every > 0 && st_.step % cfg_.checkpoint_every == 0)) return false;
+    save();
+    return true;
   }
   void save() {
     if (!comm_.is_root()) return;  // every rank holds the same state
@@ -121,6 +124,7 @@ class Trainer {
   void write_schedule();
   void calibrate(TrainReport& rep);
   void final_evaluation(TrainReport& rep);
+  TrainReport stopped(int sig, bool saved);
 
  private:
   std::string checkpoint_path() const { return path_join(opt_.out_dir, "checkpoint.bin"); }
@@ -335,6 +339,21 @@ void Trainer::final_evaluation(TrainReport& rep) {
   rep.model = std::move(model_);
 }
 
+// SIGINT/SIGTERM (runtime/train/stop_signal.h) after a step: the checkpoint holds that step;
+// nothing is evaluated or calibrated. The caller tells the user how to resume.
+TrainReport Trainer::stopped(int sig, bool saved) {
+  if (!saved) save();
+  progress_.finish();
+  TrainReport rep;
+  rep.stopped_by = sig;
+  rep.steps = st_.step;
+  rep.seconds = st_.elapsed;
+  rep.tokens = st_.tokens;
+  rep.train_loss = last_loss_;
+  rep.model = std::move(model_);
+  return rep;
+}
+
 }  // namespace
 
 TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq, const DataDir& data,
@@ -363,7 +382,8 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
 
     run.log_step(phase, r, lr);
     run.evaluate_if_due();
-    run.save_if_due();
+    const bool saved = run.save_if_due();
+    if (const int sig = agreed_stop_signal(comm)) return run.stopped(sig, saved);
   }
   run.progress().finish();
   if (cfg.fit_combiner) run.fit_combiner();

@@ -63,6 +63,9 @@ struct TrainReport {
   std::unique_ptr<ModelGraph> model;              // the trained weights (model->store)
   std::map<std::string, Tensor> hessians;         // GPTQ calibration, when asked for
   double calibration_s = 0;
+  // Non-zero: the signal (runtime/train/stop_signal.h) that stopped training after `steps`; the
+  // checkpoint holds that step, and nothing was evaluated or calibrated.
+  int stopped_by = 0;
 };
 
 TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq_len,
