@@ -137,6 +137,9 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       s.first = s.last = step;
       s.bytes = size_t(shape_numel(n.outs[size_t(k)].shape)) * dtype_size(n.outs[size_t(k)].integer ? DType::i32 : opt_.real);
       s.in_arena = !is_leaf(n.op);
+      if (opt_.max_bytes && s.in_arena && s.bytes > opt_.max_bytes)  // before the arena sums could wrap
+        throw std::runtime_error(g.describe(s.value) + " needs " + std::to_string(s.bytes) +
+                                 " bytes, beyond the graph's memory budget of " + std::to_string(opt_.max_bytes) + " bytes");
       slot_of[{i, k}] = plan_.slots.size();
       plan_.slots.push_back(s);
     }
@@ -170,6 +173,22 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   }
   plan_.arena_bytes = opt_.reuse_memory ? arena.top() : plan_.unshared_bytes;
 
+  if (opt_.max_bytes) {
+    // Slot sizes are at most 2^63 (shape_numel caps elements at 2^60), so the sums saturate
+    // rather than wrap only if added with care.
+    size_t total = plan_.arena_bytes, largest = 0;
+    Value biggest;
+    for (const MemoryPlan::Slot& s : plan_.slots) {
+      if (!s.in_arena && !is_leaf(g.node(s.value.node).op)) total = total > SIZE_MAX - s.bytes ? SIZE_MAX : total + s.bytes;
+      if (!is_leaf(g.node(s.value.node).op) && s.bytes >= largest) largest = s.bytes, biggest = s.value;
+    }
+    if (total > opt_.max_bytes)
+      throw std::runtime_error("the graph needs " + std::to_string(total) + " bytes of working memory, beyond the budget of " +
+                               std::to_string(opt_.max_bytes) + " bytes" +
+                               (biggest.valid() ? "; its largest value is " + g.describe(biggest) + " (" +
+                                                      std::to_string(largest) + " bytes)"
+                                                : std::string()));
+  }
   arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8, opt_.device);
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);

@@ -29,6 +29,10 @@ struct ExecOptions {
   // Tests: surround every intermediate value with this many sentinel bytes and check them after
   // each run, so a kernel writing past its output is caught and named. Turns reuse off.
   size_t guard_bytes = 0;
+  // An untrusted graph's memory budget (0: none): the arena plus the requested outputs' own
+  // tensors. Checked once the plan is made, before any of it is allocated; the error names the
+  // largest value and the script line that built it.
+  size_t max_bytes = 0;
 };
 
 struct MemoryPlan {

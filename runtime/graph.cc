@@ -63,6 +63,9 @@ Value Graph::add(Op op, std::vector<Value> inputs, std::vector<int64_t> ints, st
   std::vector<const OutSpec*> in;
   for (const Value& v : n.inputs) in.push_back(&spec(v));
   infer_shape(n, in);  // throws ShapeError naming the op, the shapes and n.loc
+  for (const OutSpec& o : n.outs)  // a wrapped element count would allocate too little
+    if (std::string why = shape_size_error(o.shape); !why.empty())
+      throw ShapeError("op '" + std::string(info.name) + "'" + (n.str.empty() ? "" : " '" + n.str + "'") + where() + ": " + why);
   nodes_.push_back(std::move(n));
   return Value{size() - 1, 0};
 }

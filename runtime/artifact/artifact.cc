@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -57,11 +58,11 @@ std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std:
 
 std::string encode_artifact(const Artifact& a, const ArtifactOptions& opt) {
   std::vector<Codec> tries;
-  if (opt.codec == "auto") tries = {Codec::zstd, Codec::brotli};
-  else if (opt.codec == "zstd") tries = {Codec::zstd};
-  else if (opt.codec == "brotli") tries = {Codec::brotli};
-  else if (opt.codec == "none") tries = {Codec::none};
-  else throw std::invalid_argument("artifact encoder: unknown codec '" + opt.codec + "' (expected zstd, brotli, auto or none)");
+  try {
+    tries = codecs_for_setting(opt.codec);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("artifact encoder: ") + e.what());
+  }
 
   uint16_t flags = (opt.shuffle ? kFlagShuffle : 0) | (opt.packed ? kFlagPacked : 0);
   std::string body = encode_artifact_body(a, flags);
@@ -152,6 +153,24 @@ void write_artifact(const std::string& path, const Artifact& a, const ArtifactOp
   write_file_atomic(path, encode_artifact(a, opt));
 }
 
-Artifact read_artifact(const std::string& path) { return decode_artifact(read_file(path), path); }
+Artifact read_artifact(const std::string& path) {
+  // Only a regular file, and no more of it than its header declares: an artifact's length is
+  // fixed by its header, so a huge file (or one still growing) is refused before it is read.
+  RegularFile f(path);
+  std::string bytes = f.read(std::min<uint64_t>(f.size(), kHeaderSize));
+  if (bytes.size() == kHeaderSize && bytes.compare(0, 4, kMagic, 4) == 0) {
+    uint64_t declared = 0;
+    std::memcpy(&declared, bytes.data() + 24, sizeof declared);
+    const uint64_t stored = f.size() - kHeaderSize;
+    if (declared > kMaxBody + kExpansionSlack)
+      artifact_fail(path, "corrupt header: it declares a " + std::to_string(declared) +
+                              "-byte compressed body, more than any artifact may have");
+    if (stored > declared)
+      artifact_fail(path, "corrupt: " + std::to_string(stored - declared) + " bytes after the " + std::to_string(declared) +
+                              "-byte compressed body");
+    bytes += f.read(stored);
+  }
+  return decode_artifact(bytes, path);
+}
 
 }  // namespace golf

@@ -24,6 +24,14 @@ const char* codec_name(Codec c) {
 
 using artifact_format::Codec;
 
+std::vector<Codec> codecs_for_setting(const std::string& setting) {
+  if (setting == "auto") return {Codec::zstd, Codec::brotli};
+  if (setting == "zstd") return {Codec::zstd};
+  if (setting == "brotli") return {Codec::brotli};
+  if (setting == "none") return {Codec::none};
+  throw std::invalid_argument("unknown codec '" + setting + "' (expected zstd, brotli, auto or none)");
+}
+
 namespace {
 
 constexpr int kZstdLevel = 22;

@@ -350,4 +350,19 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
   return spec;
 }
 
+void check_quant_table(const Json& quant, const std::function<bool(const std::string&, const std::string&)>& match,
+                       const std::vector<std::pair<std::string, Shape>>& tensors) {
+  // Lua reads a pattern only as far as a subject gets, so a malformed one shows only when a name
+  // reaches it: the names export will try are the ones to try.
+  auto checked_match = [&](const std::string& name, const std::string& pattern) {
+    try {
+      return match(name, pattern);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("quant.rules match '" + pattern + "' (tried on " + name + "): " + e.what());
+    }
+  };
+  choose_spec("", {1, 1}, quant, checked_match);  // the settings and every rule's keys, even with no tensors
+  for (const auto& [name, shape] : tensors) choose_spec(name, shape, quant, checked_match);
+}
+
 }  // namespace golf
