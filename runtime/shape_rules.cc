@@ -304,8 +304,8 @@ void check_ngram_fields(const Node& n, const Ins& in, const A& a) {
   need_int(n, in, 0);
   if (in[0]->shape.size() != 2) fail(n, in, "expects token ids [B, T]");
   if (a.n != 2 && a.n != 3) fail(n, in, "n must be 2 (bigram) or 3 (trigram), got " + std::to_string(a.n));
-  if (a.buckets < 2 || a.buckets > (int64_t(1) << 31))
-    fail(n, in, "buckets must be in [2, 2^31], got " + std::to_string(a.buckets));
+  const int64_t buckets = a.buckets;  // a plain name: `a.buckets < 2` would parse as a template here
+  if (buckets < 2 || buckets > (int64_t(1) << 31)) fail(n, in, "buckets must be in [2, 2^31], got " + std::to_string(buckets));
   if (a.kind != NgramKind::multiply_xor && a.kind != NgramKind::xxh3)
     fail(n, in, "kind must be 0 (multiply-xor) or 1 (xxh3), got " + std::to_string(int64_t(a.kind)));
   for (int64_t p : {a.p0, a.p1, a.p2})
