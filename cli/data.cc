@@ -88,7 +88,7 @@ int cmd_prepare(const std::vector<std::string>& argv) {
   if (a.options.count("val-fraction")) opt.val_fraction = to_double("val-fraction", a.get("val-fraction", ""));
   if (a.options.count("seed")) {
     int64_t seed = to_int("seed", a.get("seed", ""));
-    if (seed < 0) throw std::invalid_argument("--seed must not be negative");
+    if (seed < 0) throw std::invalid_argument("--seed must not be negative, got " + std::to_string(seed));
     opt.seed = uint64_t(seed);
   }
   if (a.options.count("shard-tokens")) opt.shard_tokens = to_int("shard-tokens", a.get("shard-tokens", ""));

@@ -17,7 +17,9 @@ inline int64_t numel(const Dims& d) {
 // `small` broadcasts to `big`: the same rank, each axis equal or 1. Kernels check this themselves
 // because they are callable without the graph's shape rules (tests, benchmarks).
 inline void check_broadcast_dims(const char* what, const Dims& big, const Dims& small) {
-  if (big.size() != small.size()) throw std::invalid_argument(std::string(what) + ": ranks differ");
+  if (big.size() != small.size())
+    throw std::invalid_argument(std::string(what) + ": ranks differ (" + std::to_string(small.size()) + " against " +
+                                std::to_string(big.size()) + ")");
   for (size_t r = 0; r < big.size(); ++r)
     if (small[r] != big[r] && small[r] != 1)
       throw std::invalid_argument(std::string(what) + ": axis " + std::to_string(r) + " has " +
