@@ -25,7 +25,8 @@ inline std::string dims_str(const Dims& d) {
 // because they are callable without the graph's shape rules (tests, benchmarks).
 inline void check_broadcast_dims(const char* what, const Dims& big, const Dims& small) {
   if (big.size() != small.size())
-    throw std::invalid_argument(std::string(what) + ": ranks differ (" + dims_str(small) + " against " + dims_str(big) + ")");
+    throw std::invalid_argument(std::string(what) + ": ranks differ (" + std::to_string(small.size()) + " against " +
+                                std::to_string(big.size()) + ": " + dims_str(small) + " against " + dims_str(big) + ")");
   for (size_t r = 0; r < big.size(); ++r)
     if (small[r] != big[r] && small[r] != 1)
       throw std::invalid_argument(std::string(what) + ": axis " + std::to_string(r) + " has " +

@@ -103,7 +103,9 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     opt_.guard_bytes = align_up(opt_.guard_bytes);
   }
   for (const Var& o : outputs) {
-    if (o.g != &g) throw std::invalid_argument("executor: an output belongs to another graph");
+    if (o.g != &g)
+      throw std::invalid_argument("executor: output " + std::to_string(outputs_.size()) + " (node " + std::to_string(o.v.node) +
+                                  " there) belongs to another graph");
     outputs_.push_back(o.v);
   }
 

@@ -1,12 +1,11 @@
 #include "runtime/artifact/artifact.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
+#include "hashing/checksum.h"
 #include "runtime/artifact/body.h"
 #include "runtime/artifact/byte_io.h"
 #include "runtime/artifact/codec.h"
@@ -17,8 +16,6 @@ namespace golf {
 using namespace artifact_format;
 
 namespace {
-
-uint64_t hash(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
 
 std::string hex16(unsigned v) {
   char buf[8];
@@ -49,8 +46,8 @@ std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std:
   w.zeros(7);
   w.value<uint64_t>(body_bytes);
   w.value<uint64_t>(compressed.size());
-  w.value<uint64_t>(hash(compressed));
-  w.value<uint64_t>(hash(w.out()));
+  w.value<uint64_t>(hashing::checksum(compressed));
+  w.value<uint64_t>(hashing::checksum(w.out()));
   return std::move(w.out());
 }
 
@@ -115,7 +112,7 @@ ArtifactHeader decode_artifact_header(std::string_view bytes, const std::string&
   h.compressed_bytes = at(24, uint64_t(0));
   h.body_hash = at(32, uint64_t(0));
   h.header_hash = at(40, uint64_t(0));
-  if (verify_checksums && hash(bytes.substr(0, kHeaderHashedBytes)) != h.header_hash)
+  if (verify_checksums && hashing::checksum(bytes.substr(0, kHeaderHashedBytes)) != h.header_hash)
     artifact_fail(name, "corrupt header (checksum mismatch)");
   if (h.flags & ~kKnownFlags) artifact_fail(name, "corrupt header: unknown flags " + hex16(h.flags));
   if (codec >= kCodecCount) artifact_fail(name, "corrupt header: unknown codec id " + std::to_string(codec));
@@ -135,7 +132,7 @@ ArtifactHeader decode_artifact_header(std::string_view bytes, const std::string&
     artifact_fail(name, "corrupt header: it declares a body of " + std::to_string(h.body_bytes) +
                             " bytes decompressed, more than a " + std::to_string(h.compressed_bytes) +
                             "-byte compressed body may expand to (" + std::to_string(limit) + ")");
-  if (verify_checksums && hash(bytes.substr(kHeaderSize)) != h.body_hash)
+  if (verify_checksums && hashing::checksum(bytes.substr(kHeaderSize)) != h.body_hash)
     artifact_fail(name, "corrupt body (checksum mismatch)");
   return h;
 }

@@ -144,7 +144,7 @@ std::string compress_body(std::string_view raw, Codec codec) {
     case Codec::zstd: return zstd_compress(raw);
     case Codec::brotli: return brotli_compress(raw);
   }
-  throw std::invalid_argument("unknown codec");
+  throw std::invalid_argument("compress_body: unknown codec id " + std::to_string(int(codec)));
 }
 
 std::string decompress_body(std::string_view compressed, Codec codec, uint64_t raw_length, const std::string& name) {

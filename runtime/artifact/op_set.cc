@@ -1,7 +1,6 @@
 #include "runtime/artifact/op_set.h"
 
-#include <xxhash.h>
-
+#include "hashing/checksum.h"
 #include "runtime/graph.h"
 
 namespace golf {
@@ -15,7 +14,7 @@ std::vector<std::string> current_op_names() {
 OpSet op_set_of(const std::vector<std::string>& names) {
   std::string joined;
   for (const std::string& n : names) joined += n + "\n";
-  return {uint32_t(names.size()), XXH64(joined.data(), joined.size(), 0)};
+  return {uint32_t(names.size()), hashing::checksum(joined)};
 }
 
 OpSet current_op_set() { return op_set_of(current_op_names()); }

@@ -10,7 +10,9 @@ namespace golf {
 KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t context,
                      DType real, Device device)
     : context_(context) {
-  if (context <= 0) throw std::invalid_argument("incremental decoding: the cache must hold at least one position");
+  if (context <= 0)
+    throw std::invalid_argument("incremental decoding: the cache must hold at least one position, got a context of " +
+                                std::to_string(context));
   model_ = factory("decode", 1, context);
   if (!model_->logits.valid()) throw std::runtime_error("the model's build() returns no logits: it cannot generate");
   if (model_->caches.empty())
@@ -79,7 +81,9 @@ Tensor to_host(const Tensor& t) { return t.device() == Device::cpu ? t.clone() :
 WindowThinker::WindowThinker(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t batch,
                              int64_t window, DType real, Device device, size_t memory_budget)
     : batch_(batch), window_(window), device_(device) {
-  if (batch <= 0 || window <= 0) throw std::invalid_argument("thinking step: batch and window must be positive");
+  if (batch <= 0 || window <= 0)
+    throw std::invalid_argument("thinking step: batch and window must be positive, got batch " + std::to_string(batch) +
+                                " and window " + std::to_string(window));
   prefill_ = factory("prefill", batch, window);
   think_ = factory("think", batch, window);
   Var h = named_output(*prefill_, "prefill", "h"), t1 = named_output(*think_, "think", "t1");

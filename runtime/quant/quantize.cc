@@ -306,7 +306,7 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
     control = default_control();
   } else {
     if (!c.is_array() && !(c.is_object() && c.size() == 0))  // an empty Lua table may arrive as {}
-      throw std::invalid_argument("quant.control must be a list of name substrings");
+      throw std::invalid_argument("quant.control must be a list of name substrings, got " + c.dump());
     for (size_t i = 0; i < c.items().size(); i++) control.push_back(c[i].str("quant.control[" + std::to_string(i + 1) + "]"));
   }
 
@@ -314,7 +314,7 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
   std::vector<Rule> rules;
   const Json& rs = quant["rules"];
   if (!rs.is_null() && !rs.is_array() && !(rs.is_object() && rs.size() == 0))
-    throw std::invalid_argument("quant.rules must be a list of { match = ..., encoding = ... }");
+    throw std::invalid_argument("quant.rules must be a list of { match = ..., encoding = ... }, got " + rs.dump());
   static const std::set<std::string> rule_keys = {"match", "encoding", "clip", "per_row", "min_scale", "gptq"};
   for (size_t i = 0; i < rs.items().size(); i++) {
     std::string what = "quant.rules[" + std::to_string(i + 1) + "]";

@@ -93,7 +93,8 @@ CombinerFeatures collect_combiner_features(WindowThinker& th, const std::vector<
 }
 
 CombinerParams ridge_solve(const double* h, const double* t1, const double* target, int64_t n, int64_t d, double lambda) {
-  if (n <= 0 || d <= 0) throw std::invalid_argument("ridge: no features");
+  if (n <= 0 || d <= 0)
+    throw std::invalid_argument("ridge: no features (" + std::to_string(n) + " rows of width " + std::to_string(d) + ")");
   const int64_t k = d + 1;  // [t, 1]
   // X = [t1, 1] (n × k); Y = [R, H] (n × 2d), R = target − h: the residual the combiner fits.
   std::vector<double> X(size_t(n * k)), Y(size_t(n * 2 * d));

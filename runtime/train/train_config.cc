@@ -11,7 +11,8 @@ std::vector<Phase> parse_phases(const Json& train) {
   std::vector<Phase> phases;
   const Json& ps = train["phases"];
   if (ps.is_null()) return {Phase{}};
-  if (!ps.is_array() || ps.size() == 0) throw std::invalid_argument("train.phases must be a non-empty list of phases");
+  if (!ps.is_array() || ps.size() == 0)
+    throw std::invalid_argument("train.phases must be a non-empty list of phases, got " + ps.dump());
   // A combiner fit (runtime/train/combiner_fit.h) is the last entry and runs after the steps.
   const size_t n = ps.size() - (ps[ps.size() - 1].has("fit") ? 1 : 0);
   if (n == 0) return {Phase{}};
