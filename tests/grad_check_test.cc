@@ -191,7 +191,7 @@ void check_effect(const std::string& op) {
 }
 
 // Integer-input ops: no gradient can flow; their values are checked here (and the hashes against
-// independently computed golden vectors in tests/hashing_test.cc).
+// independently computed golden vectors in hashing/tests/ngram_hash_test.cc).
 void check_int_op(const std::string& op) {
   Graph g;
   Var ids = input(g, "ids", {2, 3}, true);
