@@ -80,7 +80,7 @@ ArtifactProjection project_artifact(const ArtifactPlan& p, TensorProjector& proj
   ArtifactProjection out;
   std::set<std::string> sources;
   for (size_t i = 0; i < p.tensors.size(); i++) {
-    const std::vector<TensorEstimate>& e = projector.project(p.tensors[i]);
+    std::vector<TensorEstimate> e = projector.project(p.tensors[i]);
     for (size_t c = 0; c < e.size(); c++) total[c] += e[c].bytes, error[c] += e[c].error;
     if (e[0].sampled_rows > 0) out.sampled_tensors++;
     sources.insert(e[0].source);

@@ -22,8 +22,8 @@ struct ProjectionOptions {
   bool shuffle = true, packed = true;          // the artifact's flags
   const LikeStats* like = nullptr;             // --like: integer matrices from these statistics
   // A tensor larger than full_bytes stored is estimated from `chunks` independent samples of about
-  // chunk_bytes each (see estimate_from_chunks in the .cc for the estimator and its error).
-  size_t chunk_bytes = 16 << 10;
+  // chunk_bytes each (the estimator and its stated error: TensorProjector::compute).
+  size_t chunk_bytes = 8 << 10;
   int chunks = 4;
   size_t full_bytes = 96 << 10;
   uint64_t seed = 1;
@@ -60,19 +60,32 @@ class TensorProjector {
  public:
   explicit TensorProjector(ProjectionOptions o);
   const ProjectionOptions& options() const { return opt_; }
-  // One estimate per options().codecs entry, from the cache when an equal plan (every field but
-  // the name, plus the --like class) was projected before.
-  const std::vector<TensorEstimate>& project(const TensorPlan& t);
-  int64_t projected() const { return projected_; }   // distinct plans projected
+  // One estimate per options().codecs entry. Cached: a whole-projected tensor by every field of
+  // its plan but the name (plus its class under --like); a sampled tensor with per-row scales by
+  // its row form (the shape without dim 0), since its rows are independent draws and the per-row
+  // cost is all the sample measures.
+  std::vector<TensorEstimate> project(const TensorPlan& t);
+  int64_t projected() const { return projected_; }    // distinct projections computed
   int64_t cache_hits() const { return cache_hits_; }  // plans answered from the cache
   // The whole-tensor projection, never sampled (what the sampled estimate is checked against).
   std::vector<TensorEstimate> project_whole(const TensorPlan& t);
+  // Rows per sample chunk when `t` is estimated from samples, else 0 (compressed whole).
+  int64_t sample_rows(const TensorPlan& t) const;
 
  private:
-  std::vector<TensorEstimate> compute(const TensorPlan& t, bool allow_sampling);
+  struct RowFit {  // per codec
+    double whole_bytes = 0;                 // a whole projection (sampled_rows == 0)
+    double overhead = 0, rate = 0;          // sampled: bytes = overhead + rows·rate
+    double noise_per_row = 0, learning_per_row = 0;
+    int64_t sampled_rows = 0;
+    std::string source;
+  };
+  std::vector<RowFit> compute(const TensorPlan& t, bool allow_sampling);
+  std::vector<TensorEstimate> scaled(const std::vector<RowFit>& fits, const TensorPlan& t) const;
   std::string cache_key(const TensorPlan& t) const;
+  bool per_tensor_int(const TensorPlan& t) const;
   ProjectionOptions opt_;
-  std::map<std::string, std::vector<TensorEstimate>> cache_;
+  std::map<std::string, std::vector<RowFit>> cache_;
   int64_t projected_ = 0, cache_hits_ = 0;
 };
 
