@@ -8,6 +8,7 @@
 // tensors are estimated from sampled rows and every distinct tensor is projected once, so a whole
 // search takes seconds. --exact runs the old whole-model export instead (slow; for checking).
 // docs/artifact.md records how far each method lands from artifacts actually trained.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,6 +32,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// This process's CPU seconds (user + system, every thread): on a shared machine the wall time
+// depends on the load, this does not.
+double cpu_seconds() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 // Plain digits: scripts read "projected N bytes" from the output.
 std::string num(int64_t v) { return std::to_string(v); }
@@ -185,14 +194,35 @@ int cmd_fit(const std::vector<std::string>& argv) {
   ModelScript base(path, a.overrides);
   if (!base.has_config(key)) throw std::invalid_argument("fit: --vary " + key + ": " + path + " has no config key '" + key + "'");
   const int64_t current = int64_t(base.config_number(key));
+  std::map<int64_t, Candidate> planned;
+  std::map<int64_t, std::string> verdicts;  // value -> why the script rejects it ("" accepted)
+  int64_t builds = 0;
+  auto override_for = [&](int64_t v) {
+    Overrides o = a.overrides;
+    o.sets.push_back({key, std::to_string(v)});
+    return o;
+  };
+  auto rejection = [&](int64_t v) -> std::string {
+    auto it = verdicts.find(v);
+    if (it != verdicts.end()) return it->second;
+    builds++;
+    try {
+      planned[v] = plan_candidate(path, override_for(v));
+      return verdicts[v] = "";
+    } catch (const std::exception& e) {
+      return verdicts[v] = first_line(e.what());
+    }
+  };
   const bool auto_step = !a.options.count("step");
-  const int64_t step = auto_step ? fit::default_step(current) : std::stoll(a.get("step", "1"));
+  const int64_t step = auto_step ? fit::default_step(current, [&](int64_t v) { return rejection(v).empty(); })
+                                 : std::stoll(a.get("step", "1"));
   const int64_t lo = std::stoll(a.get("min", std::to_string(step)));
   const int64_t hi = std::stoll(a.get("max", std::to_string(std::max<int64_t>(4 * current, lo))));
   const uint64_t seed = std::stoull(a.get("seed", "1"));
   std::vector<int64_t> values = fit::candidate_values(lo, hi, step);
+  std::string step_note = auto_step ? " (the spacing the script accepts around " + std::to_string(current) + "; --step to change)" : "";
   std::printf("fit %s: %s in %lld..%lld by %lld%s (%zu candidates), budget %s bytes\n", path.c_str(), key.c_str(),
-              (long long)lo, (long long)hi, (long long)step, auto_step ? " (the default step: --step to change)" : "",
+              (long long)lo, (long long)hi, (long long)step, step_note.c_str(),
               values.size(), num(budget).c_str());
 
   std::unique_ptr<fit::LikeStats> like;
@@ -201,12 +231,6 @@ int cmd_fit(const std::vector<std::string>& argv) {
     print_like(*like);
   }
 
-  std::map<int64_t, Candidate> planned;
-  auto override_for = [&](int64_t v) {
-    Overrides o = a.overrides;
-    o.sets.push_back({key, std::to_string(v)});
-    return o;
-  };
   std::unique_ptr<fit::TensorProjector> projector;
   std::string codec_setting;
   FitBar bar(values.size(), quiet);
@@ -215,14 +239,7 @@ int cmd_fit(const std::vector<std::string>& argv) {
   std::map<std::string, int> fallbacks;  // tensors --like could not serve, by why
 
   fit::SearchCallbacks cb;
-  cb.rejection = [&](int64_t v) -> std::string {
-    try {
-      planned[v] = plan_candidate(path, override_for(v));
-      return "";
-    } catch (const std::exception& e) {
-      return first_line(e.what());
-    }
-  };
+  cb.rejection = rejection;
   cb.project = [&](int64_t v) -> int64_t {
     probe++;
     const Candidate& c = planned.at(v);
@@ -259,7 +276,7 @@ int cmd_fit(const std::vector<std::string>& argv) {
     return p.bytes;
   };
 
-  fit::SearchOutcome r = fit::search_largest(values, budget, cb);
+  fit::SearchOutcome r = fit::search_largest(values, budget, cb, current);
   bar.clear();
   if (!r.skipped.empty()) {
     std::printf("skipped %zu candidate%s the script rejects (the search went on over the accepted ones):\n",
@@ -276,14 +293,14 @@ int cmd_fit(const std::vector<std::string>& argv) {
   }
   double elapsed = seconds_since(t0);
   std::string tally = std::to_string(r.projected.size()) + " projected, " + std::to_string(r.skipped.size()) +
-                      " skipped, " + std::to_string(r.builds) + " cheap builds";
+                      " skipped, " + std::to_string(builds) + " cheap builds";
   if (projector)
     tally += "; " + std::to_string(projector->projected()) + " distinct tensors projected, " +
              std::to_string(projector->cache_hits()) + " from the cache";
   if (r.best < 0) {
     std::printf("no %s in [%lld, %lld] fits %s bytes\n", key.c_str(), (long long)lo, (long long)hi,
                 num(budget).c_str());
-    std::printf("fit: %s; %.1f s\n", tally.c_str(), elapsed);
+    std::printf("fit: %s; %.1f s (CPU %.1f s)\n", tally.c_str(), elapsed, cpu_seconds());
     return 1;
   }
   const fit::ArtifactProjection& best = results.at(r.best);
@@ -295,7 +312,9 @@ int cmd_fit(const std::vector<std::string>& argv) {
               num(planned.at(r.best).plan.params).c_str(), 100 * margin,
               best.error > 0 ? " and the sampling error" : "", num(int64_t(low)).c_str(),
               num(int64_t(high)).c_str(), high > double(budget) ? " — may not fit: consider one step less" : "");
-  std::printf("fit: %s; %.1f s\n", tally.c_str(), elapsed);
+  if (r.best == values.back())
+    std::printf("(%lld is the top of the range searched: --max to search further)\n", (long long)r.best);
+  std::printf("fit: %s; %.1f s (CPU %.1f s)\n", tally.c_str(), elapsed, cpu_seconds());
   return 0;
 }
 

@@ -60,7 +60,7 @@ TEST(FitSearch, skips_rejected_candidates_and_never_projects_them) {
     projected.push_back(v);
     return v * 100;
   };
-  SearchOutcome r = search_largest(candidate_values(1, 31, 1), 1750, cb);
+  SearchOutcome r = search_largest(candidate_values(1, 31, 1), 1750, cb, 9);
   EXPECT_EQ(r.best, 16) << "the largest accepted value with 100·v <= 1750";
   for (int64_t v : projected) EXPECT_EQ(v % 2, 0) << "a rejected value was projected: " << v;
   ASSERT_FALSE(r.skipped.empty());
@@ -78,20 +78,41 @@ TEST(FitSearch, ends_without_an_answer_when_every_candidate_is_rejected) {
   int projections = 0;
   cb.rejection = [](int64_t) { return std::string("no"); };
   cb.project = [&](int64_t) { return ++projections; };
-  SearchOutcome r = search_largest(candidate_values(8, 64, 8), 1 << 30, cb);
+  SearchOutcome r = search_largest(candidate_values(8, 64, 8), 1 << 30, cb, 32);
   EXPECT_EQ(r.best, -1);
   EXPECT_EQ(projections, 0);
   EXPECT_EQ(r.skipped.size(), 8u);
 }
 
-TEST(FitSearch, default_step_keeps_the_scripts_multiples) {
-  EXPECT_EQ(default_step(512), 64);
-  EXPECT_EQ(default_step(128), 16);
-  EXPECT_EQ(default_step(640), 64);
-  EXPECT_EQ(default_step(9), 1);
-  EXPECT_EQ(default_step(4), 1);
+TEST(FitSearch, default_step_is_the_spacing_the_script_accepts) {
+  auto multiple_of = [](int64_t m) { return [m](int64_t v) { return v % m == 0; }; };
+  EXPECT_EQ(default_step(512, multiple_of(16)), 16);  // 8 heads, even head dims
+  EXPECT_EQ(default_step(640, multiple_of(20)), 20);  // 10 heads
+  EXPECT_EQ(default_step(9, multiple_of(1)), 1);
+  EXPECT_EQ(default_step(4352, multiple_of(64)), 64);
   EXPECT_THROW(candidate_values(10, 5, 1), std::invalid_argument);
   EXPECT_THROW(candidate_values(1, 5, 0), std::invalid_argument);
+}
+
+// Sizes grow smoothly, so the search needs few projections, and finds the same answer as an
+// exhaustive scan whatever the exponent and wherever it starts.
+TEST(FitSearch, finds_the_exhaustive_answer_in_few_projections) {
+  for (double e : {1.0, 2.0, 1.3}) {
+    for (int64_t start : {16, 512, 2000}) {
+      std::vector<int64_t> values = candidate_values(16, 2048, 16);
+      auto bytes = [e](int64_t v) { return int64_t(60.0 * std::pow(double(v), e)) + 5000; };
+      const int64_t budget = bytes(700);
+      int64_t expect = -1;
+      for (int64_t v : values)
+        if (bytes(v) <= budget) expect = v;
+      SearchCallbacks cb;
+      cb.rejection = [](int64_t) { return std::string(); };
+      cb.project = bytes;
+      SearchOutcome r = search_largest(values, budget, cb, start);
+      EXPECT_EQ(r.best, expect) << "e " << e << " start " << start;
+      EXPECT_LE(r.projected.size(), 8u) << "e " << e << " start " << start;
+    }
+  }
 }
 
 // On the code before runtime/fit/ this command stopped at the first rejected candidate ("the
@@ -105,7 +126,7 @@ TEST(FitCli, a_search_over_rejected_values_still_answers) {
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("skipped"), std::string::npos) << out;
   EXPECT_NE(out.find("largest dim that fits"), std::string::npos) << out;
-  EXPECT_NE(out.find(" s\n"), std::string::npos) << "fit prints its elapsed time\n" << out;
+  EXPECT_NE(out.find(" s (CPU "), std::string::npos) << "fit prints its elapsed time\n" << out;
 }
 
 // ---- the projector ----------------------------------------------------------------------------

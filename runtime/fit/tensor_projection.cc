@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <functional>
 #include <sstream>
+#include <thread>
 #include <stdexcept>
 
 #include "runtime/artifact/codec.h"
@@ -81,6 +84,28 @@ QTensor gaussian_rows(const TensorPlan& t, int64_t rows, Rng& rng, const uint16_
   q.q.resize(size_t(w.numel()));
   for (int64_t i = 0; i < w.numel(); i++) q.q[size_t(i)] = quantize_value(x[i], s, qmax);
   return q;
+}
+
+// f(0) here, f(1..n-1) on their own threads; the first exception is rethrown.
+void run_per_codec(size_t n, const std::function<void(size_t)>& f) {
+  std::vector<std::exception_ptr> failures(n);
+  std::vector<std::thread> threads;
+  for (size_t c = 1; c < n; c++)
+    threads.emplace_back([&, c] {
+      try {
+        f(c);
+      } catch (...) {
+        failures[c] = std::current_exception();
+      }
+    });
+  try {
+    f(0);
+  } catch (...) {
+    failures[0] = std::current_exception();
+  }
+  for (auto& t : threads) t.join();
+  for (auto& e : failures)
+    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace
@@ -220,10 +245,10 @@ std::vector<TensorProjector::RowFit> TensorProjector::compute(const TensorPlan& 
   const int64_t k = allow_sampling ? sample_rows(t) : 0;
   if (k == 0) {
     std::string bytes = stored_bytes(draw(row_count(t.shape)), opt_.shuffle, opt_.packed);
-    for (size_t c = 0; c < out.size(); c++) {
+    run_per_codec(out.size(), [&](size_t c) {
       out[c].whole_bytes = double(compress_body(bytes, opt_.codecs[c]).size());
       out[c].source = source;
-    }
+    });
     return out;
   }
 
@@ -246,7 +271,8 @@ std::vector<TensorProjector::RowFit> TensorProjector::compute(const TensorPlan& 
     chunk_bytes.push_back(stored_bytes(draw(k), opt_.shuffle, opt_.packed));
     all += chunk_bytes.back();
   }
-  for (size_t c = 0; c < out.size(); c++) {
+  // One thread per codec ("auto" projects with zstd and Brotli; Brotli is the slow one).
+  auto fit_codec = [&](size_t c) {
     double mean = 0, var = 0, mean_h = 0;
     std::vector<double> b;
     for (const std::string& s : chunk_bytes) {
@@ -264,7 +290,8 @@ std::vector<TensorProjector::RowFit> TensorProjector::compute(const TensorPlan& 
     out[c].learning_per_row = 2 * std::max(0.0, r_half - r);
     out[c].sampled_rows = int64_t(m) * k;
     out[c].source = source;
-  }
+  };
+  run_per_codec(out.size(), fit_codec);
   return out;
 }
 
