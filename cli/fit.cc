@@ -179,7 +179,7 @@ void print_like(const fit::LikeStats& s) {
 
 int cmd_fit(const std::vector<std::string>& argv) {
   const auto t0 = Clock::now();
-  Args a = parse_args(argv, {"budget", "vary", "min", "max", "step", "seed", "margin", "like"}, {"exact", "quiet"});
+  Args a = parse_args(argv, {"budget", "vary", "min", "max", "step", "seed", "margin", "like"}, {"exact", "quiet", "tensors"});
   if (a.positional.size() != 1 || !a.options.count("vary"))
     throw std::invalid_argument("usage: golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] "
                                 "[--like ARTIFACT] (golfrt fit --help)");
@@ -312,6 +312,14 @@ int cmd_fit(const std::vector<std::string>& argv) {
               num(planned.at(r.best).plan.params).c_str(), 100 * margin,
               best.error > 0 ? " and the sampling error" : "", num(int64_t(low)).c_str(),
               num(int64_t(high)).c_str(), high > double(budget) ? " — may not fit: consider one step less" : "");
+  if (a.options.count("tensors") && !best.tensor_bytes.empty()) {
+    const fit::ArtifactPlan& plan = planned.at(r.best).plan;
+    std::printf("where the projected bytes go (%s=%lld, codec %s):\n  %-40s %10.0f\n", key.c_str(), (long long)r.best,
+                artifact_format::codec_name(best.codec), "header, metadata, sources, table", best.prefix_bytes);
+    for (size_t i = 0; i < plan.tensors.size(); i++)
+      std::printf("  %-40s %10.0f  %s %s\n", plan.tensors[i].name.c_str(), best.tensor_bytes[i],
+                  fit::stored_encoding(plan.tensors[i]).c_str(), shape_str(plan.tensors[i].shape).c_str());
+  }
   if (r.best == values.back())
     std::printf("(%lld is the top of the range searched: --max to search further)\n", (long long)r.best);
   std::printf("fit: %s; %.1f s (CPU %.1f s)\n", tally.c_str(), elapsed, cpu_seconds());

@@ -103,7 +103,7 @@ const Command kCommands[] = {
      "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},
     {"fit", "the largest value of a config key whose projected artifact fits the budget (no training)",
      "golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] [--like ARTIFACT]\n"
-     "                  [--set key=value ...] [--preset NAME] [--margin M] [--seed N] [--exact] [--quiet]\n\n"
+     "                  [--set key=value ...] [--preset NAME] [--margin M] [--seed N] [--exact] [--tensors] [--quiet]\n\n"
      "Binary search over --min..--max by --step for the largest KEY whose artifact is projected to fit.\n"
      "Each candidate is built first (cheap: shapes, no weights); values the script rejects are skipped\n"
      "and listed once. Each distinct tensor (shape, quant spec, codec) is projected once: its values are\n"
@@ -117,6 +117,7 @@ const Command kCommands[] = {
      "                    class (embedding, attention, mlp, other), instead of Gaussian rows\n"
      "  --margin M        the relative error quoted with the answer (default 0.05: the worst measured)\n"
      "  --exact           the whole-model export per candidate (Gaussian weights, minutes; for checks)\n"
+     "  --tensors         list each tensor's projected bytes for the answer\n"
      "  --quiet           no progress bar",
      golf::cli::cmd_fit, nullptr},
     {"ops", "list the op table: arity, gradient check and backends", "golfrt ops", cmd_ops, nullptr},

@@ -76,12 +76,13 @@ ArtifactProjection project_artifact(const ArtifactPlan& p, TensorProjector& proj
   const ProjectionOptions& o = projector.options();
   std::string prefix = body_prefix(p, o.shuffle, o.packed);
   std::vector<double> total(o.codecs.size()), error(o.codecs.size());
+  std::vector<std::vector<double>> each(o.codecs.size());
   for (size_t c = 0; c < o.codecs.size(); c++) total[c] = double(kHeaderSize + compress_body(prefix, o.codecs[c]).size());
   ArtifactProjection out;
   std::set<std::string> sources;
   for (size_t i = 0; i < p.tensors.size(); i++) {
     std::vector<TensorEstimate> e = projector.project(p.tensors[i]);
-    for (size_t c = 0; c < e.size(); c++) total[c] += e[c].bytes, error[c] += e[c].error;
+    for (size_t c = 0; c < e.size(); c++) total[c] += e[c].bytes, error[c] += e[c].error, each[c].push_back(e[c].bytes);
     if (e[0].sampled_rows > 0) out.sampled_tensors++;
     sources.insert(e[0].source);
     if (progress) progress(i + 1, p.tensors.size());
@@ -92,6 +93,10 @@ ArtifactProjection project_artifact(const ArtifactPlan& p, TensorProjector& proj
   out.bytes = int64_t(total[best] + 0.5);
   out.error = error[best];
   out.codec = o.codecs[best];
+  out.tensor_bytes = each[best];
+  double tensors = 0;
+  for (double b : each[best]) tensors += b;
+  out.prefix_bytes = total[best] - tensors;
   out.sources.assign(sources.begin(), sources.end());
   return out;
 }

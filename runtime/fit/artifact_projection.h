@@ -28,6 +28,8 @@ struct ArtifactProjection {
   artifact_format::Codec codec = artifact_format::Codec::none;
   int64_t sampled_tensors = 0;
   std::vector<std::string> sources;  // the distinct value sources used ("gaussian", "attention int6", ...)
+  std::vector<double> tensor_bytes;  // each tensor's projected share, with the chosen codec
+  double prefix_bytes = 0;           // header and compressed prefix, with the chosen codec
 };
 
 // The body up to the data section (its length and padding included), byte for byte as

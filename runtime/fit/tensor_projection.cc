@@ -157,8 +157,12 @@ int64_t TensorProjector::sample_rows(const TensorPlan& t) const {
   int64_t rows = row_count(t.shape);
   double row_bytes = double(scale_bytes + value_bytes) / double(std::max<int64_t>(rows, 1));
   int64_t k = std::max<int64_t>(2, int64_t(double(opt_.chunk_bytes) / std::max(row_bytes, 1.0)));
-  bool sampled = t.drawn && t.shape.size() >= 2 && double(scale_bytes + value_bytes) > double(opt_.full_bytes) &&
-                 k * opt_.chunks * 2 <= rows;
+  // Float tensors are byte-shuffled over the whole tensor: a sample's planes are shorter than the
+  // tensor's, and zstd's block splitting treats them differently (fp16 [512, 128] samples came
+  // out 6% high), so they are compressed whole up to float_full_bytes.
+  bool is_float = scale_bytes == 0;
+  double full = double(is_float ? opt_.float_full_bytes : opt_.full_bytes);
+  bool sampled = t.drawn && t.shape.size() >= 2 && double(scale_bytes + value_bytes) > full && k * opt_.chunks * 2 <= rows;
   return sampled ? k : 0;
 }
 

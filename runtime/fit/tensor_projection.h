@@ -26,6 +26,7 @@ struct ProjectionOptions {
   size_t chunk_bytes = 8 << 10;
   int chunks = 4;
   size_t full_bytes = 96 << 10;
+  size_t float_full_bytes = 4 << 20;  // float encodings: sampled only above this (see sample_rows)
   uint64_t seed = 1;
 };
 
