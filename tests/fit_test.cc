@@ -117,7 +117,8 @@ TEST(FitSearch, finds_the_exhaustive_answer_in_few_projections) {
 
 // On the code before runtime/fit/ this command stopped at the first rejected candidate ("the
 // script rejects dim=...; choose --step so every candidate is valid", exit 1): the tiny preset's
-// 4 heads with RoPE need dim to be a multiple of 8, and --step 1 offers every integer.
+// 4 heads with RoPE need dim to be a multiple of 8, and --step 1 offers every integer. (Checked on
+// 2026-12-04 with a golfrt built from main: "the script rejects dim=29", exit status 1.)
 TEST(FitCli, a_search_over_rejected_values_still_answers) {
   int status = 0;
   std::string out = run_cli("fit " + std::string(GOLFRT_SOURCE_DIR) +
