@@ -104,7 +104,8 @@ const Command kCommands[] = {
     {"fit", "the largest value of a config key whose projected artifact fits the budget (no training)",
      "golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] [--like ARTIFACT]\n"
      "                  [--set key=value ...] [--preset NAME] [--margin M] [--seed N] [--exact] [--tensors] [--quiet]\n\n"
-     "Binary search over --min..--max by --step for the largest KEY whose artifact is projected to fit.\n"
+     "Searches --min..--max by --step for the largest KEY whose artifact is projected to fit, starting\n"
+     "at the script's own value and guided by the sizes projected so far (a few projections).\n"
      "Each candidate is built first (cheap: shapes, no weights); values the script rejects are skipped\n"
      "and listed once. Each distinct tensor (shape, quant spec, codec) is projected once: its values are\n"
      "drawn, quantized by the script's quant table and compressed by its codec; large tensors from a\n"
