@@ -115,10 +115,24 @@ const Command kCommands[] = {
     {"summary", "print a script's module tree, tensor shapes and parameter counts",
      "golfrt summary SCRIPT [--set key=value ...] [--preset NAME] [--seq T]", golf::cli::cmd_summary, nullptr},
     {"fit", "the largest value of a config key whose projected artifact fits the budget (no training)",
-     "golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] [--set key=value ...]\n"
-     "                  [--preset NAME] [--margin 0.05]\n\n"
-     "Projects each candidate's artifact by quantizing Gaussian weights with the script's quant table\n"
-     "and compressing them with its codec (docs/artifact.md: the method and its measured error).",
+     "golfrt fit SCRIPT --vary KEY [--budget 16000000] [--min A] [--max B] [--step S] [--like ARTIFACT]\n"
+     "                  [--set key=value ...] [--preset NAME] [--margin M] [--seed N] [--exact] [--tensors] [--quiet]\n\n"
+     "Searches --min..--max by --step for the largest KEY whose artifact is projected to fit, starting\n"
+     "at the script's own value and guided by the sizes projected so far (a few projections).\n"
+     "Each candidate is built first (cheap: shapes, no weights); values the script rejects are skipped\n"
+     "and listed once. Each distinct tensor (shape, quant spec, codec) is projected once: its values are\n"
+     "drawn, quantized by the script's quant table and compressed by its codec; large tensors from a\n"
+     "sample of rows, with the sampling error printed. docs/artifact.md: the method and its measured error.\n\n"
+     "  --vary KEY        the config key to search (dim, layers, ...)\n"
+     "  --step S          candidate spacing; default: the largest power of two dividing KEY's current\n"
+     "                    value, at most a eighth of it (dim 512 -> 64, layers 9 -> 1)\n"
+     "  --min A --max B   the range (default: one step .. 4x the current value)\n"
+     "  --like ARTIFACT   project integer matrices from this trained artifact's quantized symbols, per\n"
+     "                    class (embedding, attention, mlp, other), instead of Gaussian rows\n"
+     "  --margin M        the relative error quoted with the answer (default 0.05: the worst measured)\n"
+     "  --exact           the whole-model export per candidate (Gaussian weights, minutes; for checks)\n"
+     "  --tensors         list each tensor's projected bytes for the answer\n"
+     "  --quiet           no progress bar",
      golf::cli::cmd_fit, nullptr},
     {"ops", "list the op table: arity, gradient check and backends", "golfrt ops", cmd_ops, nullptr},
     {"version", "print the version and build features", "golfrt version", cmd_version, nullptr},
