@@ -185,14 +185,14 @@ int cmd_fit(const std::vector<std::string>& argv) {
                                 "[--like ARTIFACT] (golfrt fit --help)");
   const std::string& path = a.positional[0];
   const std::string key = a.get("vary", "");
-  const int64_t budget = std::stoll(a.get("budget", "16000000"));
+  const int64_t budget = int_option(a, "budget", 16000000, 1);
   const bool exact = a.options.count("exact") != 0, quiet = a.options.count("quiet") != 0;
   const std::string like_path = a.get("like", "");
   if (exact && !like_path.empty()) throw std::invalid_argument("fit: --exact projects Gaussian weights; it cannot take --like");
   // The default margin is the worst error measured on trained artifacts (docs/artifact.md): +4.5%
   // for the Gaussian projection on int6 seeds; --like measured less, but only on short runs, so
   // it keeps the same default.
-  const double margin = std::stod(a.get("margin", "0.05"));
+  const double margin = real_option(a, "margin", 0.05, 0, 0.9);
   ModelScript base(path, a.overrides);
   if (!base.has_config(key)) throw std::invalid_argument("fit: --vary " + key + ": " + path + " has no config key '" + key + "'");
   const int64_t current = int64_t(base.config_number(key));
@@ -217,10 +217,10 @@ int cmd_fit(const std::vector<std::string>& argv) {
   };
   const bool auto_step = !a.options.count("step");
   const int64_t step = auto_step ? fit::default_step(current, [&](int64_t v) { return rejection(v).empty(); })
-                                 : std::stoll(a.get("step", "1"));
-  const int64_t lo = std::stoll(a.get("min", std::to_string(step)));
-  const int64_t hi = std::stoll(a.get("max", std::to_string(std::max<int64_t>(4 * current, lo))));
-  const uint64_t seed = std::stoull(a.get("seed", "1"));
+                                 : int_option(a, "step", 1, 1);
+  const int64_t lo = int_option(a, "min", step, 1);
+  const int64_t hi = int_option(a, "max", std::max<int64_t>(4 * current, lo), lo);
+  const uint64_t seed = uint64_t(int_option(a, "seed", 1, 0));
   std::vector<int64_t> values = fit::candidate_values(lo, hi, step);
   std::string step_note = auto_step ? " (the spacing the script accepts around " + std::to_string(current) + "; --step to change)" : "";
   std::printf("fit %s: %s in %lld..%lld by %lld%s (%zu candidates), budget %s bytes\n", path.c_str(), key.c_str(),
