@@ -652,6 +652,7 @@ const luaL_Reg kCoreFunctions[] = {
     {"sigmoid", G(l_unary<sigmoid>)},
     {"softplus", G(l_unary<softplus>)},
     {"relu", G(l_unary<relu>)},
+    {"step", G(l_unary<step>)},
     {"gelu", G(l_unary<gelu>)},
     {"silu", G(l_unary<silu>)},
     {"elu", G(l_elu)},

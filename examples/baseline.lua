@@ -3,6 +3,7 @@
 -- embedding x0; U-Net skips; tied embedding head with a logit softcap of 30.
 -- 17,059,912 parameters; 26,485,832 with --set dim=640.
 local nn = require "golf.nn"
+local recipes = require "golf.recipes"
 
 local M = {
   config = {
@@ -21,11 +22,7 @@ local M = {
   train = {
     batch_tokens = 524288, time_budget = 600,
     warmdown = { iters = 1200, by = "time" },
-    optim = {
-      { match = "blocks%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 500 } } },
-      { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-      { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-    },
+    optim = recipes.optim("baseline"),
   },
   quant = { default = "int8", clip = { quantile = 0.9999984 }, keep_float_below = 65536, codec = "auto" },
 }

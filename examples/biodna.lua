@@ -34,13 +34,8 @@ local M = {
   train = {
     batch_tokens = 524288, time_budget = 600,
     warmdown = { iters = 1200, by = "time" },
-    -- Adam everywhere. The morphogenesis MLPs' matrices at a 20× smaller rate than the rest: Adam
-    -- moves each of W2's elements by about lr a step, and a generated factor entry sums 64 such
-    -- moves (64·0.48·lr, nearly coherent under the gradient), in every linear at once — at 0.04
-    -- that is 1.6× the factors' own std 0.76 each step; at 0.002 it is ~8%. Muon on W2 (16384×64:
-    -- orthogonalized, scaled by √(rows/cols) = 16) spiked the loss in the first steps at 0.04 and
-    -- 0.08 (docs/seeds.md, "BioDNA"). The genes are lookup rows (like the embedding) and the biases
-    -- move the factors directly, so both keep the scalars' 0.04.
+    -- Adam everywhere; the morphogenesis MLPs' matrices at a 20× smaller rate than the rest (a
+    -- generated factor entry sums 64 of W2's moves; docs/seeds.md, "BioDNA", has the measurements).
     optim = {
       { match = "genome%.f_%a+%.w%d", adam = { lr = 0.002, betas = { 0.9, 0.95 }, eps = 1e-8 } },
       { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },

@@ -20,6 +20,7 @@
 -- RoPE has no NTK rescale here (train_len 0): the thinking pass is T + 1 long, and the same
 -- rotation at every length keeps its first T positions equal to the base pass's.
 local nn = require "golf.nn"
+local recipes = require "golf.recipes"
 local Combiner = require "golf.combiner"
 
 local M = {
@@ -34,15 +35,10 @@ local M = {
     -- 2,048 windows: with 512 (384 fitted, 128 held out) nothing the fit found beat the base on the
     -- held-out windows (129 unknowns per output dimension).
     cpu = { dim = 128, layers = 6, heads = 4, kv_heads = 2, seq_len = 256,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300, warmdown = { iters = 40, by = "time" },
-                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = false,
-                      optim = {
-                        { match = "blocks%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
-                        { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-                        { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } },
-                      phases = { { name = "base" },
-                                 { name = "combiner", fit = "ridge", windows = 2048, batch = 32, reserve = 50 } } },
-            quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
+            train = recipes.cpu_train { ema = false,
+                                        phases = { { name = "base" },
+                                                   { name = "combiner", fit = "ridge", windows = 2048, batch = 32, reserve = 50 } } },
+            quant = recipes.cpu_quant() },
     -- The reference's tiny config (scripts/reference/combiner.py).
     tiny = { vocab = 64, dim = 32, layers = 5, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16 },
   },
@@ -50,11 +46,7 @@ local M = {
     batch_tokens = 524288, time_budget = 600, grad_clip = 0.3,
     warmdown = { iters = 3500, by = "time" },
     ema = { decay = 0.997 },
-    optim = {
-      { match = "blocks%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
-      { match = "tok_emb%.weight", adam = { lr = 0.035, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-      { match = ".*", adam = { lr = 0.025, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-    },
+    optim = recipes.optim("seeds"),
     -- The seed's fit: AdamW lr 1e-3, 80 steps, cross entropy through the frozen head.
     phases = { { name = "base" },
                { name = "combiner", fit = "gradient", windows = 4096, batch = 64, lr = 1e-3, steps = 80, reserve = 40 } },

@@ -13,17 +13,8 @@
 -- The default config maximizes d_model under 16,000,000 bytes (SEEDS.md: "fit under 16 MB while
 -- maximizing d_model"), with the rest fixed: head dim 64, kv_heads = heads/2 (so dim steps by 128),
 -- MLP 4×, 12 iterations folding every 4 (two folds: 1024 → 512 → 256 positions), int8 per row with
--- the quantile clip, brotli/zstd ("auto"). The search, `golfrt fit examples/fractal.lua --vary dim
--- --min D --max D --step 128 [--set rho=R]`:
---     dim    rho    parameters   projected bytes
---     4096   0.25   14,944,864   13,612,887   (−14.9% of the budget)
---     4352   0.25   16,573,028   15,071,511   (−5.8%: not within 5%)
---     4480   0.25   17,417,830   15,838,642   (−1.0%: inside fit's measured error, see below)
---     4352   0.254  16,963,524   15,424,219   (−3.6%)  <- the default
--- fit's error on this quant scheme, measured on the cpu preset's trained artifacts (docs/seeds.md):
--- the projection lands 1.3–1.8% UNDER the real size, so 4480 (1.0% of room) may not fit, and the
--- largest dim with room is 4352; ρ 0.25 → 0.254 then spends the rest of the budget (r = ⌈ρ·n⌉:
--- 1,106 of 4,352 input frequencies, 4,422 of 17,408) to land within 5% of the budget.
+-- the quantile clip, brotli/zstd ("auto"): d = 4352, ρ = 0.254. The dim search and fit's measured
+-- error on this scheme are in docs/seeds.md ("Fractal Compressor", "Do they fit?").
 local nn = require "golf.nn"
 local spectral = require "golf.spectral"
 local fold = require "golf.fold"
@@ -41,9 +32,7 @@ local M = {
   },
   presets = {
     -- Five minutes on 2 CPU cores: d = 128 (2 heads of 64), ρ = 0.5, 6 iterations folding every 2
-    -- (256 → 128 → 64 positions).
-    -- Small batches (2,048 tokens, ~1,000 steps in 300 s on a quiet machine) learn far faster here
-    -- than the baseline's 8,192 (45 s runs: 25.7% below unigram against 0.1%).
+    -- (256 → 128 → 64 positions), small batches (docs/seeds.md, "Learning check").
     cpu = { dim = 128, rho = 0.5, iterations = 6, fold_every = 2, seq_len = 256,
             train = { batch_tokens = 2048, micro_batch = 8, time_budget = 300,
                       warmdown = { iters = 200, by = "time" }, eval_every = 0, log_every = 50, checkpoint_every = 500 },
@@ -59,9 +48,8 @@ local M = {
   train = {
     batch_tokens = 524288, time_budget = 600,
     warmdown = { iters = 1200, by = "time" },
-    -- The baseline's rules at lower rates: with its 0.04/0.05 the cpu preset's loss climbs back after
-    -- ~60 steps (45 s runs, val_bpb below unigram: 0.04/0.04 diverging, Muon 0.02 + Adam 0.01 15.9%,
-    -- Muon 0.01 + Adam 0.003 25.7%, Muon 0.005 + Adam 0.001 16.0%). Not tuned at full size.
+    -- The baseline's rules at lower rates (its 0.04/0.05 diverge on the cpu preset; docs/seeds.md,
+    -- "Learning check"). Not tuned at full size.
     optim = {
       { match = "blocks%.block%..*coef", muon = { lr = 0.01, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 500 } } },
       { match = ".*", adam = { lr = 0.003, betas = { 0.9, 0.95 }, eps = 1e-8 } },

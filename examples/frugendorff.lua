@@ -7,6 +7,7 @@
 -- into v on blocks 2 and 3, LN scale 1/√(block+1) (the same in both loops). About 28.2M
 -- parameters; int6 GPTQ for the blocks, int8 embeddings (quant below).
 local nn = require "golf.nn"
+local recipes = require "golf.recipes"
 
 local M = {
   config = {
@@ -21,17 +22,12 @@ local M = {
     -- optimizer settings (momentum 0.99 and EMA need thousands of steps, not ~60), the live weights
     -- exported, and a short GPTQ calibration.
     cpu = { dim = 128, heads = 4, kv_heads = 2, mlp = 4, seq_len = 256, ve_dim = 32, bigram_buckets = 1024, bigram_dim = 32,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300, warmdown = { iters = 40, by = "time" },
-                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = false, swa = false,
+            train = recipes.cpu_train { ema = false, swa = false,
                       phases = {
                         { name = "main", seconds = 270 },
                         { name = "replay", steps = 4, lr_scale = 0.1, data = { replay = 4 } },
-                        { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0.7 } } },
-                      optim = {
-                        { match = "blocks%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
-                        { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-                        { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } } },
-            quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
+                        { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0.7 } } } },
+            quant = recipes.cpu_quant() },
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16, ve_dim = 8,
              bigram_buckets = 32, bigram_dim = 8 },
   },
@@ -48,11 +44,7 @@ local M = {
       { name = "replay", steps = 200, lr_scale = 0.1, data = { replay = 100 } },
       { name = "distill", steps = 50, distill = { teacher = "ema", temperature = 2, alpha = 0.7 } },
     },
-    optim = {
-      { match = "blocks%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
-      { match = "tok_emb%.weight", adam = { lr = 0.035, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-      { match = ".*", adam = { lr = 0.025, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-    },
+    optim = recipes.optim("seeds"),
   },
   quant = {
     default = "int6", clip = "search", gptq = true, keep_float_below = 65536, codec = "zstd", packed = false,

@@ -9,6 +9,10 @@
 -- calibration, distillation and generation fire twice. The crawler blocks have XSA and the value
 -- embedding; LN scale 1/√5 and 1/√6. (Reported at ≈16.5 MB: over the budget at d=640.)
 local nn = require "golf.nn"
+local recipes = require "golf.recipes"
+
+-- Muon's matrices: the flat blocks' and the crawler's.
+local MATRICES = { "flat%.%d+%..*weight", "crawler%.%d+%..*weight" }
 
 -- The gate: Wg [d, 2d] (orthogonal), λ (init 0: the crawler starts as plain s or f1), r [d] (init 0).
 local Deliberation = nn.class("Deliberation")
@@ -45,19 +49,14 @@ local M = {
   presets = {
     -- As frugendorff.lua's cpu preset (see there), double-firing every 4th step.
     cpu = { dim = 128, heads = 4, kv_heads = 2, seq_len = 256, ve_dim = 32, trigram_buckets = 2048, trigram_dim = 32,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300, warmdown = { iters = 40, by = "time" },
-                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = false, swa = false,
+            train = recipes.cpu_train { ema = false, swa = false,
                       double_fire = { every = 4 },
                       phases = {
                         { name = "main", seconds = 270 },
                         { name = "replay", steps = 4, lr_scale = 0.1, data = { replay = 4 } },
                         { name = "distill", distill = { teacher = "live", temperature = 2, alpha = 0.7 } } },
-                      optim = {
-                        { match = "flat%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
-                        { match = "crawler%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
-                        { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-                        { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } } },
-            quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
+                      optim = recipes.optim("cpu", { matrix = MATRICES }) },
+            quant = recipes.cpu_quant() },
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16, ve_dim = 8,
              trigram_buckets = 64, trigram_dim = 8 },
   },
@@ -71,12 +70,7 @@ local M = {
       { name = "replay", steps = 200, lr_scale = 0.1, data = { replay = 100 } },
       { name = "distill", steps = 50, distill = { teacher = "ema", temperature = 2, alpha = 0.7 } },
     },
-    optim = {
-      { match = "flat%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
-      { match = "crawler%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
-      { match = "tok_emb%.weight", adam = { lr = 0.035, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-      { match = ".*", adam = { lr = 0.025, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-    },
+    optim = recipes.optim("seeds", { matrix = MATRICES }),
   },
   -- GPTQ int6 with Hessians summed over both firings (a calibration graph fires twice); the gate
   -- and the trigram table int8.

@@ -21,6 +21,7 @@
 -- s = perm_seed + 1009·v: golfrt's own generator, so the tables differ from the PyTorch
 -- reference's (scripts/reference/prism.py), whose golden test loads its tables by name.
 local nn = require "golf.nn"
+local recipes = require "golf.recipes"
 
 local VARIANTS = {  -- physical blocks, adapters, permutation ("none" | "fixed" | "blend"), skips
   wo = { 2, true, "none", true },
@@ -96,13 +97,8 @@ local M = {
     -- cpu-preset optimizer settings, the live weights exported (EMA needs more steps than this) and
     -- a short GPTQ calibration, as the other seeds' cpu presets.
     cpu = { dim = 128, heads = 4, kv_heads = 2, seq_len = 256,
-            train = { batch_tokens = 8192, micro_batch = 32, time_budget = 300, warmdown = { iters = 40, by = "time" },
-                      eval_every = 0, log_every = 5, checkpoint_every = 50, ema = false, qat = false,
-                      optim = {
-                        { match = "blocks%.%d+%..*weight", muon = { lr = 0.04, momentum = 0.95, momentum_warmup = { from = 0.85, steps = 30 } } },
-                        { match = "tok_emb%.weight", adam = { lr = 0.05, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-                        { match = ".*", adam = { lr = 0.04, betas = { 0.9, 0.95 }, eps = 1e-8 } } } },
-            quant = { weights = "live", calibration = { batches = 2, damp = 0.01 } } },
+            train = recipes.cpu_train { ema = false, qat = false },
+            quant = recipes.cpu_quant() },
     -- The reference's tiny config (scripts/reference/prism.py): head dim 8, RoPE pairs (0,2), (1,3).
     tiny = { vocab = 64, dim = 32, heads = 4, kv_heads = 2, rope_dims = 4, seq_len = 16 },
   },
@@ -112,11 +108,7 @@ local M = {
     batch_tokens = 524288, time_budget = 600, grad_clip = 0.3,
     warmdown = { iters = 3500, by = "time" },
     ema = { decay = 0.997 }, qat = { below = 0.15 },
-    optim = {
-      { match = "blocks%.%d+%..*weight", muon = { lr = 0.025, momentum = 0.99, momentum_warmup = { from = 0.92, steps = 1500 } } },
-      { match = "tok_emb%.weight", adam = { lr = 0.035, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-      { match = ".*", adam = { lr = 0.025, betas = { 0.9, 0.95 }, eps = 1e-8 } },
-    },
+    optim = recipes.optim("seeds"),
   },
   -- GPTQ int6 with SDClip k = 12.85 (Hessians summed over every virtual pass of a block), the
   -- embedding int8 with k = 20; adapters stay float (small); buffers are stored as they are.

@@ -49,7 +49,7 @@ Mat ref_orthogonalize(Mat u, const MuonConfig& cfg) {
     for (int64_t i = 0; i < u.r; i++) {
       double n = 0;
       for (int64_t j = 0; j < u.c; j++) n += u.at(i, j) * u.at(i, j);
-      for (int64_t j = 0; j < u.c; j++) u.at(i, j) /= std::sqrt(n) + 1e-7;
+      for (int64_t j = 0; j < u.c; j++) u.at(i, j) /= std::max(std::sqrt(n), 1e-7);
     }
   double fro = 0;
   for (double v : u.a) fro += v * v;

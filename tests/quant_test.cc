@@ -258,19 +258,23 @@ TEST(Clip, sdclip_is_k_standard_deviations) {
       EXPECT_EQ(q.scales[1], 0);
       continue;
     }
-    double mean = 0, var = 0, amax = 0;
+    double mean = 0, var = 0;
     for (int64_t j = 0; j < 300; j++) mean += w.get(r * 300 + j);
     mean /= 300;
     for (int64_t j = 0; j < 300; j++) {
       double x = w.get(r * 300 + j);
       var += (x - mean) * (x - mean);
-      amax = std::max(amax, std::fabs(x));
     }
-    double clip = std::min(2.5 * std::sqrt(var / 299), amax);
+    double clip = 2.5 * std::sqrt(var / 299);
     EXPECT_EQ(q.scales[size_t(r)], f32_to_f16(float(clip / 31))) << r;
   }
-  // A huge k never clips beyond the largest |w|.
-  EXPECT_EQ(quantize("w", w, QuantSpec{"int6", true, "sdclip", 100}).scales, quantize("w", w, QuantSpec{"int6"}).scales);
+  // A large k is not capped at the largest |w| (PARAMETER_GOLF.md's k·std(row)/qmax, the record's
+  // clip_sigmas 11.5–14): the grid is coarser than the max clip's.
+  QTensor wide = quantize("w", w, QuantSpec{"int6", true, "sdclip", 100}), max = quantize("w", w, QuantSpec{"int6"});
+  for (int64_t r = 0; r < 5; r++)
+    if (r != 1) {
+      EXPECT_GT(f16_to_f32(wide.scales[size_t(r)]), f16_to_f32(max.scales[size_t(r)])) << r;
+    }
 }
 
 TEST(Clip, min_scale_bounds_the_scale_as_the_baseline_does) {

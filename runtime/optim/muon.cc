@@ -15,9 +15,13 @@ double muon_momentum(const MuonConfig& cfg, int64_t step) {
   return (1.0 - f) * cfg.warmup_from + f * cfg.momentum;
 }
 
-Var newton_schulz(Var x, int steps) {
-  const double a = 3.4445, b = -4.7750, c = 2.0315;
+Var newton_schulz(Var x, int steps, bool polar_express) {
+  if (polar_express && steps > kPolarExpressSteps)
+    throw std::invalid_argument("Muon: ns = \"polar_express\" has 5 coefficient tuples; ns_steps " + std::to_string(steps) +
+                                " asks for more");
   for (int i = 0; i < steps; i++) {
+    const NsCoeffs& k = polar_express ? kPolarExpress[i] : kNsQuintic;
+    const double a = k.a, b = k.b, c = k.c;
     Var A = matmul(x, x, false, true);
     Var B = scale(A, b) + matmul(scale(A, c), A);  // the baseline's b * A + c * A @ A, in its order
     x = scale(x, a) + matmul(B, x);
@@ -27,12 +31,16 @@ Var newton_schulz(Var x, int steps) {
 
 Var muon_orthogonalize(Var u, const MuonConfig& cfg) {
   int64_t rows = u.dim(0), cols = u.dim(1);
-  if (cfg.row_normalize) u = u / add_scalar(sqrt(sum(square(u), {1})), 1e-7);
+  if (cfg.row_normalize) {
+    // u_i / max(‖u_i‖, 1e-7), the record's clamp (n + relu(1e-7 − n) is n exactly when n >= 1e-7).
+    Var n = sqrt(sum(square(u), {1}));
+    u = u / (n + relu(add_scalar(neg(n), 1e-7)));
+  }
   Var x = u / add_scalar(sqrt(sum_all(square(u))), 1e-7);
   // Iterating on the wide orientation keeps X·Xᵀ at min(rows, cols)² elements.
   bool tall = rows > cols;
   if (tall) x = transpose(x, 0, 1);
-  x = newton_schulz(x, cfg.ns_steps);
+  x = newton_schulz(x, cfg.ns_steps, cfg.polar_express);
   if (tall) x = transpose(x, 0, 1);
   double shape_scale = std::sqrt(std::max(1.0, double(rows) / double(cols)));
   return shape_scale == 1.0 ? x : scale(x, shape_scale);
@@ -63,6 +71,9 @@ Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> pa
     const Shape& s = store_.spec(n).shape;
     if (s.size() < 2) throw std::invalid_argument("Muon: '" + n + "' has shape " + shape_str(s) + "; Muon needs a matrix");
     if (c.ns_steps < 0) throw std::invalid_argument("Muon: ns_steps must be >= 0 for '" + n + "'");
+    if (c.polar_express && c.ns_steps > kPolarExpressSteps)
+      throw std::invalid_argument("Muon: '" + n + "': ns = \"polar_express\" has 5 coefficient tuples, ns_steps is " +
+                                  std::to_string(c.ns_steps));
     if (buf_.count(n)) throw std::invalid_argument("Muon: parameter '" + n + "' given twice");
     buf_[n] = Tensor(s, real);
     lr_[n] = Tensor({}, real);

@@ -36,13 +36,22 @@ bool read_bool(const Json& obj, const std::string& key, const std::string& what,
 }
 
 MuonConfig parse_muon(const Json& s, const std::string& what) {
-  check_keys(s, what, {"lr", "momentum", "momentum_warmup", "nesterov", "ns_steps", "weight_decay", "row_normalize"});
+  check_keys(s, what, {"lr", "momentum", "momentum_warmup", "nesterov", "ns_steps", "ns", "weight_decay", "row_normalize"});
   MuonConfig c;
   c.lr = read_required(s, "lr", what);
   c.momentum = read_number(s, "momentum", what, c.momentum);
   c.nesterov = read_bool(s, "nesterov", what, c.nesterov);
   if (!s["ns_steps"].is_null()) c.ns_steps = int(s["ns_steps"].integer(what + ".ns_steps"));
   if (c.ns_steps < 0) throw std::invalid_argument(what + ".ns_steps must be >= 0");
+  if (!s["ns"].is_null()) {
+    std::string ns = s["ns"].str(what + ".ns");
+    if (ns != "quintic" && ns != "polar_express")
+      throw std::invalid_argument(what + ".ns must be \"quintic\" or \"polar_express\", not \"" + ns + "\"");
+    c.polar_express = ns == "polar_express";
+    if (c.polar_express && c.ns_steps > kPolarExpressSteps)
+      throw std::invalid_argument(what + ": ns = \"polar_express\" has 5 coefficient tuples; ns_steps is " +
+                                  std::to_string(c.ns_steps));
+  }
   c.weight_decay = read_number(s, "weight_decay", what, c.weight_decay);
   c.row_normalize = read_bool(s, "row_normalize", what, c.row_normalize);
   const Json& w = s["momentum_warmup"];
@@ -86,6 +95,7 @@ std::string describe_muon(const MuonConfig& c) {
   if (c.ns_steps != 5) s += " ns_steps=" + std::to_string(c.ns_steps);
   if (c.weight_decay != 0.0) s += " wd=" + fmt(c.weight_decay);
   if (c.row_normalize) s += " row_normalize";
+  if (c.polar_express) s += " ns=polar_express";
   return s;
 }
 

@@ -65,8 +65,10 @@ uint16_t choose_row_scale(const float* w, int64_t n, int qmax, const QuantSpec& 
     double var = 0;
     for (int64_t j = 0; j < n; j++) var += (w[j] - mean) * (w[j] - mean);
     double sd = n > 1 ? std::sqrt(var / double(n - 1)) : 0.0;  // unbiased, as torch.std
-    // Clipping above the largest |w| only coarsens the grid.
-    return scale_bits(std::min(spec.clip_value * sd, amax), qmax, spec.min_scale);
+    // k·std(row)/qmax as PARAMETER_GOLF.md and the 1.0611 record compute it, even where k·std is
+    // above the largest |w|: the coarser grid is the point there (fewer codes in use, a smaller
+    // compressed artifact), not an accident to cap.
+    return scale_bits(spec.clip_value * sd, qmax, spec.min_scale);
   }
   std::vector<float> a(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; j++) a[size_t(j)] = std::fabs(w[j]);

@@ -45,7 +45,7 @@ struct QuantSpec {
   std::string encoding = "int8";  // int2..int8, fp16, bf16, fp32
   bool per_row = true;
   std::string clip = "max";  // max | quantile | search | sdclip
-  double clip_value = 0;     // quantile q (e.g. 0.9999984) or sdclip k
+  double clip_value = 0;     // quantile q (e.g. 0.9999984) or sdclip k: scale k·std(row)/qmax, uncapped
   double min_scale = 0;      // scale = max(clip / qmax, min_scale) before fp16 rounding
   bool gptq = false;         // a request only: quantize() ignores it, the exporter acts on it
 };

@@ -1,6 +1,8 @@
 #include "runtime/train/schedule.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace golf {
 
@@ -13,7 +15,14 @@ ScheduleConfig ScheduleConfig::from_json(const Json& train) {
   if (d.is_number()) {
     c.warmdown_iters = d.integer("train.warmdown");
   } else if (d.is_object()) {
+    for (const auto& [k, v] : d.fields())
+      if (k != "iters" && k != "frac" && k != "by")
+        throw std::invalid_argument("train.warmdown: unknown setting '" + k + "' (known: iters, frac, by)");
+    if (d.has("iters") && d.has("frac")) throw std::invalid_argument("train.warmdown: give iters or frac, not both");
     c.warmdown_iters = d.get("iters", int64_t(0));
+    c.warmdown_frac = d.get("frac", 0.0);
+    if (c.warmdown_frac < 0 || c.warmdown_frac > 1)
+      throw std::invalid_argument("train.warmdown.frac must be in [0, 1], not " + std::to_string(c.warmdown_frac));
     std::string by = d.get("by", "steps");
     if (by != "steps" && by != "time") throw std::invalid_argument("train.warmdown.by must be \"steps\" or \"time\", not \"" + by + "\"");
     c.by_time = by == "time";
@@ -32,7 +41,12 @@ double Schedule::multiplier(int64_t step, double elapsed_s) {
   if (step < int64_t(replay_.size())) {
     m = replay_[size_t(step)];
   } else {
-    if (cfg_.warmdown_iters > 0) {
+    if (cfg_.warmdown_frac > 0) {
+      double p = -1;
+      if (cfg_.by_time && budget_ > 0) p = elapsed_s / budget_;
+      else if (!cfg_.by_time && total_ > 0) p = double(step) / double(total_);
+      if (p >= 1.0 - cfg_.warmdown_frac) m = std::max((1.0 - p) / cfg_.warmdown_frac, 0.0);
+    } else if (cfg_.warmdown_iters > 0) {
       if (cfg_.by_time && budget_ > 0) {
         double step_s = elapsed_s / double(std::max<int64_t>(step, 1));
         double warmdown_s = double(cfg_.warmdown_iters) * step_s;

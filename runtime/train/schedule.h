@@ -3,6 +3,10 @@
 //   by = "time":  once the remaining wall-clock budget is under warmdown_iters × the mean step
 //                 time so far, remaining / (warmdown_iters × mean step) — linear to 0 at the
 //                 budget's end.
+// warmdown = { frac = f, by = ... } (the 1.0611 record's WARMDOWN_FRAC): the decay covers the last
+//   fraction f of the run: with p = elapsed / budget (by = "time") or step / total (by = "steps"),
+//   1 while p < 1 − f, then (1 − p) / f — linear to 0 at the budget's (or the run's) end.
+// lr_floor bounds the multiplier from below in every case (the record's MIN_LR).
 // A wall-clock schedule depends on timing, so every multiplier used is recorded; a run given a
 // recorded schedule replays it exactly (and stops at its last step).
 #pragma once
@@ -16,6 +20,7 @@ namespace golf {
 struct ScheduleConfig {
   int64_t warmup_steps = 0;
   int64_t warmdown_iters = 0;
+  double warmdown_frac = 0.0;  // > 0: the fraction form (warmdown_iters is then 0)
   bool by_time = false;
   double lr_floor = 0.0;  // the multiplier never goes below this
 

@@ -1,8 +1,13 @@
 -- Causal self-attention with grouped KV heads (kv_heads divides heads), RMSNorm of q and k per
 -- head, partial RoPE (the first rope_dims of each head, NTK-rescaled beyond train_len), a learned
--- per-head q gain, and optional XSA (exclusive self attention).
+-- per-head q gain, optional XSA (exclusive self attention) and an optional per-head output gate.
 --   nn.Attention{ dim = 512, heads = 8, kv_heads = 4, rope_dims = 64, rope_base = 10000,
---                 train_len = 1024, q_gain = 1.5 (false: none), qk_norm = true, xsa = false, eps = ... }
+--                 train_len = 1024, q_gain = 1.5 (false: none), qk_norm = true, xsa = false, eps = ...,
+--                 gate = false | "sparse" | "dense", gate_window = 12, gate_scale = 1 }
+-- Output gate (on each head's output, after XSA, before proj), g_{t,h} = σ(s·W_g[h]·u_t):
+--   "sparse": u_t = x_t[:gate_window], W_g [heads, gate_window] zero-initialized (g = ½ at init);
+--   "dense":  u_t = x_t, W_g [heads, dim] ~ N(0, 0.01²) (gated attention, arXiv:2505.06708).
+-- x is the attention's input (the block's normalized residual).
 local core = require "golf.core"
 local module = require "golf.module"
 local Linear = require "golf.linear"
@@ -29,6 +34,15 @@ function Attention:init(o)
   self.qk_norm = o.qk_norm ~= false
   self.xsa = o.xsa or false
   self.eps = o.eps or RMSNorm.default_eps
+  self.gate_kind = o.gate or false
+  if self.gate_kind then
+    assert(self.gate_kind == "sparse" or self.gate_kind == "dense",
+           "nn.Attention: gate is \"sparse\" or \"dense\", not " .. tostring(self.gate_kind))
+    self.gate_width = self.gate_kind == "sparse" and math.min(o.gate_window or 12, o.dim) or o.dim
+    self.gate_scale = o.gate_scale or 1
+    local init = self.gate_kind == "sparse" and module.init.zeros() or module.init.normal(0.01)
+    self.gate = module.parameter({ self.heads, self.gate_width }, init)
+  end
 end
 
 -- extra_v: a tensor added to v (value embeddings), [B, T, kv_heads, head_dim]
@@ -47,6 +61,11 @@ function Attention:forward(x, extra_v)
   k = core.rope(k, self.rope)
   if self.use_q_gain then q = q * self.q_gain:reshape(H, 1) end
   local y = core.attention(q, k, v, { xsa = self.xsa })
+  if self.gate_kind then
+    local u = self.gate_kind == "sparse" and x:narrow(3, 1, self.gate_width) or x
+    local g = core.sigmoid(core.linear(u, self.gate) * self.gate_scale)  -- [B, T, H]
+    y = y * g:reshape(B, T, H, 1)
+  end
   return self.proj(y:reshape(B, T, self.dim))
 end
 

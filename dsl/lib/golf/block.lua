@@ -4,7 +4,12 @@
 --   x ← x + m⊙MLP(norm(x)·s)                  (mlp_scale m, init 1)
 -- with s = 1/√(layer+1) when cfg.ln_scale is set (LN scale), else 1.
 -- Reads cfg: dim, heads, kv_heads, mlp (multiplier), rope_base, rope_dims, qk_gain, norm_eps,
--- seq_len (RoPE's train length), activation, leaky_slope, ln_scale. opts.xsa turns XSA on.
+-- seq_len (RoPE's train length), activation, leaky_slope, ln_scale, attn_gate ("sparse" |
+-- "dense"), gate_window, attn_gate_scale. opts.xsa turns XSA on.
+-- Block:parallel(lane0, lane1, x0, r, p) is the same block as two lanes (parallel residuals, see
+-- golf/unet.lua): attention reads m₀⊙lane0 + m₁⊙x0, the MLP reads lane1, and
+--   lane0 ← r₀·lane0 + p₀₀·a⊙Attn + p₁₀·m⊙MLP,   lane1 ← r₁·lane1 + p₀₁·a⊙Attn + p₁₁·m⊙MLP
+-- with r [2] and p [2, 2] (row 1 the attention's, row 2 the MLP's) owned by the caller.
 local core = require "golf.core"
 local module = require "golf.module"
 local Attention = require "golf.attention"
@@ -20,6 +25,7 @@ function Block:init(cfg, layer, opts)
   self.attn = Attention {
     dim = D, heads = cfg.heads, kv_heads = cfg.kv_heads, rope_base = cfg.rope_base, rope_dims = cfg.rope_dims,
     train_len = cfg.seq_len, q_gain = cfg.qk_gain, eps = self.eps, xsa = opts.xsa,
+    gate = cfg.attn_gate, gate_window = cfg.gate_window, gate_scale = cfg.attn_gate_scale,
   }
   self.mlp = MLP(D, (cfg.mlp or 4) * D, { act = cfg.activation, slope = cfg.leaky_slope })
   self.attn_scale = module.parameter({ D }, module.init.ones())
@@ -41,6 +47,17 @@ function Block:forward(x, x0, extra_v)
   x = x + self.attn_scale * self.attn(self:norm(x), extra_v)
   x = x + self.mlp_scale * self.mlp(self:norm(x))
   return x
+end
+
+function Block:parallel(lane0, lane1, x0, r, p)
+  local mix = self.resid_mix
+  local attn_in = mix:narrow(1, 1, 1) * lane0 + mix:narrow(1, 2, 1) * x0
+  local a = self.attn_scale * self.attn(self:norm(attn_in))
+  local m = self.mlp_scale * self.mlp(self:norm(lane1))
+  local function pp(i, j) return p:narrow(1, i, 1):narrow(2, j, 1):reshape(1) end
+  local new0 = r:narrow(1, 1, 1) * lane0 + pp(1, 1) * a + pp(2, 1) * m
+  local new1 = r:narrow(1, 2, 1) * lane1 + pp(1, 2) * a + pp(2, 2) * m
+  return new0, new1
 end
 
 return Block
