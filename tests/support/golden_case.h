@@ -3,6 +3,7 @@
 // same weights and batch, and compare loss, logits and every gradient by relative norm error.
 #pragma once
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -37,13 +38,16 @@ struct GoldenCase {
 };
 
 inline std::map<std::string, Tensor> run_reference(const GoldenCase& c, DType dtype) {
+  // The process id too: two test runs at once (CTest -j, or two checkouts on one machine) would
+  // otherwise read each other's half-written dumps.
   std::string dump = ::testing::TempDir() + "golden_" + std::to_string(std::hash<std::string>()(c.reference)) + "_" +
-                     dtype_name(dtype) + ".bin";
+                     dtype_name(dtype) + "_" + std::to_string(::getpid()) + ".bin";
   std::string cmd = std::string("/usr/bin/python3 ") + GOLFRT_SOURCE_DIR + "/scripts/reference/" + c.reference +
                     " --dtype " + (dtype == DType::f64 ? "float64" : "float32") + " --out " + dump + " >/dev/null";
   std::map<std::string, Tensor> ref;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   for (auto& [name, t] : read_tensor_dump(dump)) ref[name] = t;
+  std::remove(dump.c_str());
   return ref;
 }
 
