@@ -86,7 +86,7 @@ TEST(Untrusted, an_expanded_shape_past_the_limit_is_refused_at_its_script_line) 
   std::string e = error_of([&] { load_model(write(a, "expand")); });
   EXPECT_TRUE(has(e, "more than 2^60")) << e;
   EXPECT_TRUE(has(e, "expand")) << e;
-  EXPECT_TRUE(has(e, "baseline.lua:37")) << e;  // the line of the edit
+  EXPECT_TRUE(has(e, baseline_line_of(kInputLine))) << e;  // the line of the edit
 }
 
 TEST(Untrusted, a_stored_buffer_past_the_limit_is_refused_naming_it) {
@@ -96,7 +96,7 @@ TEST(Untrusted, a_stored_buffer_past_the_limit_is_refused_naming_it) {
   std::string e = error_of([&] { load_model(write(a, "buffer")); });
   EXPECT_TRUE(has(e, "buffer 'huge'")) << e;
   EXPECT_TRUE(has(e, "more than 2^60")) << e;
-  EXPECT_TRUE(has(e, "baseline.lua:37")) << e;
+  EXPECT_TRUE(has(e, baseline_line_of(kInputLine))) << e;
 }
 
 // ---- 2. a wall-clock deadline, inside the pattern functions too ----------------------------
@@ -203,7 +203,7 @@ TEST(Untrusted, a_parameter_beyond_the_artifacts_own_bytes_is_refused_before_it_
   std::string e = error_of([&] { load_model(write(a, "param")); });
   EXPECT_TRUE(has(e, "parameter 'huge'")) << e;
   EXPECT_TRUE(has(e, "allocation budget")) << e;
-  EXPECT_TRUE(has(e, "baseline.lua:37")) << e;
+  EXPECT_TRUE(has(e, baseline_line_of(kInputLine))) << e;
 }
 
 TEST(Untrusted, a_value_beyond_the_stated_budget_is_refused_at_its_line) {
@@ -211,7 +211,7 @@ TEST(Untrusted, a_value_beyond_the_stated_budget_is_refused_at_its_line) {
   Artifact a = with_script_edit(r.artifact, kInputLine, kInputLine + " ; local big = nn.full({2^31, 1}, 1)");
   std::string e = error_of([&] { load_model(write(a, "full")); });
   EXPECT_TRUE(has(e, "allocation budget")) << e;
-  EXPECT_TRUE(has(e, "baseline.lua:37")) << e;
+  EXPECT_TRUE(has(e, baseline_line_of(kInputLine))) << e;
 }
 
 TEST(Untrusted, a_plan_beyond_the_budget_is_refused_before_allocating) {
@@ -578,7 +578,7 @@ TEST(UntrustedCli, decode_refuses_an_overflowing_shape_instead_of_crashing) {
   Artifact a = with_script_edit(r.artifact, kInputLine,
                                 kInputLine + " ; x0 = x0 + nn.full({1,1,1},1):expand({2^62,4,1}):narrow(1, 2^40, 1):sum()");
   EXPECT_EQ(run("decode " + write(a, "cli_expand") + " --data " + dir + " --max-tokens 400", out), 1) << out;  // not 139
-  EXPECT_TRUE(has(out, "more than 2^60") && has(out, "baseline.lua:37")) << out;
+  EXPECT_TRUE(has(out, "more than 2^60") && has(out, baseline_line_of(kInputLine))) << out;
 }
 
 TEST(UntrustedCli, decode_stops_a_hanging_pattern_at_the_deadline) {

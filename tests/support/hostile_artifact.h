@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -67,6 +68,16 @@ inline Artifact with_script_edit(Artifact a, const std::string& from, const std:
 inline const std::string kReturnLine = "return nn.cross_entropy(logits, g.targets, cfg.softcap), nn.softcap(logits, cfg.softcap)";
 // The line that makes the blocks' input.
 inline const std::string kInputLine = "local x0 = nn.rms_norm(m.tok_emb(g.tokens), cfg.norm_eps)";
+
+// "baseline.lua:N" for the line of examples/baseline.lua holding `text` (errors name the line an
+// edit landed on; computed, so that editing the script does not break the tests that check it).
+inline std::string baseline_line_of(const std::string& text) {
+  std::ifstream in(std::string(GOLFRT_SOURCE_DIR) + "/examples/baseline.lua");
+  std::string line;
+  for (int n = 1; std::getline(in, line); n++)
+    if (line.find(text) != std::string::npos) return "baseline.lua:" + std::to_string(n);
+  throw std::runtime_error("examples/baseline.lua has no line '" + text + "'");
+}
 
 inline std::string write(const Artifact& a, const std::string& name) {
   std::string path = ::testing::TempDir() + "hostile_" + name + ".bin";
