@@ -140,18 +140,36 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       s.first = s.last = step;
       s.bytes = size_t(shape_numel(n.outs[size_t(k)].shape)) * dtype_size(n.outs[size_t(k)].integer ? DType::i32 : opt_.real);
       s.in_arena = !is_leaf(n.op);
+      if (n.op == Op::reshape) {
+        // A view of its input's bytes, no copy, when those belong to the plan (a bound leaf can be
+        // rebound between runs, so a reshape of a leaf still copies). Chains resolve to the root.
+        const size_t src = slot_of.at({n.inputs[0].node, n.inputs[0].out});
+        const size_t root = plan_.slots[src].alias >= 0 ? size_t(plan_.slots[src].alias) : src;
+        if (!is_leaf(g.node(plan_.slots[root].value.node).op)) {
+          s.alias = int(root);
+          s.in_arena = false;
+        }
+      }
       slot_of[{i, k}] = plan_.slots.size();
       plan_.slots.push_back(s);
     }
     for (const Value& in : n.inputs) {
       MemoryPlan::Slot& s = plan_.slots[slot_of.at({in.node, in.out})];
       s.last = std::max(s.last, step);
+      if (s.alias >= 0) plan_.slots[size_t(s.alias)].last = std::max(plan_.slots[size_t(s.alias)].last, step);
     }
   }
   // Requested outputs get tensors of their own (they outlive the run), except under guards, where
   // every value sits between sentinels in the arena and results are copied out.
+  // A requested reshape is then a copy again (a view would tie the result to the arena).
   if (!opt_.guard_bytes)
-    for (const Value& o : outputs_) plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
+    for (const Value& o : outputs_) {
+      plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
+      plan_.slots[slot_of.at({o.node, o.out})].alias = -1;
+    }
+  viewed_step_.assign(plan_.steps.size(), false);
+  for (const MemoryPlan::Slot& s : plan_.slots)
+    if (s.alias >= 0) viewed_step_[size_t(s.first)] = true;
 
   // Assign arena offsets: at each step, outputs are placed before the inputs' slots are freed,
   // so a kernel never writes over what it reads.
@@ -179,7 +197,11 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);
     DType t = spec.integer ? DType::i32 : opt_.real;
-    if (s.in_arena) values_[{s.value.node, s.value.out}] = Tensor::over(arena_, s.offset, spec.shape, t);
+    if (s.alias >= 0) {
+      const Value root = plan_.slots[size_t(s.alias)].value;
+      values_[{s.value.node, s.value.out}] = values_.at({root.node, root.out}).view(spec.shape);
+    }
+    else if (s.in_arena) values_[{s.value.node, s.value.out}] = Tensor::over(arena_, s.offset, spec.shape, t);
     else if (!is_leaf(g.node(s.value.node).op)) values_[{s.value.node, s.value.out}] = Tensor(spec.shape, t, opt_.device);
   }
 }
@@ -188,7 +210,8 @@ void Executor::plan_device_costs() {
   const bool on_cuda = opt_.device == Device::cuda;
   std::vector<Shape> ins, outs;
   bool has_matmul = false;
-  for (int id : plan_.steps) {
+  for (size_t step = 0; step < plan_.steps.size(); step++) {
+    const int id = plan_.steps[step];
     const Node& n = g_.node(id);
     ins.clear();
     outs.clear();
@@ -196,7 +219,7 @@ void Executor::plan_device_costs() {
     for (const OutSpec& o : n.outs) outs.push_back(o.shape);
     if (on_cuda) {
       try {
-        step_cost_.push_back(cuda_node_cost(n, ins, outs, !opt_.matmul_fp32));
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32));
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
@@ -204,7 +227,7 @@ void Executor::plan_device_costs() {
     }
   }
   for (const MemoryPlan::Slot& s : plan_.slots) {
-    if (s.in_arena) continue;
+    if (s.in_arena || s.alias >= 0) continue;
     if (is_leaf(g_.node(s.value.node).op)) device_bytes_.leaves += int64_t(s.bytes);
     else device_bytes_.outputs += int64_t(s.bytes);
   }
@@ -359,7 +382,7 @@ void Executor::run() {
   for (int step = 0; step < int(plan_.steps.size()); step++) {
     const int id = plan_.steps[size_t(step)];
     const Node& n = g_.node(id);
-    if (is_leaf(n.op)) continue;
+    if (is_leaf(n.op) || viewed_step_[size_t(step)]) continue;  // a viewed reshape has nothing to run
     if (on_cuda) dev.launched(step_cost_[size_t(step)].launches);
     if (!perform) {
       if (on_cuda && profile_on_) dev.sync();

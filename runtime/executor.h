@@ -3,8 +3,9 @@
 // Planning keeps only the nodes the requested outputs and the effects need (dead code is
 // dropped), gives every intermediate value a slot in one arena by liveness (a slot is reused once
 // its value's last reader has run, never while it is live; a node's outputs never share bytes
-// with its inputs), and checks every op against the backend before anything runs: an op the
-// backend lacks is an error at plan time, never a silent fallback.
+// with its inputs, except a reshape of an intermediate: a view of its input's bytes that runs
+// nothing, its input kept live while the view is read), and checks every op against the backend
+// before anything runs: an op the backend lacks is an error at plan time, never a silent fallback.
 //
 // On Device::cuda the arena and every intermediate live in device memory. A leaf may be bound to a
 // device tensor (used in place) or to a host tensor: then the executor keeps a device mirror,
@@ -46,7 +47,8 @@ struct MemoryPlan {
     Value value;
     size_t offset = 0, bytes = 0;
     int first = 0, last = 0;  // steps (indices into `steps`) where it is written and last read
-    bool in_arena = false;    // false: a leaf (bound tensor) or a requested output (own tensor)
+    bool in_arena = false;    // false: a leaf (bound tensor), a requested output (own tensor) or a view
+    int alias = -1;           // a reshape viewing this slot's bytes (no copy): the slot it views
   };
   std::vector<int> steps;  // node ids, in execution order
   std::vector<Slot> slots;
@@ -94,6 +96,7 @@ class Executor {
   std::map<int, Tensor> host_bound_;  // CUDA: leaves bound to host tensors (node -> host tensor)
   std::map<int, Tensor> mirrors_;     // and their device copies
   std::vector<int> written_leaves_;   // leaves an effect writes (downloaded after a CUDA run)
+  std::vector<bool> viewed_step_;     // per step: a reshape planned as a view (nothing runs)
   void check_guards(const Tensor& arena_bytes) const;
   // The ledger's side of the plan: per-step CUDA launches and scratch, and the device bytes.
   void plan_device_costs();

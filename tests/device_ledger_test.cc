@@ -127,11 +127,14 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   EXPECT_EQ(l.downloads, 2);
   EXPECT_EQ(l.download_bytes, 4 + cuda_fault_record_bytes());
   EXPECT_EQ(l.syncs, l.uploads + l.downloads);
-  int64_t launches = 0;
+  int64_t launches = 0, views = 0;
+  for (const MemoryPlan::Slot& s : ex.plan().slots) views += s.alias >= 0 ? 1 : 0;
   for (int id : ex.plan().steps) {
     const Node& n = m->g.node(id);
     if (n.op != Op::input && n.op != Op::param) launches += cost_of(m->g, n).launches;
   }
+  EXPECT_EQ(views, 1) << "the reshape of x is a view";
+  launches -= views;  // a view runs nothing (it would be one device copy)
   EXPECT_EQ(l.launches, launches);
   EXPECT_GT(l.launches, 10);
   // The first run grows the kernels' scratch (bf16 operands) and cuBLASLt's workspace; later
@@ -196,6 +199,49 @@ TEST(DeviceLedger, count_only_needs_no_device) {
     o.count_only = false;
     EXPECT_THROW(Executor(m->g, {m->loss}, o), std::runtime_error);
   }
+}
+
+// A reshape of an intermediate is a view of its input's bytes: no copy, no launch (before this,
+// every reshape was a device copy: this graph launched 7, and its reshapes were copies on the CPU
+// too). Its input stays live while the view is read, so the values equal the copying path's.
+TEST(DeviceLedger, reshape_of_an_intermediate_is_a_view_not_a_copy) {
+  Graph g;
+  Var x = input(g, "x", {4, 6});
+  Var r = reshape(relu(x), {24});
+  Var later = scale(relu(x), 2.0);  // placed while the view is live: must not reuse its bytes
+  Var y = relu(r) + reshape(later, {24});
+  Executor counted(g, {y}, counting());
+  counted.run();
+  // relu(x) twice, scale, relu(r), add; the two reshapes run nothing (today: 7).
+  EXPECT_EQ(counted.ledger().launches, 5);
+
+  Executor ex(g, {y});
+  Tensor xv({4, 6}, DType::f32);
+  for (int64_t i = 0; i < 24; i++) xv.set(i, double(i % 7) - 3.0);
+  ex.bind("x", xv);
+  ex.run();
+  for (int64_t i = 0; i < 24; i++) {
+    const double v = xv.get(i) > 0 ? xv.get(i) : 0.0;
+    EXPECT_EQ(ex.result(0).get(i), v + 2.0 * v) << i;
+  }
+  const MemoryPlan& p = ex.plan();
+  int views = 0;
+  for (const MemoryPlan::Slot& s : p.slots)
+    if (s.alias >= 0) {
+      views++;
+      EXPECT_GE(p.slots[size_t(s.alias)].last, s.last) << "the viewed bytes outlive the view's last reader";
+    }
+  EXPECT_EQ(views, 2);
+
+  // A reshape of a bound leaf (it may be rebound) or a requested reshape (results own their bytes)
+  // is still a copy.
+  Graph h;
+  Var a = input(h, "a", {2, 3});
+  Var b = reshape(a, {6});
+  Var c = reshape(relu(a), {3, 2});
+  Executor leafy(h, {b, c}, counting());
+  leafy.run();
+  EXPECT_EQ(leafy.ledger().launches, 3);  // two copies and the relu
 }
 
 // ---- Issue 16's targets. They fail today (run with --gtest_also_run_disabled_tests):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "runtime/executor.h"
 #include "runtime/optim/optimizer_set.h"
@@ -22,9 +23,12 @@ int64_t value_bytes(const Graph& g, Value v) { return shape_numel(g.spec(v).shap
 
 // FLOPs and bytes of the planned nodes, by where they run.
 void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
+  std::set<int> views;  // reshapes planned as views: no work
+  for (const MemoryPlan::Slot& s : ex.plan().slots)
+    if (s.alias >= 0) views.insert(s.value.node);
   for (int id : ex.plan().steps) {
     const Node& n = g.node(id);
-    if (n.op == Op::input || n.op == Op::param) continue;
+    if (n.op == Op::input || n.op == Op::param || views.count(id)) continue;
     p->nodes++;
     const Shape& out = n.outs[0].shape;
     if (n.op == Op::matmul) {

@@ -16,7 +16,7 @@ namespace golf {
 struct GraphOnPaper {
   DeviceLedger ledger;  // one run (a later one: first-run allocations excluded)
   DeviceBytes bytes;
-  int64_t nodes = 0;            // planned steps that launch work (leaves excluded)
+  int64_t nodes = 0;            // planned steps that do work (leaves and reshape views excluded)
   double matmul_flops = 0;      // tensor cores (bf16 inputs, fp32 accumulation)
   double attention_flops = 0;   // attention forward and backward (fp32 CUDA cores today)
   double other_flops = 0;       // the rest, one per element of each node's largest operand
