@@ -1,6 +1,7 @@
 // Command-line arguments shared by the subcommands: positionals, --set key=value (repeatable),
 // --preset NAME and --flag / --key value options.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,24 @@ inline Device parse_device(const Args& a) {
   }
   throw std::invalid_argument("--device must be cpu or cuda, not '" + d + "'");
 }
+
+// How golfrt was started (argv[0]), for commands printed back to the user (main.cc sets it).
+void set_program_name(const std::string& name);
+const std::string& program_name();
+// `args` as one shell command line: each argument single-quoted where the shell would split or
+// expand it.
+std::string shell_command(const std::vector<std::string>& args);
+
+// Numbers on the command line, parsed strictly: the whole text must be the number (no trailing
+// characters, no fraction for an integer, no NaN or infinity), and it must lie in [min, max]. The
+// errors name the flag and the text as given, since "stoll" or a silently truncated value tells a
+// user nothing (a fraction cut to 0 made `--batch 0.5` spin forever).
+int64_t parse_int_flag(const std::string& flag, const std::string& text, int64_t min, int64_t max);
+double parse_real_flag(const std::string& flag, const std::string& text, double min, double max);
+
+// The option `key` as a number (`def` when it is absent; the default is not range-checked).
+int64_t int_option(const Args& a, const std::string& key, int64_t def, int64_t min, int64_t max = INT64_MAX);
+double real_option(const Args& a, const std::string& key, double def, double min, double max);
 
 // `valued` lists the options that take a value; any other --option is a flag. Unknown options
 // are errors naming them.

@@ -28,30 +28,6 @@ extern const char* const kDataUsage =
 
 namespace {
 
-int64_t to_int(const std::string& option, const std::string& s) {
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size()) throw std::invalid_argument("--" + option + " needs an integer, got '" + s + "'");
-  return v;
-}
-
-double to_double(const std::string& option, const std::string& s) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size()) throw std::invalid_argument("--" + option + " needs a number, got '" + s + "'");
-  return v;
-}
-
 int cmd_prepare(const std::vector<std::string>& argv) {
   // --text repeats, which the option map of parse_args cannot hold: take those out first.
   PrepareOptions opt;
@@ -73,7 +49,7 @@ int cmd_prepare(const std::vector<std::string>& argv) {
     throw std::invalid_argument("data prepare takes no --set or --preset");
   opt.out = a.get("out", "");
   if (a.options.count("vocab")) {
-    opt.vocab = int(to_int("vocab", a.get("vocab", "")));
+    opt.vocab = int(int_option(a, "vocab", 0, 8, 65536));
     opt.vocab_given = true;
   }
   opt.tokenizer_model = a.get("tokenizer", "");
@@ -84,14 +60,10 @@ int cmd_prepare(const std::vector<std::string>& argv) {
   else throw std::invalid_argument("--docs must be lines or blank, got '" + docs + "'");
   if (a.options.count("val-docs") && a.options.count("val-fraction"))
     throw std::invalid_argument("--val-docs and --val-fraction exclude each other");
-  if (a.options.count("val-docs")) opt.val_docs = to_int("val-docs", a.get("val-docs", ""));
-  if (a.options.count("val-fraction")) opt.val_fraction = to_double("val-fraction", a.get("val-fraction", ""));
-  if (a.options.count("seed")) {
-    int64_t seed = to_int("seed", a.get("seed", ""));
-    if (seed < 0) throw std::invalid_argument("--seed must not be negative");
-    opt.seed = uint64_t(seed);
-  }
-  if (a.options.count("shard-tokens")) opt.shard_tokens = to_int("shard-tokens", a.get("shard-tokens", ""));
+  if (a.options.count("val-docs")) opt.val_docs = int_option(a, "val-docs", 0, 1);
+  if (a.options.count("val-fraction")) opt.val_fraction = real_option(a, "val-fraction", 0, 0, 1);
+  if (a.options.count("seed")) opt.seed = uint64_t(int_option(a, "seed", 0, 0));
+  if (a.options.count("shard-tokens")) opt.shard_tokens = int_option(a, "shard-tokens", 0, 1, INT32_MAX);
   if (opt.texts.empty() || opt.out.empty()) throw std::invalid_argument(std::string("usage: ") + kDataUsage);
   if (a.options.count("quiet") == 0)
     opt.log = [](const std::string& line) { std::fprintf(stderr, "data prepare: %s\n", line.c_str()); };

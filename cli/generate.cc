@@ -108,11 +108,11 @@ int generate(LoadedModel& m, const Args& a) {
   std::string want = m.artifact.meta["tokenizer"].get("fingerprint", "");
   if (!want.empty() && tok.fingerprint() != want)
     throw std::runtime_error("the tokenizer (" + tok.fingerprint() + ") is not the one the model was trained with (" + want + ")");
-  const int64_t n_new = std::stoll(a.get("tokens", "64"));
-  const double temperature = std::stod(a.get("temperature", "0.8"));
-  const int64_t top_k = std::stoll(a.get("top-k", "40"));
-  const int64_t context = std::stoll(a.get("seq", std::to_string(m.seq_len)));
-  Rng rng(std::stoull(a.get("seed", "1")));
+  const int64_t n_new = int_option(a, "tokens", 64, 0);
+  const double temperature = real_option(a, "temperature", 0.8, 0, INFINITY);
+  const int64_t top_k = int_option(a, "top-k", 40, 0);
+  const int64_t context = int_option(a, "seq", m.seq_len, 1);
+  Rng rng(uint64_t(int_option(a, "seed", 1, 0)));
   const Device device = parse_device(a);
 
   std::unique_ptr<LogitSource> src;

@@ -100,7 +100,7 @@ int cmd_inspect(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"threads"}, {"json"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt inspect ARTIFACT [--json] [--threads N]");
   const std::string& path = a.positional[0];
-  unsigned threads = unsigned(std::stoul(a.get("threads", "0")));
+  unsigned threads = unsigned(int_option(a, "threads", 0, 0, 4096));
   ArtifactStats s = artifact_stats(read_file(path), path, threads);
   OpSet here = current_op_set();
   bool same_ops = s.op_set.ops == here.ops && s.op_set.fingerprint == here.fingerprint;

@@ -65,18 +65,24 @@ int cmd_version(const std::vector<std::string>&) {
 const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
-     "                    [--seed S] [--out DIR] [--resume] [--checkpoint-every N] [--replay-schedule FILE]\n"
+     "                    [--seed S] [--out DIR] [--resume | --overwrite] [--checkpoint-every N] [--replay-schedule FILE]\n"
      "                    [--dtype f32|f64] [--device cpu|cuda] [--nproc N] [--quiet]\n"
      "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
      "  --set key=value        a config key, or train.KEY / quant.KEY (a setting the script's table has)\n"
      "  --time-budget S        wall-clock seconds of training (evaluation and checkpoints are not counted)\n"
      "  --steps N              stop after N optimizer steps\n"
-     "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>)\n"
+     "  --out DIR              metrics.jsonl, checkpoint.bin and schedule.json go here (default runs/<script>);\n"
+     "                         a folder that holds files is refused unless --resume or --overwrite is given\n"
      "  --resume               continue exactly from DIR/checkpoint.bin\n"
+     "  --overwrite            replace the run in DIR (its checkpoint, metrics, schedule and artifact)\n"
+     "  --checkpoint-every N   save every N steps (0: at the end only; default the script's)\n"
      "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)\n"
      "  --device cpu|cuda      where the graphs run (default cpu; cuda needs a CUDA build and a GPU)\n"
-     "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce",
+     "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce\n\n"
+     "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, the checkpoint is saved, the command that\n"
+     "resumes is printed, and golfrt exits 130 (SIGINT) or 143 (SIGTERM); a second signal stops at once.\n"
+     "--steps 0 and --time-budget 0 mean none, as in the train table.",
      golf::cli::cmd_train, nullptr},
     {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
      "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding|last] [--stride 64] [--chunk 2048] [--seq N]\n"
@@ -94,7 +100,14 @@ const Command kCommands[] = {
      "  --generate TEXT  continue TEXT, one decode step per token against a KV cache per attention use\n"
      "                   (a model that cannot decode incrementally says so and recomputes its window)\n"
      "  --no-cache       recompute the whole window for every generated token\n"
-     "  --device D       cpu (default) or cuda",
+     "  --temperature T  0 picks the most likely token; --top-k 0 samples from the whole vocabulary\n"
+     "  --device D       cpu (default) or cuda\n"
+     "  The artifact is untrusted (docs/artifact.md): it is scored from its logits with golfrt's own\n"
+     "  cross-entropy, and refused if it reads the targets or sees later tokens.\n"
+     "  --check-causal N windows checked for later tokens moving earlier scores (default 2; 0: off)\n"
+     "  --script-seconds S  wall-clock limit per call into the artifact's script (default 30)\n"
+     "  --memory-budget G   GiB one graph or script-made value may take (default 4)\n"
+     "  --any-tokenizer  score data whose tokenizer differs from (or is missing in) the artifact's",
      golf::cli::cmd_decode, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},
@@ -122,6 +135,7 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (argc > 0) golf::cli::set_program_name(argv[0]);
   if (args.empty()) {
     usage(stderr);
     return 2;

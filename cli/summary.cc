@@ -30,8 +30,9 @@ int cmd_summary(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"seq"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt summary SCRIPT [--set k=v] [--preset P]");
   ModelScript script(a.positional[0], a.overrides);
-  int64_t seq = std::stoll(a.get("seq", "0"));
-  if (seq <= 0) seq = script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : 16;
+  const int64_t seq = a.options.count("seq")            ? int_option(a, "seq", 0, 1)
+                      : script.has_config("seq_len") ? script.config_count("seq_len")
+                                                     : 16;
   auto m = script.build("train", 1, seq);
 
   std::printf("%s", script.path().c_str());

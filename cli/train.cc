@@ -1,12 +1,15 @@
 // golfrt train SCRIPT: trains a model script on a data folder and reports val_bpb as the
 // challenge scores it (runtime/train/trainer.h does the work).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 #include "cli/args.h"
+#include "cli/train_checks.h"
 #include "dsl/artifact_model.h"
 #include "runtime/dist/launch.h"
 #include "runtime/fs.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
 
 namespace golf::cli {
@@ -21,12 +24,12 @@ std::string stem(const std::string& path) {
 }  // namespace
 
 namespace {
-int train_rank(const Args& a, Communicator& comm);
+int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator& comm);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc"},
-                      {"resume", "quiet", "no-artifact"});
+                      {"resume", "quiet", "no-artifact", "overwrite"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
   const bool cuda = a.get("device", "cpu") == "cuda";
   if (a.options.count("nproc")) {
@@ -40,13 +43,17 @@ int cmd_train(const std::vector<std::string>& argv) {
       if (argv[i] == "--nproc") i++;
       else args.push_back(argv[i]);
     }
-    return run_local_ranks(std::stoi(a.get("nproc", "1")), args);
+    const int nproc = int(int_option(a, "nproc", 1, 1, 4096));
+    // The ranks stop themselves on SIGINT/SIGTERM (they get the terminal's signal too); this process
+    // waits for them rather than leave them behind.
+    install_stop_handlers();
+    return run_local_ranks(nproc, args);
   }
   // Before anything touches CUDA: under mpirun it picks the rank's GPU.
   std::unique_ptr<Communicator> comm = make_communicator(cuda);
-  if (!distributed(comm.get())) return train_rank(a, *comm);
+  if (!distributed(comm.get())) return train_rank(a, argv, *comm);
   try {
-    int rc = train_rank(a, *comm);
+    int rc = train_rank(a, argv, *comm);
     comm->barrier();  // the ranks end together, after rank 0's artifact
     return rc;
   } catch (const std::exception& e) {
@@ -58,32 +65,53 @@ int cmd_train(const std::vector<std::string>& argv) {
 
 namespace {
 
-int train_rank(const Args& a, Communicator& comm) {
+// The command that continues this run: the same one without --overwrite, with --resume.
+std::string resume_command(const std::vector<std::string>& argv) {
+  std::vector<std::string> cmd = {program_name(), "train"};
+  bool has_resume = false;
+  for (const std::string& s : argv) {
+    if (s == "--overwrite") continue;
+    has_resume = has_resume || s == "--resume";
+    cmd.push_back(s);
+  }
+  if (!has_resume) cmd.push_back("--resume");
+  return shell_command(cmd);
+}
+
+int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator& comm) {
   const bool root = comm.is_root();
   const Device device = parse_device(a);
   const std::string& path = a.positional[0];
+
+  // Every number of the command line, before anything is read or written.
+  TrainerOptions opt;
+  opt.out_dir = a.get("out", "runs/" + stem(path));
+  opt.seed = uint64_t(int_option(a, "seed", 1, 0));
+  // 0 means "none" here as in the train table: --steps 0 lifts the script's step cap.
+  opt.steps = int_option(a, "steps", -1, 0);
+  opt.time_budget = real_option(a, "time-budget", -1, 0, INFINITY);
+  opt.checkpoint_every = int_option(a, "checkpoint-every", -1, 0);
+  opt.resume = a.options.count("resume") != 0;
+  // Rank 0 alone writes the run folder (another rank would see the files it has begun to write).
+  if (root) check_run_folder(opt.out_dir, opt.resume, a.options.count("overwrite") != 0);
+
   ModelScript script(path, a.overrides);
   Json train = script.table_json("train");
   if (!train.is_object()) throw std::invalid_argument(path + ": the script has no train table");
-  int64_t seq = script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : train.get("seq_len", int64_t(0));
+  check_train_numbers(train);
+  int64_t seq = script.has_config("seq_len") ? script.config_count("seq_len") : train.get("seq_len", int64_t(0));
   if (seq <= 0) throw std::invalid_argument(path + ": set config.seq_len (or train.seq_len)");
+  check_quant_settings(script, train, seq);
 
   std::string data_dir = a.get("data", "data/nlp-corpus-sp1024");
   DataDir data = open_data_dir(data_dir);
-  if (script.has_config("vocab") && int64_t(script.config_number("vocab")) != data.vocab)
-    throw std::invalid_argument(path + ": config.vocab is " + std::to_string(int64_t(script.config_number("vocab"))) +
+  if (script.has_config("vocab") && script.config_count("vocab") != data.vocab)
+    throw std::invalid_argument(path + ": config.vocab is " + std::to_string(script.config_count("vocab")) +
                                 " but " + data_dir + " has a vocabulary of " + std::to_string(data.vocab) +
                                 " (use --set vocab=" + std::to_string(data.vocab) + ")");
 
-  TrainerOptions opt;
-  opt.out_dir = a.get("out", "runs/" + stem(path));
-  opt.seed = std::stoull(a.get("seed", "1"));
-  opt.steps = std::stoll(a.get("steps", "-1"));
-  opt.time_budget = std::stod(a.get("time-budget", "-1"));
-  opt.resume = a.options.count("resume") != 0;
   opt.quiet = a.options.count("quiet") != 0;
   opt.replay_schedule = a.get("replay-schedule", "");
-  opt.checkpoint_every = std::stoll(a.get("checkpoint-every", "-1"));
   opt.real = dtype_from_name(a.get("dtype", "f32"));
   opt.device = device;
   opt.comm = &comm;
@@ -104,7 +132,28 @@ int train_rank(const Args& a, Communicator& comm) {
   if (root && distributed(&comm))
     std::printf("%d ranks (%s): each runs 1/%d of every global batch\n", comm.size(), comm.engine().c_str(), comm.size());
   std::fflush(stdout);
+  if (root && a.options.count("overwrite")) clear_run_folder(opt.out_dir);
+  // Ctrl-C or SIGTERM from here on: the trainer finishes its step and saves the checkpoint.
+  install_stop_handlers();
   TrainReport r = train_model(factory, matcher, train, seq, data, opt);
+  // The artifact is written atomically: a signal while it is made may end the process at once.
+  remove_stop_handlers();
+  // (Every rank asks, so that they all end the same way: rank 0's signal decides.)
+  const int late_signal = agreed_stop_signal(comm);
+  if (const int sig = r.stopped_by ? r.stopped_by : late_signal) {
+    if (root) {
+      const std::string ckpt = path_join(opt.out_dir, "checkpoint.bin");
+      if (r.stopped_by)
+        std::printf("golfrt train: stopped by %s after step %lld (%.1f s of training); the checkpoint %s holds it\n",
+                    stop_signal_name(sig), (long long)r.steps, r.seconds, ckpt.c_str());
+      else
+        std::printf("golfrt train: %s after the last step (%lld): the checkpoint %s is final; the artifact was not "
+                    "written\n", stop_signal_name(sig), (long long)r.steps, ckpt.c_str());
+      std::printf("resume with: %s\n", resume_command(argv).c_str());
+      std::fflush(stdout);
+    }
+    return 128 + sig;  // the shell's convention for "ended by signal N": 130 for SIGINT, 143 for SIGTERM
+  }
   // The artifact is rank 0's alone.
   if (!root) return 0;
   std::printf("trained %lld steps in %.1f s (%lld tokens, %.0f tokens/s); last train loss %.4f\n", (long long)r.steps,

@@ -58,9 +58,15 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
   return a;
 }
 
-LoadedModel load_model(const std::string& path) {
+LoadedModel load_model(const std::string& path, const ModelLimits& limits) {
+  return load_model(read_artifact(path), path, limits);
+}
+
+LoadedModel load_model(Artifact artifact, const std::string& path, const ModelLimits& limits) {
   LoadedModel m;
-  m.artifact = read_artifact(path);
+  m.artifact = std::move(artifact);
+  if (std::string why = op_set_error(m.artifact.op_set, current_op_names()); !why.empty())
+    throw std::runtime_error(path + ": " + why);
   const Json& meta = m.artifact.meta;
   std::string script_name = meta.get("script", "");
   std::string source;
@@ -75,18 +81,33 @@ LoadedModel load_model(const std::string& path) {
   o.preset = meta.get("preset", "");
   for (const Json& kv : meta["sets"].items()) o.sets.push_back({kv[0].str(), kv[1].str()});
   // The script runs from the artifact's own sources in the sandbox; nothing is read from disk.
-  m.script = std::make_unique<ModelScript>(path + ":" + script_name, source, modules, o);
+  SandboxLimits sandbox;
+  sandbox.max_seconds = limits.script_seconds;
+  m.script = std::make_unique<ModelScript>(path + ":" + script_name, source, modules, o, sandbox);
   m.seq_len = meta.get("seq_len", int64_t(0));
   if (m.seq_len <= 0) throw std::runtime_error(path + ": the artifact has no seq_len");
+  // Parameters and stored buffers come from the artifact's tensors, so together they may take no
+  // more than those dequantize to; a value the script makes on its own, the stated budget.
+  int64_t stored_bytes = 0;
+  for (const QTensor& t : m.artifact.tensors) stored_bytes += shape_numel(t.shape) * 4;
+  m.script->set_allocation_budget(int64_t(limits.memory_budget), stored_bytes);
   ModelScript* s = m.script.get();
   m.factory = [s](const std::string& mode, int64_t batch, int64_t t) -> std::unique_ptr<ModelGraph> {
     return s->build(mode, batch, t);
   };
   m.eval_model = m.factory("eval", 1, m.seq_len);
   ParamStore& store = m.eval_model->store;
-  store.initialize(0, DType::f32);
   std::map<std::string, const QTensor*> by_name;
   for (const QTensor& t : m.artifact.tensors) by_name[t.name] = &t;
+  for (const ParamSpec& p : store.specs()) {  // before initialize() allocates them
+    if (p.is_buffer() && !p.stored) continue;
+    auto it = by_name.find(p.name);
+    if (it == by_name.end()) throw std::runtime_error(path + ": the model needs '" + p.name + "', which the artifact does not hold");
+    if (it->second->shape != p.shape)
+      throw std::runtime_error(path + ": tensor '" + p.name + "' is " + shape_str(it->second->shape) + ", the model expects " +
+                               shape_str(p.shape));
+  }
+  store.initialize(0, DType::f32);
   for (const ParamSpec& p : store.specs()) {
     if (p.is_buffer() && !p.stored) {  // initialize() gave it the values the script declared
       if (by_name.count(p.name))

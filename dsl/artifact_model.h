@@ -23,6 +23,13 @@ struct ExportInfo {
 Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
                       const std::map<std::string, Tensor>& hessians = {});
 
+// What decoding an artifact someone else made may cost (docs/artifact.md, "Limits on an untrusted
+// file"). The file itself is bounded by the reader; these bound what its script makes happen.
+struct ModelLimits {
+  double script_seconds = 30;                     // wall clock per call into the script
+  size_t memory_budget = size_t(4) << 30;         // per graph plan, and per value or unstored buffer
+};
+
 struct LoadedModel {
   Artifact artifact;
   std::unique_ptr<ModelScript> script;
@@ -31,6 +38,11 @@ struct LoadedModel {
   GraphFactory factory;
 };
 
-LoadedModel load_model(const std::string& artifact_path);
+// Refuses, before allocating them, parameters or stored buffers the artifact does not hold with
+// the same shape, and an op set that is not a prefix of this golfrt's (op_set_error in
+// runtime/artifact/op_set.h).
+LoadedModel load_model(const std::string& artifact_path, const ModelLimits& limits = {});
+// The same for an artifact already read (`name` appears in messages): the script fuzzer's way in.
+LoadedModel load_model(Artifact artifact, const std::string& name, const ModelLimits& limits = {});
 
 }  // namespace golf

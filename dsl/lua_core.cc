@@ -3,6 +3,7 @@
 #include <lua.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -90,7 +91,11 @@ bool is_tensor(lua_State* L, int idx) { return luaL_testudata(L, idx, kTensorMet
 
 int64_t check_int(lua_State* L, int idx) {
   lua_Number n = luaL_checknumber(L, idx);
-  if (n != std::floor(n)) luaL_argerror(L, idx, "integer expected");
+  if (!std::isfinite(n) || n != std::floor(n) || !(n >= -0x1p62 && n <= 0x1p62)) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "a whole number in -2^62 .. 2^62 expected, got %.17g", double(n));
+    luaL_argerror(L, idx, msg);
+  }
   return int64_t(n);
 }
 
@@ -112,6 +117,11 @@ Shape check_shape(lua_State* L, int idx) {
       lua_geti(L, idx, i);
       lua_Number v = luaL_checknumber(L, -1);
       lua_pop(L, 1);
+      // A double outside int64 (or NaN) has no defined conversion; -1 stays (reshape's "the rest").
+      // A fraction was once cut silently (--set dim=64.5 built a 64-wide model). (The graph
+      // refuses a shape of more than 2^60 elements, naming the op; this keeps the conversion defined.)
+      if (!(v >= -1 && v <= 0x1p62) || v != std::floor(v))
+        luaL_error(L, "shape entry %d is %f, not a whole number in 0 .. 2^62", int(i), double(v));
       s.push_back(int64_t(v));
     }
     return s;
@@ -169,11 +179,28 @@ Init check_init(lua_State* L, int idx) {
   return Init::zeros();
 }
 
+// The allocation budget (BuildContext::max_*_bytes): refused at the script's line, before the
+// C++ side allocates. A shape past 2^60 elements was refused by check_shape already.
+void check_budget(lua_State* L, const char* what, const std::string& name, const Shape& shape, int64_t limit,
+                  int64_t already = 0) {
+  if (limit <= 0) return;
+  if (!shape_size_error(shape).empty()) return;  // the declaration itself refuses it, naming why
+  const int64_t bytes = shape_numel(shape) * 4;
+  if (bytes > limit - already)
+    luaL_error(L, "%s '%s' %s needs %I bytes, beyond the allocation budget of %I bytes%s", what, name.c_str(),
+               shape_str(shape).c_str(), (lua_Integer)bytes, (lua_Integer)limit,
+               already ? " (with the parameters and buffers declared before it)" : "");
+}
+
 int l_param(lua_State* L) {
   std::string name = luaL_checkstring(L, 1);
   Shape shape = check_shape(L, 2);
   Init init = check_init(L, 3);
   BuildContext* ctx = context(L);
+  if (!ctx->store->has(name)) {
+    check_budget(L, "parameter", name, shape, ctx->max_param_bytes, ctx->param_bytes);
+    if (ctx->max_param_bytes > 0 && shape_size_error(shape).empty()) ctx->param_bytes += shape_numel(shape) * 4;
+  }
   ctx->graph->set_location(location(L));
   ctx->store->declare(name, shape, init);
   Var w = param(*ctx->graph, name, shape);
@@ -205,6 +232,14 @@ int l_buffer(lua_State* L) {
   bool integer = lua_toboolean(L, 4);
   bool stored = lua_isnoneornil(L, 5) ? true : lua_toboolean(L, 5);
   BuildContext* ctx = context(L);
+  if (!ctx->store->has(name)) {
+    if (stored) {
+      check_budget(L, "buffer", name, shape, ctx->max_param_bytes, ctx->param_bytes);
+      if (ctx->max_param_bytes > 0 && shape_size_error(shape).empty()) ctx->param_bytes += shape_numel(shape) * 4;
+    } else {
+      check_budget(L, "buffer", name, shape, ctx->max_value_bytes);
+    }
+  }
   ctx->graph->set_location(location(L));
   ctx->store->declare_buffer(name, shape, std::move(values), integer, stored);
   return ret(L, buffer(*ctx->graph, name, shape, integer));
@@ -232,6 +267,7 @@ int l_permutation(lua_State* L) {
 
 int l_full(lua_State* L) {
   Shape shape = check_shape(L, 1);
+  check_budget(L, "full", "value", shape, context(L)->max_value_bytes);
   return ret(L, full(graph_for_op(L), shape, luaL_checknumber(L, 2)));
 }
 
@@ -479,7 +515,7 @@ int l_ngram_hash(lua_State* L) {
     lua_pop(L, 1);
   }
   if (kind != "mult" && kind != "xxh3") return luaL_error(L, "ngram_hash: hash must be \"mult\" or \"xxh3\", not \"%s\"", kind.c_str());
-  h.kind = kind == "xxh3" ? 1 : 0;
+  h.kind = kind == "xxh3" ? NgramKind::xxh3 : NgramKind::multiply_xor;
   BuildContext* ctx = context(L);
   if (!ctx->decoding) return ret(L, ngram_hash(tokens, h));
   // A decode step keeps the last n−1 ids in an integer state "ngram.N" [B, n−1]: the window is the

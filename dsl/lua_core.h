@@ -37,6 +37,12 @@ struct BuildContext {
   // falls below train.qat.below, without rebuilding the graph. The gradient is w's either way
   // (fake_quant is straight-through).
   std::function<int(const std::string&, const Shape&)> qat_bits;
+  // An untrusted script's allocation budget (0: none): the bytes (at 4 an element) one nn.full
+  // value or one buffer may take, and all parameters with stored buffers together (the artifact's
+  // own tensors bound those). Checked when the script declares them, before anything is allocated.
+  int64_t max_value_bytes = 0;
+  int64_t max_param_bytes = 0;
+  int64_t param_bytes = 0;  // declared so far in this build
   Var qat_switch;
   std::map<std::string, Var> qat_weights;
 };

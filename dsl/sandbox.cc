@@ -2,10 +2,14 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "dsl/lua_pattern.h"
 
 namespace golf {
 
@@ -70,6 +74,17 @@ void* Sandbox::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
 
 Sandbox* Sandbox::of(lua_State* L) { return sandbox_of(L); }
 
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void Sandbox::check_deadline(lua_State* L, const char* where) {
+  if (limits_.max_seconds <= 0 || depth_ == 0 || now_ns() <= deadline_ns_) return;
+  luaL_error(L, "script time limit exceeded: %s ran past the %f-second deadline", where, limits_.max_seconds);
+}
+
 void Sandbox::hook(lua_State* L, lua_Debug* ar) {
   Sandbox* s = sandbox_of(L);
   if (ar->event == LUA_HOOKLINE) {
@@ -77,6 +92,7 @@ void Sandbox::hook(lua_State* L, lua_Debug* ar) {
       s->last_script_line_ = std::string(ar->short_src) + ":" + std::to_string(ar->currentline);
     return;
   }
+  s->check_deadline(L, "the script");
   s->instructions_ += 1000;
   if (s->instructions_ > s->limits_.max_instructions)
     luaL_error(L, "instruction limit exceeded (%I instructions): is there a runaway loop?",
@@ -170,6 +186,7 @@ void Sandbox::open_libs() {
   lua_pushnil(L_);
   lua_setfield(L_, -2, "dump");  // string.dump would hand out bytecode
   lua_settop(L_, 0);
+  install_bounded_patterns(L_);
 
   lua_newtable(L_);
   lua_setfield(L_, LUA_REGISTRYINDEX, kLoadedKey);
@@ -184,9 +201,16 @@ void Sandbox::pcall(int nargs, int nresults) {
   int base = lua_gettop(L_) - nargs;  // the function's index
   lua_pushcfunction(L_, traceback);
   lua_insert(L_, base);
-  instructions_ = 0;
+  // A call from C++ made while the script runs (a quant rule's name match during build()) shares
+  // the outer call's budget and deadline rather than restarting them.
+  if (depth_ == 0) {
+    instructions_ = 0;
+    deadline_ns_ = now_ns() + int64_t(std::min(limits_.max_seconds, 1e9) * 1e9);  // a billion seconds: none
+  }
   memory_exceeded_ = false;
+  depth_++;
   int status = lua_pcall(L_, nargs, nresults, base);
+  depth_--;
   lua_remove(L_, base);
   if (status != LUA_OK) {
     std::string msg = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "(error object is not a string)";

@@ -1,8 +1,10 @@
 // A sandboxed Lua state for model scripts. An artifact carries its script, so decoding runs code
 // from a file: the state opens only base, table, string, math and utf8; it has no io, os, debug,
 // dofile/loadfile, string.dump or bytecode loading; `require` resolves only modules bundled with
-// the script and the built-in golf library; an instruction budget and a memory ceiling stop
-// runaway scripts with a clear error.
+// the script and the built-in golf library; an instruction budget, a wall-clock deadline and a
+// memory ceiling stop runaway scripts with a clear error. The pattern functions (string.find,
+// match, gmatch, gsub) are golfrt's own (dsl/lua_pattern.h), which watch the deadline while they
+// backtrack: Lua's run in C, where no hook fires.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -23,6 +25,9 @@ struct ScriptError : std::runtime_error {
 struct SandboxLimits {
   int64_t max_instructions = 1'000'000'000;  // per call into the script (build, a config read)
   size_t max_memory = size_t(1) << 30;        // bytes held by the Lua heap
+  // Wall-clock seconds per call into the script, checked in Lua code and inside the pattern
+  // functions; 0: none. An artifact's script (load_model) runs under ModelLimits' deadline.
+  double max_seconds = 0;
 };
 
 class Sandbox {
@@ -53,6 +58,8 @@ class Sandbox {
   void pcall(int nargs, int nresults);
 
   size_t memory_in_use() const { return mem_used_; }
+  // Raises a Lua error (naming `where`) when the current call has run past its deadline.
+  void check_deadline(lua_State* L, const char* where);
   // "script.lua:12": the last line run in code outside the golf library. Lua's tail calls
   // (`return m.head(x)`) remove the caller's frame from the stack, so node locations fall back
   // to this when no script frame is left.
@@ -69,6 +76,8 @@ class Sandbox {
   SandboxLimits limits_;
   size_t mem_used_ = 0;
   int64_t instructions_ = 0;
+  int depth_ = 0;             // calls into the script in progress (the C++ side may call back in)
+  int64_t deadline_ns_ = 0;   // steady-clock time the outermost call must end by
   bool memory_exceeded_ = false;
   std::string last_script_line_;
   std::string module_dir_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -163,6 +164,7 @@ void ModelScript::load(const Overrides& o) {
     }
     lua_getfield(L, -1, field.c_str());
     int type = lua_type(L, -1);
+    const bool was_integer = lua_isinteger(L, -1);
     lua_pop(L, 1);
     if (type == LUA_TNIL) {
       if (table == "train" || table == "quant")
@@ -173,6 +175,9 @@ void ModelScript::load(const Overrides& o) {
     if (type == LUA_TNUMBER) {
       if (!lua_stringtonumber(L, text.c_str()))
         throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is a number");
+      const lua_Number v = lua_tonumber(L, -1);
+      if (was_integer && v != std::floor(v))
+        fraction_note_ += std::string(fraction_note_.empty() ? "" : ", ") + "--set " + key + "=" + text;
     } else if (type == LUA_TBOOLEAN) {
       if (text != "true" && text != "false") throw ScriptError("--set " + key + "=" + text + ": '" + key + "' is true or false");
       lua_pushboolean(L, text == "true");
@@ -234,6 +239,16 @@ double ModelScript::config_number(const std::string& key) const {
   return v;
 }
 
+int64_t ModelScript::config_count(const std::string& key) const {
+  const double v = config_number(key);
+  if (!(v >= 1 && v <= 9007199254740992.0) || v != std::floor(v)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.17g", v);
+    throw ScriptError(path_ + ": config." + key + " is " + text + "; it must be a whole number of at least 1");
+  }
+  return int64_t(v);
+}
+
 std::vector<std::string> ModelScript::preset_names() const {
   lua_State* L = sb_.L();
   std::vector<std::string> names;
@@ -270,6 +285,8 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.store = &m->store;
   ctx.decoding = decoding;
   ctx.context = windowed ? seq + 1 : decoding ? seq : 0;
+  ctx.max_value_bytes = max_value_bytes_;
+  ctx.max_param_bytes = max_param_bytes_;
   Json qat, quant;
   if (mode == "train" || mode == "train_double" || mode == "distill") {
     Json train = table_json("train");
@@ -306,7 +323,16 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   lua_setfield(L, -2, "mode");
   lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
   lua_pushstring(L, mode.c_str());
-  sb_.pcall(3, 2);
+  try {
+    sb_.pcall(3, 2);
+  } catch (const ScriptError& e) {
+    // The Lua line says where a number was refused, not that it came from the command line.
+    if (fraction_note_.empty()) throw;
+    std::string what = e.what();
+    const size_t eol = std::min(what.find('\n'), what.size());
+    what.insert(eol, "\n  (" + fraction_note_ + " made a whole number of the script fractional)");
+    throw ScriptError(what);
+  }
 
   if (!luaL_testudata(L, -2, "golf.Tensor")) {
     lua_settop(L, top);

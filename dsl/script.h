@@ -46,6 +46,9 @@ class ModelScript {
   std::vector<std::pair<std::string, std::string>> config_items() const;
   bool has_config(const std::string& key) const;
   double config_number(const std::string& key) const;
+  // A config number used as a count or a size (seq_len, vocab): refused, naming the key and its
+  // value, unless it is a whole number from 1 to 2^53 (a fraction would be cut without a word).
+  int64_t config_count(const std::string& key) const;
   std::vector<std::string> preset_names() const;
 
   std::unique_ptr<BuiltModel> build(const std::string& mode, int64_t batch, int64_t seq);
@@ -65,6 +68,13 @@ class ModelScript {
   std::vector<std::pair<std::string, std::string>> bundle() const;
 
   Sandbox& sandbox() { return sb_; }
+  // An untrusted script's allocation budget for every later build() (BuildContext::max_*_bytes;
+  // 0: none): bytes per nn.full value or unstored buffer, and for all parameters and stored
+  // buffers together.
+  void set_allocation_budget(int64_t value_bytes, int64_t param_bytes) {
+    max_value_bytes_ = value_bytes;
+    max_param_bytes_ = param_bytes;
+  }
 
  private:
   void push_field(const char* table, const char* key) const;  // pushes M[table][key] (or nil)
@@ -74,6 +84,8 @@ class ModelScript {
   Sandbox sb_;
   int module_ref_ = -1;  // registry reference to the returned table
   int config_ref_ = -1;  // the effective config (a copy with the overrides applied)
+  int64_t max_value_bytes_ = 0, max_param_bytes_ = 0;
+  std::string fraction_note_;  // "--set k=v, ...": whole-number values the command line made fractional
 };
 
 }  // namespace golf

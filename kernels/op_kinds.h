@@ -1,4 +1,4 @@
-// What the CPU kernels and their CUDA twins share: the shape type and the element-wise op kinds,
+// What the CPU kernels and their CUDA twins share: the shape type and the op kinds (element-wise, hash),
 // so that one mapping from graph ops (runtime/backend_util.h) serves both backends.
 #pragma once
 #include <cstdint>
@@ -18,5 +18,11 @@ enum class Unary {
 };
 
 enum class Binary { add, sub, mul, div };
+
+// The n-gram bucket hash (PARAMETER_GOLF.md); its value is the op attribute `kind` of ngram_hash.
+enum class NgramKind : int64_t {
+  multiply_xor = 0,  // primes p0 (current id), p1, p2 (earlier ids), xor-ed
+  xxh3 = 1,          // XXH3-64 with a seed over the ids as little-endian uint32, oldest first
+};
 
 }  // namespace golf::kernels

@@ -10,4 +10,7 @@ namespace golf {
 // effect ops, ins[0] is the bound target tensor, written in place.
 void cpu_run_node(const Node& n, const std::vector<Tensor>& ins, std::vector<Tensor>& outs);
 
+// True when cpu_run_node has a kernel for the op (every op: tests/op_table_test.cc checks it).
+bool cpu_has_kernel(Op op);
+
 }  // namespace golf

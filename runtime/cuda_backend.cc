@@ -3,8 +3,8 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cuda_kernels.h"
-#include "runtime/backend_util.h"
 #include "kernels/cuda/runtime_api.h"
+#include "runtime/backend_util.h"
 
 namespace golf {
 
@@ -22,166 +22,173 @@ void require_device_f32(const Node& n, const std::vector<Tensor>& ins, const std
     }
 }
 
-}  // namespace
+// One node's launch: its attributes come from runtime/op_attrs.h, its geometry from backend_util.h.
+struct Call {
+  const Node& n;
+  const std::vector<Tensor>& in;
+  std::vector<Tensor>& out;
+  int tag;  // names the node in a kernel's fault (cuda_take_fault)
+  const CudaRunOptions& opt;
+  const float* x(size_t i) const { return in[i].data<float>(); }
+  const int32_t* ids(size_t i) const { return in[i].data<int32_t>(); }
+  const void* raw(size_t i) const { return in[i].raw(); }
+  float* y(size_t i = 0) const { return out[i].data<float>(); }
+  const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
+  int64_t last() const { return s0().back(); }               // input 0's last dimension
+  int64_t rows() const { return in[0].numel() / last(); }    // and the rows of it
+};
+using Kernel = void (*)(const Call&);
 
-bool cuda_has_kernel(Op op) {
+// The kernel of each op; nullptr when kernels/cuda/ has none (the executor then refuses the graph
+// at plan time, before anything runs: there is no CPU fallback).
+Kernel cuda_kernel(Op op) {
   switch (op) {
-    // Every op of runtime/ops.def as of this file; a new op falls to `default` until it has a
-    // kernel here, and the executor then refuses the graph at plan time.
-    case Op::input: case Op::param: case Op::full:
+    // ---- layout: 4-byte words, so float and int32 tensors alike
+    case Op::reshape: return [](const Call& c) { cuda::copy4(c.in[0].numel(), c.raw(0), c.out[0].raw()); };
+    case Op::permute: return [](const Call& c) { cuda::permute4(c.s0(), c.raw(0), permute_attrs(c.n).perm, c.out[0].raw()); };
+    case Op::slice:
+      return [](const Call& c) {
+        AxisRange r = axis_range(c.n, c.s0());
+        cuda::slice4(r.s.outer, r.s.dim, r.s.inner, r.lo, r.hi, c.raw(0), c.out[0].raw());
+      };
+    case Op::pad:
+      return [](const Call& c) {
+        AxisRange r = axis_range(c.n, c.s0());
+        cuda::pad4(r.s.outer, r.s.dim, r.s.inner, r.lo, r.hi, c.raw(0), c.out[0].raw());
+      };
+    case Op::concat:
+      return [](const Call& c) {
+        const int64_t axis = concat_attrs(c.n).axis, out_dim = c.out[0].dim(int(axis));
+        int64_t at = 0;
+        for (const Tensor& t : c.in) {
+          Split s = split(t.shape(), axis);
+          cuda::concat_part4(s.outer, s.dim, s.inner, out_dim, at, t.raw(), c.out[0].raw());
+          at += s.dim;
+        }
+      };
+    case Op::full: return [](const Call& c) { cuda::fill(c.out[0].numel(), float(full_attrs(c.n).value), c.y()); };
+    case Op::to_real: return [](const Call& c) { cuda::to_real(c.out[0].numel(), c.ids(0), c.y()); };
+    case Op::ngram_hash:
+      return [](const Call& c) {
+        NgramArgs h = ngram_args(c.n);
+        cuda::ngram_hash(c.s0()[0], c.s0()[1], h.n, h.buckets, h.kind, h.primes, h.seed, c.ids(0), c.out[0].data<int32_t>());
+      };
+    case Op::ngram_hash_at:
+      return [](const Call& c) {
+        NgramArgs h = ngram_args(c.n);
+        cuda::ngram_hash_at(c.s0()[0], h.n, h.buckets, h.kind, h.primes, h.seed, c.ids(1), c.ids(0), c.out[0].data<int32_t>());
+      };
     case Op::neg: case Op::exp: case Op::log: case Op::sqrt: case Op::rsqrt: case Op::square: case Op::tanh:
     case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
+      return [](const Call& c) {
+        UnaryArgs u = unary_args(c.n);
+        cuda::unary(u.kind, c.in[0].numel(), c.x(0), c.y(), u.a);
+      };
     case Op::add: case Op::sub: case Op::mul: case Op::div:
-    case Op::sum: case Op::mean: case Op::sum_to: case Op::expand:
-    case Op::reshape: case Op::permute: case Op::slice: case Op::pad: case Op::concat:
-    case Op::embedding: case Op::scatter_add_rows: case Op::index_select: case Op::index_add: case Op::token_shift:
+      return [](const Call& c) {
+        const Shape& os = c.out[0].shape();
+        cuda::binary(binary_kind(c.n.op), os, padded(c.in[0].shape(), os.size()), c.x(0), padded(c.in[1].shape(), os.size()),
+                     c.x(1), c.y());
+      };
+    case Op::sum: return [](const Call& c) { cuda::reduce_sum(c.s0(), c.x(0), c.out[0].shape(), c.y(), 1.0); };
+    case Op::mean:
+      return [](const Call& c) {
+        const double sc = c.out[0].numel() ? double(c.out[0].numel()) / double(c.in[0].numel()) : 1.0;
+        cuda::reduce_sum(c.s0(), c.x(0), c.out[0].shape(), c.y(), sc);
+      };
+    case Op::sum_to:
+      return [](const Call& c) { cuda::reduce_sum(c.s0(), c.x(0), padded(c.out[0].shape(), c.s0().size()), c.y()); };
+    case Op::expand:
+      return [](const Call& c) { cuda::broadcast(padded(c.s0(), c.out[0].shape().size()), c.x(0), c.out[0].shape(), c.y()); };
+    case Op::embedding:
+      return [](const Call& c) { cuda::embedding(c.in[1].numel(), c.in[0].dim(0), c.in[0].dim(1), c.x(0), c.ids(1), c.y(), c.tag); };
+    case Op::scatter_add_rows:
+      return [](const Call& c) {
+        cuda::scatter_add_rows(c.in[0].numel(), scatter_add_rows_attrs(c.n).rows, c.in[1].dim(-1), c.ids(0), c.x(1), c.y(), c.tag);
+      };
+    case Op::index_select:
+      return [](const Call& c) { cuda::index_select(c.rows(), c.last(), c.in[1].numel(), c.x(0), c.ids(1), c.y(), c.tag); };
+    case Op::index_add:
+      return [](const Call& c) { cuda::index_add(c.rows(), c.last(), index_add_attrs(c.n).channels, c.x(0), c.ids(1), c.y(), c.tag); };
+    case Op::token_shift:
+      return [](const Call& c) {
+        const Shape& s = c.s0();
+        cuda::token_shift(s[0], s[1], c.in[0].numel() / (s[0] * s[1]), token_shift_attrs(c.n).k, c.x(0), c.y());
+      };
     case Op::matmul:
-    case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
-    case Op::attention: case Op::attention_backward: case Op::attention_cached:
-    case Op::cross_entropy: case Op::cross_entropy_backward: case Op::fake_quant:
-    case Op::to_real: case Op::ngram_hash: case Op::ngram_hash_at: case Op::soft_cross_entropy: case Op::soft_cross_entropy_backward:
-    case Op::assign: case Op::accumulate:
-      return true;
-    default:
-      return false;
+      return [](const Call& c) {
+        MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
+        cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
+                     c.opt.matmul_fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16);
+      };
+    case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.y()); };
+    case Op::rms_norm_backward:
+      return [](const Call& c) { cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_attrs(c.n).eps, c.x(0), c.x(1), c.y()); };
+    case Op::rope:  // rope_at's kernel at position 0 (no position tensor)
+      return [](const Call& c) {
+        RopeDims d = rope_dims(c.n, c.s0());
+        cuda::rope_at(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.ntk_len, nullptr, d.inverse, c.x(0), c.y());
+      };
+    case Op::rope_at:
+      return [](const Call& c) {
+        RopeDims d = rope_dims(c.n, c.s0());
+        cuda::rope_at(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.ntk_len, c.ids(1), d.inverse, c.x(0), c.y());
+      };
+    case Op::attention:
+      return [](const Call& c) {
+        AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
+        cuda::attention(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
+      };
+    case Op::attention_backward:
+      return [](const Call& c) {
+        AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
+        cuda::attention_backward(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.x(3), c.x(4), c.x(5),
+                                 c.y(), c.y(1), c.y(2));
+      };
+    case Op::attention_cached:
+      return [](const Call& c) {
+        AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
+        // The caches are bound leaves that this op updates in place (as assign does).
+        cuda::attention_cached(d.b, d.t, c.in[3].dim(1), d.h, d.hkv, d.hd, d.scale, d.xsa, c.ids(5), c.x(0), c.x(1), c.x(2),
+                               const_cast<float*>(c.x(3)), const_cast<float*>(c.x(4)), c.y(), c.tag);
+      };
+    case Op::cross_entropy:
+      return [](const Call& c) {
+        cuda::cross_entropy(c.s0()[0], c.s0()[1], cross_entropy_attrs(c.n).softcap, c.x(0), c.ids(1), c.y(), c.tag);
+      };
+    case Op::cross_entropy_backward:
+      return [](const Call& c) {
+        cuda::cross_entropy_backward(c.s0()[0], c.s0()[1], cross_entropy_backward_attrs(c.n).softcap, c.x(0), c.ids(1),
+                                     c.x(2), c.y(), c.tag);
+      };
+    case Op::soft_cross_entropy:
+      return [](const Call& c) { cuda::soft_cross_entropy(c.s0()[0], c.s0()[1], c.x(0), c.x(1), c.y()); };
+    case Op::soft_cross_entropy_backward:
+      return [](const Call& c) {
+        cuda::soft_cross_entropy_backward(c.s0()[0], c.s0()[1], c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
+      };
+    case Op::fake_quant:
+      return [](const Call& c) { cuda::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x(0), c.y()); };
+    case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), const_cast<void*>(c.raw(0))); };
+    case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), const_cast<float*>(c.x(0))); };
+    default: return nullptr;
   }
+}
+
+}  // namespace
+
+bool cuda_has_kernel(Op op) {
+  // Leaves are bound by the executor, never run.
+  return op == Op::input || op == Op::param || cuda_kernel(op) != nullptr;
 }
 
 void cuda_run_node(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>& out, int tag,
                    const CudaRunOptions& opt) {
   require_device_f32(n, in, out);
-  auto X = [&](size_t i) { return in[i].data<float>(); };
-  auto I = [&](size_t i) { return in[i].data<int32_t>(); };
-  auto R = [&](size_t i) { return in[i].raw(); };
-  float* y = out.empty() ? nullptr : out[0].data<float>();
-  const Shape& s0 = in.empty() ? out[0].shape() : in[0].shape();
-  switch (n.op) {
-    // ---- layout: 4-byte words, so float and int32 tensors alike
-    case Op::reshape: cuda::copy4(in[0].numel(), R(0), out[0].raw()); return;
-    case Op::permute: cuda::permute4(s0, R(0), n.ints, out[0].raw()); return;
-    case Op::slice: {
-      Split s = split(s0, n.ints[0]);
-      cuda::slice4(s.outer, s.dim, s.inner, n.ints[1], n.ints[2], R(0), out[0].raw());
-      return;
-    }
-    case Op::pad: {
-      Split s = split(s0, n.ints[0]);
-      cuda::pad4(s.outer, s.dim, s.inner, n.ints[1], n.ints[2], R(0), out[0].raw());
-      return;
-    }
-    case Op::concat: {
-      int64_t at = 0, out_dim = out[0].dim(int(n.ints[0]));
-      for (const Tensor& t : in) {
-        Split s = split(t.shape(), n.ints[0]);
-        cuda::concat_part4(s.outer, s.dim, s.inner, out_dim, at, t.raw(), out[0].raw());
-        at += s.dim;
-      }
-      return;
-    }
-    case Op::full: cuda::fill(out[0].numel(), float(n.floats[0]), y); return;
-    case Op::to_real: cuda::to_real(out[0].numel(), I(0), y); return;
-    case Op::ngram_hash: {
-      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
-      cuda::ngram_hash(s0[0], s0[1], int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]), I(0),
-                       out[0].data<int32_t>());
-      return;
-    }
-    case Op::ngram_hash_at: {
-      const uint32_t primes[3] = {uint32_t(n.ints[3]), uint32_t(n.ints[4]), uint32_t(n.ints[5])};
-      cuda::ngram_hash_at(s0[0], int(n.ints[0]), n.ints[1], int(n.ints[2]), primes, uint64_t(n.ints[6]), I(1), I(0),
-                          out[0].data<int32_t>());
-      return;
-    }
-    case Op::neg: case Op::exp: case Op::log: case Op::sqrt: case Op::rsqrt: case Op::square: case Op::tanh:
-    case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
-    case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
-      cuda::unary(unary_kind(n.op), in[0].numel(), X(0), y, n.floats.empty() ? 0.0 : n.floats[0]);
-      return;
-    case Op::add: case Op::sub: case Op::mul: case Op::div: {
-      const Shape& os = out[0].shape();
-      cuda::binary(binary_kind(n.op), os, padded(in[0].shape(), os.size()), X(0), padded(in[1].shape(), os.size()), X(1), y);
-      return;
-    }
-    case Op::sum: case Op::mean: {
-      double sc = 1.0;
-      if (n.op == Op::mean && out[0].numel()) sc = double(out[0].numel()) / double(in[0].numel());
-      cuda::reduce_sum(s0, X(0), out[0].shape(), y, sc);
-      return;
-    }
-    case Op::sum_to: cuda::reduce_sum(s0, X(0), padded(out[0].shape(), s0.size()), y); return;
-    case Op::expand: cuda::broadcast(padded(s0, out[0].shape().size()), X(0), out[0].shape(), y); return;
-    case Op::embedding: cuda::embedding(in[1].numel(), in[0].dim(0), in[0].dim(1), X(0), I(1), y, tag); return;
-    case Op::scatter_add_rows: cuda::scatter_add_rows(in[0].numel(), n.ints[0], in[1].dim(-1), I(0), X(1), y, tag); return;
-    case Op::index_select: {
-      int64_t c = in[0].dim(-1);
-      cuda::index_select(in[0].numel() / c, c, in[1].numel(), X(0), I(1), y, tag);
-      return;
-    }
-    case Op::index_add: {
-      int64_t k = in[0].dim(-1);
-      cuda::index_add(in[0].numel() / k, k, n.ints[0], X(0), I(1), y, tag);
-      return;
-    }
-    case Op::token_shift:
-      cuda::token_shift(s0[0], s0[1], in[0].numel() / (s0[0] * s0[1]), n.ints[0], X(0), y);
-      return;
-    case Op::matmul: {
-      const Shape& a = in[0].shape();
-      const Shape& b = in[1].shape();
-      bool ta = n.ints[0] != 0, tb = n.ints[1] != 0;
-      int64_t m = out[0].dim(-2), nn = out[0].dim(-1);
-      int64_t k = ta ? a[a.size() - 2] : a[a.size() - 1];
-      int64_t batch = in[0].numel() / (m * k);
-      int64_t stride_b = b.size() == 2 ? 0 : k * nn;
-      cuda::matmul(batch, m, nn, k, X(0), ta, X(1), tb, stride_b, y,
-                   opt.matmul_fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16);
-      return;
-    }
-    case Op::rms_norm: cuda::rms_norm(in[0].numel() / s0.back(), s0.back(), n.floats[0], X(0), y); return;
-    case Op::rms_norm_backward:
-      cuda::rms_norm_backward(in[0].numel() / s0.back(), s0.back(), n.floats[0], X(0), X(1), y);
-      return;
-    case Op::rope:
-      cuda::rope_at(s0[0], s0[1], s0[2], s0[3], n.ints[0], n.floats[0], n.ints[1], s0[1], nullptr, n.ints[2] != 0, X(0), y);
-      return;
-    case Op::rope_at:
-      cuda::rope_at(s0[0], s0[1], s0[2], s0[3], n.ints[0], n.floats[0], n.ints[1], n.ints[2], I(1), n.ints[3] != 0, X(0), y);
-      return;
-    case Op::attention: {
-      const Shape& k = in[1].shape();
-      cuda::attention(s0[0], s0[1], s0[2], k[2], s0[3], n.floats[0], n.ints[0] != 0, X(0), X(1), X(2), y,
-                      out[1].data<float>());
-      return;
-    }
-    case Op::attention_backward: {
-      const Shape& k = in[1].shape();
-      cuda::attention_backward(s0[0], s0[1], s0[2], k[2], s0[3], n.floats[0], n.ints[0] != 0, X(0), X(1), X(2), X(3),
-                               X(4), X(5), y, out[1].data<float>(), out[2].data<float>());
-      return;
-    }
-    case Op::attention_cached: {
-      const Shape& k = in[1].shape();
-      const Shape& kc = in[3].shape();
-      // The caches are bound leaves that this op updates in place (as assign does).
-      cuda::attention_cached(s0[0], s0[1], kc[1], s0[2], k[2], s0[3], n.floats[0], n.ints[0] != 0, I(5), X(0), X(1),
-                             X(2), const_cast<float*>(X(3)), const_cast<float*>(X(4)), y, tag);
-      return;
-    }
-    case Op::cross_entropy: cuda::cross_entropy(s0[0], s0[1], n.floats[0], X(0), I(1), y, tag); return;
-    case Op::cross_entropy_backward:
-      cuda::cross_entropy_backward(s0[0], s0[1], n.floats[0], X(0), I(1), X(2), y, tag);
-      return;
-    case Op::soft_cross_entropy: cuda::soft_cross_entropy(s0[0], s0[1], X(0), X(1), y); return;
-    case Op::soft_cross_entropy_backward:
-      cuda::soft_cross_entropy_backward(s0[0], s0[1], X(0), X(1), X(2), y, out[1].data<float>());
-      return;
-    case Op::fake_quant: cuda::fake_quant(in[0].numel() / s0.back(), s0.back(), int(n.ints[0]), X(0), y); return;
-    case Op::assign: cuda::copy4(in[1].numel(), R(1), const_cast<void*>(R(0))); return;
-    case Op::accumulate: cuda::add_into(in[1].numel(), X(1), const_cast<float*>(X(0))); return;
-    default:
-      throw std::logic_error(std::string("CUDA backend: no kernel for op '") + op_info(n.op).name + "'");
-  }
+  Kernel k = cuda_kernel(n.op);
+  if (!k) throw std::logic_error(std::string("CUDA backend: no kernel for op '") + op_info(n.op).name + "'");
+  k(Call{n, in, out, tag, opt});
 }
 
 std::string cuda_take_fault(int* tag) {

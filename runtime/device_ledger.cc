@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "runtime/backend_util.h"
+
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/cuda_backend.h"
@@ -107,32 +109,26 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (two
       // launches), then one cuBLASLt call, or one per problem when A is transposed against a
       // shared B. cuBLASLt may split a call into more kernels (split-K); counted as one.
-      const Shape& a = ins.at(0);
-      const Shape& b = ins.at(1);
-      const bool ta = n.ints.at(0) != 0;
-      const int64_t m = outs[0].at(outs[0].size() - 2);
-      const int64_t k = ta ? a[a.size() - 2] : a.back();
+      const MatmulDims d = matmul_dims(n, ins.at(0), ins.at(1), outs.at(0));
       if (out_n == 0) return c;
-      if (k == 0) {
+      if (d.k == 0) {
         c.launches = 1;  // a fill
         return c;
       }
-      int64_t batch = shape_numel(a) / (m * k);
-      const bool shared_b = b.size() == 2;
-      if (shared_b && !ta) batch = 1;
-      const int64_t calls = shared_b && batch > 1 ? batch : 1;
+      const bool merged = d.stride_b == 0 && !d.trans_a;  // stacked A against one B: one problem
+      const int64_t calls = d.stride_b == 0 && !merged && d.batch > 1 ? d.batch : 1;
       c.launches = calls;
       if (matmul_bf16) {
         c.launches += 2;
-        const int64_t na = shape_numel(a), nb = shape_numel(b);
+        const int64_t na = shape_numel(ins.at(0)), nb = shape_numel(ins.at(1));
         c.scratch_bytes = ((na + 127) / 128 * 128 + nb) * 2;
       }
       return c;
     }
     case Op::attention_backward: {
       // XSA recomputes the pre-XSA forward; then the prep, dq and dk/dv kernels.
-      const bool xsa = n.ints.at(0) != 0;
       const Shape& q = ins.at(0);
+      const bool xsa = attention_dims(n, q, ins.at(1)).xsa;
       if (shape_numel(q) == 0) return c;
       c.launches = (xsa ? 1 : 0) + 3;
       const int64_t rows = q[0] * q[1] * q[2], big = rows * q[3];

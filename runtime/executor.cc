@@ -106,7 +106,9 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     opt_.guard_bytes = align_up(opt_.guard_bytes);
   }
   for (const Var& o : outputs) {
-    if (o.g != &g) throw std::invalid_argument("executor: an output belongs to another graph");
+    if (o.g != &g)
+      throw std::invalid_argument("executor: output " + std::to_string(outputs_.size()) + " (node " + std::to_string(o.v.node) +
+                                  " there) belongs to another graph");
     outputs_.push_back(o.v);
   }
 
@@ -140,6 +142,9 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       s.first = s.last = step;
       s.bytes = size_t(shape_numel(n.outs[size_t(k)].shape)) * dtype_size(n.outs[size_t(k)].integer ? DType::i32 : opt_.real);
       s.in_arena = !is_leaf(n.op);
+      if (opt_.max_bytes && s.in_arena && s.bytes > opt_.max_bytes)  // before the arena sums could wrap
+        throw std::runtime_error(g.describe(s.value) + " needs " + std::to_string(s.bytes) +
+                                 " bytes, beyond the graph's memory budget of " + std::to_string(opt_.max_bytes) + " bytes");
       if (n.op == Op::reshape) {
         // A view of its input's bytes, no copy, when those belong to the plan (a bound leaf can be
         // rebound between runs, so a reshape of a leaf still copies). Chains resolve to the root.
@@ -190,9 +195,26 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       for (size_t s : ending[step]) arena.release(plan_.slots[s].offset, align_up(std::max<size_t>(plan_.slots[s].bytes, 1)));
   }
   plan_.arena_bytes = opt_.reuse_memory ? arena.top() : plan_.unshared_bytes;
+
+  if (opt_.max_bytes) {
+    // Slot sizes are at most 2^63 (shape_numel caps elements at 2^60), so the sums saturate
+    // rather than wrap only if added with care.
+    size_t total = plan_.arena_bytes, largest = 0;
+    Value biggest;
+    for (const MemoryPlan::Slot& s : plan_.slots) {
+      if (!s.in_arena && s.alias < 0 && !is_leaf(g.node(s.value.node).op))  // a view holds no bytes of its own
+        total = total > SIZE_MAX - s.bytes ? SIZE_MAX : total + s.bytes;
+      if (!is_leaf(g.node(s.value.node).op) && s.bytes >= largest) largest = s.bytes, biggest = s.value;
+    }
+    if (total > opt_.max_bytes)
+      throw std::runtime_error("the graph needs " + std::to_string(total) + " bytes of working memory, beyond the budget of " +
+                               std::to_string(opt_.max_bytes) + " bytes" +
+                               (biggest.valid() ? "; its largest value is " + g.describe(biggest) + " (" +
+                                                      std::to_string(largest) + " bytes)"
+                                                : std::string()));
+  }
   plan_device_costs();
   if (opt_.count_only) return;
-
   arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8, opt_.device);
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);

@@ -40,6 +40,10 @@ struct ExecOptions {
   // shape too big for this machine can still be planned. A leaf left unbound counts as bound to a
   // host tensor (uploaded each run, downloaded when written), as the trainer binds its state today.
   bool count_only = false;
+  // An untrusted graph's memory budget (0: none): the arena plus the requested outputs' own
+  // tensors. Checked once the plan is made, before any of it is allocated; the error names the
+  // largest value and the script line that built it.
+  size_t max_bytes = 0;
 };
 
 struct MemoryPlan {

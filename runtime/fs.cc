@@ -18,12 +18,51 @@ namespace {
 }
 }  // namespace
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+RegularFile::RegularFile(const std::string& path) : path_(path) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd_ < 0) fail("cannot open", path);
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) {
+    ::close(fd_);
+    fail("cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    const char* kind = S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a plain file";
+    throw std::runtime_error(path + ": is " + std::string(kind) + "; only regular files are read");
+  }
+  size_ = uint64_t(st.st_size);
+}
+
+RegularFile::~RegularFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string RegularFile::read(uint64_t n) {
+  std::string out(size_t(n), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t got = ::read(fd_, out.data() + done, out.size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot read", path_);
+    }
+    if (got == 0)
+      throw std::runtime_error(path_ + ": the file ended after " + std::to_string(done) + " of the " + std::to_string(n) +
+                               " bytes to read (was it changed while being read?)");
+    done += size_t(got);
+  }
+  return out;
+}
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  RegularFile f(path);
+  if (f.size() > max_bytes)
+    throw std::runtime_error(path + ": " + std::to_string(f.size()) + " bytes, more than the " + std::to_string(max_bytes) +
+                             " this file may have");
+  return f.read(f.size());
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {

@@ -1,5 +1,7 @@
 #include "runtime/grad_rules.h"
 
+#include "runtime/op_attrs.h"
+
 namespace golf {
 
 namespace {
@@ -12,8 +14,6 @@ struct Ctx {
   std::vector<Var> x, y, gy;
   std::vector<Var>& gx;
   Var dy() const { return gy[0]; }
-  double f(size_t i) const { return n.floats.at(i); }
-  int64_t i(size_t k) const { return n.ints.at(k); }
 };
 
 Var ones_minus(Var a) { return add_scalar(neg(a), 1.0); }
@@ -29,7 +29,7 @@ void grad_tanh(Ctx& c) { c.gx[0] = c.dy() * ones_minus(square(c.y[0])); }
 void grad_sigmoid(Ctx& c) { c.gx[0] = c.dy() * (c.y[0] * ones_minus(c.y[0])); }
 void grad_softplus(Ctx& c) { c.gx[0] = c.dy() * sigmoid(c.x[0]); }
 void grad_relu(Ctx& c) { c.gx[0] = c.dy() * step(c.x[0]); }
-void grad_gelu(Ctx& c) { c.gx[0] = c.dy() * make_op(Op::gelu_grad, {c.x[0]}); }
+void grad_gelu(Ctx& c) { c.gx[0] = c.dy() * make_op(attrs::gelu_grad{}, {c.x[0]}); }
 void grad_silu(Ctx& c) {
   Var s = sigmoid(c.x[0]);
   c.gx[0] = c.dy() * (s + c.x[0] * (s * ones_minus(s)));
@@ -37,12 +37,18 @@ void grad_silu(Ctx& c) {
 void grad_elu(Ctx& c) {
   // x > 0: 1; otherwise α·eˣ = y + α
   Var pos = step(c.x[0]);
-  c.gx[0] = c.dy() * (pos + ones_minus(pos) * add_scalar(c.y[0], c.f(0)));
+  c.gx[0] = c.dy() * (pos + ones_minus(pos) * add_scalar(c.y[0], elu_attrs(c.n).alpha));
 }
-void grad_leaky_relu(Ctx& c) { c.gx[0] = c.dy() * add_scalar(scale(step(c.x[0]), 1.0 - c.f(0)), c.f(0)); }
-void grad_scale(Ctx& c) { c.gx[0] = scale(c.dy(), c.f(0)); }
+void grad_leaky_relu(Ctx& c) {
+  const double slope = leaky_relu_attrs(c.n).slope;
+  c.gx[0] = c.dy() * add_scalar(scale(step(c.x[0]), 1.0 - slope), slope);
+}
+void grad_scale(Ctx& c) { c.gx[0] = scale(c.dy(), scale_attrs(c.n).c); }
 void grad_add_scalar(Ctx& c) { c.gx[0] = c.dy(); }
-void grad_pow_scalar(Ctx& c) { c.gx[0] = c.dy() * scale(pow_scalar(c.x[0], c.f(0) - 1.0), c.f(0)); }
+void grad_pow_scalar(Ctx& c) {
+  const double p = pow_scalar_attrs(c.n).p;
+  c.gx[0] = c.dy() * scale(pow_scalar(c.x[0], p - 1.0), p);
+}
 
 void grad_add(Ctx& c) {
   c.gx[0] = sum_to(c.dy(), c.x[0].shape());
@@ -65,7 +71,7 @@ void grad_div(Ctx& c) {
 void grad_sum(Ctx& c) { c.gx[0] = expand(c.dy(), c.x[0].shape()); }
 void grad_mean(Ctx& c) {
   int64_t count = 1;
-  for (int64_t a : c.n.ints) count *= c.x[0].dim(int(a));
+  for (int64_t a : mean_attrs(c.n).axes) count *= c.x[0].dim(int(a));
   c.gx[0] = expand(scale(c.dy(), 1.0 / double(count)), c.x[0].shape());
 }
 void grad_sum_to(Ctx& c) { c.gx[0] = expand(c.dy(), c.x[0].shape()); }
@@ -73,20 +79,23 @@ void grad_expand(Ctx& c) { c.gx[0] = sum_to(c.dy(), c.x[0].shape()); }
 
 void grad_reshape(Ctx& c) { c.gx[0] = reshape(c.dy(), c.x[0].shape()); }
 void grad_permute(Ctx& c) {
-  std::vector<int64_t> inv(c.n.ints.size());
-  for (size_t i = 0; i < inv.size(); i++) inv[size_t(c.n.ints[i])] = int64_t(i);
+  const std::vector<int64_t> perm = permute_attrs(c.n).perm;
+  std::vector<int64_t> inv(perm.size());
+  for (size_t i = 0; i < inv.size(); i++) inv[size_t(perm[i])] = int64_t(i);
   c.gx[0] = permute(c.dy(), inv);
 }
 void grad_slice(Ctx& c) {
-  int axis = int(c.i(0));
-  c.gx[0] = pad(c.dy(), axis, c.i(1), c.x[0].dim(axis) - c.i(2));
+  const attrs::slice a = slice_attrs(c.n);
+  const int axis = int(a.axis);
+  c.gx[0] = pad(c.dy(), axis, a.start, c.x[0].dim(axis) - a.end);
 }
 void grad_pad(Ctx& c) {
-  int axis = int(c.i(0));
-  c.gx[0] = slice(c.dy(), axis, c.i(1), c.i(1) + c.x[0].dim(axis));
+  const attrs::pad a = pad_attrs(c.n);
+  const int axis = int(a.axis);
+  c.gx[0] = slice(c.dy(), axis, a.before, a.before + c.x[0].dim(axis));
 }
 void grad_concat(Ctx& c) {
-  int axis = int(c.i(0));
+  const int axis = int(concat_attrs(c.n).axis);
   int64_t at = 0;
   for (size_t k = 0; k < c.x.size(); k++) {
     int64_t len = c.x[k].dim(axis);
@@ -99,11 +108,12 @@ void grad_embedding(Ctx& c) { c.gx[0] = scatter_add_rows(c.x[1], c.dy(), c.x[0].
 void grad_scatter_add_rows(Ctx& c) { c.gx[1] = embedding(c.dy(), c.x[0]); }
 void grad_index_select(Ctx& c) { c.gx[0] = index_add(c.dy(), c.x[1], c.x[0].dim(-1)); }
 void grad_index_add(Ctx& c) { c.gx[0] = index_select(c.dy(), c.x[1]); }
-void grad_token_shift(Ctx& c) { c.gx[0] = token_shift(c.dy(), -c.i(0)); }
+void grad_token_shift(Ctx& c) { c.gx[0] = token_shift(c.dy(), -token_shift_attrs(c.n).k); }
 
 void grad_matmul(Ctx& c) {
   Var a = c.x[0], b = c.x[1], g = c.dy();
-  bool ta = c.i(0) != 0, tb = c.i(1) != 0;
+  const attrs::matmul t = matmul_attrs(c.n);
+  const bool ta = t.trans_a, tb = t.trans_b;
   // dA: d op(A) = dC · op(B)ᵀ
   Var da = matmul(g, b, false, !tb);
   c.gx[0] = ta ? transpose(da, -1, -2) : da;
@@ -124,30 +134,37 @@ void grad_matmul(Ctx& c) {
   c.gx[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
 }
 
-void grad_rms_norm(Ctx& c) { c.gx[0] = make_op(Op::rms_norm_backward, {c.x[0], c.dy()}, {}, {c.f(0)}); }
-void grad_rope(Ctx& c) { c.gx[0] = rope(c.dy(), c.i(0), c.f(0), c.i(1), c.i(2) == 0); }
-
+void grad_rms_norm(Ctx& c) {
+  c.gx[0] = make_op(attrs::rms_norm_backward{.eps = rms_norm_attrs(c.n).eps}, {c.x[0], c.dy()});
+}
+// The inverse rotation undoes the forward one.
+void grad_rope(Ctx& c) {
+  const attrs::rope a = rope_attrs(c.n);
+  c.gx[0] = rope(c.dy(), a.rot, a.base, a.train_len, !a.inverse);
+}
 void grad_rope_at(Ctx& c) {
-  c.gx[0] = rope_at(c.dy(), c.x[1], c.i(0), c.f(0), c.i(1), c.i(2), c.i(3) == 0);
+  const attrs::rope_at a = rope_at_attrs(c.n);
+  c.gx[0] = rope_at(c.dy(), c.x[1], a.rot, a.base, a.train_len, a.ntk_len, !a.inverse);
 }
 void grad_attention(Ctx& c) {
   if (c.gy[1].valid())
     throw ShapeError("attention" + (c.n.loc.empty() ? std::string() : " at " + c.n.loc) +
                      ": its log-sum-exp output is not differentiable");
   if (!c.dy().valid()) return;
-  Var d = make_op(Op::attention_backward, {c.x[0], c.x[1], c.x[2], c.y[0], c.y[1], c.dy()}, {c.i(0)}, {c.f(0)});
+  const attrs::attention a = attention_attrs(c.n);
+  Var d = make_op(attrs::attention_backward{.xsa = a.xsa, .scale = a.scale}, {c.x[0], c.x[1], c.x[2], c.y[0], c.y[1], c.dy()});
   c.gx[0] = output(d, 0);
   c.gx[1] = output(d, 1);
   c.gx[2] = output(d, 2);
 }
 
 void grad_soft_cross_entropy(Ctx& c) {
-  Var d = make_op(Op::soft_cross_entropy_backward, {c.x[0], c.x[1], c.dy()});
+  Var d = make_op(attrs::soft_cross_entropy_backward{}, {c.x[0], c.x[1], c.dy()});
   c.gx[0] = d;
   c.gx[1] = output(d, 1);
 }
 void grad_cross_entropy(Ctx& c) {
-  c.gx[0] = make_op(Op::cross_entropy_backward, {c.x[0], c.x[1], c.dy()}, {}, {c.f(0)});
+  c.gx[0] = make_op(attrs::cross_entropy_backward{.softcap = cross_entropy_attrs(c.n).softcap}, {c.x[0], c.x[1], c.dy()});
 }
 void grad_fake_quant(Ctx& c) { c.gx[0] = c.dy(); }  // straight-through
 

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "runtime/op_attrs.h"
 #include "runtime/shape_rules.h"
 
 namespace golf {
@@ -51,12 +52,20 @@ Value Graph::add(Op op, std::vector<Value> inputs, std::vector<int64_t> ints, st
     throw ShapeError("op '" + std::string(info.name) + "'" + where() + ": expects " +
                      (info.arity >= 0 ? std::to_string(info.arity) : std::string("at least 1")) +
                      " inputs, got " + std::to_string(n.inputs.size()));
-  for (const Value& v : n.inputs)
+  for (size_t i = 0; i < n.inputs.size(); i++) {
+    const Value& v = n.inputs[i];
     if (v.node < 0 || v.node >= size() || v.out < 0 || v.out >= int(nodes_[size_t(v.node)].outs.size()))
-      throw ShapeError("op '" + std::string(info.name) + "'" + where() + ": input is not a value of this graph");
+      throw ShapeError("op '" + std::string(info.name) + "'" + where() + ": input " + std::to_string(i) + " (node " +
+                       std::to_string(v.node) + ", output " + std::to_string(v.out) + ") is not a value of this graph of " +
+                       std::to_string(size()) + " nodes");
+  }
+  check_attrs(op, n.ints, n.floats, where());
   std::vector<const OutSpec*> in;
   for (const Value& v : n.inputs) in.push_back(&spec(v));
   infer_shape(n, in);  // throws ShapeError naming the op, the shapes and n.loc
+  for (const OutSpec& o : n.outs)  // a wrapped element count would allocate too little
+    if (std::string why = shape_size_error(o.shape); !why.empty())
+      throw ShapeError("op '" + std::string(info.name) + "'" + (n.str.empty() ? "" : " '" + n.str + "'") + where() + ": " + why);
   nodes_.push_back(std::move(n));
   return Value{size() - 1, 0};
 }
@@ -89,12 +98,12 @@ Value Graph::buffer(const std::string& name, const Shape& shape, bool integer) {
                        " but declared as " + describe(v) + (loc_.empty() ? "" : " (at " + loc_ + ")"));
     return v;
   }
-  return add(Op::param, {}, {1}, {}, name, {OutSpec{shape, integer}});
+  return add(Op::param, {}, pack(attrs::param{.buffer = true}).ints, {}, name, {OutSpec{shape, integer}});
 }
 
 bool Graph::is_buffer(Value v) const {
   const Node& n = node(v.node);
-  return n.op == Op::param && !n.ints.empty() && n.ints[0] == 1;
+  return n.op == Op::param && param_attrs(n).buffer;
 }
 
 std::vector<std::string> Graph::param_names() const {

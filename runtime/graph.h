@@ -68,7 +68,7 @@ class Graph {
   // gradient of a shared parameter is accumulated in one place.
   Value param(const std::string& name, const Shape& shape);
   // A buffer (ParamStore buffers: permutation tables, fixed constants) is a `param` leaf too,
-  // marked ints = {1} and integer when the buffer is: bound from the weight set like a
+  // marked by its attribute `buffer` (runtime/op_attrs.def) and integer when the buffer is: bound from the weight set like a
   // parameter, never differentiated (param_names() leaves it out).
   Value buffer(const std::string& name, const Shape& shape, bool integer);
 

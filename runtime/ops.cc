@@ -3,21 +3,26 @@
 namespace golf {
 
 namespace {
-Graph* graph_of(const std::vector<Var>& xs) {
+Graph* graph_of(Op op, const std::vector<Var>& xs) {
+  const std::string name = "op '" + std::string(op_info(op).name) + "'";
   Graph* g = nullptr;
-  for (const Var& x : xs) {
-    if (!x.valid()) throw ShapeError("an op was given an undefined value");
-    if (g && x.g != g) throw ShapeError("an op mixes values of two different graphs");
+  for (size_t i = 0; i < xs.size(); i++) {
+    const Var& x = xs[i];
+    if (!x.valid()) throw ShapeError(name + ": input " + std::to_string(i) + " is an undefined value");
+    if (g && x.g != g)
+      throw ShapeError(name + ": input " + std::to_string(i) + " (" + x.g->describe(x.v) +
+                       ") belongs to another graph than input 0 (" + xs[0].g->describe(xs[0].v) + ")");
     g = x.g;
   }
-  if (!g) throw ShapeError("an op needs at least one input to know its graph");
+  if (!g) throw ShapeError(name + " needs at least one input to know its graph");
   return g;
 }
-Var unary(Op op, Var x, std::vector<double> floats = {}) { return make_op(op, {x}, {}, std::move(floats)); }
+template <class A>
+Var unary(Var x) { return make_op(A{}, {x}); }
 }  // namespace
 
 Var make_op(Op op, const std::vector<Var>& inputs, std::vector<int64_t> ints, std::vector<double> floats) {
-  Graph* g = graph_of(inputs);
+  Graph* g = graph_of(op, inputs);
   std::vector<Value> vs;
   for (const Var& x : inputs) vs.push_back(x.v);
   return Var(g, g->add(op, std::move(vs), std::move(ints), std::move(floats)));
@@ -38,34 +43,35 @@ Var buffer(Graph& g, const std::string& name, const Shape& shape, bool integer) 
   return Var(&g, g.buffer(name, shape, integer));
 }
 Var full(Graph& g, const Shape& shape, double value) {
-  return Var(&g, g.add(Op::full, {}, std::vector<int64_t>(shape.begin(), shape.end()), {value}));
+  AttrValues v = pack(attrs::full{.shape = shape, .value = value});
+  return Var(&g, g.add(Op::full, {}, std::move(v.ints), std::move(v.floats)));
 }
 
-Var neg(Var x) { return unary(Op::neg, x); }
-Var exp(Var x) { return unary(Op::exp, x); }
-Var log(Var x) { return unary(Op::log, x); }
-Var sqrt(Var x) { return unary(Op::sqrt, x); }
-Var rsqrt(Var x) { return unary(Op::rsqrt, x); }
-Var square(Var x) { return unary(Op::square, x); }
-Var tanh(Var x) { return unary(Op::tanh, x); }
-Var sigmoid(Var x) { return unary(Op::sigmoid, x); }
-Var softplus(Var x) { return unary(Op::softplus, x); }
-Var relu(Var x) { return unary(Op::relu, x); }
-Var step(Var x) { return unary(Op::step, x); }
-Var gelu(Var x) { return unary(Op::gelu, x); }
-Var silu(Var x) { return unary(Op::silu, x); }
-Var elu(Var x, double alpha) { return unary(Op::elu, x, {alpha}); }
-Var leaky_relu(Var x, double slope) { return unary(Op::leaky_relu, x, {slope}); }
-Var scale(Var x, double c) { return unary(Op::scale, x, {c}); }
-Var add_scalar(Var x, double c) { return unary(Op::add_scalar, x, {c}); }
-Var pow_scalar(Var x, double p) { return unary(Op::pow_scalar, x, {p}); }
-Var add(Var a, Var b) { return make_op(Op::add, {a, b}); }
-Var sub(Var a, Var b) { return make_op(Op::sub, {a, b}); }
-Var mul(Var a, Var b) { return make_op(Op::mul, {a, b}); }
-Var div(Var a, Var b) { return make_op(Op::div, {a, b}); }
+Var neg(Var x) { return unary<attrs::neg>(x); }
+Var exp(Var x) { return unary<attrs::exp>(x); }
+Var log(Var x) { return unary<attrs::log>(x); }
+Var sqrt(Var x) { return unary<attrs::sqrt>(x); }
+Var rsqrt(Var x) { return unary<attrs::rsqrt>(x); }
+Var square(Var x) { return unary<attrs::square>(x); }
+Var tanh(Var x) { return unary<attrs::tanh>(x); }
+Var sigmoid(Var x) { return unary<attrs::sigmoid>(x); }
+Var softplus(Var x) { return unary<attrs::softplus>(x); }
+Var relu(Var x) { return unary<attrs::relu>(x); }
+Var step(Var x) { return unary<attrs::step>(x); }
+Var gelu(Var x) { return unary<attrs::gelu>(x); }
+Var silu(Var x) { return unary<attrs::silu>(x); }
+Var elu(Var x, double alpha) { return make_op(attrs::elu{.alpha = alpha}, {x}); }
+Var leaky_relu(Var x, double slope) { return make_op(attrs::leaky_relu{.slope = slope}, {x}); }
+Var scale(Var x, double c) { return make_op(attrs::scale{.c = c}, {x}); }
+Var add_scalar(Var x, double c) { return make_op(attrs::add_scalar{.c = c}, {x}); }
+Var pow_scalar(Var x, double p) { return make_op(attrs::pow_scalar{.p = p}, {x}); }
+Var add(Var a, Var b) { return make_op(attrs::add{}, {a, b}); }
+Var sub(Var a, Var b) { return make_op(attrs::sub{}, {a, b}); }
+Var mul(Var a, Var b) { return make_op(attrs::mul{}, {a, b}); }
+Var div(Var a, Var b) { return make_op(attrs::div{}, {a, b}); }
 
-Var sum(Var x, std::vector<int64_t> axes) { return make_op(Op::sum, {x}, std::move(axes)); }
-Var mean(Var x, std::vector<int64_t> axes) { return make_op(Op::mean, {x}, std::move(axes)); }
+Var sum(Var x, std::vector<int64_t> axes) { return make_op(attrs::sum{.axes = std::move(axes)}, {x}); }
+Var mean(Var x, std::vector<int64_t> axes) { return make_op(attrs::mean{.axes = std::move(axes)}, {x}); }
 Var sum_all(Var x) {
   std::vector<int64_t> axes;
   for (int i = 0; i < x.rank(); i++) axes.push_back(i);
@@ -78,18 +84,18 @@ Var mean_all(Var x) {
 }
 Var sum_to(Var x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return make_op(Op::sum_to, {x}, std::vector<int64_t>(shape.begin(), shape.end()));
+  return make_op(attrs::sum_to{.shape = shape}, {x});
 }
 Var expand(Var x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return make_op(Op::expand, {x}, std::vector<int64_t>(shape.begin(), shape.end()));
+  return make_op(attrs::expand{.shape = shape}, {x});
 }
 
 Var reshape(Var x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return make_op(Op::reshape, {x}, std::vector<int64_t>(shape.begin(), shape.end()));
+  return make_op(attrs::reshape{.shape = shape}, {x});
 }
-Var permute(Var x, std::vector<int64_t> perm) { return make_op(Op::permute, {x}, std::move(perm)); }
+Var permute(Var x, std::vector<int64_t> perm) { return make_op(attrs::permute{.perm = std::move(perm)}, {x}); }
 Var transpose(Var x, int a, int b) {
   std::vector<int64_t> perm;
   for (int i = 0; i < x.rank(); i++) perm.push_back(i);
@@ -97,49 +103,56 @@ Var transpose(Var x, int a, int b) {
   std::swap(perm[size_t(a < 0 ? a + r : a)], perm[size_t(b < 0 ? b + r : b)]);
   return permute(x, perm);
 }
-Var slice(Var x, int axis, int64_t start, int64_t end) { return make_op(Op::slice, {x}, {axis, start, end}); }
-Var pad(Var x, int axis, int64_t before, int64_t after) { return make_op(Op::pad, {x}, {axis, before, after}); }
-Var concat(const std::vector<Var>& xs, int axis) { return make_op(Op::concat, xs, {axis}); }
+Var slice(Var x, int axis, int64_t start, int64_t end) {
+  return make_op(attrs::slice{.axis = axis, .start = start, .end = end}, {x});
+}
+Var pad(Var x, int axis, int64_t before, int64_t after) {
+  return make_op(attrs::pad{.axis = axis, .before = before, .after = after}, {x});
+}
+Var concat(const std::vector<Var>& xs, int axis) { return make_op(attrs::concat{.axis = axis}, xs); }
 
-Var embedding(Var table, Var ids) { return make_op(Op::embedding, {table, ids}); }
-Var scatter_add_rows(Var ids, Var src, int64_t rows) { return make_op(Op::scatter_add_rows, {ids, src}, {rows}); }
-Var index_select(Var x, Var idx) { return make_op(Op::index_select, {x, idx}); }
-Var index_add(Var g, Var idx, int64_t channels) { return make_op(Op::index_add, {g, idx}, {channels}); }
-Var token_shift(Var x, int64_t k) { return make_op(Op::token_shift, {x}, {k}); }
-Var to_real(Var ids) { return make_op(Op::to_real, {ids}); }
+Var embedding(Var table, Var ids) { return make_op(attrs::embedding{}, {table, ids}); }
+Var scatter_add_rows(Var ids, Var src, int64_t rows) { return make_op(attrs::scatter_add_rows{.rows = rows}, {ids, src}); }
+Var index_select(Var x, Var idx) { return make_op(attrs::index_select{}, {x, idx}); }
+Var index_add(Var g, Var idx, int64_t channels) { return make_op(attrs::index_add{.channels = channels}, {g, idx}); }
+Var token_shift(Var x, int64_t k) { return make_op(attrs::token_shift{.k = k}, {x}); }
+Var to_real(Var ids) { return make_op(attrs::to_real{}, {ids}); }
 Var ngram_hash_at(Var window, Var pos, const NgramHash& h) {
-  return make_op(Op::ngram_hash_at, {window, pos},
-                 {h.n, h.buckets, h.kind, int64_t(h.p0), int64_t(h.p1), int64_t(h.p2), int64_t(h.seed)});
+  return make_op(attrs::ngram_hash_at{.n = h.n, .buckets = h.buckets, .kind = h.kind, .p0 = h.p0, .p1 = h.p1, .p2 = h.p2,
+                                      .seed = h.seed},
+                 {window, pos});
 }
 Var ngram_hash(Var tokens, const NgramHash& h) {
   // The seed travels as an int64 attribute bit for bit.
-  return make_op(Op::ngram_hash, {tokens},
-                 {h.n, h.buckets, h.kind, int64_t(h.p0), int64_t(h.p1), int64_t(h.p2), int64_t(h.seed)});
+  return make_op(attrs::ngram_hash{.n = h.n, .buckets = h.buckets, .kind = h.kind, .p0 = h.p0, .p1 = h.p1, .p2 = h.p2,
+                                   .seed = h.seed},
+                 {tokens});
 }
 
 Var matmul(Var a, Var b, bool trans_a, bool trans_b) {
-  return make_op(Op::matmul, {a, b}, {trans_a ? 1 : 0, trans_b ? 1 : 0});
+  return make_op(attrs::matmul{.trans_a = trans_a, .trans_b = trans_b}, {a, b});
 }
 
-Var rms_norm(Var x, double eps) { return make_op(Op::rms_norm, {x}, {}, {eps}); }
+Var rms_norm(Var x, double eps) { return make_op(attrs::rms_norm{.eps = eps}, {x}); }
 Var rope(Var x, int64_t rot_dims, double base, int64_t train_len, bool inverse) {
-  return make_op(Op::rope, {x}, {rot_dims, train_len, inverse ? 1 : 0}, {base});
+  return make_op(attrs::rope{.rot = rot_dims, .train_len = train_len, .inverse = inverse, .base = base}, {x});
 }
 Var rope_at(Var x, Var pos, int64_t rot_dims, double base, int64_t train_len, int64_t ntk_len, bool inverse) {
-  return make_op(Op::rope_at, {x, pos}, {rot_dims, train_len, ntk_len, inverse ? 1 : 0}, {base});
+  return make_op(attrs::rope_at{.rot = rot_dims, .train_len = train_len, .ntk_len = ntk_len, .inverse = inverse, .base = base},
+                 {x, pos});
 }
 Var attention_cached(Var q, Var k, Var v, Var k_cache, Var v_cache, Var pos, double scale, bool xsa) {
-  return make_op(Op::attention_cached, {q, k, v, k_cache, v_cache, pos}, {xsa ? 1 : 0}, {scale});
+  return make_op(attrs::attention_cached{.xsa = xsa, .scale = scale}, {q, k, v, k_cache, v_cache, pos});
 }
 AttentionOut attention(Var q, Var k, Var v, double scale, bool xsa) {
-  Var y = make_op(Op::attention, {q, k, v}, {xsa ? 1 : 0}, {scale});
+  Var y = make_op(attrs::attention{.xsa = xsa, .scale = scale}, {q, k, v});
   return {y, output(y, 1)};
 }
 Var cross_entropy(Var logits, Var targets, double softcap) {
-  return make_op(Op::cross_entropy, {logits, targets}, {}, {softcap});
+  return make_op(attrs::cross_entropy{.softcap = softcap}, {logits, targets});
 }
-Var fake_quant(Var x, int bits) { return make_op(Op::fake_quant, {x}, {bits}); }
-Var soft_cross_entropy(Var logits, Var probs) { return make_op(Op::soft_cross_entropy, {logits, probs}); }
+Var fake_quant(Var x, int bits) { return make_op(attrs::fake_quant{.bits = bits}, {x}); }
+Var soft_cross_entropy(Var logits, Var probs) { return make_op(attrs::soft_cross_entropy{}, {logits, probs}); }
 
 namespace {
 void effect(Op op, Var target, Var value) {

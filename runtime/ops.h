@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/graph.h"
+#include "runtime/op_attrs.h"
 
 namespace golf {
 
@@ -23,6 +24,11 @@ struct Var {
   bool integer() const { return g->spec(v).integer; }
 };
 
+// Appends a node of `attrs`' op (runtime/op_attrs.def names its attributes):
+// make_op(attrs::slice{.axis = 1, .start = 0, .end = 4}, {x}).
+template <class A>
+Var make_op(const A& a, const std::vector<Var>& inputs);
+// The same with the attributes as Graph::add stores them (checked against the declaration there).
 Var make_op(Op op, const std::vector<Var>& inputs, std::vector<int64_t> ints = {}, std::vector<double> floats = {});
 Var output(Var multi, int index);  // the index-th output of a multi-output node
 
@@ -86,14 +92,14 @@ Var index_select(Var x, Var idx);           // along the last axis
 Var index_add(Var g, Var idx, int64_t channels);
 Var token_shift(Var x, int64_t k = 1);
 Var to_real(Var ids);  // integer -> real, same values
-// Hashed n-gram bucket ids (PARAMETER_GOLF.md, BigramHash/TrigramHash): kind 0 is the
-// multiply-xor hash with primes p0 (current token), p1 (previous), p2 (the one before), kind 1
-// XXH3-64 with `seed` over the n-gram's ids as little-endian uint32 (oldest first). Both mod K-1;
+// Hashed n-gram bucket ids (PARAMETER_GOLF.md, BigramHash/TrigramHash): multiply_xor with primes
+// p0 (current token), p1 (previous), p2 (the one before), or XXH3-64 with `seed` over the n-gram's
+// ids as little-endian uint32 (oldest first). Both mod K-1;
 // bucket K-1 is reserved for position 0; a trigram at position 1 uses the bigram hash.
 struct NgramHash {
   int n = 2;
   int64_t buckets = 2048;
-  int kind = 0;
+  NgramKind kind = NgramKind::multiply_xor;
   uint32_t p0 = 36313, p1 = 27191, p2 = 51647;
   uint64_t seed = 0;
 };
@@ -127,5 +133,11 @@ Var soft_cross_entropy(Var logits, Var probs);
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);
 void accumulate(Var target, Var value);
+
+template <class A>
+Var make_op(const A& a, const std::vector<Var>& inputs) {
+  AttrValues v = pack(a);
+  return make_op(A::op, inputs, std::move(v.ints), std::move(v.floats));
+}
 
 }  // namespace golf

@@ -32,6 +32,7 @@ void check_param_name(const std::string& name) {
 
 const ParamSpec& ParamStore::declare(const std::string& name, const Shape& shape, const Init& init) {
   check_param_name(name);
+  if (std::string why = shape_size_error(shape); !why.empty()) throw std::invalid_argument("parameter '" + name + "': " + why);
   if (auto it = index_.find(name); it != index_.end()) {
     const ParamSpec& old = specs_[it->second];
     if (old.is_buffer())
@@ -54,6 +55,7 @@ const ParamSpec& ParamStore::declare(const std::string& name, const Shape& shape
 const ParamSpec& ParamStore::declare_buffer(const std::string& name, const Shape& shape, std::vector<double> values,
                                             bool integer, bool stored) {
   check_param_name(name);
+  if (std::string why = shape_size_error(shape); !why.empty()) throw std::invalid_argument("buffer '" + name + "': " + why);
   if (integer && !stored)
     throw std::invalid_argument("buffer '" + name + "': integer buffers are always stored (stored = false is for real "
                                 "constants the script rebuilds)");

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <sstream>
 
+#include "runtime/op_attrs.h"
+
 namespace golf {
 
 namespace {
@@ -26,12 +28,6 @@ void need_real(const Node& n, const Ins& in, size_t i) {
 void need_int(const Node& n, const Ins& in, size_t i) {
   if (!in[i]->integer) fail(n, in, "input " + std::to_string(i) + " must be an integer (i32) tensor");
 }
-void need_ints(const Node& n, const Ins& in, size_t count) {
-  if (n.ints.size() < count) fail(n, in, "needs " + std::to_string(count) + " integer attributes");
-}
-void need_floats(const Node& n, const Ins& in, size_t count) {
-  if (n.floats.size() < count) fail(n, in, "needs " + std::to_string(count) + " float attributes");
-}
 int64_t norm_axis(const Node& n, const Ins& in, int64_t axis, size_t rank) {
   int64_t r = int64_t(rank);
   if (axis < -r || axis >= r) fail(n, in, "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
@@ -45,31 +41,27 @@ void shape_leaf(Node& n, const Ins& in) {
 }
 
 void shape_full(Node& n, const Ins& in) {
-  need_floats(n, in, 1);
-  for (int64_t d : n.ints)
-    if (d < 0) fail(n, in, "negative dimension in " + shape_str(Shape(n.ints.begin(), n.ints.end())));
-  out1(n, Shape(n.ints.begin(), n.ints.end()));
+  const Shape shape = full_attrs(n).shape;
+  for (int64_t d : shape)
+    if (d < 0) fail(n, in, "negative dimension in " + shape_str(shape));
+  out1(n, shape);
 }
 
 void shape_same(Node& n, const Ins& in) {
   need_real(n, in, 0);
   switch (n.op) {
-    case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
-      need_floats(n, in, 1);
-      break;
     case Op::rms_norm:
-      need_floats(n, in, 1);
       if (in[0]->shape.empty()) fail(n, in, "needs rank >= 1");
       break;
     case Op::token_shift:
-      need_ints(n, in, 1);
       if (in[0]->shape.size() < 2) fail(n, in, "expects [B, T, ...]");
       break;
-    case Op::fake_quant:
-      need_ints(n, in, 1);
-      if (n.ints[0] < 2 || n.ints[0] > 8) fail(n, in, "bits must be in 2..8, got " + std::to_string(n.ints[0]));
+    case Op::fake_quant: {
+      const int64_t bits = fake_quant_attrs(n).bits;
+      if (bits < 2 || bits > 8) fail(n, in, "bits must be in 2..8, got " + std::to_string(bits));
       if (in[0]->shape.empty()) fail(n, in, "needs rank >= 1");
       break;
+    }
     default: break;
   }
   out1(n, in[0]->shape);
@@ -77,10 +69,8 @@ void shape_same(Node& n, const Ins& in) {
 
 void shape_first(Node& n, const Ins& in) {
   if (n.op == Op::rms_norm_backward) {
-    need_floats(n, in, 1);
     if (in[0]->shape != in[1]->shape) fail(n, in, "x and dy shapes differ");
   } else if (n.op == Op::cross_entropy_backward) {
-    need_floats(n, in, 1);
     need_int(n, in, 1);
     const Shape& l = in[0]->shape;
     if (l.size() != 2 || in[1]->shape != Shape{l[0]} || in[2]->shape != Shape{l[0]})
@@ -120,18 +110,22 @@ void shape_broadcast(Node& n, const Ins& in) {
 void shape_reduce(Node& n, const Ins& in) {
   need_real(n, in, 0);
   Shape s = in[0]->shape;
+  // sum and mean share the field `axes`; the rule writes them back sorted and non-negative
+  std::vector<int64_t> given = n.op == Op::sum ? sum_attrs(n).axes : mean_attrs(n).axes;
   std::vector<int64_t> axes;
-  for (int64_t a : n.ints) axes.push_back(norm_axis(n, in, a, s.size()));
+  for (int64_t a : given) axes.push_back(norm_axis(n, in, a, s.size()));
   std::sort(axes.begin(), axes.end());
-  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) fail(n, in, "repeated axis");
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    fail(n, in, "repeated axis in " + shape_str(Shape(given.begin(), given.end())));
   for (int64_t a : axes) s[size_t(a)] = 1;
-  n.ints = axes;
+  if (n.op == Op::sum) set_attrs(n, attrs::sum{.axes = axes});
+  else set_attrs(n, attrs::mean{.axes = axes});
   out1(n, s);
 }
 
 void shape_to(Node& n, const Ins& in) {
   need_real(n, in, 0);
-  Shape target(n.ints.begin(), n.ints.end());
+  const Shape target = n.op == Op::sum_to ? sum_to_attrs(n).shape : expand_attrs(n).shape;
   const Shape& from = n.op == Op::sum_to ? target : in[0]->shape;  // the smaller side
   const Shape& to = n.op == Op::sum_to ? in[0]->shape : target;
   if (from.size() > to.size()) fail(n, in, "cannot " + std::string(n.op == Op::sum_to ? "sum " : "expand ") + "to " + shape_str(target));
@@ -143,7 +137,7 @@ void shape_to(Node& n, const Ins& in) {
 }
 
 void shape_reshape(Node& n, const Ins& in) {
-  Shape s(n.ints.begin(), n.ints.end());
+  Shape s = reshape_attrs(n).shape;
   int64_t known = 1;
   int infer = -1;
   for (size_t i = 0; i < s.size(); i++) {
@@ -162,54 +156,58 @@ void shape_reshape(Node& n, const Ins& in) {
     s[size_t(infer)] = total / known;
   }
   if (shape_numel(s) != total) fail(n, in, "cannot reshape to " + shape_str(s) + ": element counts differ");
-  n.ints = std::vector<int64_t>(s.begin(), s.end());
+  set_attrs(n, attrs::reshape{.shape = s});
   out1(n, s, in[0]->integer);
 }
 
 void shape_permute(Node& n, const Ins& in) {
   const Shape& x = in[0]->shape;
-  if (n.ints.size() != x.size()) fail(n, in, "permutation has " + std::to_string(n.ints.size()) + " axes for rank " + std::to_string(x.size()));
+  attrs::permute a = permute_attrs(n);
+  const std::string given = shape_str(Shape(a.perm.begin(), a.perm.end()));
+  if (a.perm.size() != x.size())
+    fail(n, in, "permutation " + given + " has " + std::to_string(a.perm.size()) + " axes for rank " + std::to_string(x.size()));
   std::vector<bool> seen(x.size());
   Shape s(x.size());
   for (size_t i = 0; i < x.size(); i++) {
-    int64_t a = norm_axis(n, in, n.ints[i], x.size());
-    if (seen[size_t(a)]) fail(n, in, "not a permutation");
-    seen[size_t(a)] = true;
-    n.ints[i] = a;
-    s[i] = x[size_t(a)];
+    int64_t axis = norm_axis(n, in, a.perm[i], x.size());
+    if (seen[size_t(axis)]) fail(n, in, given + " is not a permutation");
+    seen[size_t(axis)] = true;
+    a.perm[i] = axis;
+    s[i] = x[size_t(axis)];
   }
+  set_attrs(n, a);
   out1(n, s, in[0]->integer);
 }
 
 void shape_slice(Node& n, const Ins& in) {
-  need_ints(n, in, 3);
   Shape s = in[0]->shape;
-  int64_t a = norm_axis(n, in, n.ints[0], s.size());
-  int64_t start = n.ints[1], end = n.ints[2];
-  if (start < 0 || end > s[size_t(a)] || start > end)
-    fail(n, in, "slice [" + std::to_string(start) + ", " + std::to_string(end) + ") out of range for axis " +
-                    std::to_string(a) + " of size " + std::to_string(s[size_t(a)]));
-  n.ints[0] = a;
-  s[size_t(a)] = end - start;
+  attrs::slice a = slice_attrs(n);
+  a.axis = norm_axis(n, in, a.axis, s.size());
+  const int64_t dim = s[size_t(a.axis)];
+  if (a.start < 0 || a.end > dim || a.start > a.end)
+    fail(n, in, "slice [" + std::to_string(a.start) + ", " + std::to_string(a.end) + ") out of range for axis " +
+                    std::to_string(a.axis) + " of size " + std::to_string(dim));
+  set_attrs(n, a);
+  s[size_t(a.axis)] = a.end - a.start;
   out1(n, s, in[0]->integer);
 }
 
 void shape_pad(Node& n, const Ins& in) {
-  need_ints(n, in, 3);
   need_real(n, in, 0);
   Shape s = in[0]->shape;
-  int64_t a = norm_axis(n, in, n.ints[0], s.size());
-  if (n.ints[1] < 0 || n.ints[2] < 0) fail(n, in, "negative padding");
-  n.ints[0] = a;
-  s[size_t(a)] += n.ints[1] + n.ints[2];
+  attrs::pad a = pad_attrs(n);
+  a.axis = norm_axis(n, in, a.axis, s.size());
+  if (a.before < 0 || a.after < 0)
+    fail(n, in, "negative padding (before " + std::to_string(a.before) + ", after " + std::to_string(a.after) + ")");
+  set_attrs(n, a);
+  s[size_t(a.axis)] += a.before + a.after;
   out1(n, s);
 }
 
 void shape_concat(Node& n, const Ins& in) {
-  need_ints(n, in, 1);
   Shape s = in[0]->shape;
-  int64_t a = norm_axis(n, in, n.ints[0], s.size());
-  n.ints[0] = a;
+  const int64_t a = norm_axis(n, in, concat_attrs(n).axis, s.size());
+  set_attrs(n, attrs::concat{.axis = a});
   for (size_t i = 1; i < in.size(); i++) {
     const Shape& o = in[i]->shape;
     bool ok = o.size() == s.size() && in[i]->integer == in[0]->integer;
@@ -232,12 +230,11 @@ void shape_embedding(Node& n, const Ins& in) {
 void shape_scatter_add(Node& n, const Ins& in) {
   need_int(n, in, 0);
   need_real(n, in, 1);
-  need_ints(n, in, 1);
   Shape want = in[0]->shape;
   if (in[1]->shape.empty()) fail(n, in, "src must be ids.shape + [D]");
   want.push_back(in[1]->shape.back());
   if (want != in[1]->shape) fail(n, in, "src must be ids.shape + [D]");
-  out1(n, {n.ints[0], in[1]->shape.back()});
+  out1(n, {scatter_add_rows_attrs(n).rows, in[1]->shape.back()});
 }
 
 void shape_index_select(Node& n, const Ins& in) {
@@ -252,22 +249,21 @@ void shape_index_select(Node& n, const Ins& in) {
 void shape_index_add(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_int(n, in, 1);
-  need_ints(n, in, 1);
   if (in[0]->shape.empty() || in[1]->shape.size() != 1 || in[0]->shape.back() != in[1]->shape[0])
     fail(n, in, "expects g[..., K] and idx[K]");
   Shape s = in[0]->shape;
-  s.back() = n.ints[0];
+  s.back() = index_add_attrs(n).channels;
   out1(n, s);
 }
 
 void shape_matmul(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_real(n, in, 1);
-  need_ints(n, in, 2);
   const Shape& a = in[0]->shape;
   const Shape& b = in[1]->shape;
   if (a.size() < 2 || b.size() < 2) fail(n, in, "operands must have rank >= 2");
-  bool ta = n.ints[0] != 0, tb = n.ints[1] != 0;
+  const attrs::matmul t = matmul_attrs(n);
+  const bool ta = t.trans_a, tb = t.trans_b;
   int64_t m = ta ? a[a.size() - 1] : a[a.size() - 2];
   int64_t ka = ta ? a[a.size() - 2] : a[a.size() - 1];
   int64_t kb = tb ? b[b.size() - 1] : b[b.size() - 2];
@@ -283,13 +279,12 @@ void shape_matmul(Node& n, const Ins& in) {
 
 void shape_rope(Node& n, const Ins& in) {
   need_real(n, in, 0);
-  need_ints(n, in, 3);
-  need_floats(n, in, 1);
+  const attrs::rope a = rope_attrs(n);
   const Shape& x = in[0]->shape;
   if (x.size() != 4) fail(n, in, "expects [B, T, H, head_dim]");
-  int64_t r = n.ints[0];
+  const int64_t r = a.rot;
   if (r < 2 || r % 2 || r > x[3]) fail(n, in, "rotary dims " + std::to_string(r) + " must be even and in [2, head_dim]");
-  if (n.ints[1] > 0 && x[1] > n.ints[1] && r <= 2) fail(n, in, "NTK rescale needs rotary dims > 2");
+  if (a.train_len > 0 && x[1] > a.train_len && r <= 2) fail(n, in, "NTK rescale needs rotary dims > 2, got " + std::to_string(r));
   out1(n, x);
 }
 
@@ -303,35 +298,44 @@ void shape_to_real(Node& n, const Ins& in) {
   out1(n, in[0]->shape);
 }
 
-void shape_ngram_hash(Node& n, const Ins& in) {
+// ngram_hash and ngram_hash_at share their fields (runtime/op_attrs.def).
+template <class A>
+void check_ngram_fields(const Node& n, const Ins& in, const A& a) {
   need_int(n, in, 0);
-  need_ints(n, in, 7);
   if (in[0]->shape.size() != 2) fail(n, in, "expects token ids [B, T]");
-  if (n.ints[0] != 2 && n.ints[0] != 3) fail(n, in, "n must be 2 (bigram) or 3 (trigram)");
-  if (n.ints[1] < 2 || n.ints[1] > (int64_t(1) << 31)) fail(n, in, "buckets must be in [2, 2^31]");
-  if (n.ints[2] != 0 && n.ints[2] != 1) fail(n, in, "kind must be 0 (multiply-xor) or 1 (xxh3)");
-  for (int i = 3; i < 6; i++)
-    if (n.ints[i] < 0 || n.ints[i] > int64_t(UINT32_MAX)) fail(n, in, "primes are unsigned 32-bit numbers");
+  if (a.n != 2 && a.n != 3) fail(n, in, "n must be 2 (bigram) or 3 (trigram), got " + std::to_string(a.n));
+  const int64_t buckets = a.buckets;  // a plain name: `a.buckets < 2` would parse as a template here
+  if (buckets < 2 || buckets > (int64_t(1) << 31)) fail(n, in, "buckets must be in [2, 2^31], got " + std::to_string(buckets));
+  if (a.kind != NgramKind::multiply_xor && a.kind != NgramKind::xxh3)
+    fail(n, in, "kind must be 0 (multiply-xor) or 1 (xxh3), got " + std::to_string(int64_t(a.kind)));
+  for (int64_t p : {a.p0, a.p1, a.p2})
+    if (p < 0 || p > int64_t(UINT32_MAX)) fail(n, in, "primes are unsigned 32-bit numbers, got " + std::to_string(p));
+}
+
+void shape_ngram_hash(Node& n, const Ins& in) {
+  check_ngram_fields(n, in, ngram_hash_attrs(n));
   out1(n, in[0]->shape, true);
 }
 
 void shape_ngram_hash_at(Node& n, const Ins& in) {
-  shape_ngram_hash(n, in);
+  const attrs::ngram_hash_at a = ngram_hash_at_attrs(n);
+  check_ngram_fields(n, in, a);
   need_position(n, in, 1);
-  if (in[0]->shape[1] != n.ints[0]) fail(n, in, "expects a window of the last n ids [B, n]");
+  if (in[0]->shape[1] != a.n)
+    fail(n, in, "expects a window of the last n = " + std::to_string(a.n) + " ids [B, n]");
   out1(n, {in[0]->shape[0], 1}, true);
 }
 
 void shape_rope_at(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_position(n, in, 1);
-  need_ints(n, in, 4);
-  need_floats(n, in, 1);
+  const attrs::rope_at a = rope_at_attrs(n);
   const Shape& x = in[0]->shape;
   if (x.size() != 4) fail(n, in, "expects [B, T, H, head_dim]");
-  int64_t r = n.ints[0];
+  const int64_t r = a.rot;
   if (r < 2 || r % 2 || r > x[3]) fail(n, in, "rotary dims " + std::to_string(r) + " must be even and in [2, head_dim]");
-  if (n.ints[1] > 0 && n.ints[2] > n.ints[1] && r <= 2) fail(n, in, "NTK rescale needs rotary dims > 2");
+  if (a.train_len > 0 && a.ntk_len > a.train_len && r <= 2)
+    fail(n, in, "NTK rescale needs rotary dims > 2, got " + std::to_string(r));
   out1(n, x);
 }
 
@@ -346,16 +350,12 @@ void check_qkv(const Node& n, const Ins& in) {
 }
 
 void shape_attention(Node& n, const Ins& in) {
-  need_ints(n, in, 1);
-  need_floats(n, in, 1);
   check_qkv(n, in);
   const Shape& q = in[0]->shape;
   n.outs = {OutSpec{q, false}, OutSpec{{q[0], q[2], q[1]}, false}};
 }
 
 void shape_attention_backward(Node& n, const Ins& in) {
-  need_ints(n, in, 1);
-  need_floats(n, in, 1);
   check_qkv(n, in);
   const Shape& q = in[0]->shape;
   if (in[3]->shape != q || in[5]->shape != q || in[4]->shape != Shape{q[0], q[2], q[1]})
@@ -364,8 +364,6 @@ void shape_attention_backward(Node& n, const Ins& in) {
 }
 
 void shape_attention_cached(Node& n, const Ins& in) {
-  need_ints(n, in, 1);
-  need_floats(n, in, 1);
   check_qkv(n, in);
   for (size_t i : {size_t(3), size_t(4)}) need_real(n, in, i);
   need_position(n, in, 5);
@@ -381,7 +379,6 @@ void shape_attention_cached(Node& n, const Ins& in) {
 void shape_cross_entropy(Node& n, const Ins& in) {
   need_real(n, in, 0);
   need_int(n, in, 1);
-  need_floats(n, in, 1);
   const Shape& l = in[0]->shape;
   if (l.size() != 2 || in[1]->shape != Shape{l[0]}) fail(n, in, "expects logits [N, V] and targets [N]");
   out1(n, {l[0]});

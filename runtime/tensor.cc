@@ -28,7 +28,24 @@ void require_host(const Tensor& t, const char* what) {
 
 const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
 
+std::string shape_size_error(const Shape& s) {
+  int64_t n = 1;
+  bool zero = false;
+  for (int64_t d : s) {
+    if (d < 0) return "shape " + shape_str(s) + " has a negative dimension";
+    if (d == 0) zero = true;
+  }
+  if (zero) return "";
+  for (int64_t d : s) {
+    if (n > kMaxElements / d) return "shape " + shape_str(s) + " has more than 2^60 elements";
+    n *= d;
+  }
+  return "";
+}
+
 int64_t shape_numel(const Shape& s) {
+  std::string why = shape_size_error(s);
+  if (!why.empty()) throw std::overflow_error(why);
   int64_t n = 1;
   for (int64_t d : s) n *= d;
   return n;
@@ -70,8 +87,8 @@ Storage::~Storage() {
 
 Tensor::Tensor(Shape shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
-  for (int64_t d : shape_)
-    if (d < 0) throw std::invalid_argument("tensor shape " + shape_str(shape_) + " has a negative dimension");
+  std::string why = shape_size_error(shape_);
+  if (!why.empty()) throw std::invalid_argument("tensor " + why);
   storage_ = std::make_shared<Storage>(nbytes(), device);
 }
 

@@ -17,7 +17,14 @@ using Shape = std::vector<int64_t>;
 enum class Device : uint8_t { cpu, cuda };
 const char* device_name(Device d);
 
+// The element count; throws std::overflow_error when a dimension is negative or the count (or
+// its size in bytes at 8 bytes an element) would not fit in int64 — a script's or a file's shape
+// must never wrap to a small allocation that kernels then index past.
 int64_t shape_numel(const Shape& s);
+// "" when `s` has no negative dimension and at most kMaxElements elements, else why not; the graph
+// calls it on every node's output so the error can name the op and the script line.
+std::string shape_size_error(const Shape& s);
+constexpr int64_t kMaxElements = int64_t(1) << 60;  // × 8 bytes still fits in int64
 std::string shape_str(const Shape& s);  // "[2, 3, 4]"
 
 struct Storage {

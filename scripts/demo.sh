@@ -11,7 +11,7 @@ stage "setup" scripts/setup.sh
 stage "build" scripts/build.sh
 stage "data" scripts/prepare_default_data.sh
 build/golfrt summary examples/baseline.lua --preset cpu | tail -1
-stage "train" build/golfrt train examples/baseline.lua --preset cpu --out runs/demo
+stage "train" build/golfrt train examples/baseline.lua --preset cpu --out runs/demo --overwrite
 # The artifact alone (its own script, dequantized weights) scored on the same data: the same val_bpb.
 stage "decode" build/golfrt decode runs/demo/artifact.bin
 # Sampling from the artifact, one KV-cached decode step per token (docs/decoding.md).

@@ -14,9 +14,11 @@
 
 #include "runtime/artifact/artifact.h"
 #include "runtime/artifact/body.h"
+#include "runtime/artifact/codec.h"
 #include "runtime/artifact/op_set.h"
 #include "runtime/artifact/stats.h"
 #include "runtime/fs.h"
+#include "tests/support/errors.h"
 
 namespace golf {
 namespace {
@@ -537,6 +539,12 @@ TEST(Artifact, InspectReportsTheBudgetAndRefusesCorruptFiles) {
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("artifact " + path + ": corrupt body (checksum mismatch)"), std::string::npos) << out;
   std::filesystem::remove_all(dir);
+}
+
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Artifact, compress_body_names_an_unknown_codec) {
+  const std::string e = error_of([] { compress_body("abc", Codec(9)); });
+  EXPECT_NE(e.find("compress_body: unknown codec id 9"), std::string::npos) << e;
 }
 
 }  // namespace

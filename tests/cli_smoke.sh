@@ -30,4 +30,9 @@ if ! "$golfrt" version | grep -q "^cuda:0 "; then
 fi
 if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>"$err"; then fail "--device tpu was accepted"; fi
 grep -q "must be cpu or cuda" "$err" || fail "--device tpu message"
+# Numbers are parsed whole, and the error names the flag and the value (it said "stoll").
+if "$golfrt" summary "$src/examples/baseline.lua" --seq abc 2>"$err"; then fail "summary --seq abc was accepted"; fi
+grep -q -- "--seq needs a whole number (at least 1), got 'abc'" "$err" || fail "summary --seq abc: $(cat "$err")"
+if "$golfrt" train "$src/examples/baseline.lua" --steps 1e99 2>"$err"; then fail "train --steps 1e99 was accepted"; fi
+grep -q -- "--steps needs a whole number (at least 0), got '1e99'" "$err" || fail "train --steps 1e99: $(cat "$err")"
 echo "cli_smoke: ok"

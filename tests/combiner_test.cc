@@ -424,5 +424,16 @@ void expect_fit_end_to_end(const std::string& fit) {
 TEST(CombinerEndToEnd, ridge_fit_phase_and_decode) { expect_fit_end_to_end("ridge"); }
 TEST(CombinerEndToEnd, gradient_fit_phase_and_decode) { expect_fit_end_to_end("gradient"); }
 
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Combiner, ridge_without_features_names_the_sizes) {
+  std::string e;
+  try {
+    ridge_solve(nullptr, nullptr, nullptr, 0, 4, 1e-2);
+  } catch (const std::invalid_argument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("ridge: no features (0 rows of width 4)"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace golf

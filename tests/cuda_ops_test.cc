@@ -1,12 +1,13 @@
-// Every op of runtime/ops.def on CUDA against the CPU kernels: random inputs, forward outputs and
-// (for differentiable ops) every input gradient through autograd's backward graph, compared by
+// Every case of the shared op table (tests/support/op_cases.h) on CUDA against the CPU kernels:
+// random inputs, forward outputs and (for differentiable ops) every input gradient through
+// autograd's backward graph, compared by
 // normalized MSE (tests/support/cuda.h), with guard bytes around every intermediate value to catch
 // a kernel writing past its output. Shapes are chosen to cross the kernels' tile and block edges
 // (32-key tiles, 8-row blocks, 256-thread rows, the short/long reduction switch).
 //
 // Skips (GTEST_SKIP) without a CUDA device or in a build without CUDA; the tests that need no
-// device (coverage of the op table, guard bytes on the CPU, the error of a build without CUDA)
-// always run.
+// device (guard bytes on the CPU, the error of a build without CUDA) always run. That every op has
+// a case and a CUDA kernel is tests/op_table_test.cc's check.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,243 +21,35 @@
 #include "runtime/rng.h"
 #include "tests/support/cuda.h"
 #include "tests/support/errors.h"
+#include "tests/support/op_cases.h"
 
 namespace golf {
 namespace {
 
-double any(double x) { return x; }
-double positive(double x) { return std::fabs(x) + 0.5; }
-double off_zero(double x) { return x >= 0 ? x + 0.2 : x - 0.2; }
-
-using R = std::function<Var(const std::string&, Shape)>;
-struct Case {
-  using Build = std::function<Var(Graph&, R)>;
-  Case() = default;
-  Case(Build b, std::function<double(double)> d = any) : build(std::move(b)), domain(std::move(d)) {}
-  Build build;
-  std::function<double(double)> domain = any;
-  std::map<std::string, std::pair<Shape, std::vector<int32_t>>> ints;
-  bool gradients = true;  // compare the input gradients too
-};
-
-std::vector<int32_t> random_ids(int64_t n, int32_t limit, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> v(size_t(n), 0);
-  for (auto& x : v) x = int32_t(std::min<double>(limit - 1, std::floor(rng.uniform() * limit)));
-  return v;
-}
-
-std::map<std::string, Case> make_cases() {
-  std::map<std::string, Case> c;
-  auto un = [&](const std::string& op, std::function<Var(Var)> f, std::function<double(double)> dom = any) {
-    c[op] = Case{[f](Graph&, R r) { return f(r("x", {37, 129})); }, dom};
-  };
-  un("neg", [](Var x) { return neg(x); });
-  un("exp", [](Var x) { return exp(x); });
-  un("log", [](Var x) { return log(x); }, positive);
-  un("sqrt", [](Var x) { return sqrt(x); }, positive);
-  un("rsqrt", [](Var x) { return rsqrt(x); }, positive);
-  un("square", [](Var x) { return square(x); });
-  un("tanh", [](Var x) { return tanh(x); });
-  un("sigmoid", [](Var x) { return sigmoid(x); });
-  un("softplus", [](Var x) { return softplus(x); });
-  un("relu", [](Var x) { return relu(x); }, off_zero);
-  un("step", [](Var x) { return step(x); }, off_zero);
-  c["step"].gradients = false;  // piecewise constant: no gradient graph at all
-  un("gelu", [](Var x) { return gelu(x); });  // its backward runs gelu_grad
-  un("silu", [](Var x) { return silu(x); });
-  un("elu", [](Var x) { return elu(x, 1.3); }, off_zero);
-  un("leaky_relu", [](Var x) { return leaky_relu(x, 0.1); }, off_zero);
-  un("scale", [](Var x) { return scale(x, 2.5); });
-  un("add_scalar", [](Var x) { return add_scalar(x, 0.7); });
-  un("pow_scalar", [](Var x) { return pow_scalar(x, 2.5); }, positive);
-  un("fake_quant", [](Var x) { return concat({fake_quant(x, 4), fake_quant(x, 8)}, 0); });
-
-  auto bin = [&](const std::string& op, std::function<Var(Var, Var)> f, std::function<double(double)> dom = any) {
-    c[op] = Case{[f](Graph&, R r) {
-                   Var a = r("a", {4, 33, 65}), b = r("b", {33, 1}), d = r("d", {4, 33, 65}), e = r("e", {65});
-                   return concat({reshape(f(a, b), {-1}), reshape(f(b, a), {-1}), reshape(f(a, d), {-1}),
-                                  reshape(f(e, a), {-1})},
-                                 0);
-                 },
-                 dom};
-  };
-  bin("add", [](Var a, Var b) { return add(a, b); });
-  bin("sub", [](Var a, Var b) { return sub(a, b); });
-  bin("mul", [](Var a, Var b) { return mul(a, b); });
-  bin("div", [](Var a, Var b) { return div(a, b); }, positive);
-
-  // Short reductions (a thread per output) and long ones (a block per output).
-  c["sum"] = Case{[](Graph&, R r) {
-    Var x = r("x", {8, 300, 5});
-    return concat({reshape(sum(x, {0, 2}), {-1}), reshape(sum(x, {0, 1}), {-1}), reshape(sum(x, {2}), {-1})}, 0);
-  }};
-  c["mean"] = Case{[](Graph&, R r) { return mean(r("x", {6, 700}), {-1}); }};
-  c["sum_to"] = Case{[](Graph&, R r) { return sum_to(r("x", {4, 33, 65}), {33, 1}); }};
-  c["expand"] = Case{[](Graph&, R r) { return expand(r("x", {33, 1}), {4, 33, 65}); }};
-  c["full"] = Case{[](Graph& g, R r) { return r("x", {37, 129}) + full(g, {37, 129}, 0.5); }};
-  c["reshape"] = Case{[](Graph&, R r) { return square(reshape(r("x", {3, 5, 7, 9}), {15, -1})); }};
-  c["permute"] = Case{[](Graph&, R r) { return permute(r("x", {3, 5, 7, 9}), {2, 0, 3, 1}); }};
-  c["slice"] = Case{[](Graph&, R r) { return slice(r("x", {6, 50, 7}), 1, 13, 41); }};
-  c["pad"] = Case{[](Graph&, R r) { return pad(r("x", {6, 30, 7}), 1, 5, 9); }};
-  c["concat"] = Case{[](Graph&, R r) { return concat({r("a", {5, 1, 33}), r("b", {5, 40, 33}), r("c", {5, 7, 33})}, 1); }};
-
-  c["embedding"] = Case{[](Graph& g, R r) { return embedding(r("table", {50, 24}), input(g, "ids", {4, 37}, true)); }};
-  c["embedding"].ints["ids"] = {{4, 37}, random_ids(4 * 37, 50, 1)};
-  // Many duplicates: each row sums dozens of sources, in source order.
-  c["scatter_add_rows"] = Case{[](Graph& g, R r) { return scatter_add_rows(input(g, "ids", {300}, true), r("src", {300, 40}), 20); }};
-  c["scatter_add_rows"].ints["ids"] = {{300}, random_ids(300, 20, 2)};
-  c["index_select"] = Case{[](Graph& g, R r) { return index_select(r("x", {6, 7, 30}), input(g, "idx", {45}, true)); }};
-  c["index_select"].ints["idx"] = {{45}, random_ids(45, 30, 3)};
-  c["index_add"] = Case{[](Graph& g, R r) { return index_add(r("g", {6, 45}), input(g, "idx", {45}, true), 30); }};
-  c["index_add"].ints["idx"] = {{45}, random_ids(45, 30, 4)};
-  c["token_shift"] = Case{[](Graph&, R r) {
-    Var x = r("x", {3, 17, 10});
-    return concat({token_shift(x, 1), token_shift(x, -2), token_shift(x, 0), token_shift(x, 20)}, 0);
-  }};
-
-  // Every transpose combination, batched and with a 2-D B shared by the batch; the fp32 path
-  // (the bf16 one has its own test below).
-  c["matmul"] = Case{[](Graph&, R r) {
-    const int64_t B = 3, M = 33, K = 70, N = 45;
-    Var a = r("a", {B, M, K}), at = r("at", {B, K, M}), b = r("b", {B, K, N}), bt = r("bt", {B, N, K});
-    Var w = r("w", {K, N}), wt = r("wt", {N, K});
-    std::vector<Var> outs = {matmul(a, b), matmul(at, b, true, false), matmul(a, bt, false, true),
-                             matmul(at, bt, true, true), matmul(a, w), matmul(a, wt, false, true),
-                             matmul(at, w, true, false), matmul(at, wt, true, true)};
-    for (Var& o : outs) o = reshape(o, {-1});
-    return concat(outs, 0);
-  }};
-
-  c["rms_norm"] = Case{[](Graph&, R r) { return rms_norm(r("x", {37, 700}), 1e-6); }};  // backward: rms_norm_backward
-  c["rope"] = Case{[](Graph&, R r) {
-    Var x = r("x", {2, 40, 3, 64});
-    return concat({rope(x, 32, 10000.0), rope(x, 64, 100.0, 16), rope(x, 48, 500.0, 0, true)}, 0);
-  }};
-  c["rope_at"] = Case{[](Graph& g, R r) {
-    Var x = r("x", {2, 5, 3, 64});
-    Var pos = input(g, "pos", {1}, true);
-    return concat({rope_at(x, pos, 32, 10000.0, 0, 40), rope_at(x, pos, 64, 100.0, 16, 90),
-                   rope_at(x, pos, 48, 500.0, 0, 40, true)},
-                  0);
-  }};
-  c["rope_at"].ints["pos"] = {{1}, {17}};
-  // Several key tiles with a partial last one, GQA groups of 2, with and without XSA; its
-  // backward runs attention_backward.
-  c["attention"] = Case{[](Graph&, R r) {
-    Var q = r("q", {2, 70, 4, 64}), k = r("k", {2, 70, 2, 64}), v = r("v", {2, 70, 2, 64});
-    return concat({attention(q, k, v, 0.125).y, attention(q, k, v, 0.125, true).y}, 0);
-  }};
-  // A head dim that is no multiple of 32, and the largest the kernel takes.
-  c["attention_hd40"] = Case{[](Graph&, R r) {
-    Var q = r("q", {1, 45, 3, 40}), k = r("k", {1, 45, 1, 40}), v = r("v", {1, 45, 1, 40});
-    return concat({attention(q, k, v, 0.15).y, attention(q, k, v, 0.15, true).y}, 0);
-  }};
-  c["attention_hd256"] = Case{[](Graph&, R r) {
-    Var q = r("q", {1, 40, 2, 256}), k = r("k", {1, 40, 2, 256}), v = r("v", {1, 40, 2, 256});
-    return attention(q, k, v, 0.0625, true).y;
-  }};
-  c["cross_entropy"] = Case{[](Graph& g, R r) {
-    Var x = scale(r("x", {37, 1000}), 3.0);
-    Var t = input(g, "t", {37}, true);
-    return concat({cross_entropy(x, t), cross_entropy(x, t, 30.0)}, 0);
-  }};  // backward: cross_entropy_backward
-  c["cross_entropy"].ints["t"] = {{37}, random_ids(37, 1000, 5)};
-  // Soft targets (distillation): gradients reach both the logits and the probabilities.
-  c["soft_cross_entropy"] = Case{[](Graph&, R r) { return soft_cross_entropy(scale(r("x", {37, 1000}), 3.0), r("p", {37, 1000})); },
-                                 positive};
-  c["to_real"] = Case{[](Graph& g, R r) { return to_real(input(g, "ids", {4, 37}, true)) * r("x", {4, 37}); }};
-  c["to_real"].ints["ids"] = {{4, 37}, random_ids(4 * 37, 1000, 7)};
-  // Both hash kinds, bigrams and trigrams, bit for bit (an integer output compares exactly).
-  c["ngram_hash"] = Case{[](Graph& g, R) {
-    Var tok = input(g, "tok", {3, 50}, true);
-    std::vector<Var> outs;
-    for (int kind : {0, 1})
-      for (int n : {2, 3}) {
-        NgramHash h;
-        h.n = n, h.kind = kind, h.buckets = 4096, h.seed = 0x9E3779B97F4A7C15ULL;
-        outs.push_back(ngram_hash(tok, h));
-      }
-    return concat(outs, 0);
-  }};
-  c["ngram_hash"].gradients = false;
-  // One decode step's bucket from a window of the last n ids, at a position past the start.
-  c["ngram_hash_at"] = Case{[](Graph& g, R) {
-    Var w = input(g, "w", {3, 3}, true);
-    Var pos = input(g, "pos", {1}, true);
-    std::vector<Var> outs;
-    for (int kind : {0, 1})
-      for (int n : {2, 3}) {
-        NgramHash h;
-        h.n = n, h.kind = kind, h.buckets = 4096, h.seed = 0x9E3779B97F4A7C15ULL;
-        outs.push_back(ngram_hash_at(n == 3 ? w : slice(w, 1, 1, 3), pos, h));
-      }
-    return concat(outs, 0);
-  }};
-  c["ngram_hash_at"].gradients = false;
-  c["ngram_hash_at"].ints["w"] = {{3, 3}, random_ids(9, 1024, 9)};
-  c["ngram_hash_at"].ints["pos"] = {{1}, {7}};
-  c["ngram_hash"].ints["tok"] = {{3, 50}, random_ids(150, 1024, 8)};
-  // Layout ops on integer tensors (token ids reshaped, sliced, permuted, concatenated), seen
-  // through an embedding.
-  c["integer_layout"] = Case{[](Graph& g, R r) {
-    Var ids = input(g, "ids", {4, 6}, true);
-    Var moved = concat({reshape(slice(ids, 1, 2, 5), {-1}), reshape(permute(ids, {1, 0}), {-1})}, 0);
-    return embedding(r("table", {50, 8}), moved);
-  }};
-  c["integer_layout"].ints["ids"] = {{4, 6}, random_ids(24, 50, 6)};
-  // Rank-0 operands, as the optimizers' schedule scalars: broadcast forward, a full sum backward.
-  c["scalar_operand"] = Case{[](Graph&, R r) { return r("x", {37, 129}) * r("s", {}) + r("c", {}); }};
-  return c;
-}
-
-const std::map<std::string, Case>& cases() {
-  static const std::map<std::string, Case> c = make_cases();
-  return c;
-}
-
+// A case of the shared table (tests/support/op_cases.h) at CaseSize::device, with the graph's
+// outputs: the op's output, then each real input's gradient (none for an integer output or a
+// piecewise-constant op).
 struct Built {
-  Graph g;
-  ParamStore store;
-  Var out;
-  std::vector<Var> outs;  // out, then each input's gradient
+  std::unique_ptr<BuiltCase> c;
+  std::vector<Var> outs;
   std::vector<std::string> names;
-  std::map<std::string, Tensor> ints;
-  Tensor probe;
 };
 
-std::unique_ptr<Built> build_case(const Case& cs, uint64_t seed) {
-  auto b = std::make_unique<Built>();
-  Rng rng(seed);
-  Scope scope(b->store, b->g);
-  auto real = [&](const std::string& name, Shape s) {
-    std::vector<double> vals(size_t(shape_numel(s)));
-    for (double& v : vals) v = cs.domain(rng.normal());
-    return scope.param(name, s, Init::from_values(vals));
-  };
-  b->out = cs.build(b->g, real);
-  b->outs = {b->out};
-  if (cs.gradients) {
-    Var probe = input(b->g, "probe", b->out.shape());
-    b->probe = Tensor(b->out.shape(), DType::f32);
-    for (int64_t i = 0; i < b->probe.numel(); i++) b->probe.set(i, rng.normal());
-    for (const Gradient& gr : backward(sum_all(b->out * probe), b->g.param_names()))
-      if (gr.grad.valid()) b->outs.push_back(gr.grad), b->names.push_back(gr.name);
-  }
-  for (const auto& [name, spec] : cs.ints) {
-    Tensor t(spec.first, DType::i32);
-    for (size_t i = 0; i < spec.second.size(); i++) t.set(int64_t(i), spec.second[i]);
-    b->ints[name] = t;
-  }
-  b->store.initialize(0, DType::f32);
+Built build_case(const std::string& name, uint64_t seed) {
+  const OpCase& cs = op_cases().at(name);
+  Built b{build_op_case(cs, CaseSize::device, seed, DType::f32), {}, {}};
+  b.outs = {b.c->out};
+  if (b.c->loss.valid() && !cs.zero_gradient)
+    for (const Gradient& gr : backward(b.c->loss, b.c->g.param_names()))
+      if (gr.grad.valid()) b.outs.push_back(gr.grad), b.names.push_back(gr.name);
   return b;
 }
 
 std::vector<Tensor> run_on(Built& b, ExecOptions opt) {
-  Executor ex(b.g, b.outs, opt);
-  ex.bind_params(b.store);
-  if (b.probe.defined()) ex.bind("probe", b.probe);
-  for (auto& [name, t] : b.ints) ex.bind(name, t);
+  Executor ex(b.c->g, b.outs, opt);
+  ex.bind_params(b.c->store);
+  if (b.c->probe.defined()) ex.bind("probe", b.c->probe);
+  for (auto& [name, t] : b.c->ints) ex.bind(name, t);
   ex.run();
   std::vector<Tensor> r;
   for (size_t i = 0; i < b.outs.size(); i++) r.push_back(ex.result(i).clone());
@@ -271,31 +64,16 @@ ExecOptions cuda_options(bool fp32_matmul = true) {
   return o;
 }
 
-// Every op of the table appears in some case's graph (forward or backward), so a new op without a
-// CUDA comparison fails here, on any machine.
-TEST(CudaOps, every_op_of_the_table_is_covered) {
-  std::set<Op> seen;
-  for (const auto& [name, cs] : cases()) {
-    auto b = build_case(cs, 1);
-    for (const Node& n : b->g.nodes()) seen.insert(n.op);
-  }
-  // Effects have their own tests below.
-  for (const char* effect : {"assign", "accumulate", "attention_cached"}) seen.insert(op_by_name(effect));
-  for (int i = 0; i < op_count(); i++)
-    EXPECT_TRUE(seen.count(Op(i))) << "op '" << op_info(Op(i)).name << "' has no CUDA comparison case";
-}
-
 class CudaOp : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaOp, forward_and_gradients_match_the_cpu) {
   GOLF_SKIP_WITHOUT_CUDA();
-  const Case& cs = cases().at(GetParam());
-  auto b = build_case(cs, 7);
-  std::vector<Tensor> want = run_on(*b, {});
-  std::vector<Tensor> got = run_on(*b, cuda_options());
+  Built b = build_case(GetParam(), 7);
+  std::vector<Tensor> want = run_on(b, {});
+  std::vector<Tensor> got = run_on(b, cuda_options());
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); i++) {
-    const std::string what = i == 0 ? "output" : "gradient of " + b->names[i - 1];
+    const std::string what = i == 0 ? "output" : "gradient of " + b.names[i - 1];
     if (want[i].dtype() == DType::i32) {
       EXPECT_EQ(nmse(got[i], want[i]), 0.0) << GetParam() << ": " << what << " (integers must match exactly); "
                                             << describe_diff(got[i], want[i]);
@@ -307,7 +85,7 @@ TEST_P(CudaOp, forward_and_gradients_match_the_cpu) {
 
 std::vector<std::string> case_names() {
   std::vector<std::string> v;
-  for (const auto& [name, cs] : cases()) v.push_back(name);
+  for (const auto& [name, cs] : op_cases()) v.push_back(name);
   return v;
 }
 INSTANTIATE_TEST_SUITE_P(AllOps, CudaOp, ::testing::ValuesIn(case_names()),
@@ -315,9 +93,9 @@ INSTANTIATE_TEST_SUITE_P(AllOps, CudaOp, ::testing::ValuesIn(case_names()),
 
 TEST(CudaOps, bf16_matmul_is_within_bf16_rounding_of_the_cpu) {
   GOLF_SKIP_WITHOUT_CUDA();
-  auto b = build_case(cases().at("matmul"), 9);
-  std::vector<Tensor> want = run_on(*b, {});
-  std::vector<Tensor> got = run_on(*b, cuda_options(false));
+  Built b = build_case("matmul", 9);
+  std::vector<Tensor> want = run_on(b, {});
+  std::vector<Tensor> got = run_on(b, cuda_options(false));
   for (size_t i = 0; i < want.size(); i++) {
     const double e = nmse(got[i], want[i]);
     EXPECT_LT(e, kNmseBf16) << "output " << i << "; " << describe_diff(got[i], want[i]);
@@ -328,9 +106,9 @@ TEST(CudaOps, bf16_matmul_is_within_bf16_rounding_of_the_cpu) {
 TEST(CudaOps, reruns_are_bit_identical) {
   GOLF_SKIP_WITHOUT_CUDA();
   for (const char* name : {"attention", "scatter_add_rows", "index_add", "sum", "cross_entropy"}) {
-    auto b = build_case(cases().at(name), 11);
-    std::vector<Tensor> first = run_on(*b, cuda_options(false));
-    std::vector<Tensor> second = run_on(*b, cuda_options(false));
+    Built b = build_case(name, 11);
+    std::vector<Tensor> first = run_on(b, cuda_options(false));
+    std::vector<Tensor> second = run_on(b, cuda_options(false));
     for (size_t i = 0; i < first.size(); i++)
       for (int64_t j = 0; j < first[i].numel(); j++)
         ASSERT_EQ(first[i].get(j), second[i].get(j)) << name << " output " << i << " element " << j;
@@ -423,10 +201,10 @@ TEST(CudaOps, an_id_out_of_range_is_an_error_naming_the_op_and_the_id) {
 // Guard mode itself, on the CPU: it must change nothing in the results, and find nothing broken.
 TEST(GuardBytes, cpu_results_are_unchanged_and_no_guard_is_broken) {
   for (const char* name : {"attention", "matmul", "scatter_add_rows", "concat"}) {
-    auto b = build_case(cases().at(name), 5);
+    Built b = build_case(name, 5);
     ExecOptions guarded;
     guarded.guard_bytes = 256;
-    std::vector<Tensor> plain = run_on(*b, {}), checked = run_on(*b, guarded);
+    std::vector<Tensor> plain = run_on(b, {}), checked = run_on(b, guarded);
     for (size_t i = 0; i < plain.size(); i++) EXPECT_EQ(nmse(checked[i], plain[i]), 0.0) << name << " output " << i;
   }
 }

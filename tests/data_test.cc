@@ -406,6 +406,9 @@ TEST_F(Data, PrepareRefusesBadInput) {
   expect_error([&] { prepare_data(opt); }, "validation needs between 1 and 2 documents");
   opt.texts = {path("missing.txt")};
   expect_error([&] { prepare_data(opt); }, path("missing.txt") + ": ");
+  // The seed is named (issue 15: the message once gave no value).
+  opt.seed = (uint64_t(1) << 53) + 1;
+  expect_error([&] { prepare_data(opt); }, "--seed must be at most 2^53", {"got 9007199254740993"});
 }
 
 TEST_F(Data, CommandLine) {
@@ -421,6 +424,11 @@ TEST_F(Data, CommandLine) {
   std::string bad = std::string(GOLFRT_CLI) + " data prepare --text " + path("t.txt") + " --out " + path("o2") +
                     " --val-docs 3 --frobnicate 2>/dev/null";
   EXPECT_NE(std::system(bad.c_str()), 0);
+  // A negative seed is refused naming it (issue 15: the message once gave no value).
+  std::string neg = std::string(GOLFRT_CLI) + " data prepare --text " + path("t.txt") + " --out " + path("o3") +
+                    " --seed -4 2>" + path("neg.err");
+  EXPECT_NE(std::system(neg.c_str()), 0);
+  EXPECT_NE(read_file(path("neg.err")).find("--seed must be at least 0, got -4"), std::string::npos) << read_file(path("neg.err"));
   EXPECT_EQ(std::system((std::string(GOLFRT_CLI) + " data prepare --help >/dev/null").c_str()), 0);
 }
 

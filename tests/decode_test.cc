@@ -142,5 +142,18 @@ TEST(Decode, a_model_that_mixes_positions_otherwise_refuses_incremental_decoding
   EXPECT_NE(err.find("decode_model.lua:"), std::string::npos) << err;  // names the line
 }
 
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Decode, bad_sizes_are_refused_before_any_graph_is_built) {
+  GraphFactory never = [](const std::string& mode, int64_t, int64_t) -> std::unique_ptr<ModelGraph> {
+    ADD_FAILURE() << "built a '" << mode << "' graph for a refused size";
+    return nullptr;
+  };
+  ParamStore store;
+  std::string e = error_of([&] { KvDecoder d(never, store, "live", 0); });
+  EXPECT_NE(e.find("the cache must hold at least one position, got a context of 0"), std::string::npos) << e;
+  e = error_of([&] { WindowThinker w(never, store, "live", 2, -1); });
+  EXPECT_NE(e.find("thinking step: batch and window must be positive, got batch 2 and window -1"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace golf

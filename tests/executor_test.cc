@@ -215,5 +215,19 @@ TEST(ShapeError, names_the_op_both_shapes_and_the_location) {
                ShapeError);  // 2 KV heads do not divide 3
 }
 
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Executor, an_output_of_another_graph_is_named) {
+  Graph g, other;
+  Var x = input(g, "x", {2});
+  Var y = input(other, "y", {2});
+  std::string e;
+  try {
+    Executor ex(g, {square(x), y});
+  } catch (const std::invalid_argument& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("executor: output 1 (node 0 there) belongs to another graph"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace golf

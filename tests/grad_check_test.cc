@@ -1,10 +1,12 @@
 // Gradient checks for every op of runtime/ops.def, one CTest entry per op (GradCheck/<op>):
-//   FD        autograd vs central finite differences in fp64 on random inputs
+//   FD        autograd vs central finite differences in fp64 on random inputs, on the op's case of
+//             the shared table (tests/support/op_cases.h) at CaseSize::grad
 //   BACKWARD  the op must appear in (and so be exercised by) the FD check of its forward op
 //   STE       the gradient must equal the identity's
 //   EFFECT    runs and writes exactly what it declares
 //   LEAF      has no inputs and no gradient rule output
-// CTest names them AllOps/OpGrad.check/<op>. An FD op without a case below fails its test: adding an op to ops.def without a check is red.
+// CTest names them AllOps/OpGrad.check/<op>. An FD op without a case in the table fails its test:
+// adding an op to ops.def without a check is red.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,170 +18,10 @@
 #include "runtime/executor.h"
 #include "runtime/params.h"
 #include "runtime/rng.h"
+#include "tests/support/op_cases.h"
 
 namespace golf {
 namespace {
-
-// Domains for the random inputs of a case.
-double any(double x) { return x; }
-double positive(double x) { return std::fabs(x) + 0.5; }
-double off_zero(double x) { return x >= 0 ? x + 0.2 : x - 0.2; }  // away from kinks
-
-struct Case {
-  using Build = std::function<Var(Graph&, std::function<Var(const std::string&, Shape)>)>;
-  Case() = default;
-  Case(Build b, std::function<double(double)> d = any) : build(std::move(b)), domain(std::move(d)) {}
-  // Builds the op under test from real inputs made by `real(name, shape)` and returns what to probe.
-  Build build;
-  std::function<double(double)> domain = any;
-  std::map<std::string, std::pair<Shape, std::vector<int32_t>>> ints;  // integer inputs
-  bool zero_gradient = false;  // the op's true gradient is zero (piecewise constant)
-};
-
-std::map<std::string, Case> make_cases() {
-  std::map<std::string, Case> c;
-  using R = std::function<Var(const std::string&, Shape)>;
-  auto un = [&](const std::string& op, std::function<Var(Var)> f, std::function<double(double)> dom = any) {
-    c[op] = Case{[f](Graph&, R r) { return f(r("x", {3, 4})); }, dom};
-  };
-  un("neg", [](Var x) { return neg(x); });
-  un("exp", [](Var x) { return exp(x); });
-  un("log", [](Var x) { return log(x); }, positive);
-  un("sqrt", [](Var x) { return sqrt(x); }, positive);
-  un("rsqrt", [](Var x) { return rsqrt(x); }, positive);
-  un("square", [](Var x) { return square(x); });
-  un("tanh", [](Var x) { return tanh(x); });
-  un("sigmoid", [](Var x) { return sigmoid(x); });
-  un("softplus", [](Var x) { return softplus(x); });
-  un("relu", [](Var x) { return relu(x); }, off_zero);
-  un("step", [](Var x) { return step(x); }, off_zero);
-  c["step"].zero_gradient = true;
-  un("gelu", [](Var x) { return gelu(x); });
-  un("silu", [](Var x) { return silu(x); });
-  un("elu", [](Var x) { return elu(x, 1.3); }, off_zero);
-  un("leaky_relu", [](Var x) { return leaky_relu(x, 0.1); }, off_zero);
-  un("scale", [](Var x) { return scale(x, 2.5); });
-  un("add_scalar", [](Var x) { return add_scalar(x, 0.7); });
-  un("pow_scalar", [](Var x) { return pow_scalar(x, 2.5); }, positive);
-
-  // Binary ops over a broadcast ([2,3,4] with [3,1]) and the same shape, concatenated.
-  auto bin = [&](const std::string& op, std::function<Var(Var, Var)> f, std::function<double(double)> dom = any) {
-    c[op] = Case{[f](Graph&, R r) {
-                   Var a = r("a", {2, 3, 4}), b = r("b", {3, 1}), d = r("d", {2, 3, 4});
-                   return concat({reshape(f(a, b), {-1}), reshape(f(b, a), {-1}), reshape(f(a, d), {-1})}, 0);
-                 },
-                 dom};
-  };
-  bin("add", [](Var a, Var b) { return add(a, b); });
-  bin("sub", [](Var a, Var b) { return sub(a, b); });
-  bin("mul", [](Var a, Var b) { return mul(a, b); });
-  bin("div", [](Var a, Var b) { return div(a, b); }, positive);
-
-  c["sum"] = Case{[](Graph&, R r) { return sum(r("x", {2, 3, 4}), {0, 2}); }};
-  c["mean"] = Case{[](Graph&, R r) { return mean(r("x", {2, 3, 4}), {-2}); }};
-  c["sum_to"] = Case{[](Graph&, R r) { return sum_to(r("x", {2, 3, 4}), {3, 1}); }};
-  c["expand"] = Case{[](Graph&, R r) { return expand(r("x", {3, 1}), {2, 3, 4}); }};
-  c["reshape"] = Case{[](Graph&, R r) { return square(reshape(r("x", {2, 3, 4}), {4, -1})); }};
-  c["permute"] = Case{[](Graph&, R r) { return permute(r("x", {2, 3, 4}), {2, 0, 1}); }};
-  c["slice"] = Case{[](Graph&, R r) { return slice(r("x", {2, 5, 3}), 1, 1, 4); }};
-  c["pad"] = Case{[](Graph&, R r) { return pad(r("x", {2, 3, 2}), 2, 1, 2); }};
-  c["concat"] = Case{[](Graph&, R r) { return concat({r("a", {2, 1, 3}), r("b", {2, 4, 3}), r("c", {2, 2, 3})}, 1); }};
-
-  c["embedding"] = Case{[](Graph& g, R r) { return embedding(r("table", {5, 3}), input(g, "ids", {2, 4}, true)); }};
-  c["embedding"].ints["ids"] = {{2, 4}, {0, 4, 2, 2, 1, 4, 4, 3}};
-  c["scatter_add_rows"] = Case{[](Graph& g, R r) { return scatter_add_rows(input(g, "ids", {6}, true), r("src", {6, 3}), 4); }};
-  c["scatter_add_rows"].ints["ids"] = {{6}, {3, 0, 3, 1, 3, 0}};
-  c["index_select"] = Case{[](Graph& g, R r) { return index_select(r("x", {2, 3, 5}), input(g, "idx", {4}, true)); }};
-  c["index_select"].ints["idx"] = {{4}, {4, 0, 4, 2}};
-  c["index_add"] = Case{[](Graph& g, R r) { return index_add(r("g", {2, 4}), input(g, "idx", {4}, true), 5); }};
-  c["index_add"].ints["idx"] = {{4}, {1, 3, 1, 0}};
-  c["token_shift"] = Case{[](Graph&, R r) {
-    Var x = r("x", {2, 4, 3});
-    return concat({token_shift(x, 1), token_shift(x, -2), token_shift(x, 0)}, 0);
-  }};
-
-  // Every transpose combination, batched operands and a 2-D B shared by the batch.
-  c["matmul"] = Case{[](Graph&, R r) {
-    Var a = r("a", {2, 3, 4}), at = r("at", {2, 4, 3}), b = r("b", {2, 4, 5}), bt = r("bt", {2, 5, 4});
-    Var w = r("w", {4, 5}), wt = r("wt", {5, 4});
-    std::vector<Var> outs = {matmul(a, b), matmul(at, b, true, false), matmul(a, bt, false, true),
-                             matmul(at, bt, true, true), matmul(a, w), matmul(a, wt, false, true),
-                             matmul(at, w, true, false), matmul(at, wt, true, true)};
-    for (Var& o : outs) o = reshape(o, {-1});
-    return concat(outs, 0);
-  }};
-
-  c["rms_norm"] = Case{[](Graph&, R r) { return rms_norm(r("x", {3, 6}), 1e-6); }};
-  c["rope"] = Case{[](Graph&, R r) {
-    Var x = r("x", {2, 5, 2, 8});
-    return concat({rope(x, 4, 10000.0), rope(x, 8, 100.0, 3), rope(x, 6, 500.0, 0, true)}, 0);
-  }};
-  // Positions 3.. with an NTK length beyond the training length, forward and inverse.
-  c["rope_at"] = Case{[](Graph& g, R r) {
-    Var x = r("x", {2, 3, 2, 8});
-    Var pos = input(g, "pos", {1}, true);
-    return concat({rope_at(x, pos, 4, 10000.0, 0, 3), rope_at(x, pos, 8, 100.0, 4, 9), rope_at(x, pos, 6, 500.0, 0, 3, true)}, 0);
-  }};
-  c["rope_at"].ints["pos"] = {{1}, {3}};
-  c["attention"] = Case{[](Graph&, R r) {
-    Var q = r("q", {2, 5, 4, 4}), k = r("k", {2, 5, 2, 4}), v = r("v", {2, 5, 2, 4});
-    return concat({attention(q, k, v, 0.5).y, attention(q, k, v, 0.5, true).y}, 0);
-  }};
-  c["cross_entropy"] = Case{[](Graph& g, R r) {
-    Var x = scale(r("x", {6, 7}), 3.0);
-    Var t = input(g, "t", {6}, true);
-    return concat({cross_entropy(x, t), cross_entropy(x, t, 5.0)}, 0);
-  }};
-  c["cross_entropy"].ints["t"] = {{6}, {0, 6, 3, 3, 1, 5}};
-  // Random (unnormalized) probabilities: the rule must hold for any p, not only for Σp = 1.
-  c["soft_cross_entropy"] = Case{[](Graph&, R r) { return soft_cross_entropy(scale(r("x", {4, 5}), 3.0), r("p", {4, 5})); }};
-  return c;
-}
-
-const std::map<std::string, Case>& cases() {
-  static const std::map<std::string, Case> c = make_cases();
-  return c;
-}
-
-// A case instantiated: its graph, its parameters (the real inputs), the probe R and the loss Σ out·R.
-struct Built {
-  Graph g;
-  ParamStore store;
-  Var out, loss;
-  std::vector<std::string> names;
-  std::map<std::string, Tensor> int_inputs;
-  Tensor probe;
-};
-
-std::unique_ptr<Built> build_case(const Case& cs, uint64_t seed) {
-  auto b = std::make_unique<Built>();
-  Rng rng(seed);
-  Scope scope(b->store, b->g);
-  auto real = [&](const std::string& name, Shape s) {
-    std::vector<double> vals(size_t(shape_numel(s)));
-    for (double& v : vals) v = cs.domain(rng.normal());
-    return scope.param(name, s, Init::from_values(vals));
-  };
-  b->out = cs.build(b->g, real);
-  Var probe = input(b->g, "probe", b->out.shape());
-  b->loss = sum_all(b->out * probe);
-  b->probe = Tensor(b->out.shape(), DType::f64);
-  for (int64_t i = 0; i < b->probe.numel(); i++) b->probe.set(i, rng.normal());
-  for (const auto& [name, spec] : cs.ints) {
-    Tensor t(spec.first, DType::i32);
-    for (size_t i = 0; i < spec.second.size(); i++) t.set(int64_t(i), spec.second[i]);
-    b->int_inputs[name] = t;
-  }
-  b->names = b->g.param_names();
-  b->store.initialize(0, DType::f64);
-  return b;
-}
-
-void bind_all(Executor& ex, Built& b) {
-  ex.bind_params(b.store);
-  ex.bind("probe", b.probe);
-  for (auto& [name, t] : b.int_inputs) ex.bind(name, t);
-}
 
 std::set<Op> ops_in(const Graph& g) {
   std::set<Op> s;
@@ -187,12 +29,19 @@ std::set<Op> ops_in(const Graph& g) {
   return s;
 }
 
+void bind_all(Executor& ex, BuiltCase& b) {
+  ex.bind_params(b.store);
+  ex.bind("probe", b.probe);
+  for (auto& [name, t] : b.ints) ex.bind(name, t);
+}
+
 void check_fd(const std::string& op) {
-  auto it = cases().find(op);
-  ASSERT_NE(it, cases().end()) << "op '" << op << "' is declared FD in ops.def but has no gradient-check case";
-  auto b = build_case(it->second, 1234);
+  auto it = op_cases().find(op);
+  ASSERT_NE(it, op_cases().end()) << "op '" << op << "' is declared FD in ops.def but has no case in tests/support/op_cases.h";
+  auto b = build_op_case(it->second, CaseSize::grad, 1234, DType::f64);
   ASSERT_TRUE(ops_in(b->g).count(op_by_name(op))) << "the case for '" << op << "' does not use it";
-  std::vector<Gradient> grads = backward(b->loss, b->names);
+  const std::vector<std::string> names = b->g.param_names();
+  std::vector<Gradient> grads = backward(b->loss, names);
   std::vector<Var> outs = {b->loss};
   bool zero = it->second.zero_gradient;
   for (const Gradient& gr : grads) {
@@ -212,8 +61,8 @@ void check_fd(const std::string& op) {
   };
   const double h = 1e-6;
   double total_norm = 0;
-  for (size_t p = 0; p < b->names.size(); p++) {
-    Tensor& w = b->store.get(b->names[p]);
+  for (size_t p = 0; p < names.size(); p++) {
+    Tensor& w = b->store.get(names[p]);
     const Tensor& ga = ex.result(p + 1);
     for (int64_t i = 0; i < w.numel(); i++) {
       double x0 = w.get(i);
@@ -226,7 +75,7 @@ void check_fd(const std::string& op) {
       double ana = zero ? 0.0 : ga.get(i);
       total_norm += num * num;
       ASSERT_NEAR(ana, num, 1e-6 + 1e-6 * std::fabs(num))
-          << op << ": d loss / d " << b->names[p] << "[" << i << "]";
+          << op << ": d loss / d " << names[p] << "[" << i << "]";
     }
   }
   if (zero) EXPECT_EQ(total_norm, 0.0);
@@ -244,8 +93,8 @@ void check_backward_op(const std::string& op) {
   };
   auto f = forward_of.find(op);
   ASSERT_NE(f, forward_of.end()) << "BACKWARD op '" << op << "' names no forward op in this test";
-  auto b = build_case(cases().at(f->second), 7);
-  backward(b->loss, b->names);
+  auto b = build_op_case(op_cases().at(f->second), CaseSize::grad, 7, DType::f64);
+  backward(b->loss, b->g.param_names());
   EXPECT_TRUE(ops_in(b->g).count(op_by_name(op))) << "the gradient of " << f->second << " does not use " << op;
 }
 
@@ -342,7 +191,7 @@ void check_effect(const std::string& op) {
 }
 
 // Integer-input ops: no gradient can flow; their values are checked here (and the hashes against
-// independently computed golden vectors in tests/hashing_test.cc).
+// independently computed golden vectors in hashing/tests/ngram_hash_test.cc).
 void check_int_op(const std::string& op) {
   Graph g;
   Var ids = input(g, "ids", {2, 3}, true);
@@ -374,7 +223,7 @@ void check_int_op(const std::string& op) {
     for (int kind : {0, 1})
       for (int n : {2, 3}) {
         NgramHash h;
-        h.n = n, h.kind = kind, h.buckets = 97, h.seed = 11;
+        h.n = n, h.kind = NgramKind(kind), h.buckets = 97, h.seed = 11;
         Graph g2;
         Var full = ngram_hash(input(g2, "row", {1, 7}, true), h);
         Var at = ngram_hash_at(input(g2, "w", {1, n}, true), input(g2, "pos", {1}, true), h);
@@ -432,15 +281,14 @@ std::vector<int> all_ops() {
 INSTANTIATE_TEST_SUITE_P(AllOps, OpGrad, ::testing::ValuesIn(all_ops()),
                          [](const ::testing::TestParamInfo<int>& info) { return std::string(op_info(Op(info.param)).name); });
 
-// The coverage report: every op has a check and every case names a real op.
-TEST(GradCheckCoverage, every_op_has_a_check_and_every_case_an_op) {
+// The coverage report: every FD op has its case (tests/op_table_test.cc checks the rest of the table).
+TEST(GradCheckCoverage, every_fd_op_has_a_case) {
   std::vector<std::string> missing;
   for (int i = 0; i < op_count(); i++) {
     const OpInfo& info = op_info(Op(i));
-    if (info.check == GradCheck::FD && !cases().count(info.name)) missing.push_back(info.name);
+    if (info.check == GradCheck::FD && !op_cases().count(info.name)) missing.push_back(info.name);
   }
-  EXPECT_TRUE(missing.empty()) << "ops declared FD with no gradient check: " << ::testing::PrintToString(missing);
-  for (const auto& [name, c] : cases()) EXPECT_NO_THROW(op_by_name(name)) << "case for unknown op " << name;
+  EXPECT_TRUE(missing.empty()) << "ops declared FD with no case in tests/support/op_cases.h: " << ::testing::PrintToString(missing);
 }
 
 }  // namespace

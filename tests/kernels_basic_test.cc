@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -10,6 +11,9 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
 
 namespace golf::cpu {
 namespace {
@@ -580,6 +584,50 @@ TYPED_TEST(KernelsTest, MatmulZeroSizes) {
   matmul<T>(2, 3, 0, 3, a.data(), true, b.data(), false, 0, u.data());
   matmul<T>(0, 3, 4, 3, a.data(), false, b.data(), false, 0, u.data());
   EXPECT_EQ(u, untouched);
+}
+
+// Messages that once named no value (issue 15): each must carry what it refused.
+std::string kernel_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(KernelErrors, name_the_sizes_they_refuse) {
+  std::vector<float> a(6), b(6), out(6);
+  std::string e = kernel_error([&] { binary<float>(Binary::add, {2, 3}, {2, 3}, a.data(), {3}, b.data(), out.data()); });
+  EXPECT_NE(e.find("a has 2 axes, b 1, the output 2"), std::string::npos) << e;
+  e = kernel_error([&] { matmul<float>(1, 2, -3, 1, a.data(), false, b.data(), false, 0, out.data()); });
+  EXPECT_NE(e.find("matmul: negative size or stride (batch 1, m 2, n -3, k 1, stride_b 0)"), std::string::npos) << e;
+  e = kernel_error([&] { permute<float>({2, 3}, a.data(), {1, 0, 2}, out.data()); });
+  EXPECT_NE(e.find("permute: perm has 3 axes, the input 2"), std::string::npos) << e;
+  e = kernel_error([&] { pad<float>(1, 3, 1, 1, -2, a.data(), out.data()); });
+  EXPECT_NE(e.find("pad: negative padding (before 1, after -2)"), std::string::npos) << e;
+  e = kernel_error([&] { broadcast<float>({3}, a.data(), {2, 3}, out.data()); });
+  EXPECT_NE(e.find("broadcast: ranks differ (1 against 2: "), std::string::npos) << e;
+#ifdef GOLFRT_WITH_CUDA
+  // The CUDA twins check on the host before touching the device: no GPU needed.
+  e = kernel_error([&] { cuda::permute4({2, 3}, a.data(), {1, 0, 2}, out.data()); });
+  EXPECT_NE(e.find("permute: perm has 3 axes, the input 2"), std::string::npos) << e;
+  e = kernel_error([&] { cuda::permute4(Dims(9, 1), a.data(), {0, 1, 2, 3, 4, 5, 6, 7, 8}, out.data()); });
+  EXPECT_NE(e.find("permute: rank 9 is above 8"), std::string::npos) << e;
+  e = kernel_error([&] { cuda::pad4(1, 3, 1, -1, 0, a.data(), out.data()); });
+  EXPECT_NE(e.find("pad: negative padding (before -1, after 0)"), std::string::npos) << e;
+  e = kernel_error([&] { cuda::broadcast(Dims(9, 1), a.data(), Dims(9, 1), out.data()); });
+  EXPECT_NE(e.find("broadcast: rank 9 is above 8"), std::string::npos) << e;
+  e = kernel_error([&] { cuda::matmul(-1, 2, 3, 1, a.data(), false, b.data(), false, 0, out.data(), cuda::MatmulPrecision::fp32); });
+  EXPECT_NE(e.find("matmul: negative size or stride (batch -1, m 2, n 3, k 1, stride_b 0)"), std::string::npos) << e;
+  try {
+    cuda::fake_quant(int64_t(1) << 31, 4, 8, a.data(), out.data());
+    e = "(no error)";
+  } catch (const std::length_error& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("fake_quant: 2147483648 rows, more than the 2^31 - 1 one launch takes"), std::string::npos) << e;
+#endif
 }
 
 }  // namespace

@@ -458,5 +458,20 @@ TEST(WeightAverages, ema_and_swa_sets_follow_live) {
   EXPECT_THROW(ema_update(store, "live", 0.9), std::invalid_argument);
 }
 
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(OptimizerSet, errors_name_the_value) {
+  ParamStore store;
+  declare_model(store);
+  store.initialize(1);
+  std::string e = error_of([&] { OptimizerSet(store, parse(R"({"match": ".*", "adam": {"lr": 0.5}})"), lua_like_match); });
+  EXPECT_NE(e.find("optim rules must be a list"), std::string::npos) << e;
+  EXPECT_NE(e.find(R"(got {"adam":{"lr":0.5},"match":".*"})"), std::string::npos) << e;
+  e = error_of([&] { OptimizerSet(store, Json(), lua_like_match); });
+  EXPECT_NE(e.find("got nothing"), std::string::npos) << e;
+  store.copy_set("live", "swa");
+  e = error_of([&] { swa_update(store, "swa", -2); });
+  EXPECT_NE(e.find("swa_update: count must be >= 0, got -2"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace golf

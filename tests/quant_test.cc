@@ -9,6 +9,7 @@
 
 #include "runtime/quant/quantize.h"
 #include "runtime/rng.h"
+#include "tests/support/errors.h"
 
 namespace golf {
 namespace {
@@ -381,6 +382,14 @@ TEST(ChooseSpec, malformed_tables_are_refused_with_the_setting_named) {
   fails_with(R"({"rules": [ {"match": "zzz", "encoding": "int6"}, {"match": "x", "encoding": "int99"} ]})",
              "quant.rules[2].encoding");
   fails_with(R"({"control": "q_gain"})", "quant.control");
+}
+
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Quant, control_and_rules_that_are_not_lists_are_named) {
+  std::string e = error_of([] { choose_spec("w", {16, 16}, Json::parse(R"({"control": 5})", "test"), lua_match); });
+  EXPECT_NE(e.find("quant.control must be a list of name substrings, got 5"), std::string::npos) << e;
+  e = error_of([] { choose_spec("w", {16, 16}, Json::parse(R"({"rules": "int8"})", "test"), lua_match); });
+  EXPECT_NE(e.find(R"(quant.rules must be a list of { match = ..., encoding = ... }, got "int8")"), std::string::npos) << e;
 }
 
 }  // namespace

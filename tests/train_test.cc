@@ -29,8 +29,10 @@
 
 #include "dsl/artifact_model.h"
 #include "runtime/fs.h"
+#include "runtime/dist/launch.h"
 #include "runtime/json.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/train_config.h"
 
 extern char** environ;
 
@@ -681,6 +683,27 @@ TEST(Train, final_report_has_val_bpb_and_unigram_bpb) {
   char want[64];
   std::snprintf(want, sizeof want, "val_bpb %.4f", bpb);
   EXPECT_NE(r.out.find(want), std::string::npos) << "stdout does not show " << want << ":\n" << r.out;
+}
+
+// Messages that once named no value (issue 15): each must carry what it refused.
+TEST(Train, phases_that_are_not_a_list_are_named) {
+  std::string e;
+  try {
+    parse_train_config(Json::parse(R"({"steps": 5, "phases": "warm"})", "test"), 32, TrainerOptions{}, 1);
+  } catch (const std::invalid_argument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find(R"(train.phases must be a non-empty list of phases, got "warm")"), std::string::npos) << e;
+}
+
+TEST(Train, nproc_below_one_is_named) {
+  std::string e;
+  try {
+    run_local_ranks(0, {});
+  } catch (const std::invalid_argument& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("--nproc must be at least 1, got 0"), std::string::npos) << e;
 }
 
 }  // namespace

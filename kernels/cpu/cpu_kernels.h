@@ -111,7 +111,7 @@ template <class T> void soft_cross_entropy(int64_t n, int64_t v, const T* x, con
 template <class T>
 void soft_cross_entropy_backward(int64_t n, int64_t v, const T* x, const T* p, const T* dloss, T* dx, T* dp);
 
-// ---- hashing.cc ----------------------------------------------------------------------------
+// ---- ngram_hash.cc (the hashes: hashing/ngram.h) -------------------------------------------
 // Hashed n-gram ids of tokens [b, t] (ops.h NgramHash): position 0 of each row gets K-1; kind 0
 // is ((p0·x_t) ^ (p1·x_{t-1}) [^ (p2·x_{t-2})]) mod (K-1) in uint32, kind 1 XXH3-64(seed) of the
 // n-gram's ids as little-endian uint32 mod (K-1); a trigram at position 1 hashes the bigram.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/dims.h"
 
 namespace golf::cpu {
 namespace {
@@ -209,7 +210,10 @@ void binary_with(const Dims& out_dims, const Dims& a_dims, const T* a, const Dim
 
 void check_broadcast(const Dims& out_dims, const Dims& a_dims, const Dims& b_dims) {
   if (a_dims.size() != out_dims.size() || b_dims.size() != out_dims.size())
-    throw std::invalid_argument("binary: operand ranks must equal the output rank (left-pad with 1s)");
+    throw std::invalid_argument("binary: operand ranks must equal the output rank (left-pad with 1s): a has " +
+                                std::to_string(a_dims.size()) + " axes, b " + std::to_string(b_dims.size()) + ", the output " +
+                                std::to_string(out_dims.size()) + " (a " + kernels::dims_str(a_dims) + ", b " +
+                                kernels::dims_str(b_dims) + ", out " + kernels::dims_str(out_dims) + ")");
   for (size_t r = 0; r < out_dims.size(); ++r) {
     bool a_ok = a_dims[r] == out_dims[r] || a_dims[r] == 1;
     bool b_ok = b_dims[r] == out_dims[r] || b_dims[r] == 1;

@@ -37,7 +37,8 @@ void check_sizes(const char* what, int64_t outer, int64_t dim, int64_t inner) {
 
 template <class T> void permute(const Dims& in_dims, const T* x, const Dims& perm, T* out) {
   const int64_t rank = static_cast<int64_t>(in_dims.size());
-  if (static_cast<int64_t>(perm.size()) != rank) throw std::invalid_argument("permute: perm rank differs from input");
+  if (static_cast<int64_t>(perm.size()) != rank)
+    throw std::invalid_argument("permute: perm has " + std::to_string(perm.size()) + " axes, the input " + std::to_string(rank));
   std::vector<bool> seen(rank, false);
   for (int64_t p : perm) {
     if (p < 0 || p >= rank || seen[p])
@@ -88,7 +89,8 @@ void slice(int64_t outer, int64_t dim, int64_t inner, int64_t start, int64_t end
 template <class T>
 void pad(int64_t outer, int64_t dim, int64_t inner, int64_t before, int64_t after, const T* x, T* out) {
   check_sizes("pad", outer, dim, inner);
-  if (before < 0 || after < 0) throw std::invalid_argument("pad: negative padding");
+  if (before < 0 || after < 0)
+    throw std::invalid_argument("pad: negative padding (before " + std::to_string(before) + ", after " + std::to_string(after) + ")");
   const int64_t out_dim = before + dim + after;
   const int64_t len = dim * inner;
 #pragma omp parallel for schedule(static) if (outer * out_dim * inner > kParallelMin)

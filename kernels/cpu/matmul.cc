@@ -63,7 +63,8 @@ template <class T>
 void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool trans_a, const T* b, bool trans_b,
             int64_t stride_b, T* c) {
   if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
-    throw std::invalid_argument("matmul: negative size or stride");
+    throw std::invalid_argument("matmul: negative size or stride (batch " + std::to_string(batch) + ", m " + std::to_string(m) +
+                                ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", stride_b " + std::to_string(stride_b) + ")");
   use_single_threaded_blas();
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {

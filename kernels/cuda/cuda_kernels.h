@@ -91,8 +91,8 @@ void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, fl
 void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const float* p, const float* dloss, float* dx,
                                  float* dp);
 
-// ---- hashing.cu ----------------------------------------------------------------------------
-// cpu::ngram_hash's contract, bit for bit (XXH3 through xxh3_small.h).
+// ---- ngram_hash.cu (the hashes: hashing/ngram.h) -------------------------------------------
+// cpu::ngram_hash's contract, bit for bit (XXH3 through hashing/xxh3_small.h).
 void ngram_hash(int64_t b, int64_t t, int n, int64_t buckets, int kind, const uint32_t primes[3], uint64_t seed,
                 const int32_t* tokens, int32_t* out);
 // cpu::ngram_hash_at's contract; pos is a device pointer to the position (the graph's input).

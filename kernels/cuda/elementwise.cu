@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/dims.h"
 
 namespace golf::cuda {
 namespace {
@@ -104,7 +105,9 @@ void unary(Unary op, int64_t n, const float* x, float* y, double a) {
 void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a, const Dims& b_dims, const float* b,
             float* out) {
   if (a_dims.size() != out_dims.size() || b_dims.size() != out_dims.size())
-    throw std::invalid_argument("binary: operand ranks must equal the output rank (left-pad with 1s)");
+    throw std::invalid_argument("binary: operand ranks must equal the output rank (left-pad with 1s): a " +
+                                kernels::dims_str(a_dims) + ", b " + kernels::dims_str(b_dims) + ", out " +
+                                kernels::dims_str(out_dims));
   const int64_t n = numel(out_dims);
   if (n == 0) return;
   if (a_dims == out_dims && b_dims == out_dims) {
@@ -117,8 +120,10 @@ void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a,
   bool ab[64], bb[64];
   int ng = 0;
   for (size_t r = 0; r < out_dims.size(); ++r) {
-    if (a_dims[r] != out_dims[r] && a_dims[r] != 1) throw std::invalid_argument("binary: a does not broadcast");
-    if (b_dims[r] != out_dims[r] && b_dims[r] != 1) throw std::invalid_argument("binary: b does not broadcast");
+    if ((a_dims[r] != out_dims[r] && a_dims[r] != 1) || (b_dims[r] != out_dims[r] && b_dims[r] != 1))
+      throw std::invalid_argument("binary: axis " + std::to_string(r) + " does not broadcast (a " +
+                                  kernels::dims_str(a_dims) + ", b " + kernels::dims_str(b_dims) + ", out " +
+                                  kernels::dims_str(out_dims) + ")");
     if (out_dims[r] == 1) continue;
     const bool a_b = a_dims[r] == 1, b_b = b_dims[r] == 1;
     if (ng > 0 && ab[ng - 1] == a_b && bb[ng - 1] == b_b) {
@@ -126,7 +131,9 @@ void binary(Binary op, const Dims& out_dims, const Dims& a_dims, const float* a,
       continue;
     }
     if (ng == 64 || ng == kGroups)
-      throw std::invalid_argument("binary: more than 8 broadcast groups (reshape the operands first)");
+      throw std::invalid_argument("binary: more than 8 broadcast groups (reshape the operands first): a " +
+                                  kernels::dims_str(a_dims) + ", b " + kernels::dims_str(b_dims) + ", out " +
+                                  kernels::dims_str(out_dims));
     sizes[ng] = out_dims[r];
     ab[ng] = a_b;
     bb[ng] = b_b;

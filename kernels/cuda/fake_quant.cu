@@ -30,7 +30,8 @@ __global__ void fake_quant_kernel(int64_t d, double qmax, const float* x, float*
 void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y) {
   if (bits < 2 || bits > 31) throw std::invalid_argument("fake_quant: bits " + std::to_string(bits) + " outside [2, 31]");
   if (rows == 0 || d == 0) return;
-  if (rows > int64_t(INT32_MAX)) throw std::length_error("fake_quant: more than 2^31 rows");
+  if (rows > int64_t(INT32_MAX))
+    throw std::length_error("fake_quant: " + std::to_string(rows) + " rows, more than the 2^31 - 1 one launch takes");
   const double qmax = double((int64_t(1) << (bits - 1)) - 1);
   fake_quant_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, qmax, x, y);
   check_launch("fake_quant");

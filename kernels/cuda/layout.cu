@@ -50,8 +50,9 @@ void copy4(int64_t n, const void* x, void* y) { copy_on_device(y, x, size_t(n) *
 
 void permute4(const Dims& in_dims, const void* x, const Dims& perm, void* out) {
   const int rank = int(in_dims.size());
-  if (int(perm.size()) != rank) throw std::invalid_argument("permute: perm rank differs from input");
-  if (rank > kMaxRank) throw std::invalid_argument("permute: rank above 8");
+  if (int(perm.size()) != rank)
+    throw std::invalid_argument("permute: perm has " + std::to_string(perm.size()) + " axes, the input " + std::to_string(rank));
+  if (rank > kMaxRank) throw std::invalid_argument("permute: rank " + std::to_string(rank) + " is above 8");
   std::vector<bool> seen(size_t(rank), false);
   for (int64_t p : perm) {
     if (p < 0 || p >= rank || seen[size_t(p)])
@@ -88,7 +89,8 @@ void slice4(int64_t outer, int64_t dim, int64_t inner, int64_t start, int64_t en
 
 void pad4(int64_t outer, int64_t dim, int64_t inner, int64_t before, int64_t after, const void* x, void* out) {
   check_sizes("pad", outer, dim, inner);
-  if (before < 0 || after < 0) throw std::invalid_argument("pad: negative padding");
+  if (before < 0 || after < 0)
+    throw std::invalid_argument("pad: negative padding (before " + std::to_string(before) + ", after " + std::to_string(after) + ")");
   const int64_t out_row = (before + dim + after) * inner;
   if (outer * out_row == 0) return;
   rows_kernel<<<blocks_for(outer * out_row), kThreads, 0, stream()>>>(outer, out_row, dim * inner, 0, before * inner,

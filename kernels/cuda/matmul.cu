@@ -136,7 +136,9 @@ void run_lt(int64_t batch, int64_t m, int64_t n, int64_t k, const void* a, bool 
 
 void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
             bool trans_b, int64_t stride_b, float* c, MatmulPrecision p) {
-  if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0) throw std::invalid_argument("matmul: negative size or stride");
+  if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
+    throw std::invalid_argument("matmul: negative size or stride (batch " + std::to_string(batch) + ", m " + std::to_string(m) +
+                                ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", stride_b " + std::to_string(stride_b) + ")");
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {
     fill(batch * m * n, 0.f, c);

@@ -107,7 +107,8 @@ void broadcast(const Dims& in_dims, const float* x, const Dims& out_dims, float*
   kernels::check_broadcast_dims("broadcast", out_dims, in_dims);
   const int64_t n = numel(out_dims);
   if (n == 0) return;
-  if (int(out_dims.size()) > kMaxRank) throw std::invalid_argument("broadcast: rank above 8");
+  if (int(out_dims.size()) > kMaxRank)
+    throw std::invalid_argument("broadcast: rank " + std::to_string(out_dims.size()) + " is above 8");
   Axes ax;
   int64_t s = 1;
   std::vector<int64_t> strides(out_dims.size());

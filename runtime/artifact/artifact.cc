@@ -1,11 +1,11 @@
 #include "runtime/artifact/artifact.h"
 
-#include <xxhash.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
+#include "hashing/checksum.h"
 #include "runtime/artifact/body.h"
 #include "runtime/artifact/byte_io.h"
 #include "runtime/artifact/codec.h"
@@ -16,8 +16,6 @@ namespace golf {
 using namespace artifact_format;
 
 namespace {
-
-uint64_t hash(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
 
 std::string hex16(unsigned v) {
   char buf[8];
@@ -48,8 +46,8 @@ std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std:
   w.zeros(7);
   w.value<uint64_t>(body_bytes);
   w.value<uint64_t>(compressed.size());
-  w.value<uint64_t>(hash(compressed));
-  w.value<uint64_t>(hash(w.out()));
+  w.value<uint64_t>(hashing::checksum(compressed));
+  w.value<uint64_t>(hashing::checksum(w.out()));
   return std::move(w.out());
 }
 
@@ -57,11 +55,11 @@ std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std:
 
 std::string encode_artifact(const Artifact& a, const ArtifactOptions& opt) {
   std::vector<Codec> tries;
-  if (opt.codec == "auto") tries = {Codec::zstd, Codec::brotli};
-  else if (opt.codec == "zstd") tries = {Codec::zstd};
-  else if (opt.codec == "brotli") tries = {Codec::brotli};
-  else if (opt.codec == "none") tries = {Codec::none};
-  else throw std::invalid_argument("artifact encoder: unknown codec '" + opt.codec + "' (expected zstd, brotli, auto or none)");
+  try {
+    tries = codecs_for_setting(opt.codec);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("artifact encoder: ") + e.what());
+  }
 
   uint16_t flags = (opt.shuffle ? kFlagShuffle : 0) | (opt.packed ? kFlagPacked : 0);
   std::string body = encode_artifact_body(a, flags);
@@ -114,7 +112,7 @@ ArtifactHeader decode_artifact_header(std::string_view bytes, const std::string&
   h.compressed_bytes = at(24, uint64_t(0));
   h.body_hash = at(32, uint64_t(0));
   h.header_hash = at(40, uint64_t(0));
-  if (verify_checksums && hash(bytes.substr(0, kHeaderHashedBytes)) != h.header_hash)
+  if (verify_checksums && hashing::checksum(bytes.substr(0, kHeaderHashedBytes)) != h.header_hash)
     artifact_fail(name, "corrupt header (checksum mismatch)");
   if (h.flags & ~kKnownFlags) artifact_fail(name, "corrupt header: unknown flags " + hex16(h.flags));
   if (codec >= kCodecCount) artifact_fail(name, "corrupt header: unknown codec id " + std::to_string(codec));
@@ -134,7 +132,7 @@ ArtifactHeader decode_artifact_header(std::string_view bytes, const std::string&
     artifact_fail(name, "corrupt header: it declares a body of " + std::to_string(h.body_bytes) +
                             " bytes decompressed, more than a " + std::to_string(h.compressed_bytes) +
                             "-byte compressed body may expand to (" + std::to_string(limit) + ")");
-  if (verify_checksums && hash(bytes.substr(kHeaderSize)) != h.body_hash)
+  if (verify_checksums && hashing::checksum(bytes.substr(kHeaderSize)) != h.body_hash)
     artifact_fail(name, "corrupt body (checksum mismatch)");
   return h;
 }
@@ -152,6 +150,24 @@ void write_artifact(const std::string& path, const Artifact& a, const ArtifactOp
   write_file_atomic(path, encode_artifact(a, opt));
 }
 
-Artifact read_artifact(const std::string& path) { return decode_artifact(read_file(path), path); }
+Artifact read_artifact(const std::string& path) {
+  // Only a regular file, and no more of it than its header declares: an artifact's length is
+  // fixed by its header, so a huge file (or one still growing) is refused before it is read.
+  RegularFile f(path);
+  std::string bytes = f.read(std::min<uint64_t>(f.size(), kHeaderSize));
+  if (bytes.size() == kHeaderSize && bytes.compare(0, 4, kMagic, 4) == 0) {
+    uint64_t declared = 0;
+    std::memcpy(&declared, bytes.data() + 24, sizeof declared);
+    const uint64_t stored = f.size() - kHeaderSize;
+    if (declared > kMaxBody + kExpansionSlack)
+      artifact_fail(path, "corrupt header: it declares a " + std::to_string(declared) +
+                              "-byte compressed body, more than any artifact may have");
+    if (stored > declared)
+      artifact_fail(path, "corrupt: " + std::to_string(stored - declared) + " bytes after the " + std::to_string(declared) +
+                              "-byte compressed body");
+    bytes += f.read(stored);
+  }
+  return decode_artifact(bytes, path);
+}
 
 }  // namespace golf

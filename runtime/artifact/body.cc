@@ -1,5 +1,6 @@
 #include "runtime/artifact/body.h"
 
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <stdexcept>
@@ -72,9 +73,27 @@ struct StoredTensor {
   std::string scales, values;  // as they go into the data section
 };
 
+// "" when every scale and stored value is finite, else where the first NaN or infinity is. The
+// writer and the reader apply the same rule: an artifact holding one scores NaN (or fails far from
+// its cause), and a weight that overflowed its encoding (fp16 beyond 65504) is a training problem
+// to report at export, naming the tensor.
+std::string nonfinite_in(const QTensor& t) {
+  for (size_t i = 0; i < t.scales.size(); i++)
+    if (!std::isfinite(f16_to_f32(t.scales[i]))) return "scale " + std::to_string(i) + " is " + std::to_string(f16_to_f32(t.scales[i]));
+  if (t.values.defined() && t.values.dtype() != DType::i32) {
+    const int64_t n = t.values.numel();
+    for (int64_t i = 0; i < n; i++)
+      if (!std::isfinite(t.values.get(i))) return "element " + std::to_string(i) + " is " + std::to_string(t.values.get(i));
+  }
+  return "";
+}
+
 StoredTensor store_tensor(const QTensor& t, bool shuffle, bool packed) {
   std::string where = "tensor '" + t.name + "'";
   StoredTensor s;
+  if (std::string bad = nonfinite_in(t); !bad.empty())
+    refuse(where + " (" + t.encoding + ") holds a value that is not finite: " + bad +
+           " (NaN in training, or a weight beyond what its encoding holds)");
   if (!encoding_from_name(t.encoding, &s.enc))
     refuse(where + ": unknown encoding '" + t.encoding + "' (expected int2..int8, fp16, bf16, fp32 or i32)");
   if (t.bits != s.enc.bits)
@@ -376,6 +395,8 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
       std::string raw = shuffle ? unshuffle_bytes(values, dtype_size(e.enc.dtype)) : std::string(values);
       if (!raw.empty()) std::memcpy(t.values.raw(), raw.data(), raw.size());
     }
+    if (std::string bad = nonfinite_in(t); !bad.empty())
+      artifact_fail(name, "corrupt body: " + where + " holds a value that is not finite: " + bad);
     a.tensors.push_back(std::move(t));
   }
   if (cursor != data_length)

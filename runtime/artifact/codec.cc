@@ -24,6 +24,14 @@ const char* codec_name(Codec c) {
 
 using artifact_format::Codec;
 
+std::vector<Codec> codecs_for_setting(const std::string& setting) {
+  if (setting == "auto") return {Codec::zstd, Codec::brotli};
+  if (setting == "zstd") return {Codec::zstd};
+  if (setting == "brotli") return {Codec::brotli};
+  if (setting == "none") return {Codec::none};
+  throw std::invalid_argument("unknown codec '" + setting + "' (expected zstd, brotli, auto or none)");
+}
+
 namespace {
 
 constexpr int kZstdLevel = 22;
@@ -136,7 +144,7 @@ std::string compress_body(std::string_view raw, Codec codec) {
     case Codec::zstd: return zstd_compress(raw);
     case Codec::brotli: return brotli_compress(raw);
   }
-  throw std::invalid_argument("unknown codec");
+  throw std::invalid_argument("compress_body: unknown codec id " + std::to_string(int(codec)));
 }
 
 std::string decompress_body(std::string_view compressed, Codec codec, uint64_t raw_length, const std::string& name) {

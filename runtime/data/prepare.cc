@@ -197,7 +197,8 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
   if (opt.bytes && !opt.tokenizer_model.empty()) throw std::invalid_argument("--bytes and --tokenizer exclude each other");
   if (opt.shard_tokens <= 0 || opt.shard_tokens > INT32_MAX)
     throw std::invalid_argument("--shard-tokens must be in [1, 2^31-1], got " + std::to_string(opt.shard_tokens));
-  if (opt.seed > (uint64_t(1) << 53)) throw std::invalid_argument("--seed must be at most 2^53 so manifest.json records it exactly");
+  if (opt.seed > (uint64_t(1) << 53))
+    throw std::invalid_argument("--seed must be at most 2^53 so manifest.json records it exactly, got " + std::to_string(opt.seed));
   if (opt.vocab < 8 || opt.vocab > 65536) throw std::invalid_argument("--vocab must be in [8, 65536], got " + std::to_string(opt.vocab));
 
   // 1. Documents, in file order, then one fixed shuffle.

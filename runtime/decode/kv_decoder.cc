@@ -1,5 +1,7 @@
 #include "runtime/decode/kv_decoder.h"
 
+#include "runtime/train/evaluate.h"
+
 #include <map>
 #include <stdexcept>
 
@@ -8,7 +10,9 @@ namespace golf {
 KvDecoder::KvDecoder(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t context,
                      DType real, Device device)
     : context_(context) {
-  if (context <= 0) throw std::invalid_argument("incremental decoding: the cache must hold at least one position");
+  if (context <= 0)
+    throw std::invalid_argument("incremental decoding: the cache must hold at least one position, got a context of " +
+                                std::to_string(context));
   model_ = factory("decode", 1, context);
   if (!model_->logits.valid()) throw std::runtime_error("the model's build() returns no logits: it cannot generate");
   if (model_->caches.empty())
@@ -75,9 +79,11 @@ Tensor to_host(const Tensor& t) { return t.device() == Device::cpu ? t.clone() :
 }  // namespace
 
 WindowThinker::WindowThinker(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t batch,
-                             int64_t window, DType real, Device device)
+                             int64_t window, DType real, Device device, size_t memory_budget)
     : batch_(batch), window_(window), device_(device) {
-  if (batch <= 0 || window <= 0) throw std::invalid_argument("thinking step: batch and window must be positive");
+  if (batch <= 0 || window <= 0)
+    throw std::invalid_argument("thinking step: batch and window must be positive, got batch " + std::to_string(batch) +
+                                " and window " + std::to_string(window));
   prefill_ = factory("prefill", batch, window);
   think_ = factory("think", batch, window);
   Var h = named_output(*prefill_, "prefill", "h"), t1 = named_output(*think_, "think", "t1");
@@ -90,8 +96,14 @@ WindowThinker::WindowThinker(const GraphFactory& factory, ParamStore& weights, c
     throw std::runtime_error("thinking step: the prefill graph has " + std::to_string(prefill_->caches.size()) +
                              " cache inputs, the think graph " + std::to_string(think_->caches.size()));
   ExecOptions opt{real, true, device};
-  prefill_exec_ = std::make_unique<Executor>(prefill_->graph, std::vector<Var>{prefill_->loss, h}, opt);
-  think_exec_ = std::make_unique<Executor>(think_->graph, std::vector<Var>{think_->loss, t1}, opt);
+  Var prefill_loss = prefill_->loss, think_loss = think_->loss;
+  if (memory_budget > 0) {
+    prefill_loss = golfrt_scored_loss(*prefill_);
+    think_loss = golfrt_scored_loss(*think_);
+    opt.max_bytes = memory_budget;
+  }
+  prefill_exec_ = std::make_unique<Executor>(prefill_->graph, std::vector<Var>{prefill_loss, h}, opt);
+  think_exec_ = std::make_unique<Executor>(think_->graph, std::vector<Var>{think_loss, t1}, opt);
   std::map<std::string, size_t> on_device;
   for (ModelGraph* m : {prefill_.get(), think_.get()}) {
     Executor& ex = m == prefill_.get() ? *prefill_exec_ : *think_exec_;

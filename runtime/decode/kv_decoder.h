@@ -47,8 +47,11 @@ class KvDecoder {
 // window's prefill starts again at row 0, so the thinking step is never kept.
 class WindowThinker {
  public:
+  // memory_budget > 0: an untrusted artifact (golfrt decode): both losses are golfrt's
+  // cross-entropy of the graphs' logits (golfrt_scored_loss, runtime/train/evaluate.h), never the
+  // script's, and each plan must fit the budget.
   WindowThinker(const GraphFactory& factory, ParamStore& weights, const std::string& set, int64_t batch, int64_t window,
-                DType real = DType::f32, Device device = Device::cpu);
+                DType real = DType::f32, Device device = Device::cpu, size_t memory_budget = 0);
 
   // rows: batch × (T + 1) token ids, each a window and the token after it (the target).
   void run(const std::vector<int32_t>& rows);

@@ -164,7 +164,7 @@ std::unique_ptr<Communicator> make_communicator(bool cuda) {
 }
 
 int run_local_ranks(int nproc, const std::vector<std::string>& args) {
-  if (nproc < 1) throw std::invalid_argument("--nproc must be at least 1");
+  if (nproc < 1) throw std::invalid_argument("--nproc must be at least 1, got " + std::to_string(nproc));
 #ifndef GOLFRT_WITH_NCCL
   (void)args;
   throw std::invalid_argument("golfrt train --nproc: this golfrt was built without NCCL (a CUDA build finds it in the CUDA toolkit; see docs/distributed.md)");

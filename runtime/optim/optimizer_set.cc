@@ -100,7 +100,9 @@ std::string describe_adam(const AdamWConfig& c) {
 
 OptimizerSet::OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real, Device device)
     : store_(store) {
-  if (!rules.is_array()) throw std::invalid_argument("optim rules must be a list of { match = ..., muon|adam|adamw = {...} }");
+  if (!rules.is_array())
+    throw std::invalid_argument("optim rules must be a list of { match = ..., muon|adam|adamw = {...} }, got " +
+                                (rules.is_null() ? std::string("nothing") : rules.dump()));
   struct Rule {
     std::string what, pattern;
     int64_t rank = -1;
@@ -282,7 +284,7 @@ double clip_grad_norm(std::map<std::string, Tensor>& grads, double max_norm) {
 void ema_update(ParamStore& store, const std::string& set, double decay) { average_towards_live(store, set, 1.0 - decay); }
 
 void swa_update(ParamStore& store, const std::string& set, int64_t count) {
-  if (count < 0) throw std::invalid_argument("swa_update: count must be >= 0");
+  if (count < 0) throw std::invalid_argument("swa_update: count must be >= 0, got " + std::to_string(count));
   average_towards_live(store, set, 1.0 / double(count + 1));
 }
 

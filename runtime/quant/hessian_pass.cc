@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "runtime/executor.h"
+#include "runtime/op_attrs.h"
 
 namespace golf {
 
@@ -50,15 +51,15 @@ std::vector<std::string> add_hessian_accumulators(Graph& g, const std::vector<st
       views[{id, 0}] = it->second;
     } else if (n.op == Op::fake_quant && it != views.end()) {
       views[{id, 0}] = it->second;  // QAT rounds W elementwise; the inputs W sees are the same
-    } else if (n.op == Op::permute && it != views.end() && n.ints == std::vector<int64_t>{1, 0}) {
+    } else if (n.op == Op::permute && it != views.end() && permute_attrs(n).perm == std::vector<int64_t>{1, 0}) {
       views[{id, 0}] = View{it->second.param, !it->second.cols_last};
     } else if (n.op == Op::matmul) {
       auto b = views.find({n.inputs[1].node, n.inputs[1].out});
       if (b == views.end() || g.shape(n.inputs[1]).size() != 2) continue;
-      bool trans_b = n.ints[1] != 0;
+      const attrs::matmul t = matmul_attrs(n);
       // The contraction axis of b is its last with trans_b and its first without.
-      if (trans_b != b->second.cols_last) continue;
-      uses.push_back({b->second.param, n.inputs[0], n.ints[0] != 0});
+      if (t.trans_b != b->second.cols_last) continue;
+      uses.push_back({b->second.param, n.inputs[0], t.trans_a});
     }
   }
 

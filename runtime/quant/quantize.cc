@@ -306,7 +306,7 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
     control = default_control();
   } else {
     if (!c.is_array() && !(c.is_object() && c.size() == 0))  // an empty Lua table may arrive as {}
-      throw std::invalid_argument("quant.control must be a list of name substrings");
+      throw std::invalid_argument("quant.control must be a list of name substrings, got " + c.dump());
     for (size_t i = 0; i < c.items().size(); i++) control.push_back(c[i].str("quant.control[" + std::to_string(i + 1) + "]"));
   }
 
@@ -314,7 +314,7 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
   std::vector<Rule> rules;
   const Json& rs = quant["rules"];
   if (!rs.is_null() && !rs.is_array() && !(rs.is_object() && rs.size() == 0))
-    throw std::invalid_argument("quant.rules must be a list of { match = ..., encoding = ... }");
+    throw std::invalid_argument("quant.rules must be a list of { match = ..., encoding = ... }, got " + rs.dump());
   static const std::set<std::string> rule_keys = {"match", "encoding", "clip", "per_row", "min_scale", "gptq"};
   for (size_t i = 0; i < rs.items().size(); i++) {
     std::string what = "quant.rules[" + std::to_string(i + 1) + "]";
@@ -348,6 +348,21 @@ QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& q
   }
   if (encoding_bits(spec.encoding) != 0 && shape.size() < 2) spec.encoding = is_control ? "fp32" : small;
   return spec;
+}
+
+void check_quant_table(const Json& quant, const std::function<bool(const std::string&, const std::string&)>& match,
+                       const std::vector<std::pair<std::string, Shape>>& tensors) {
+  // Lua reads a pattern only as far as a subject gets, so a malformed one shows only when a name
+  // reaches it: the names export will try are the ones to try.
+  auto checked_match = [&](const std::string& name, const std::string& pattern) {
+    try {
+      return match(name, pattern);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("quant.rules match '" + pattern + "' (tried on " + name + "): " + e.what());
+    }
+  };
+  choose_spec("", {1, 1}, quant, checked_match);  // the settings and every rule's keys, even with no tensors
+  for (const auto& [name, shape] : tensors) choose_spec(name, shape, quant, checked_match);
 }
 
 }  // namespace golf

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/json.h"
@@ -94,5 +95,12 @@ std::vector<int8_t> unpack_bits(const std::string& packed, int bits, size_t coun
 // matcher the DSL provides. Throws naming the setting on a malformed table.
 QuantSpec choose_spec(const std::string& name, const Shape& shape, const Json& quant,
                       const std::function<bool(const std::string&, const std::string&)>& match);
+
+// The whole table checked at once, as export will read it: choose_spec() for every tensor the
+// artifact will hold (name and shape), so an unknown encoding or clip, a malformed rule, or a rule
+// pattern Lua refuses fails now. Meant for the start of training, before a step is spent on a table
+// export would refuse. Throws naming the setting (and the pattern and tensor for a bad pattern).
+void check_quant_table(const Json& quant, const std::function<bool(const std::string&, const std::string&)>& match,
+                       const std::vector<std::pair<std::string, Shape>>& tensors);
 
 }  // namespace golf

@@ -1,6 +1,7 @@
 #include "runtime/train/checkpoint.h"
 
 #include <cstring>
+#include <map>
 #include <stdexcept>
 
 #include "runtime/fs.h"
@@ -10,6 +11,26 @@ namespace golf {
 namespace {
 constexpr char kMagic[8] = {'G', 'O', 'L', 'F', 'C', 'K', 'P', 'T'};
 constexpr uint32_t kVersion = 1;
+
+Tensor u16_tensor(const std::vector<uint16_t>& v) {
+  Tensor t({int64_t(v.size())}, DType::u16);
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), v.size() * 2);
+  return t;
+}
+
+std::vector<uint16_t> u16_vector(const Tensor& t) {
+  std::vector<uint16_t> v(size_t(t.numel()));
+  if (!v.empty()) std::memcpy(v.data(), t.raw(), v.size() * 2);
+  return v;
+}
+
+void copy_into(Tensor& dst, const Tensor& src, const std::string& what) {
+  if (dst.shape() != src.shape() || dst.dtype() != src.dtype())
+    throw std::runtime_error("checkpoint: " + what + " is " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) +
+                             ", the model has " + shape_str(dst.shape()) + " " + dtype_name(dst.dtype()));
+  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& c) {
@@ -40,6 +61,64 @@ Checkpoint read_checkpoint(const std::string& path) {
   c.meta = Json::parse(bytes.substr(20, n), path);
   c.tensors = decode_tensors(bytes.substr(20 + n), path);
   return c;
+}
+
+void save_train_state(const std::string& path, const TrainState& st, uint64_t seed, const TokenStream& stream,
+                      const Schedule& schedule, const ParamStore& store, const OptimizerSet& optim) {
+  // The keys in this order: the file stays byte for byte what earlier versions wrote.
+  Checkpoint c;
+  c.meta.set("format", "golfrt-checkpoint");
+  c.meta.set("step", st.step);
+  c.meta.set("tokens", st.tokens);
+  c.meta.set("elapsed_s", st.elapsed);
+  c.meta.set("seed", int64_t(seed));
+  c.meta.set("swa_count", st.swa_count);
+  c.meta.set("qat_on", st.qat_on);
+  c.meta.set("replay_pos", st.replay_pos);
+  Json cur = Json::object();
+  cur.set("shard", stream.cursor().shard);
+  cur.set("position", stream.cursor().position);
+  c.meta.set("cursor", cur);
+  Json mults = Json::array();
+  for (double m : schedule.recorded()) mults.push(m);
+  c.meta.set("lr_multipliers", mults);
+  for (const std::string& set : store.set_names())
+    for (const ParamSpec& p : store.specs())  // unstored buffers keep their declared values on resume
+      if (p.stored) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
+  for (auto& [name, t] : optim.state()) c.tensors.push_back({"opt/" + name, t});
+  for (size_t i = 0; i < st.replay.size(); i++) c.tensors.push_back({"replay/" + std::to_string(i), u16_tensor(st.replay[i])});
+  write_checkpoint(path, c);
+}
+
+TrainState restore_train_state(const std::string& path, TokenStream& stream, Schedule& schedule, ParamStore& store,
+                               OptimizerSet& optim) {
+  Checkpoint c = read_checkpoint(path);
+  TrainState st;
+  st.step = c.meta.get("step", int64_t(0));
+  st.tokens = c.meta.get("tokens", int64_t(0));
+  st.elapsed = c.meta.get("elapsed_s", 0.0);
+  st.swa_count = c.meta.get("swa_count", int64_t(0));
+  st.qat_on = c.meta.get("qat_on", false);
+  st.replay_pos = c.meta.get("replay_pos", int64_t(0));
+  std::vector<double> rec;
+  for (const Json& x : c.meta["lr_multipliers"].items()) rec.push_back(x.number());
+  schedule.restore(rec);
+  stream.seek({c.meta["cursor"].get("shard", int64_t(0)), c.meta["cursor"].get("position", int64_t(0))});
+  std::map<std::string, Tensor> opt_state;
+  for (auto& [name, t] : c.tensors) {
+    if (name.rfind("w/", 0) == 0) {
+      size_t slash = name.find('/', 2);
+      std::string set = name.substr(2, slash - 2), pname = name.substr(slash + 1);
+      if (!store.has_set(set)) store.copy_set("live", set);
+      copy_into(store.get(pname, set), t, name);
+    } else if (name.rfind("opt/", 0) == 0) {
+      opt_state[name.substr(4)] = t;
+    } else if (name.rfind("replay/", 0) == 0) {
+      st.replay.push_back(u16_vector(t));
+    }
+  }
+  optim.load_state(opt_state);
+  return st;
 }
 
 }  // namespace golf

@@ -5,11 +5,24 @@
 //
 // Format, little-endian: "GOLFCKPT", u32 version (=1), u64 length of the JSON metadata, the JSON
 // text, then a tensor file (runtime/tensor_file.h) to the end.
+//
+// The trainer's layout (save_train_state): metadata keys format ("golfrt-checkpoint"), step,
+// tokens, elapsed_s, seed, swa_count, qat_on, replay_pos, cursor { shard, position },
+// lr_multipliers (one per step taken); tensors "w/<set>/<param>" for every weight set and stored
+// parameter (unstored buffers keep their declared values on resume), "opt/<state>" (the names of
+// OptimizerSet::state), "replay/<i>" (u16 token batches, oldest first).
 #pragma once
+#include <cstdint>
+#include <deque>
 #include <string>
+#include <vector>
 
+#include "runtime/data/dataset.h"
 #include "runtime/json.h"
+#include "runtime/optim/optimizer_set.h"
+#include "runtime/params.h"
 #include "runtime/tensor_file.h"
+#include "runtime/train/schedule.h"
 
 namespace golf {
 
@@ -20,5 +33,24 @@ struct Checkpoint {
 
 void write_checkpoint(const std::string& path, const Checkpoint& c);
 Checkpoint read_checkpoint(const std::string& path);  // throws naming the file
+
+// What the training loop carries from step to step besides the weights, the optimizer, the data
+// stream's cursor and the schedule's record.
+struct TrainState {
+  int64_t step = 0;
+  int64_t tokens = 0;
+  double elapsed = 0;  // training seconds so far (the challenge's clock)
+  int64_t swa_count = 0;
+  bool qat_on = false;
+  int64_t replay_pos = 0;                     // the next recorded batch a replay phase takes
+  std::deque<std::vector<uint16_t>> replay;  // the last batches, oldest first
+};
+
+void save_train_state(const std::string& path, const TrainState& state, uint64_t seed, const TokenStream& stream,
+                      const Schedule& schedule, const ParamStore& store, const OptimizerSet& optim);
+// Restores the stream's cursor, the schedule's record, every weight set (creating the sets the
+// store lacks) and the optimizer state; throws naming the file or the tensor that does not fit.
+TrainState restore_train_state(const std::string& path, TokenStream& stream, Schedule& schedule, ParamStore& store,
+                               OptimizerSet& optim);
 
 }  // namespace golf

@@ -93,7 +93,8 @@ CombinerFeatures collect_combiner_features(WindowThinker& th, const std::vector<
 }
 
 CombinerParams ridge_solve(const double* h, const double* t1, const double* target, int64_t n, int64_t d, double lambda) {
-  if (n <= 0 || d <= 0) throw std::invalid_argument("ridge: no features");
+  if (n <= 0 || d <= 0)
+    throw std::invalid_argument("ridge: no features (" + std::to_string(n) + " rows of width " + std::to_string(d) + ")");
   const int64_t k = d + 1;  // [t, 1]
   // X = [t1, 1] (n × k); Y = [R, H] (n × 2d), R = target − h: the residual the combiner fits.
   std::vector<double> X(size_t(n * k)), Y(size_t(n * 2 * d));
@@ -369,7 +370,8 @@ CombinerParams ridge_fit(const GraphFactory& factory, ParamStore& store, const s
 
 LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& store, const std::string& set,
                                        const std::vector<uint16_t>& tokens, const ByteTable& table, int64_t window,
-                                       int64_t chunk, int64_t batch, int64_t max_chunks, DType real, Device device) {
+                                       int64_t chunk, int64_t batch, int64_t max_chunks, DType real, Device device,
+                                       size_t untrusted_memory_budget) {
   if (chunk < window)
     throw std::invalid_argument("last-position evaluation: the chunk (" + std::to_string(chunk) +
                                 ") must be at least the window length (" + std::to_string(window) + ")");
@@ -381,7 +383,7 @@ LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& 
   LastPositionScores r;
   if (ends.empty()) return r;
   const int64_t B = std::min<int64_t>(batch, int64_t(ends.size()));
-  WindowThinker th(factory, store, set, B, window, real, device);
+  WindowThinker th(factory, store, set, B, window, real, device, untrusted_memory_budget);
   for (size_t c0 = 0; c0 < ends.size(); c0 += size_t(B)) {
     std::vector<int32_t> rows;
     for (int64_t b = 0; b < B; b++) {
@@ -394,6 +396,8 @@ LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& 
       const double bytes = table.bytes(tokens[size_t(end - 1)], tokens[size_t(end)]);
       r.base.nats += th.base_loss().get(b);
       r.combined.nats += th.combined_loss().get(b);
+      if (!std::isfinite(th.base_loss().get(b)) && r.base.first_nonfinite < 0) r.base.first_nonfinite = end;
+      if (!std::isfinite(th.combined_loss().get(b)) && r.combined.first_nonfinite < 0) r.combined.first_nonfinite = end;
       r.base.bytes += bytes;
       r.combined.bytes += bytes;
       r.base.targets++;

@@ -97,13 +97,14 @@ void write_combiner(ParamStore& store, const std::string& set, const CombinerPar
 
 // Last-position scores (SEEDS.md §3): the stream cut into chunks of `chunk` tokens, each scoring
 // the token after it from a window of its last T tokens, with and without the combiner.
+// untrusted_memory_budget > 0 (golfrt decode): scored as WindowThinker's untrusted mode does.
 struct LastPositionScores {
   EvalResult base, combined;
 };
 LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& store, const std::string& set,
                                        const std::vector<uint16_t>& tokens, const ByteTable& table, int64_t window,
                                        int64_t chunk, int64_t batch, int64_t max_chunks = 0, DType real = DType::f32,
-                                       Device device = Device::cpu);
+                                       Device device = Device::cpu, size_t untrusted_memory_budget = 0);
 
 // The trainer's fit phase: features from fresh windows of `stream`, the fit into `set`, then the
 // validation scores. Returns a JSON line for the metrics log (method, windows, fit seconds,

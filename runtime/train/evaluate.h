@@ -18,6 +18,7 @@ struct EvalResult {
   double nats = 0;   // Σ cross entropy
   double bytes = 0;  // Σ bytes of the scored targets
   int64_t targets = 0;
+  int64_t first_nonfinite = -1;  // stream position of the first target whose loss is NaN or ±inf
   double loss() const { return targets ? nats / double(targets) : 0.0; }
   double bpb() const;
 };
@@ -29,6 +30,19 @@ class Evaluator {
   // arguments; each scores a contiguous share of the windows and the sums are reduced in float64,
   // so every rank returns the whole result.
   void set_communicator(Communicator* comm) { comm_ = comm; }
+  // An artifact someone else made (golfrt decode): score the logits the script returns with
+  // golfrt's own cross-entropy against golfrt's targets, never a loss the script computes; refuse
+  // a graph whose logits read the targets input; plan every graph within `memory_budget` bytes
+  // (0: no budget). Off by default: train evaluates the user's own script.
+  void set_untrusted(size_t memory_budget) {
+    untrusted_ = true;
+    memory_budget_ = memory_budget;
+  }
+  // The causality rule (PARAMETER_GOLF.md: p_t may depend only on the artifact and x_<=t), tested:
+  // in `windows` windows spread over the stream, the tokens after a position t are replaced and
+  // the scores at positions 0..t must not move. Throws naming the first position that moved.
+  void check_causal(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, int vocab,
+                    int64_t windows);
   // Scores the first `max_windows` windows (0: all) with the weights of `set` in `store`.
   EvalResult run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
                  int64_t max_windows = 0);
@@ -49,6 +63,10 @@ class Evaluator {
     std::unique_ptr<Executor> exec;
   };
   Compiled& compiled(int64_t batch);
+  void bind_weights(Compiled& c, ParamStore& store, const std::string& set, std::map<std::string, Tensor>& on_device);
+  // Per-position losses of one window (inputs x, targets y, both seq_ long).
+  std::vector<double> window_losses(ParamStore& store, const std::string& set, const std::vector<int32_t>& x,
+                                    const std::vector<int32_t>& y);
   // Scores windows starting at `starts`, each from position `from[i]` of the window on.
   void score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
              const std::vector<int64_t>& starts, const std::vector<int64_t>& from, EvalResult& r);
@@ -59,7 +77,17 @@ class Evaluator {
   Device device_;
   std::map<int64_t, Compiled> graphs_;
   Communicator* comm_ = nullptr;
+  bool untrusted_ = false;
+  size_t memory_budget_ = 0;
 };
+
+// The scored loss of an untrusted model's graph: golfrt's cross-entropy of the logits the script
+// returned, against the graph's "targets" input. Throws when the graph has no logits or when the
+// logits depend on the targets.
+Var golfrt_scored_loss(ModelGraph& m);
+
+// decode's refusals of a result that scores nothing or scores NaN (`what` names the run).
+void require_scored(const EvalResult& r, const std::string& what);
 
 // The windows the challenge scores: floor((N − 1) / L).
 int64_t scored_windows(int64_t n_tokens, int64_t seq);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 
+#include "runtime/backend_util.h"
 #include "runtime/executor.h"
 #include "runtime/optim/optimizer_set.h"
 #include "runtime/train_step.h"
@@ -32,9 +33,8 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
     p->nodes++;
     const Shape& out = n.outs[0].shape;
     if (n.op == Op::matmul) {
-      const Shape& a = g.spec(n.inputs[0]).shape;
-      const int64_t k = n.ints.at(0) != 0 ? a[a.size() - 2] : a.back();
-      p->matmul_flops += 2.0 * double(shape_numel(out)) * double(k);
+      const MatmulDims d = matmul_dims(n, g.spec(n.inputs[0]).shape, g.spec(n.inputs[1]).shape, out);
+      p->matmul_flops += 2.0 * double(shape_numel(out)) * double(d.k);
       continue;
     }
     if (n.op == Op::attention || n.op == Op::attention_backward) {
@@ -42,9 +42,10 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
       const Shape& q = g.spec(n.inputs[0]).shape;
       const Shape& k = g.spec(n.inputs[1]).shape;
       const double fwd = 2.0 * 2.0 * double(q[0] * q[2] * q[1] * k[1] * q[3]) / 2.0;
-      // The backward recomputes scores (1), then dV, dP, dQ, dK (4): 2.5 forwards; XSA (ints[0])
+      // The backward recomputes scores (1), then dV, dP, dQ, dK (4): 2.5 forwards; XSA
       // recomputes the pre-XSA forward first.
-      p->attention_flops += n.op == Op::attention ? fwd : 2.5 * fwd + (n.ints.at(0) != 0 ? fwd : 0.0);
+      const bool xsa = attention_dims(n, q, k).xsa;
+      p->attention_flops += n.op == Op::attention ? fwd : 2.5 * fwd + (xsa ? fwd : 0.0);
       continue;
     }
     int64_t bytes = 0, largest = 0;

@@ -1,6 +1,9 @@
 // The training loop: data → forward+backward over micro-batches → clip → optimizer update →
 // schedule → periodic evaluation → checkpoints → final evaluation. The clock counts training
 // steps only (evaluation and checkpoint writes are excluded), as the challenge measures it.
+// Its pieces: train_config.h (the table below, read once), checkpoint.h (the train state saved
+// and restored), distill.h (the distillation phase's graphs), combiner_fit.h (the combiner
+// phase), trainer.cc (the step, the phases' entry, calibration, the final evaluation, the loop).
 //
 // The script's `train` table (as JSON) drives it:
 //   batch_tokens (per optimizer step), micro_batch (sequences per micro-batch), steps,
@@ -60,6 +63,9 @@ struct TrainReport {
   std::unique_ptr<ModelGraph> model;              // the trained weights (model->store)
   std::map<std::string, Tensor> hessians;         // GPTQ calibration, when asked for
   double calibration_s = 0;
+  // Non-zero: the signal (runtime/train/stop_signal.h) that stopped training after `steps`; the
+  // checkpoint holds that step, and nothing was evaluated or calibrated.
+  int stopped_by = 0;
 };
 
 TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t seq_len,

@@ -21,7 +21,7 @@ if [ "$script" = fractal ]; then
 fi
 mkdir -p "$(dirname "$out")"
 build/golfrt train "examples/$script.lua" --preset cpu --data "$data" --time-budget "$budget" \
-  --out "$out" --quiet | tee "$out.log"
+  --out "$out" --overwrite --quiet | tee "$out.log"
 bytes=$(stat -c %s "$out/artifact.bin")
 dim=$(build/golfrt summary "examples/$script.lua" --preset cpu | grep -oP '\bdim=\K[0-9]+' | head -1)
 projected=$(build/golfrt fit "examples/$script.lua" --preset cpu --vary dim --min "$dim" --max "$dim" --step "$dim" \

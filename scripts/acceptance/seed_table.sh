@@ -31,7 +31,7 @@ for s in "$@"; do
   out=runs/${name}_$s
   log=$out.log
   data=$(data_for "$s")
-  build/golfrt train "examples/$s.lua" --preset cpu --data "$data" --out "$out" --quiet | tee "$log"
+  build/golfrt train "examples/$s.lua" --preset cpu --data "$data" --out "$out" --overwrite --quiet | tee "$log"
   params=$(build/golfrt summary "examples/$s.lua" --preset cpu | grep -oP '^parameters: \K[0-9]+')
   roundtrip=$(grep -oP 'after the artifact round trip \K[0-9.]+' "$log")
   unigram=$(grep -oP '^unigram bpb \K[0-9.]+' "$log")

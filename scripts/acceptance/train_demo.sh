@@ -8,7 +8,7 @@ out=${OUT:-runs/acceptance_demo}
 scripts/build.sh >/dev/null
 scripts/prepare_default_data.sh >/dev/null
 mkdir -p "$(dirname "$out")"
-build/golfrt train examples/baseline.lua --preset cpu --out "$out" --quiet | tee "$out.log"
+build/golfrt train examples/baseline.lua --preset cpu --out "$out" --overwrite --quiet | tee "$out.log"
 roundtrip=$(grep -oP 'after the artifact round trip \K[0-9.]+' "$out.log")
 val=$(grep -oP '^val_loss \S+  val_bpb \K[0-9.]+' "$out.log")
 unigram=$(grep -oP '^unigram bpb \K[0-9.]+' "$out.log")

@@ -1,7 +1,12 @@
-// A quick CUDA benchmark (a program, not a test; scripts/gpu/run.sh runs it on the GPU machine):
-//   matmul      [4096, 512] x [512, 1536], bf16 and fp32 paths: ms and TFLOP/s
-//   attention   B 8, T 1024, H 8, Hkv 4, hd 64 (the baseline's shape), forward and backward: ms,
-//               TFLOP/s (causal: half the square), the CPU kernel once for scale
+// A quick CUDA benchmark (a program, not a test; scripts/gpu/run.sh runs it on the GPU machine).
+// The op graphs come from the shared case table (tests/support/op_cases.h):
+//   matmul      the matmul case at bench size ([4096, 512] x [512, 1536]), bf16 and fp32 paths:
+//               ms and TFLOP/s
+//   attention   the attention case at bench size (B 8, T 1024, H 8, Hkv 4, hd 64: the baseline's
+//               shape), forward and backward: ms, TFLOP/s (causal: half the square), the CPU
+//               kernel once for scale
+//   ops         every case of the table at its device size, forward+backward: ms on CUDA (a
+//               regression table, not a speed claim: the shapes are the tests')
 //   train step  examples/baseline.lua, default config, 8 × 1024 tokens: ms per forward+backward on
 //               CUDA (parameters and gradients mirrored from the host every step: the executor's
 //               host-bound path) and on the CPU
@@ -18,17 +23,11 @@
 #include "runtime/executor.h"
 #include "runtime/rng.h"
 #include "runtime/train_step.h"
+#include "tests/support/op_cases.h"
 
 using namespace golf;
 
 namespace {
-
-Tensor random_tensor(Shape s, uint64_t seed, Device d) {
-  Tensor t(s, DType::f32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
-  return d == Device::cpu ? t : t.to_device(d);
-}
 
 // Best of `reps` runs after one warm-up, in ms.
 double time_ms(const std::function<void()>& f, int reps) {
@@ -42,33 +41,43 @@ double time_ms(const std::function<void()>& f, int reps) {
   return best;
 }
 
-// The graph's outputs are assigned into bound device buffers, so a run downloads nothing and the
-// time is the kernels' (plus one synchronization).
+// A case of the table with every input bound on the device and its outputs (the op's output, and
+// with `gradients` each real input's gradient) assigned into bound device buffers, so a run
+// uploads and downloads nothing and the time is the kernels' (plus one synchronization).
 struct Bench {
-  Graph g;
+  std::unique_ptr<BuiltCase> c;
   std::map<std::string, Tensor> bound;
-  void sink(const std::string& name, Var v, Device d) {
-    Var target = input(g, name, v.shape());
-    assign(target, v);
-    bound[name] = Tensor(v.shape(), DType::f32, d);
+  Bench(const std::string& name, CaseSize size, bool gradients, Device d) {
+    const OpCase& cs = op_cases().at(name);
+    c = build_op_case(cs, size, 1, DType::f32);
+    std::vector<std::pair<std::string, Var>> outs = {{"out", c->out}};
+    if (gradients && c->loss.valid() && !cs.zero_gradient)
+      for (const Gradient& g : backward(c->loss, c->g.param_names()))
+        if (g.grad.valid()) outs.push_back({"d" + g.name, g.grad});
+    auto on = [d](const Tensor& t) { return d == Device::cpu ? t : t.to_device(d); };
+    for (const std::string& p : c->g.param_names()) bound[p] = on(c->store.get(p));
+    for (auto& [n, t] : c->ints) bound[n] = on(t);
+    if (c->probe.defined()) bound["probe"] = on(c->probe);
+    for (auto& [n, v] : outs) {
+      Var target = input(c->g, "sink." + n, v.shape(), v.integer());
+      assign(target, v);
+      bound["sink." + n] = Tensor(v.shape(), v.integer() ? DType::i32 : DType::f32, d);
+    }
   }
   double run(Device d, bool fp32, int reps) {
     ExecOptions o;
     o.device = d;
     o.matmul_fp32 = fp32;
-    Executor ex(g, {}, o);
+    Executor ex(c->g, {}, o);
     for (auto& [name, t] : bound) ex.bind(name, t);
     return time_ms([&] { ex.run(); }, reps);
   }
 };
 
 void bench_matmul() {
-  const int64_t M = 4096, K = 512, N = 1536;
+  const int64_t M = 4096, K = 512, N = 1536;  // the matmul case at bench size
   for (bool fp32 : {false, true}) {
-    Bench b;
-    b.bound["a"] = random_tensor({M, K}, 1, Device::cuda);
-    b.bound["w"] = random_tensor({K, N}, 2, Device::cuda);
-    b.sink("c", matmul(input(b.g, "a", {M, K}), input(b.g, "w", {K, N})), Device::cuda);
+    Bench b("matmul", CaseSize::bench, false, Device::cuda);
     double ms = b.run(Device::cuda, fp32, 20);
     std::printf("matmul %lldx%lldx%lld %s: %.3f ms, %.1f TFLOP/s\n", (long long)M, (long long)K, (long long)N,
                 fp32 ? "fp32" : "bf16", ms, 2.0 * M * K * N / ms / 1e9);
@@ -76,26 +85,23 @@ void bench_matmul() {
 }
 
 void bench_attention() {
-  const int64_t B = 8, T = 1024, H = 8, Hkv = 4, hd = 64;
+  const int64_t B = 8, T = 1024, H = 8, Hkv = 4, hd = 64;  // the attention case at bench size
   const double fwd_flops = 4.0 * B * H * T * T * hd / 2;  // QKᵀ and PV, causal half
   for (Device d : {Device::cuda, Device::cpu}) {
-    Bench b;
-    b.bound["q"] = random_tensor({B, T, H, hd}, 3, d);
-    b.bound["k"] = random_tensor({B, T, Hkv, hd}, 4, d);
-    b.bound["v"] = random_tensor({B, T, Hkv, hd}, 5, d);
-    b.bound["dy"] = random_tensor({B, T, H, hd}, 6, d);
-    Var q = input(b.g, "q", {B, T, H, hd}), k = input(b.g, "k", {B, T, Hkv, hd}), v = input(b.g, "v", {B, T, Hkv, hd});
-    AttentionOut a = attention(q, k, v, 0.125);
-    b.sink("y", a.y, d);
     const int reps = d == Device::cuda ? 10 : 1;
-    double fwd = b.run(d, false, reps);
-    std::vector<Gradient> gr = backward_seeded(a.y, input(b.g, "dy", {B, T, H, hd}), {"q", "k", "v"});
-    for (const Gradient& x : gr) b.sink("d" + x.name, x.grad, d);
-    double both = b.run(d, false, reps);
+    double fwd = Bench("attention", CaseSize::bench, false, d).run(d, false, reps);
+    double both = Bench("attention", CaseSize::bench, true, d).run(d, false, reps);
     std::printf("attention %s B%lld T%lld H%lld/%lld hd%lld: forward %.2f ms (%.1f TFLOP/s), forward+backward %.2f ms "
                 "(%.1f TFLOP/s at 3.5x the forward's FLOPs)\n",
                 device_name(d), (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, fwd,
                 fwd_flops / fwd / 1e9, both, 3.5 * fwd_flops / both / 1e9);
+  }
+}
+
+void bench_ops() {
+  for (const auto& [name, cs] : op_cases()) {
+    double ms = Bench(name, CaseSize::device, true, Device::cuda).run(Device::cuda, false, 5);
+    std::printf("op %-22s device size, forward+backward: %.3f ms\n", name.c_str(), ms);
   }
 }
 
@@ -125,6 +131,7 @@ int main(int argc, char** argv) {
   try {
     bench_matmul();
     bench_attention();
+    bench_ops();
     bench_train_step(source);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

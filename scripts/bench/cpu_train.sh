@@ -58,7 +58,7 @@ best_g=0
 best_t=0
 for ((r = 1; r <= repeat; r++)); do
   OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$golfrt" train examples/baseline.lua --preset cpu \
-    --data "$work/data" --steps "$steps" --out "$work/run" --quiet >"$work/golfrt.log" 2>&1 ||
+    --data "$work/data" --steps "$steps" --out "$work/run" --overwrite --quiet >"$work/golfrt.log" 2>&1 ||
     { cat "$work/golfrt.log" >&2; exit 1; }
   g=$("$python" - "$work/run/metrics.jsonl" "$warmup" "$steps" <<'EOF'
 import json, sys

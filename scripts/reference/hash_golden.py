@@ -11,7 +11,7 @@ n-gram's ids as little-endian uint32, oldest first (bigram (t_{t−1}, t_t), tri
 bucket = h mod (K−1), position 0 -> K−1, a trigram at position 1 uses the bigram (t_0, t_1). Each case also
 lists the raw 64-bit hashes (hex, null at position 0) so a test can check the hash apart from the reduction.
 
-  /usr/bin/python3 scripts/reference/hash_golden.py [--out hashes.json]
+  /usr/bin/python3 scripts/reference/hash_golden.py [--out hashing/tests/ngram_hash_golden.json]
 """
 import argparse
 import json

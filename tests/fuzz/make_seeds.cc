@@ -2,6 +2,8 @@
 // choice, and the same bodies uncompressed with their flag byte in front (the fuzzer's body mode).
 //   artifact_fuzz_seeds DIR
 #include <cstdio>
+#include <cstring>
+#include <utility>
 #include <string>
 
 #include "runtime/artifact/artifact.h"
@@ -79,6 +81,50 @@ int main(int argc, char** argv) {
           put("body_" + std::to_string(n), with_flags(flags, encode_artifact_body(a, flags)));
       }
   put("artifact_empty", encode_artifact(empty, {"none"}));
+
+  // Issue 17's cases. Overflow: the {3, 5} int2 tensor's dims rewritten to {2^62, 4} (and to
+  // {2^32, 2^32}), whose element count wraps 2^64 in an unchecked product.
+  {
+    const std::string plain = encode_artifact(a, {"none", false, false});
+    std::string dims(16, '\0');
+    const uint64_t three = 3, five = 5;
+    std::memcpy(&dims[0], &three, 8);
+    std::memcpy(&dims[8], &five, 8);
+    size_t at = plain.find(dims);
+    if (at != std::string::npos) {
+      for (auto [d0, d1] : {std::pair<uint64_t, uint64_t>{uint64_t(1) << 62, 4}, {uint64_t(1) << 32, uint64_t(1) << 32}}) {
+        std::string bad = plain;
+        std::memcpy(&bad[at], &d0, 8);
+        std::memcpy(&bad[at + 8], &d1, 8);
+        put("overflow_shape_" + std::to_string(written), bad);
+      }
+    }
+  }
+  // Special files: what /dev/zero gives (zeros), and a header that declares far more body than
+  // follows (what a reader that trusted the header would wait for or allocate).
+  put("special_zeros", std::string(4096, '\0'));
+  {
+    std::string h = encode_artifact(a, {"none", false, false}).substr(0, 48);
+    const uint64_t huge = uint64_t(1) << 40;
+    std::memcpy(&h[16], &huge, 8);
+    std::memcpy(&h[24], &huge, 8);
+    put("special_huge_header", h + std::string(64, '\0'));
+  }
+  // Metadata decode must not trust: seq_len 1e6, no tokenizer fingerprint, a foreign op table.
+  {
+    Artifact m = a;
+    m.meta.set("seq_len", int64_t(1000000));
+    put("meta_seq_len", encode_artifact(m, {"none", false, true}));
+    m = a;
+    Json tok = Json::object();
+    tok.set("kind", "sentencepiece");
+    m.meta.set("tokenizer", tok);
+    put("meta_no_fingerprint", encode_artifact(m, {"zstd", true, true}));
+    m = a;
+    m.op_set.fingerprint ^= 1;
+    m.op_set.ops += 7;
+    put("meta_op_set", encode_artifact(m, {"none", false, true}));
+  }
   put("body_empty", with_flags(0, encode_artifact_body(empty, 0)));
   std::printf("artifact_fuzz_seeds: wrote %d seeds to %s\n", written, dir.c_str());
   return 0;

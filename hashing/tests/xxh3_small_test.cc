@@ -1,10 +1,10 @@
-// The CUDA ngram_hash's XXH3 (kernels/cuda/xxh3_small.h, host and device share the code) against
+// The CUDA ngram_hash's XXH3 (hashing/xxh3_small.h, host and device share the code) against
 // the xxHash library on the host: bigrams and trigrams of random and edge-case ids, several seeds.
 // Runs everywhere; no device needed.
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
-#include "kernels/cuda/xxh3_small.h"
+#include "hashing/xxh3_small.h"
 #include "runtime/rng.h"
 
 namespace golf {
@@ -23,8 +23,8 @@ TEST(Xxh3Small, matches_the_library_for_bigrams_and_trigrams) {
       } else {
         for (uint32_t& x : ids) x = uint32_t(rng.below(uint64_t(1) << 32));
       }
-      EXPECT_EQ(cuda::xxh3::hash2(ids[0], ids[1], seed), XXH3_64bits_withSeed(ids, 8, seed)) << ids[0] << " " << ids[1];
-      EXPECT_EQ(cuda::xxh3::hash3(ids[0], ids[1], ids[2], seed), XXH3_64bits_withSeed(ids, 12, seed))
+      EXPECT_EQ(hashing::xxh3::hash2(ids[0], ids[1], seed), XXH3_64bits_withSeed(ids, 8, seed)) << ids[0] << " " << ids[1];
+      EXPECT_EQ(hashing::xxh3::hash3(ids[0], ids[1], ids[2], seed), XXH3_64bits_withSeed(ids, 12, seed))
           << ids[0] << " " << ids[1] << " " << ids[2];
       checked += 2;
     }

@@ -2,7 +2,7 @@
 // little-endian uint32 ids), written out so that a CUDA kernel can compute it. Transcribed from
 // xxHash 0.8's XXH3_len_4to8_64b and XXH3_len_9to16_64b with the default secret's words at byte
 // offsets 8..48 folded into constants; host and device compile the same code, and
-// tests/xxh3_small_test.cc checks it on the host against the library (XXH3_64bits_withSeed).
+// hashing/tests/xxh3_small_test.cc checks it on the host against the library (XXH3_64bits_withSeed).
 #pragma once
 #include <cstdint>
 
@@ -12,7 +12,7 @@
 #define GOLF_HD
 #endif
 
-namespace golf::cuda::xxh3 {
+namespace golf::hashing::xxh3 {
 
 // The default secret (XXH3_kSecret) read as little-endian uint64 at byte offsets 8, 16, ..., 48.
 constexpr uint64_t kS8 = 0x1cad21f72c81017cULL, kS16 = 0xdb979083e96dd4deULL, kS24 = 0x1f67b3b7a4a44072ULL,
@@ -64,4 +64,4 @@ GOLF_HD inline uint64_t hash3(uint32_t a, uint32_t b, uint32_t c, uint64_t seed)
   return avalanche(12 + swap64(lo) + hi + mul128_fold64(lo, hi));
 }
 
-}  // namespace golf::cuda::xxh3
+}  // namespace golf::hashing::xxh3
