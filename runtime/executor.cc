@@ -90,12 +90,15 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   if (opt_.device == Device::cpu && opt_.real != DType::f32 && opt_.real != DType::f64)
     throw std::invalid_argument(std::string("executor: the CPU backend computes in f32 or f64, not ") + dtype_name(opt_.real));
   if (opt_.device == Device::cuda) {
-#ifdef GOLFRT_WITH_CUDA
+    // Counting needs neither a device nor a CUDA build: it is host logic.
+#ifndef GOLFRT_WITH_CUDA
+    if (!opt_.count_only)
+      throw std::runtime_error("executor: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON on a machine with nvcc)");
+#endif
     if (opt_.real != DType::f32)
       throw std::invalid_argument(std::string("executor: the CUDA backend computes in f32, not ") + dtype_name(opt_.real));
-    cuda::require_device("executor: --device cuda");
-#else
-    throw std::runtime_error("executor: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON on a machine with nvcc)");
+#ifdef GOLFRT_WITH_CUDA
+    if (!opt_.count_only) cuda::require_device("executor: --device cuda");
 #endif
   }
   if (opt_.guard_bytes) {
@@ -142,18 +145,36 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       if (opt_.max_bytes && s.in_arena && s.bytes > opt_.max_bytes)  // before the arena sums could wrap
         throw std::runtime_error(g.describe(s.value) + " needs " + std::to_string(s.bytes) +
                                  " bytes, beyond the graph's memory budget of " + std::to_string(opt_.max_bytes) + " bytes");
+      if (n.op == Op::reshape) {
+        // A view of its input's bytes, no copy, when those belong to the plan (a bound leaf can be
+        // rebound between runs, so a reshape of a leaf still copies). Chains resolve to the root.
+        const size_t src = slot_of.at({n.inputs[0].node, n.inputs[0].out});
+        const size_t root = plan_.slots[src].alias >= 0 ? size_t(plan_.slots[src].alias) : src;
+        if (!is_leaf(g.node(plan_.slots[root].value.node).op)) {
+          s.alias = int(root);
+          s.in_arena = false;
+        }
+      }
       slot_of[{i, k}] = plan_.slots.size();
       plan_.slots.push_back(s);
     }
     for (const Value& in : n.inputs) {
       MemoryPlan::Slot& s = plan_.slots[slot_of.at({in.node, in.out})];
       s.last = std::max(s.last, step);
+      if (s.alias >= 0) plan_.slots[size_t(s.alias)].last = std::max(plan_.slots[size_t(s.alias)].last, step);
     }
   }
   // Requested outputs get tensors of their own (they outlive the run), except under guards, where
   // every value sits between sentinels in the arena and results are copied out.
+  // A requested reshape is then a copy again (a view would tie the result to the arena).
   if (!opt_.guard_bytes)
-    for (const Value& o : outputs_) plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
+    for (const Value& o : outputs_) {
+      plan_.slots[slot_of.at({o.node, o.out})].in_arena = false;
+      plan_.slots[slot_of.at({o.node, o.out})].alias = -1;
+    }
+  viewed_step_.assign(plan_.steps.size(), false);
+  for (const MemoryPlan::Slot& s : plan_.slots)
+    if (s.alias >= 0) viewed_step_[size_t(s.first)] = true;
 
   // Assign arena offsets: at each step, outputs are placed before the inputs' slots are freed,
   // so a kernel never writes over what it reads.
@@ -181,7 +202,8 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     size_t total = plan_.arena_bytes, largest = 0;
     Value biggest;
     for (const MemoryPlan::Slot& s : plan_.slots) {
-      if (!s.in_arena && !is_leaf(g.node(s.value.node).op)) total = total > SIZE_MAX - s.bytes ? SIZE_MAX : total + s.bytes;
+      if (!s.in_arena && s.alias < 0 && !is_leaf(g.node(s.value.node).op))  // a view holds no bytes of its own
+        total = total > SIZE_MAX - s.bytes ? SIZE_MAX : total + s.bytes;
       if (!is_leaf(g.node(s.value.node).op) && s.bytes >= largest) largest = s.bytes, biggest = s.value;
     }
     if (total > opt_.max_bytes)
@@ -191,18 +213,70 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
                                                       std::to_string(largest) + " bytes)"
                                                 : std::string()));
   }
+  plan_device_costs();
+  if (opt_.count_only) return;
   arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8, opt_.device);
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);
     DType t = spec.integer ? DType::i32 : opt_.real;
-    if (s.in_arena) values_[{s.value.node, s.value.out}] = Tensor::over(arena_, s.offset, spec.shape, t);
+    if (s.alias >= 0) {
+      const Value root = plan_.slots[size_t(s.alias)].value;
+      values_[{s.value.node, s.value.out}] = values_.at({root.node, root.out}).view(spec.shape);
+    }
+    else if (s.in_arena) values_[{s.value.node, s.value.out}] = Tensor::over(arena_, s.offset, spec.shape, t);
     else if (!is_leaf(g.node(s.value.node).op)) values_[{s.value.node, s.value.out}] = Tensor(spec.shape, t, opt_.device);
   }
+}
+
+void Executor::plan_device_costs() {
+  const bool on_cuda = opt_.device == Device::cuda;
+  std::vector<Shape> ins, outs;
+  bool has_matmul = false;
+  for (size_t step = 0; step < plan_.steps.size(); step++) {
+    const int id = plan_.steps[step];
+    const Node& n = g_.node(id);
+    ins.clear();
+    outs.clear();
+    for (const Value& v : n.inputs) ins.push_back(g_.spec(v).shape);
+    for (const OutSpec& o : n.outs) outs.push_back(o.shape);
+    if (on_cuda) {
+      try {
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32));
+      } catch (const std::exception& e) {
+        throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
+      }
+      has_matmul = has_matmul || n.op == Op::matmul;
+    }
+  }
+  for (const MemoryPlan::Slot& s : plan_.slots) {
+    if (s.in_arena || s.alias >= 0) continue;
+    if (is_leaf(g_.node(s.value.node).op)) device_bytes_.leaves += int64_t(s.bytes);
+    else device_bytes_.outputs += int64_t(s.bytes);
+  }
+  device_bytes_.arena = int64_t(plan_.arena_bytes);
+  if (on_cuda) {
+    int64_t cap = 0;
+    for (const CudaNodeCost& c : step_cost_) cap = cuda_scratch_after(cap, c.scratch_bytes);
+    // kernels/cuda/matmul.cu: cuBLASLt's 32 MiB workspace, allocated at the first matmul.
+    lt_workspace_bytes_ = has_matmul ? int64_t(32) << 20 : 0;
+    device_bytes_.scratch = cap + lt_workspace_bytes_;
+  }
+}
+
+int64_t Executor::value_bytes(Value v) const {
+  const OutSpec& spec = g_.spec(v);
+  return shape_numel(spec.shape) * int64_t(dtype_size(spec.integer ? DType::i32 : opt_.real));
+}
+
+bool Executor::host_side(int leaf_node) const {
+  if (host_bound_.count(leaf_node)) return true;
+  return opt_.count_only && !values_.count({leaf_node, 0});
 }
 
 namespace {
 std::mutex g_profiles_mu;
 std::map<std::string, std::pair<double, int64_t>> g_profiles;  // merged at destruction
+DeviceLedger g_ledger;                                         // merged at destruction
 }  // namespace
 
 std::string Executor::profile_report() const {
@@ -219,11 +293,13 @@ std::string Executor::profile_report() const {
                   total > 0 ? 100 * v.first / total : 0.0);
     o << line;
   }
+  if (opt_.device == Device::cuda) o << "device: " << ledger_total_.report() << "\n";
   return o.str();
 }
 
 void print_profiles_at_exit() {
   std::lock_guard<std::mutex> lock(g_profiles_mu);
+  if (g_ledger.runs > 0) std::fprintf(stderr, "GOLFRT_PROFILE: device ledger over all graphs: %s\n", g_ledger.report().c_str());
   if (g_profiles.empty()) return;
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(g_profiles.begin(), g_profiles.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
@@ -235,8 +311,9 @@ void print_profiles_at_exit() {
 }
 
 Executor::~Executor() {
-  if (profile_.empty()) return;
+  if (!profile_on_) return;
   std::lock_guard<std::mutex> lock(g_profiles_mu);
+  if (opt_.device == Device::cuda) g_ledger.add(ledger_total_);
   for (auto& [op, v] : profile_) {
     g_profiles[op].first += v.first;
     g_profiles[op].second += v.second;
@@ -254,7 +331,7 @@ void Executor::bind(const std::string& name, const Tensor& t) {
     throw std::invalid_argument("executor: '" + name + "' expects " + shape_str(spec.shape) + " " + dtype_name(want) +
                                 ", got " + shape_str(t.shape()) + " " + dtype_name(t.dtype()));
   if (t.device() == opt_.device) {
-    host_bound_.erase(it->second);  // the mirror stays allocated for a later host bind
+    host_bound_.erase(it->second);  // count-only: a device tensor is used in place as well  // the mirror stays allocated for a later host bind
     values_[{it->second, 0}] = t;
     return;
   }
@@ -264,6 +341,7 @@ void Executor::bind(const std::string& name, const Tensor& t) {
   // A host tensor for a device executor: mirrored (uploaded before each run, downloaded after an
   // effect wrote it). The mirror is kept across binds of the same leaf.
   host_bound_[it->second] = t;
+  if (opt_.count_only) return;  // no mirror: nothing is allocated when counting
   auto m = mirrors_.find(it->second);
   if (m == mirrors_.end()) m = mirrors_.emplace(it->second, Tensor(spec.shape, want, opt_.device)).first;
   values_[{it->second, 0}] = m->second;
@@ -275,17 +353,32 @@ void Executor::bind_params(ParamStore& store, const std::string& set) {
 }
 
 void Executor::run() {
-  for (const auto& [name, node] : leaves_)
-    if (!values_.count({node, 0}))
-      throw std::runtime_error(std::string("executor: ") + op_info(g_.node(node).op).name + " '" + name +
-                               "' is not bound to a tensor");
+  if (!opt_.count_only)
+    for (const auto& [name, node] : leaves_)
+      if (!values_.count({node, 0}))
+        throw std::runtime_error(std::string("executor: ") + op_info(g_.node(node).op).name + " '" + name +
+                                 "' is not bound to a tensor");
   const bool on_cuda = opt_.device == Device::cuda;
-  for (auto& [node, host] : host_bound_) values_.at({node, 0}).copy_from(host);
-  if (opt_.guard_bytes) {
+  const bool perform = !opt_.count_only;
+  DeviceLedger ledger;
+  ledger.runs = 1;
+  DevicePath dev(ledger, perform);
+  int64_t allocs_before = 0, alloc_bytes_before = 0;
+  device_allocation_totals(&allocs_before, &alloc_bytes_before);
+
+  if (on_cuda)
+    for (const auto& [name, node] : leaves_)
+      if (host_side(node)) {
+        auto h = host_bound_.find(node);
+        dev.upload(value_bytes(Value{node, 0}), perform ? &values_.at({node, 0}) : nullptr,
+                   h == host_bound_.end() ? nullptr : &h->second);
+      }
+  if (opt_.guard_bytes && perform) {
     // Sentinels everywhere: the values are written by their nodes before being read.
     Tensor pattern({arena_.numel()}, DType::u8);
     std::memset(pattern.raw(), kGuardByte, pattern.nbytes());
-    arena_.copy_from(pattern);
+    if (on_cuda) dev.upload(int64_t(pattern.nbytes()), &arena_, &pattern);
+    else arena_.copy_from(pattern);
   }
 #ifdef GOLFRT_WITH_CUDA
   CudaRunOptions cuda_opt;
@@ -300,7 +393,7 @@ void Executor::run() {
 #ifdef GOLFRT_WITH_CUDA
     if (on_cuda) {
       cuda_run_node(n, ins, outs, step, cuda_opt);
-      if (profile_on_) cuda::synchronize();  // per-op times need the kernels finished
+      if (profile_on_) dev.sync();  // per-op times need the kernels finished
       return;
     }
 #endif
@@ -311,7 +404,12 @@ void Executor::run() {
   for (int step = 0; step < int(plan_.steps.size()); step++) {
     const int id = plan_.steps[size_t(step)];
     const Node& n = g_.node(id);
-    if (is_leaf(n.op)) continue;
+    if (is_leaf(n.op) || viewed_step_[size_t(step)]) continue;  // a viewed reshape has nothing to run
+    if (on_cuda) dev.launched(step_cost_[size_t(step)].launches);
+    if (!perform) {
+      if (on_cuda && profile_on_) dev.sync();
+      continue;
+    }
     ins.clear();
     outs.clear();
     for (const Value& v : n.inputs) ins.push_back(values_.at({v.node, v.out}));
@@ -330,30 +428,65 @@ void Executor::run() {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }
   }
-#ifdef GOLFRT_WITH_CUDA
   if (on_cuda) {
     // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.
     int tag = -1;
-    std::string fault = cuda_take_fault(&tag);
+    std::string fault = dev.take_fault(&tag);
     if (!fault.empty()) {
       int id = tag >= 0 && tag < int(plan_.steps.size()) ? plan_.steps[size_t(tag)] : plan_.steps.back();
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + op_info(g_.node(id).op).name + ": " + fault);
     }
     for (int node : written_leaves_)
-      if (auto h = host_bound_.find(node); h != host_bound_.end()) h->second.copy_from(values_.at({node, 0}));
+      if (host_side(node)) {
+        auto h = host_bound_.find(node);
+        dev.download(value_bytes(Value{node, 0}), h == host_bound_.end() ? nullptr : &h->second,
+                     perform ? &values_.at({node, 0}) : nullptr);
+      }
   }
-#endif
-  if (opt_.guard_bytes) check_guards();
+  if (opt_.guard_bytes && perform) {
+    Tensor host_arena = arena_;
+    if (on_cuda) {
+      host_arena = Tensor({arena_.numel()}, DType::u8);
+      dev.download(int64_t(arena_.nbytes()), &host_arena, &arena_);
+    }
+    check_guards(host_arena);
+  }
   results_.clear();
   for (const Value& o : outputs_) {
+    if (!perform) {
+      if (on_cuda) dev.download(value_bytes(o), nullptr, nullptr);
+      continue;
+    }
     const Tensor& v = values_.at({o.node, o.out});
     // Host results: a device value is copied down; a guarded one is copied out of the arena.
-    results_.push_back(on_cuda || opt_.guard_bytes ? v.to_device(Device::cpu) : v);
+    if (on_cuda) {
+      Tensor host(v.shape(), v.dtype(), Device::cpu);
+      dev.download(int64_t(v.nbytes()), &host, &v);
+      results_.push_back(host);
+    } else {
+      results_.push_back(opt_.guard_bytes ? v.to_device(Device::cpu) : v);
+    }
   }
+  if (on_cuda) {
+    if (perform) {
+      int64_t allocs = 0, alloc_bytes = 0;
+      device_allocation_totals(&allocs, &alloc_bytes);
+      dev.allocated(allocs - allocs_before, alloc_bytes - alloc_bytes_before);
+    } else {
+      // What the kernels' scratch and cuBLASLt's workspace would allocate (kernels/cuda/).
+      for (const CudaNodeCost& c : step_cost_) {
+        int64_t grown = cuda_scratch_after(counted_scratch_, c.scratch_bytes);
+        if (grown != counted_scratch_) dev.allocated(1, grown), counted_scratch_ = grown;
+      }
+      if (!counted_lt_workspace_ && lt_workspace_bytes_ > 0) dev.allocated(1, lt_workspace_bytes_);
+      counted_lt_workspace_ = true;
+    }
+  }
+  ledger_ = ledger;
+  ledger_total_.add(ledger);
 }
 
-void Executor::check_guards() const {
-  Tensor bytes = arena_.to_device(Device::cpu);
+void Executor::check_guards(const Tensor& bytes) const {
   const unsigned char* a = bytes.data<unsigned char>();
   for (const MemoryPlan::Slot& s : plan_.slots) {
     if (!s.in_arena) continue;

@@ -3,19 +3,25 @@
 // Planning keeps only the nodes the requested outputs and the effects need (dead code is
 // dropped), gives every intermediate value a slot in one arena by liveness (a slot is reused once
 // its value's last reader has run, never while it is live; a node's outputs never share bytes
-// with its inputs), and checks every op against the backend before anything runs: an op the
-// backend lacks is an error at plan time, never a silent fallback.
+// with its inputs, except a reshape of an intermediate: a view of its input's bytes that runs
+// nothing, its input kept live while the view is read), and checks every op against the backend
+// before anything runs: an op the backend lacks is an error at plan time, never a silent fallback.
 //
 // On Device::cuda the arena and every intermediate live in device memory. A leaf may be bound to a
 // device tensor (used in place) or to a host tensor: then the executor keeps a device mirror,
 // uploads it before each run and, when an effect writes it (assign, accumulate, a KV cache),
 // downloads it after the run, so callers that keep their state on the host (the optimizers, the
 // trainer) work unchanged. Results are always host tensors.
+//
+// Every copy, allocation and sync of the device path is counted (runtime/device_ledger.h):
+// ledger() is the last run's, ledger_total() every run's; GOLFRT_PROFILE prints them. With
+// ExecOptions::count_only the executor plans and counts but allocates nothing and runs no kernel.
 #pragma once
 #include <map>
 #include <string>
 #include <vector>
 
+#include "runtime/device_ledger.h"
 #include "runtime/ops.h"
 #include "runtime/params.h"
 
@@ -29,6 +35,11 @@ struct ExecOptions {
   // Tests: surround every intermediate value with this many sentinel bytes and check them after
   // each run, so a kernel writing past its output is caught and named. Turns reuse off.
   size_t guard_bytes = 0;
+  // Plan and count only: no device allocation, no copy, no kernel; run() fills the ledger with what
+  // a run would do and leaves no results. Works without a GPU and in builds without CUDA, so a
+  // shape too big for this machine can still be planned. A leaf left unbound counts as bound to a
+  // host tensor (uploaded each run, downloaded when written), as the trainer binds its state today.
+  bool count_only = false;
   // An untrusted graph's memory budget (0: none): the arena plus the requested outputs' own
   // tensors. Checked once the plan is made, before any of it is allocated; the error names the
   // largest value and the script line that built it.
@@ -40,7 +51,8 @@ struct MemoryPlan {
     Value value;
     size_t offset = 0, bytes = 0;
     int first = 0, last = 0;  // steps (indices into `steps`) where it is written and last read
-    bool in_arena = false;    // false: a leaf (bound tensor) or a requested output (own tensor)
+    bool in_arena = false;    // false: a leaf (bound tensor), a requested output (own tensor) or a view
+    int alias = -1;           // a reshape viewing this slot's bytes (no copy): the slot it views
   };
   std::vector<int> steps;  // node ids, in execution order
   std::vector<Slot> slots;
@@ -70,6 +82,12 @@ class Executor {
   std::string profile_report() const;
   const ExecOptions& options() const { return opt_; }
 
+  // The device work of the last run() and of all runs (zeros but `runs` on the CPU).
+  const DeviceLedger& ledger() const { return ledger_; }
+  const DeviceLedger& ledger_total() const { return ledger_total_; }
+  // Device memory this plan holds while it runs (on the CPU: the same host bytes, no scratch).
+  const DeviceBytes& device_bytes() const { return device_bytes_; }
+
  private:
   const Graph& g_;
   ExecOptions opt_;
@@ -82,7 +100,18 @@ class Executor {
   std::map<int, Tensor> host_bound_;  // CUDA: leaves bound to host tensors (node -> host tensor)
   std::map<int, Tensor> mirrors_;     // and their device copies
   std::vector<int> written_leaves_;   // leaves an effect writes (downloaded after a CUDA run)
-  void check_guards() const;
+  std::vector<bool> viewed_step_;     // per step: a reshape planned as a view (nothing runs)
+  void check_guards(const Tensor& arena_bytes) const;
+  // The ledger's side of the plan: per-step CUDA launches and scratch, and the device bytes.
+  void plan_device_costs();
+  int64_t value_bytes(Value v) const;
+  bool host_side(int leaf_node) const;  // uploaded before a run (bound to a host tensor, or unbound when counting)
+  DeviceLedger ledger_, ledger_total_;
+  DeviceBytes device_bytes_;
+  std::vector<CudaNodeCost> step_cost_;  // CUDA: per step of the plan
+  int64_t counted_scratch_ = 0;          // count-only: the scratch capacity the runs so far reached
+  bool counted_lt_workspace_ = false;    // count-only: cuBLASLt's workspace allocated by a run
+  int64_t lt_workspace_bytes_ = 0;       // CUDA: cuBLASLt's workspace, when the plan has a matmul
   bool profile_on_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_;  // op -> (seconds, calls)
 };

@@ -23,6 +23,7 @@ class TrainStep {
   double run(const std::map<std::string, Tensor>& inputs);
   const std::map<std::string, Tensor>& grads() const { return grads_; }
   const Executor& executor() const { return *ex_; }
+  Executor& executor() { return *ex_; }  // count-only callers run it themselves (no loss to read)
 
  private:
   ParamStore& store_;

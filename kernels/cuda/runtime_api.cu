@@ -19,6 +19,8 @@ struct State {
   FaultRecord* fault = nullptr;
 };
 
+AllocationTotals g_allocations;
+
 State& state() {
   static State s;
   static std::once_flag once;
@@ -51,6 +53,8 @@ void* device_alloc(size_t bytes) {
     throw std::runtime_error("CUDA: cannot allocate " + std::to_string(bytes) + " bytes on the device: " +
                              cudaGetErrorString(e));
   }
+  g_allocations.count++;
+  g_allocations.bytes += int64_t(bytes ? bytes : 1);
   check(cudaMemsetAsync(p, 0, bytes ? bytes : 1, s.stream), "memset");
   return p;
 }
@@ -98,10 +102,14 @@ void* scratch(size_t bytes) {
     // Grow by half again so a sequence of slightly larger requests does not reallocate each time.
     size_t want = bytes + bytes / 2;
     check(cudaMalloc(&s.scratch, want), "scratch alloc");
+    g_allocations.count++;
+    g_allocations.bytes += int64_t(want);
     s.scratch_bytes = want;
   }
   return s.scratch;
 }
+
+AllocationTotals allocation_totals() { return g_allocations; }
 
 FaultRecord* fault_slot() { return state().fault; }
 

@@ -20,6 +20,13 @@ void copy_on_device(void* dst, const void* src, size_t bytes);
 void memset_device(void* dst, int value, size_t bytes);
 void synchronize();  // waits for every kernel launched so far; throws on a CUDA error
 
+// Every device allocation made so far (device_alloc and scratch growth): the executor's ledger
+// reads the difference over a run (runtime/device_ledger.h). Not thread-safe, as the stream isn't.
+struct AllocationTotals {
+  int64_t count = 0, bytes = 0;
+};
+AllocationTotals allocation_totals();
+
 // Scratch memory for a kernel's temporaries, valid until the next call (kernels on the one stream
 // run in order, so a later kernel may reuse what an earlier one was given).
 void* scratch(size_t bytes);

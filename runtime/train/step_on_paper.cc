@@ -1,0 +1,114 @@
+#include "runtime/train/step_on_paper.h"
+
+#include <algorithm>
+#include <memory>
+#include <set>
+
+#include "runtime/backend_util.h"
+#include "runtime/executor.h"
+#include "runtime/optim/optimizer_set.h"
+#include "runtime/train_step.h"
+
+namespace golf {
+
+namespace {
+
+ExecOptions counting() {
+  ExecOptions o;
+  o.device = Device::cuda;
+  o.count_only = true;
+  return o;
+}
+
+int64_t value_bytes(const Graph& g, Value v) { return shape_numel(g.spec(v).shape) * 4; }  // f32 and i32 alike
+
+// FLOPs and bytes of the planned nodes, by where they run.
+void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
+  std::set<int> views;  // reshapes planned as views: no work
+  for (const MemoryPlan::Slot& s : ex.plan().slots)
+    if (s.alias >= 0) views.insert(s.value.node);
+  for (int id : ex.plan().steps) {
+    const Node& n = g.node(id);
+    if (n.op == Op::input || n.op == Op::param || views.count(id)) continue;
+    p->nodes++;
+    const Shape& out = n.outs[0].shape;
+    if (n.op == Op::matmul) {
+      const MatmulDims d = matmul_dims(n, g.spec(n.inputs[0]).shape, g.spec(n.inputs[1]).shape, out);
+      p->matmul_flops += 2.0 * double(shape_numel(out)) * double(d.k);
+      continue;
+    }
+    if (n.op == Op::attention || n.op == Op::attention_backward) {
+      // q [B, T, H, hd], k [B, Tk, Hkv, hd]: QKᵀ and PV are 2·B·H·T·Tk·hd FLOPs each, causal half.
+      const Shape& q = g.spec(n.inputs[0]).shape;
+      const Shape& k = g.spec(n.inputs[1]).shape;
+      const double fwd = 2.0 * 2.0 * double(q[0] * q[2] * q[1] * k[1] * q[3]) / 2.0;
+      // The backward recomputes scores (1), then dV, dP, dQ, dK (4): 2.5 forwards; XSA
+      // recomputes the pre-XSA forward first.
+      const bool xsa = attention_dims(n, q, k).xsa;
+      p->attention_flops += n.op == Op::attention ? fwd : 2.5 * fwd + (xsa ? fwd : 0.0);
+      continue;
+    }
+    int64_t bytes = 0, largest = 0;
+    for (const Value& v : n.inputs) bytes += value_bytes(g, v), largest = std::max(largest, shape_numel(g.spec(v).shape));
+    for (int k = 0; k < int(n.outs.size()); k++)
+      bytes += value_bytes(g, Value{id, k}), largest = std::max(largest, shape_numel(n.outs[size_t(k)].shape));
+    p->other_bytes += double(bytes);
+    p->other_flops += double(largest);
+  }
+}
+
+// Runs a count-only executor twice and keeps the second (steady) run's ledger.
+void count(const Graph& g, Executor& ex, GraphOnPaper* p) {
+  ex.run();
+  ex.run();
+  p->ledger = ex.ledger();
+  p->bytes = ex.device_bytes();
+  add_work(g, ex, p);
+}
+
+}  // namespace
+
+int64_t StepOnPaper::device_bytes() const {
+  int64_t b = micro.bytes.total();
+  for (const GraphOnPaper* o : {&muon, &adam}) b += o->bytes.total() - o->bytes.scratch;
+  // Scratch is one buffer for the process: the largest request of any graph.
+  b += std::max({muon.bytes.scratch, adam.bytes.scratch, micro.bytes.scratch}) - micro.bytes.scratch;
+  return b;
+}
+
+StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
+                          int64_t seq, int64_t step_sequences, int64_t ranks, bool optimizers) {
+  if (micro_batch <= 0 || step_sequences % micro_batch || (step_sequences / micro_batch) % ranks)
+    throw std::invalid_argument("step_on_paper: micro_batch " + std::to_string(micro_batch) + " does not divide " +
+                                std::to_string(step_sequences) + " sequences over " + std::to_string(ranks) + " ranks");
+  StepOnPaper s;
+  s.micro_batch = micro_batch;
+  s.seq = seq;
+  s.micro_batches = step_sequences / micro_batch / ranks;
+  auto model = factory("train", micro_batch, seq);
+  model->store.initialize(1, DType::f32);
+  // As the trainer builds it (runtime/train/trainer.cc): the mean loss, scaled by 1/micro-batches.
+  TrainStep step(model->graph, mean_all(model->loss), model->store, counting(),
+                 1.0 / double(step_sequences / micro_batch));
+  count(model->graph, step.executor(), &s.micro);
+  if (!optimizers) return s;
+
+  // The update graphs the OptimizerSet builds, counted on graphs of our own (its executors run
+  // where it is told, here the CPU, which only plans them).
+  OptimizerSet optim(model->store, train["optim"], matcher, DType::f32, Device::cpu);
+  if (optim.muon()) {
+    Graph g;
+    build_muon_update(g, model->store, optim.muon()->params());
+    Executor ex(g, {}, counting());
+    count(g, ex, &s.muon);
+  }
+  if (optim.adamw()) {
+    Graph g;
+    build_adamw_update(g, model->store, optim.adamw()->params());
+    Executor ex(g, {}, counting());
+    count(g, ex, &s.adam);
+  }
+  return s;
+}
+
+}  // namespace golf

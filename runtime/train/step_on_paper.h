@@ -1,0 +1,42 @@
+// One training step on the CUDA backend, on paper: count-only executors (runtime/device_ledger.h)
+// of the train-step graph (one micro-batch, gradients accumulated into "grad.*" leaves, as
+// TrainStep builds it) and of the optimizers' update graphs (runtime/optim/), with the FLOPs and
+// bytes their nodes imply. Needs no GPU; used by the micro-batch planner and by
+// scripts/bench/bench_step_paper.cc (docs/perf.md, "GPU step on paper").
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "runtime/device_ledger.h"
+#include "runtime/json.h"
+#include "runtime/model_graph.h"
+
+namespace golf {
+
+struct GraphOnPaper {
+  DeviceLedger ledger;  // one run (a later one: first-run allocations excluded)
+  DeviceBytes bytes;
+  int64_t nodes = 0;            // planned steps that do work (leaves and reshape views excluded)
+  double matmul_flops = 0;      // tensor cores (bf16 inputs, fp32 accumulation)
+  double attention_flops = 0;   // attention forward and backward (fp32 CUDA cores today)
+  double other_flops = 0;       // the rest, one per element of each node's largest operand
+  double other_bytes = 0;       // the rest's reads and writes (memory bound)
+};
+
+struct StepOnPaper {
+  int64_t micro_batch = 0, micro_batches = 0, seq = 0;  // micro_batches per rank per step
+  GraphOnPaper micro;        // one micro-batch's forward+backward
+  GraphOnPaper muon, adam;   // one run of each update graph (absent: zeros)
+  // Device bytes a step holds: the train-step executor's plus each optimizer executor's (today
+  // each executor mirrors the host tensors it reads, so parameters live once per executor), and
+  // the kernels' scratch once (it is process-wide).
+  int64_t device_bytes() const;
+};
+
+// micro_batch: sequences per micro-batch; step_sequences: sequences per step (all ranks).
+// optimizers false: the train-step graph alone (faster: the planner's per-candidate call adds the
+// optimizers' bytes, which do not depend on the micro-batch, once).
+StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
+                          int64_t seq, int64_t step_sequences, int64_t ranks = 1, bool optimizers = true);
+
+}  // namespace golf
