@@ -33,6 +33,7 @@
 #include "runtime/json.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/train_config.h"
+#include "tests/support/run_command.h"
 
 extern char** environ;
 
@@ -86,29 +87,9 @@ std::string test_dir() {
 // thread counts, and these tests compare bits. OpenMP threads do not change results (checked in
 // Determinism below), one is faster on the 2 shared cores CI has.
 
-struct Child {
-  pid_t pid = -1;
-  std::string out_path, err_path;  // the child's stdout and stderr
-};
-
-struct Result {
-  int status = 0;  // as waitpid reports it
-  std::string out, err;
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-  std::string describe() const {
-    std::string how = WIFEXITED(status)     ? "exit code " + std::to_string(WEXITSTATUS(status))
-                      : WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
-                                            : "status " + std::to_string(status);
-    return how + "\n--- stdout:\n" + out + "--- stderr:\n" + err;
-  }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using golf::test::Child;
+using golf::test::Result;
+using golf::test::slurp;
 
 std::string quoted(const std::vector<std::string>& args) {
   std::string s = "golfrt";
@@ -118,49 +99,14 @@ std::string quoted(const std::vector<std::string>& args) {
 
 Child spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env_overrides = {}) {
   static int count = 0;
-  Child c;
-  std::string logs = scratch() + "/proc" + std::to_string(++count);
-  c.out_path = logs + ".out";
-  c.err_path = logs + ".err";
-
-  std::map<std::string, std::string> env_map = {{"OMP_NUM_THREADS", "1"}, {"OPENBLAS_NUM_THREADS", "1"}};
-  for (const auto& [k, v] : env_overrides) env_map[k] = v;
-  std::vector<std::string> env;
-  for (char** e = environ; *e; e++) {
-    std::string kv = *e;
-    if (!env_map.count(kv.substr(0, kv.find('=')))) env.push_back(kv);
-  }
-  for (const auto& [k, v] : env_map) env.push_back(k + "=" + v);
-
-  std::vector<std::string> argv_s = {kCli};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int rc = posix_spawn(&c.pid, kCli.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + kCli + ": " + std::strerror(rc));
-  return c;
+  return golf::test::spawn_program(kCli, args, scratch() + "/proc" + std::to_string(++count), env_overrides);
 }
 
-Result wait_for(const Child& c) {
-  Result r;
-  while (::waitpid(c.pid, &r.status, 0) < 0 && errno == EINTR) {
-  }
-  r.out = slurp(c.out_path);
-  r.err = slurp(c.err_path);
-  return r;
-}
+// Trainings here may take minutes on a loaded CI machine: a generous deadline, still finite.
+Result wait_done(const Child& c) { return golf::test::wait_for(c, 900); }
 
 Result golfrt(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
-  return wait_for(spawn(args, env));
+  return wait_done(spawn(args, env));
 }
 
 // `golfrt train tiny_train.lua --data DATA --out OUT --quiet` plus `extra`.
@@ -311,7 +257,10 @@ int kill_after_step(const Child& c, const std::string& run, int64_t after) {
     int status = 0;
     pid_t done = ::waitpid(c.pid, &status, WNOHANG);
     if (done == c.pid) {
-      Result r{status, slurp(c.out_path), slurp(c.err_path)};
+      Result r;
+      r.status = status;
+      r.out = slurp(c.out_path);
+      r.err = slurp(c.err_path);
       ADD_FAILURE() << "the run ended before it logged step " << after << ", so it could not be interrupted "
                     << "(make the run longer): " << r.describe();
       return reads;
@@ -329,14 +278,14 @@ int kill_after_step(const Child& c, const std::string& run, int64_t after) {
     if (last_logged_step(run) >= after) break;
     if (clock::now() > deadline) {
       ::kill(c.pid, SIGKILL);
-      wait_for(c);
+      wait_done(c);
       ADD_FAILURE() << "the run did not log step " << after << " within 60 s";
       return reads;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ::kill(c.pid, SIGKILL);
-  Result r = wait_for(c);
+  Result r = wait_done(c);
   EXPECT_TRUE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL)
       << "the run was not killed by SIGKILL (it may have finished first): " << r.describe();
   // What the kill left must still be a whole checkpoint, from a step the run had reached.
