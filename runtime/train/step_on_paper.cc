@@ -70,9 +70,10 @@ void count(const Graph& g, Executor& ex, GraphOnPaper* p) {
 
 int64_t StepOnPaper::device_bytes() const {
   int64_t b = micro.bytes.total();
-  for (const GraphOnPaper* o : {&muon, &adam}) b += o->bytes.total() - o->bytes.scratch;
+  for (const GraphOnPaper* o : {&muon, &adam, &eval}) b += o->bytes.total() - o->bytes.scratch;
   // Scratch is one buffer for the process: the largest request of any graph.
-  b += std::max({muon.bytes.scratch, adam.bytes.scratch, micro.bytes.scratch}) - micro.bytes.scratch;
+  b += std::max({muon.bytes.scratch, adam.bytes.scratch, eval.bytes.scratch, micro.bytes.scratch}) -
+       micro.bytes.scratch;
   return b;
 }
 
@@ -91,6 +92,14 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   TrainStep step(model->graph, mean_all(model->loss), model->store, counting(),
                  1.0 / double(step_sequences / micro_batch));
   count(model->graph, step.executor(), &s.micro);
+  // The evaluator's graph as runtime/train/evaluate.cc compiles it: the loss, forward only.
+  s.eval_batch = train.get("eval_batch", micro_batch);
+  {
+    auto eval_model = factory("eval", s.eval_batch, seq);
+    eval_model->store.initialize(1, DType::f32);
+    Executor ex(eval_model->graph, {eval_model->loss}, counting());
+    count(eval_model->graph, ex, &s.eval);
+  }
   if (!optimizers) return s;
 
   // The update graphs the OptimizerSet builds, counted on graphs of our own (its executors run
