@@ -49,6 +49,13 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
       continue;
     }
     int64_t bytes = 0, largest = 0;
+    if (n.op == Op::slice) {
+      // A slice reads only the part it copies, not its whole input.
+      bytes = 2 * value_bytes(g, Value{id, 0});
+      p->other_bytes += double(bytes);
+      p->other_flops += double(shape_numel(out));
+      continue;
+    }
     for (const Value& v : n.inputs) bytes += value_bytes(g, v), largest = std::max(largest, shape_numel(g.spec(v).shape));
     for (int k = 0; k < int(n.outs.size()); k++)
       bytes += value_bytes(g, Value{id, k}), largest = std::max(largest, shape_numel(n.outs[size_t(k)].shape));
