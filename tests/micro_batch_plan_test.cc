@@ -64,6 +64,7 @@ TEST(MicroBatchPlan, a_set_micro_batch_that_cannot_fit_is_refused_naming_bytes_a
   EXPECT_THROW(plan_micro_batch(512, 1, 80 * GB, 48, linear, 1024), std::invalid_argument);  // does not divide
   EXPECT_THROW(plan_micro_batch(512, 8, 80 * GB, 128, linear, 1024), std::invalid_argument);  // 4 micro-batches, 8 ranks
   EXPECT_THROW(plan_micro_batch(512, 1, 5 * GB, 0, linear, 1024), std::invalid_argument);     // nothing fits
+  EXPECT_THROW(plan_micro_batch(512, 3, 80 * GB, 0, linear, 1024), std::invalid_argument);    // 3 ranks share no split
 }
 
 // The baseline (default config) at the challenge's batch: 524,288 tokens = 512 sequences of 1024,

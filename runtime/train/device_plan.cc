@@ -106,7 +106,8 @@ MicroBatchChoice choose_micro_batch(const GraphFactory& factory, const NameMatch
       c.line = "micro_batch " + std::to_string(set) + " (set)" + note;
     return c;
   }
-  const int64_t free_bytes = smallest_free_bytes(device_free_bytes(), comm);
+  const int64_t free_bytes =
+      smallest_free_bytes(opt.device_free_bytes > 0 ? opt.device_free_bytes : device_free_bytes(), comm);
   const MicroBatchPlan p =
       plan_micro_batch(step_sequences, ranks, free_bytes, wanted, planned_run_bytes(factory, matcher, train, seq, ranks), seq);
   c.micro_batch = p.micro_batch;

@@ -30,6 +30,10 @@ MicroBatchPlan plan_micro_batch(int64_t step_sequences, int64_t ranks, int64_t f
   std::vector<int64_t> candidates;
   for (int64_t n = step_sequences; n >= 1; n--)
     if (step_sequences % n == 0 && (step_sequences / n) % ranks == 0) candidates.push_back(n);
+  if (candidates.empty())
+    throw std::invalid_argument("the " + std::to_string(step_sequences) + " sequences of a step (train.batch_tokens / "
+                                "seq_len) cannot be split into micro-batches that " + std::to_string(ranks) +
+                                " ranks share evenly: change train.batch_tokens or the rank count");
   MicroBatchPlan p;
   p.free_bytes = free_bytes;
   p.usable_bytes = int64_t(double(free_bytes) * (1.0 - kMicroBatchHeadroom));
