@@ -85,8 +85,9 @@ MicroBatchChoice choose_micro_batch(const GraphFactory& factory, const NameMatch
   MicroBatchChoice c;
   const int64_t batch_tokens = train.get("batch_tokens", int64_t(8 * seq));
   const int64_t set = train.has("micro_batch") ? train.get("micro_batch", int64_t(0)) : 0;
-  // A step that is not whole sequences: parse_train_config says so, naming the keys.
-  if (seq <= 0 || batch_tokens <= 0 || batch_tokens % seq) return c.micro_batch = set, c;
+  // A step that is not whole sequences, or a micro_batch that is no count: parse_train_config
+  // refuses them, naming the keys.
+  if (seq <= 0 || batch_tokens <= 0 || batch_tokens % seq || (train.has("micro_batch") && set <= 0)) return c;
   const int64_t step_sequences = batch_tokens / seq;
   std::string from;
   const int64_t recorded = recorded_micro_batch(opt, &from);
