@@ -115,14 +115,18 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& nam
     t.dtype = v["dtype"].str();
     const size_t elem = dtype_bytes(t.dtype, what);
     if (v["shape"].size() > kMaxRank) throw std::runtime_error(what + ": rank " + std::to_string(v["shape"].size()) + " is over 16");
-    uint64_t numel = 1;
+    bool empty = false;
     for (const Json& d : v["shape"].items()) {
-      const uint64_t n = count_field(d, what + ": a shape dimension");
-      t.shape.push_back(int64_t(n));
+      t.shape.push_back(int64_t(count_field(d, what + ": a shape dimension")));
+      empty = empty || t.shape.back() == 0;
+    }
+    uint64_t numel = empty ? 0 : 1;
+    for (int64_t n : t.shape) {
       // Bounded by the data before multiplying on, so the product never wraps.
-      if (n != 0 && numel > data.size() / n)
-        throw std::runtime_error(what + ": shape " + shape_str(t.shape) + "... holds more elements than the file has bytes");
-      numel *= n;
+      if (empty) break;
+      if (numel > data.size() / uint64_t(n))
+        throw std::runtime_error(what + ": shape " + shape_str(t.shape) + " holds more elements than the file has bytes");
+      numel *= uint64_t(n);
     }
     if (numel > data.size() / elem)
       throw std::runtime_error(what + ": shape " + shape_str(t.shape) + " of " + t.dtype + " is larger than the file's data (" +
