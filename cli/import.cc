@@ -42,8 +42,9 @@ const char* const kImportUsage =
     "  --names FILE   the name table mapping state_dict names to the script's parameters (default\n"
     "                 SCRIPT.state_dict.json beside the script, when it exists; else names must match as\n"
     "                 they are). Missing and left-over names are refused with the list; shapes are checked.\n"
-    "  --fp32         store every tensor as fp32, bypassing the quant table: an unquantized artifact that\n"
-    "                 `golfrt decode` scores with exactly the imported weights (to check against PyTorch)\n"
+    "  --fp32         store every tensor as fp32, uncompressed, bypassing the quant table: an unquantized\n"
+    "                 artifact that `golfrt decode` scores with exactly the imported weights (to check\n"
+    "                 golfrt against PyTorch; not a submission)\n"
     "  --set, --preset  the script's config, as the checkpoint's model was built (the artifact keeps them)";
 
 int cmd_import(const std::vector<std::string>& argv) {
@@ -115,10 +116,14 @@ int cmd_import(const std::vector<std::string>& argv) {
   if (file.metadata.count("source")) info.training.set("source", file.metadata.at("source"));
   info.tokenizer = tokenizer_record(data);
   Artifact art = export_model(script, store, "live", info, hessians);
-  write_artifact(out, art, artifact_options(quant));
+  ArtifactOptions ao = artifact_options(quant);
+  // A check, never a submission: compressing a full model's fp32 floats at brotli-11 / zstd-22
+  // takes minutes and saves little.
+  if (fp32) ao.codec = "none";
+  write_artifact(out, art, ao);
   const int64_t bytes = int64_t(read_file(out).size());
   std::printf("artifact %s: %lld bytes%s (%s the 16,000,000-byte budget by %lld)\n", out.c_str(), (long long)bytes,
-              fp32 ? ", every tensor fp32 (--fp32)" : "", bytes <= int64_t(kArtifactBudget) ? "under" : "OVER",
+              fp32 ? ", every tensor fp32, uncompressed (--fp32)" : "", bytes <= int64_t(kArtifactBudget) ? "under" : "OVER",
               (long long)std::llabs(int64_t(kArtifactBudget) - bytes));
   std::printf("score it with: %s\n",
               shell_command({program_name(), "decode", out, "--data", data_dir}).c_str());
