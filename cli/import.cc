@@ -5,6 +5,7 @@
 // recorded from DIR. docs/import.md.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "cli/args.h"
 #include "cli/train_checks.h"
@@ -121,7 +122,7 @@ int cmd_import(const std::vector<std::string>& argv) {
   // takes minutes and saves little.
   if (fp32) ao.codec = "none";
   write_artifact(out, art, ao);
-  const int64_t bytes = int64_t(read_file(out).size());
+  const int64_t bytes = int64_t(std::filesystem::file_size(out));
   std::printf("artifact %s: %lld bytes%s (%s the 16,000,000-byte budget by %lld)\n", out.c_str(), (long long)bytes,
               fp32 ? ", every tensor fp32, uncompressed (--fp32)" : "", bytes <= int64_t(kArtifactBudget) ? "under" : "OVER",
               (long long)std::llabs(int64_t(kArtifactBudget) - bytes));
