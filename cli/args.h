@@ -103,5 +103,7 @@ int cmd_decode(const std::vector<std::string>& args);
 int cmd_fit(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);  // cli/inspect.cc
 extern const char* const kInspectUsage;
+int cmd_import(const std::vector<std::string>& args);  // cli/import.cc
+extern const char* const kImportUsage;
 
 }  // namespace golf::cli

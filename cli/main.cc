@@ -113,6 +113,8 @@ const Command kCommands[] = {
      "  --memory-budget G   GiB one graph or script-made value may take (default 4)\n"
      "  --any-tokenizer  score data whose tokenizer differs from (or is missing in) the artifact's",
      golf::cli::cmd_decode, nullptr},
+    {"import", "pack a PyTorch state_dict (as safetensors) into an artifact, as train packs its own",
+     golf::cli::kImportUsage, golf::cli::cmd_import, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},
     {"data", "prepare tokenized shards from text", golf::cli::kDataUsage, golf::cli::cmd_data, nullptr},

@@ -208,17 +208,11 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   info.training.set("seed", int64_t(opt.seed));
   info.training.set("val_bpb", r.val.bpb());
   info.training.set("val_loss", r.val.loss());
-  info.tokenizer = Json::object();
-  info.tokenizer.set("kind", data.tokenizer_kind);
-  info.tokenizer.set("fingerprint", data.fingerprint);
+  info.tokenizer = tokenizer_record(data);
   std::string set = quant.get("weights", "live");
   Artifact art = export_model(script, r.model->store, set, info, r.hessians);
-  ArtifactOptions ao;
-  ao.codec = quant.get("codec", "auto");
-  ao.shuffle = quant.get("shuffle", true);
-  ao.packed = quant.get("packed", true);
   std::string out_path = path_join(opt.out_dir, "artifact.bin");
-  write_artifact(out_path, art, ao);
+  write_artifact(out_path, art, artifact_options(quant));
   int64_t bytes = int64_t(read_file(out_path).size());
 
   LoadedModel m = load_model(out_path);

@@ -9,7 +9,7 @@ trap 'rm -f "$err"' EXIT
 
 "$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
 "$golfrt" --version | grep -q "^golfrt " || fail "--version"
-for cmd in train decode inspect data summary fit ops version; do
+for cmd in train decode import inspect data summary fit ops version; do
   "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
 done
 "$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"

@@ -9,7 +9,7 @@
 
 #include "runtime/fs.h"
 #include "runtime/optim/optimizer_set.h"
-#include "runtime/quant/hessian_pass.h"
+#include "runtime/train/calibration.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/combiner_fit.h"
 #include "runtime/train/device_plan.h"
@@ -307,17 +307,8 @@ void Trainer::write_schedule() {
 void Trainer::calibrate(TrainReport& rep) {
   if (opt_.calibration_batches <= 0 || !comm_.is_root()) return;
   const auto t0 = Clock::now();
-  std::vector<std::pair<Tensor, Tensor>> batches;
-  for (int64_t i = 0; i < opt_.calibration_batches; i++) {
-    std::vector<uint16_t> buf = stream_.take(cfg_.micro * cfg_.seq_len + 1);
-    std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
-    batches.push_back({tokens_tensor(buf, 0, cfg_.micro, cfg_.seq_len), tokens_tensor(shifted, 0, cfg_.micro, cfg_.seq_len)});
-  }
-  std::vector<std::string> names;
-  for (const ParamSpec& p : store_.specs())
-    if (p.shape.size() == 2 && !p.is_buffer()) names.push_back(p.name);
-  auto calib = factory_("calibrate", cfg_.micro, cfg_.seq_len);
-  rep.hessians = collect_hessians(*calib, store_, opt_.calibration_set, batches, names, opt_.real);
+  rep.hessians = calibration_hessians(factory_, store_, opt_.calibration_set, stream_, opt_.calibration_batches, cfg_.micro,
+                                      cfg_.seq_len, opt_.real);
   rep.calibration_s = seconds_since(t0);
   st_.elapsed += rep.calibration_s;
 }
