@@ -39,8 +39,9 @@ inline bool distributed(const Communicator* c) { return c && c->engine() != "sin
 
 std::unique_ptr<Communicator> single_process_communicator();
 
-// Σ over ranks of every tensor of `ts` (host tensors of one float type, f32 or f64), flattened into
-// one buffer in name order: one collective per call, however many tensors.
+// Σ over ranks of every tensor of `ts` (tensors of one float type, f32 or f64), flattened into one
+// buffer in name order: one collective per call, however many tensors. Device tensors: on the
+// stand-in device reduced in its (host) memory; on a GPU staged through host copies for now.
 void allreduce_sum(Communicator& comm, std::map<std::string, Tensor>& ts);
 // Rank 0's value on every rank (a sum in which the others contribute zero).
 double broadcast_from_root(Communicator& comm, double x);

@@ -75,7 +75,7 @@ Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> pa
       throw std::invalid_argument("Muon: '" + n + "': ns = \"polar_express\" has 5 coefficient tuples, ns_steps is " +
                                   std::to_string(c.ns_steps));
     if (buf_.count(n)) throw std::invalid_argument("Muon: parameter '" + n + "' given twice");
-    buf_[n] = Tensor(s, real);
+    buf_[n] = Tensor(s, real, device);
     lr_[n] = Tensor({}, real);
     mu_[n] = Tensor({}, real);
     t_[n] = 0;
@@ -117,7 +117,7 @@ void Muon::rebuild() {
       Var update = input(*apply_g_, "muon_upd." + n, s);
       if (c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);
       assign(p, p - lr * update);
-      upd_[n] = Tensor(s, real_);
+      upd_[n] = Tensor(s, real_);  // host: step_split fills it from the all-reduced flat buffer
     }
     ex_ = std::make_unique<Executor>(*g_, outs, ExecOptions{real_, true, device_});
     apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
@@ -195,11 +195,18 @@ void Muon::step_split() {
 
 int64_t Muon::steps_taken(const std::string& name) const { return t_.at(name); }
 
+DeviceLedger Muon::ledger() const {
+  DeviceLedger l;
+  if (ex_) l.add(ex_->ledger());
+  if (apply_ex_) l.add(apply_ex_->ledger());
+  return l;
+}
+
 std::map<std::string, Tensor> Muon::state() const {
   std::map<std::string, Tensor> out;
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    out["muon.buf." + n] = buf_.at(n).clone();
+    out["muon.buf." + n] = buf_.at(n).to_device(Device::cpu);
     Tensor t({}, DType::f64);
     t.set(0, double(t_.at(n)));
     out["muon.t." + n] = t;
@@ -211,7 +218,7 @@ void Muon::load_state(const std::map<std::string, Tensor>& state) {
   std::map<std::string, int64_t> counts;  // everything is checked before anything changes
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    Tensor b = buf_.at(n).clone();
+    Tensor b(buf_.at(n).shape(), buf_.at(n).dtype());  // a host check, nothing downloaded
     restore_into(b, state, "muon.buf." + n);
     counts[n] = restore_count(state, "muon.t." + n);
   }

@@ -75,7 +75,9 @@ void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std:
 class Muon {
  public:
   // Every parameter must have rank >= 2 (throws naming it otherwise).
-  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
+  // parameters are used where the store keeps them; the schedule scalars are host tensors
+  // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
   Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32,
        Device device = Device::cpu);
 
@@ -92,6 +94,8 @@ class Muon {
   void set_communicator(Communicator* comm);
 
   int64_t steps_taken(const std::string& name) const;
+  // The device work of the last step() (its executors' last runs; zeros on the CPU).
+  DeviceLedger ledger() const;
   const Tensor& buffer(const std::string& name) const { return buf_.at(name); }
   const std::vector<std::pair<std::string, MuonConfig>>& params() const { return params_; }
 
