@@ -11,9 +11,10 @@
 //     bit;
 //   - the optimizer state and weights taken down at step k and loaded into a fresh run continue it
 //     bit for bit (the CLI's kill-and-resume on this device is in train_test.cc).
-// On the code before residency these fail: each micro-batch uploaded every parameter and gradient
-// (2·P bytes) and downloaded every gradient, and each optimizer step uploaded and downloaded every
-// weight and moment (checked once with the executor of main at ee6c6a8: 196 uploads a micro-batch).
+// The ledger checks fail with the state kept on the host as before residency (checked once: this
+// file against main's (ee6c6a8) train_step.cc and host-allocated Muon/Adam state, the store left on
+// the host): a micro-batch then made 106 uploads (309,152 bytes) instead of 2 (256) and 54
+// downloads (154,484 bytes) instead of 2 (36), and the optimizers 126 downloads instead of none.
 #include <gtest/gtest.h>
 
 #include <cstring>
