@@ -95,8 +95,9 @@ void Muon::rebuild() {
   mine_.clear();
   if (active.empty()) return;
   if (distributed(comm_)) {
-    // The same nodes as build_muon_update, cut after the orthogonalization.
-    std::vector<Var> outs;
+    // The same nodes as build_muon_update, cut after the orthogonalization: this rank's updates
+    // are written into their "muon_upd.<name>" buffers, the others' zeroed, all where the state
+    // lives (on a device, nothing of it crosses to the host but what the all-reduce stages).
     apply_g_ = std::make_unique<Graph>();
     for (size_t i = 0; i < active.size(); i++) {
       const auto& [n, c] = active[i];
@@ -107,23 +108,27 @@ void Muon::rebuild() {
       Var buf = input(*g_, "muon_buf." + n, s);
       Var buf_new = mu * buf + grad;
       assign(buf, buf_new);
+      Var upd_out = input(*g_, "muon_upd." + n, s);
       if (int(i % size_t(comm_->size())) == comm_->rank()) {
         Var u = c.nesterov ? grad + mu * buf_new : buf_new;
-        outs.push_back(reshape(muon_orthogonalize(reshape(u, {s[0], shape_numel(s) / s[0]}), c), s));
+        assign(upd_out, reshape(muon_orthogonalize(reshape(u, {s[0], shape_numel(s) / s[0]}), c), s));
         mine_.push_back(n);
+      } else {
+        assign(upd_out, full(*g_, s, 0.0));
       }
       Var lr = input(*apply_g_, "muon_lr." + n, {});
       Var p = input(*apply_g_, n, s);
       Var update = input(*apply_g_, "muon_upd." + n, s);
       if (c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);
       assign(p, p - lr * update);
-      upd_[n] = Tensor(s, real_);  // host: step_split fills it from the all-reduced flat buffer
+      if (!upd_.count(n)) upd_[n] = Tensor(s, real_, device_);
     }
-    ex_ = std::make_unique<Executor>(*g_, outs, ExecOptions{real_, true, device_});
+    ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
     apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
     for (const std::string& n : active_) {
       ex_->bind("muon_mu." + n, mu_[n]);
       ex_->bind("muon_buf." + n, buf_[n]);
+      ex_->bind("muon_upd." + n, upd_[n]);
       apply_ex_->bind("muon_lr." + n, lr_[n]);
       apply_ex_->bind("muon_upd." + n, upd_[n]);
     }
@@ -173,23 +178,13 @@ void Muon::set_communicator(Communicator* comm) {
   rebuild();
 }
 
-// Every rank's share lands at its offset of one zeroed flat buffer (name order of the active
-// parameters); the sum over ranks is every update, each computed once.
+// Every rank's share lands in its update buffers, the others' zeroed; one all-reduce of them all
+// (flattened in name order, allreduce_sum) sums to every update, each computed once.
 void Muon::step_split() {
   ex_->run();
-  int64_t total = 0;
-  std::map<std::string, int64_t> offset;
-  for (const std::string& n : active_) offset[n] = total, total += upd_[n].numel();
-  const size_t es = real_ == DType::f64 ? sizeof(double) : sizeof(float);
-  std::vector<char> flat(size_t(total) * es, 0);
-  for (size_t k = 0; k < mine_.size(); k++) {
-    const Tensor& r = ex_->result(k);
-    std::memcpy(flat.data() + size_t(offset[mine_[k]]) * es, r.raw(), r.nbytes());
-  }
-  if (real_ == DType::f64) comm_->allreduce_sum(reinterpret_cast<double*>(flat.data()), total);
-  else comm_->allreduce_sum(reinterpret_cast<float*>(flat.data()), total);
-  for (const std::string& n : active_)
-    std::memcpy(upd_[n].raw(), flat.data() + size_t(offset[n]) * es, upd_[n].nbytes());
+  std::map<std::string, Tensor> active;
+  for (const std::string& n : active_) active[n] = upd_.at(n);
+  allreduce_sum(*comm_, active);
   apply_ex_->run();
 }
 

@@ -109,8 +109,9 @@ class Muon {
   void step_split();
 
   Communicator* comm_ = nullptr;
-  // Split mode: g_ updates the buffers and orthogonalizes this rank's share (its outputs);
-  // apply_ reads every update ("muon_upd.<name>") and moves the weights.
+  // Split mode: g_ updates the buffers and writes this rank's share of the updates into upd_ (the
+  // others zeroed, on the optimizer's device); allreduce_sum sums them over ranks; apply_ reads
+  // every update ("muon_upd.<name>") and moves the weights.
   std::vector<std::string> active_, mine_;
   std::unique_ptr<Graph> apply_g_;
   std::unique_ptr<Executor> apply_ex_;
