@@ -58,8 +58,15 @@ void allreduce_sum(Communicator& comm, std::map<std::string, Tensor>& ts) {
       throw std::invalid_argument("allreduce: '" + name + "' is " + dtype_name(t.dtype()) + ", the others " + dtype_name(dt));
   }
   if (on_device && !standin_device()) {
-    // Device-resident gradients on a real GPU: staged through host copies (counted,
-    // runtime/device_memory.h). NCCL reducing the device buffer in place is issue 16's open item.
+    // Device-resident gradients on a GPU: in place where the engine reduces device memory (NCCL),
+    // else staged through host copies (counted, runtime/device_memory.h).
+    std::vector<std::pair<void*, int64_t>> buffers;
+    bool all_device = true;
+    for (auto& [name, t] : ts) {
+      all_device = all_device && t.device() != Device::cpu;
+      buffers.emplace_back(t.raw(), t.numel());
+    }
+    if (all_device && comm.allreduce_sum_device(buffers, dt)) return;
     std::map<std::string, Tensor> host;
     for (auto& [name, t] : ts) host[name] = t.to_device(Device::cpu);
     allreduce_sum(comm, host);
