@@ -368,6 +368,38 @@ TEST(Train, sigkill_and_resume_reproduces_the_uninterrupted_run) {
   expect_resume_reproduces({"--steps", "40", "--checkpoint-every", "1", "--seed", "7"}, 40, {8, 20});
 }
 
+// The trainer's device path on the stand-in device (docs/cuda.md): weights, gradients and
+// optimizer state device-resident, the CPU kernels doing the arithmetic. The script's settings
+// (no clip, no averages) give the CPU's losses and final evaluation bit for bit; killed and
+// resumed, the device run reproduces itself, also with the clip, EMA, SWA, a frozen embedding and
+// replayed batches (phased_long), whose device graphs sum in f32 where the host sums in double.
+TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
+  const std::string dir = test_dir();
+  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10"});
+  train_ok(data_dir(), dir + "/dev", {"--seed", "11", "--steps", "10", "--device", "standin"});
+  expect_same_steps(step_lines(dir + "/cpu"), step_lines(dir + "/dev"), "cpu vs the stand-in device");
+  EXPECT_EQ(metrics_lines(dir + "/cpu").back().dump(), metrics_lines(dir + "/dev").back().dump())
+      << "the final evaluation differs on the stand-in device";
+  // Distillation: the teacher's probabilities stay on the device (f32 there, double on the host),
+  // so the losses agree closely, not bit for bit, from the first distilled step on.
+  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3"});
+  train_ok(data_dir(), dir + "/kd_dev", {"--preset", "distill", "--seed", "3", "--device", "standin"});
+  train_ok(data_dir(), dir + "/kd_dev2", {"--preset", "distill", "--seed", "3", "--device", "standin"});
+  expect_same_steps(step_lines(dir + "/kd_dev"), step_lines(dir + "/kd_dev2"), "two distilling runs on the stand-in");
+  const auto kc = step_lines(dir + "/kd_cpu"), kd = step_lines(dir + "/kd_dev");
+  ASSERT_EQ(kc.size(), kd.size());
+  for (size_t i = 0; i < kc.size(); i++) {
+    if (kc[i].phase == "main") EXPECT_EQ(kc[i].loss, kd[i].loss) << "step " << kc[i].step;
+    else  // alpha = 1: the KL itself, near 0 right after the teacher was copied
+      EXPECT_NEAR(std::stod(kd[i].loss), std::stod(kc[i].loss), 1e-6 + 1e-4 * std::fabs(std::stod(kc[i].loss)))
+          << "step " << kc[i].step;
+  }
+  EXPECT_EQ(kc.back().phase, "distill");
+  expect_resume_reproduces({"--device", "standin", "--steps", "20", "--checkpoint-every", "1", "--seed", "7"}, 20, {8});
+  expect_resume_reproduces({"--device", "standin", "--preset", "phased_long", "--checkpoint-every", "1", "--seed", "9"}, 40,
+                           {9, 24});
+}
+
 // Buffers (tiny_train.lua --preset buffer: an integer permutation `perm`, a 512-value integer
 // `table`, a real `fixed`), trained with EMA, SWA and late QAT, killed and resumed: the resumed run
 // matches the uninterrupted one bit for bit (every checkpoint tensor, buffers included); every

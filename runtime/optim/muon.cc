@@ -141,7 +141,7 @@ Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> pa
       throw std::invalid_argument("Muon: '" + n + "': ns = \"polar_express\" has 5 coefficient tuples, ns_steps is " +
                                   std::to_string(c.ns_steps));
     if (buf_.count(n)) throw std::invalid_argument("Muon: parameter '" + n + "' given twice");
-    buf_[n] = Tensor(s, real);
+    buf_[n] = Tensor(s, real, device);
     lr_[n] = Tensor({}, real);
     mu_[n] = Tensor({}, real);
     t_[n] = 0;
@@ -161,8 +161,11 @@ void Muon::rebuild() {
   mine_.clear();
   if (active.empty()) return;
   if (distributed(comm_)) {
-    // The same nodes as build_muon_update, cut after the orthogonalization.
-    std::vector<Var> outs, us;
+    // The same nodes as build_muon_update, cut after the orthogonalization (batched over
+    // same-shape matrices): this rank's updates are written into their "muon_upd.<name>" buffers,
+    // the others' zeroed, all where the state lives (on a device, nothing of it crosses to the host
+    // but what the all-reduce stages).
+    std::vector<Var> us, upd_outs;
     std::vector<MuonConfig> cfgs;
     apply_g_ = std::make_unique<Graph>();
     for (size_t i = 0; i < active.size(); i++) {
@@ -174,26 +177,31 @@ void Muon::rebuild() {
       Var buf = input(*g_, "muon_buf." + n, s);
       Var buf_new = mu * buf + grad;
       assign(buf, buf_new);
+      Var upd_out = input(*g_, "muon_upd." + n, s);
       if (int(i % size_t(comm_->size())) == comm_->rank()) {
         Var u = c.nesterov ? grad + mu * buf_new : buf_new;
         us.push_back(reshape(u, {s[0], shape_numel(s) / s[0]}));
         cfgs.push_back(c);
+        upd_outs.push_back(upd_out);
         mine_.push_back(n);
+      } else {
+        assign(upd_out, full(*g_, s, 0.0));
       }
       Var lr = input(*apply_g_, "muon_lr." + n, {});
       Var p = input(*apply_g_, n, s);
       Var update = input(*apply_g_, "muon_upd." + n, s);
       if (c.weight_decay != 0.0) update = update + scale(p, c.weight_decay);
       assign(p, p - lr * update);
-      upd_[n] = Tensor(s, real_);
+      if (!upd_.count(n)) upd_[n] = Tensor(s, real_, device_);
     }
     const std::vector<Var> orth = muon_orthogonalize_all(us, cfgs);
-    for (size_t k = 0; k < orth.size(); k++) outs.push_back(reshape(orth[k], store_.spec(mine_[k]).shape));
-    ex_ = std::make_unique<Executor>(*g_, outs, ExecOptions{real_, true, device_});
+    for (size_t k = 0; k < orth.size(); k++) assign(upd_outs[k], reshape(orth[k], store_.spec(mine_[k]).shape));
+    ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
     apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
     for (const std::string& n : active_) {
       ex_->bind("muon_mu." + n, mu_[n]);
       ex_->bind("muon_buf." + n, buf_[n]);
+      ex_->bind("muon_upd." + n, upd_[n]);
       apply_ex_->bind("muon_lr." + n, lr_[n]);
       apply_ex_->bind("muon_upd." + n, upd_[n]);
     }
@@ -243,33 +251,30 @@ void Muon::set_communicator(Communicator* comm) {
   rebuild();
 }
 
-// Every rank's share lands at its offset of one zeroed flat buffer (name order of the active
-// parameters); the sum over ranks is every update, each computed once.
+// Every rank's share lands in its update buffers, the others' zeroed; one all-reduce of them all
+// (flattened in name order, allreduce_sum) sums to every update, each computed once.
 void Muon::step_split() {
   ex_->run();
-  int64_t total = 0;
-  std::map<std::string, int64_t> offset;
-  for (const std::string& n : active_) offset[n] = total, total += upd_[n].numel();
-  const size_t es = real_ == DType::f64 ? sizeof(double) : sizeof(float);
-  std::vector<char> flat(size_t(total) * es, 0);
-  for (size_t k = 0; k < mine_.size(); k++) {
-    const Tensor& r = ex_->result(k);
-    std::memcpy(flat.data() + size_t(offset[mine_[k]]) * es, r.raw(), r.nbytes());
-  }
-  if (real_ == DType::f64) comm_->allreduce_sum(reinterpret_cast<double*>(flat.data()), total);
-  else comm_->allreduce_sum(reinterpret_cast<float*>(flat.data()), total);
-  for (const std::string& n : active_)
-    std::memcpy(upd_[n].raw(), flat.data() + size_t(offset[n]) * es, upd_[n].nbytes());
+  std::map<std::string, Tensor> active;
+  for (const std::string& n : active_) active[n] = upd_.at(n);
+  allreduce_sum(*comm_, active);
   apply_ex_->run();
 }
 
 int64_t Muon::steps_taken(const std::string& name) const { return t_.at(name); }
 
+DeviceLedger Muon::ledger() const {
+  DeviceLedger l;
+  if (ex_) l.add(ex_->ledger());
+  if (apply_ex_) l.add(apply_ex_->ledger());
+  return l;
+}
+
 std::map<std::string, Tensor> Muon::state() const {
   std::map<std::string, Tensor> out;
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    out["muon.buf." + n] = buf_.at(n).clone();
+    out["muon.buf." + n] = buf_.at(n).to_device(Device::cpu);
     Tensor t({}, DType::f64);
     t.set(0, double(t_.at(n)));
     out["muon.t." + n] = t;
@@ -281,7 +286,7 @@ void Muon::load_state(const std::map<std::string, Tensor>& state) {
   std::map<std::string, int64_t> counts;  // everything is checked before anything changes
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    Tensor b = buf_.at(n).clone();
+    Tensor b(buf_.at(n).shape(), buf_.at(n).dtype());  // a host check, nothing downloaded
     restore_into(b, state, "muon.buf." + n);
     counts[n] = restore_count(state, "muon.t." + n);
   }

@@ -86,7 +86,9 @@ void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std:
 class Muon {
  public:
   // Every parameter must have rank >= 2 (throws naming it otherwise).
-  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
+  // parameters are used where the store keeps them; the schedule scalars are host tensors
+  // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
   Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32,
        Device device = Device::cpu);
 
@@ -103,6 +105,8 @@ class Muon {
   void set_communicator(Communicator* comm);
 
   int64_t steps_taken(const std::string& name) const;
+  // The device work of the last step() (its executors' last runs; zeros on the CPU).
+  DeviceLedger ledger() const;
   const Tensor& buffer(const std::string& name) const { return buf_.at(name); }
   const std::vector<std::pair<std::string, MuonConfig>>& params() const { return params_; }
 
@@ -116,8 +120,9 @@ class Muon {
   void step_split();
 
   Communicator* comm_ = nullptr;
-  // Split mode: g_ updates the buffers and orthogonalizes this rank's share (its outputs);
-  // apply_ reads every update ("muon_upd.<name>") and moves the weights.
+  // Split mode: g_ updates the buffers and writes this rank's share of the updates into upd_ (the
+  // others zeroed, on the optimizer's device); allreduce_sum sums them over ranks; apply_ reads
+  // every update ("muon_upd.<name>") and moves the weights.
   std::vector<std::string> active_, mine_;
   std::unique_ptr<Graph> apply_g_;
   std::unique_ptr<Executor> apply_ex_;

@@ -28,7 +28,7 @@ void copy_into(Tensor& dst, const Tensor& src, const std::string& what) {
   if (dst.shape() != src.shape() || dst.dtype() != src.dtype())
     throw std::runtime_error("checkpoint: " + what + " is " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) +
                              ", the model has " + shape_str(dst.shape()) + " " + dtype_name(dst.dtype()));
-  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+  dst.copy_from(src);  // an upload when the store lives on a device
 }
 
 }  // namespace
@@ -101,7 +101,10 @@ void save_train_state(const std::string& path, const TrainState& st, uint64_t se
   if (st.micro_batch > 0) c.meta.set("micro_batch", st.micro_batch);
   for (const std::string& set : store.set_names())
     for (const ParamSpec& p : store.specs())  // unstored buffers keep their declared values on resume
-      if (p.stored) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
+      if (p.stored) {
+        const Tensor& t = store.get(p.name, set);  // a device-resident set is copied down here
+        c.tensors.push_back({"w/" + set + "/" + p.name, t.device() == Device::cpu ? t : t.to_device(Device::cpu)});
+      }
   for (auto& [name, t] : optim.state()) c.tensors.push_back({"opt/" + name, t});
   for (size_t i = 0; i < st.replay.size(); i++) c.tensors.push_back({"replay/" + std::to_string(i), u16_tensor(st.replay[i])});
   write_checkpoint(path, c);

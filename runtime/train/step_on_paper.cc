@@ -64,6 +64,13 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
   }
 }
 
+// The optimizers' state lives on the device (docs/cuda.md "Residency"): every leaf but the
+// schedule scalars ("<optimizer>_lr.", "_mu.", "_bias1.", "_bias2.": uploaded each step).
+void bind_state_resident(Executor& ex, const ParamStore& store) {
+  for (const ParamSpec& p : store.specs())
+    for (const std::string& prefix : {"", "grad.", "muon_buf.", "adam_m.", "adam_v."}) ex.bind_resident(prefix + p.name);
+}
+
 // Runs a count-only executor twice and keeps the second (steady) run's ledger.
 void count(const Graph& g, Executor& ex, GraphOnPaper* p) {
   ex.run();
@@ -116,12 +123,14 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
     Graph g;
     build_muon_update(g, model->store, optim.muon()->params());
     Executor ex(g, {}, counting());
+    bind_state_resident(ex, model->store);
     count(g, ex, &s.muon);
   }
   if (optim.adamw()) {
     Graph g;
     build_adamw_update(g, model->store, optim.adamw()->params());
     Executor ex(g, {}, counting());
+    bind_state_resident(ex, model->store);
     count(g, ex, &s.adam);
   }
   return s;
