@@ -219,9 +219,15 @@ if [ "$MODE" = full ]; then
     local san filter rc=0
     san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
     filter='AllOps/CudaOp.*attention*:AllOps/CudaOp.*/scatter_add_rows:AllOps/CudaOp.*/index_add:AllOps/CudaOp.*/matmul:AllOps/CudaOp.*/sum:AllOps/CudaOp.*/cross_entropy:CudaOps.attention_cached*'
-    timeout -k 2 $(( STEP_CAP * 6 / 10 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test --gtest_filter="$filter" || rc=1
-    timeout -k 2 $(( STEP_CAP * 3 / 10 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test \
+    timeout -k 2 $(( STEP_CAP * 5 / 10 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test --gtest_filter="$filter" || rc=1
+    timeout -k 2 $(( STEP_CAP * 2 / 10 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test \
       --gtest_filter='AllOps/CudaOp.*attention*:CudaOps.attention_cached*' || rc=1
+    # The tensor-core attention (the op tests above run the fp32 one) at its small shapes.
+    local tc='Shapes/CudaAttentionTc.matches*/t5:Shapes/CudaAttentionTc.matches*/t1000_hd40_mqa:Shapes/CudaAttentionTc.matches*/hd256'
+    timeout -k 2 $(( STEP_CAP * 15 / 100 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_attention_tc_test \
+      --gtest_filter="$tc" || rc=1
+    timeout -k 2 $(( STEP_CAP * 10 / 100 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_attention_tc_test \
+      --gtest_filter='Shapes/CudaAttentionTc.matches*/t5:Shapes/CudaAttentionTc.matches*/hd256' || rc=1
     return $rc
   }
   SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
