@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <ostream>
 #include <string>
 
 #include "runtime/autograd.h"
@@ -38,6 +39,9 @@ struct Shape5 {
   bool xsa;
   std::string name;
 };
+
+// Names the case in test listings (CTest's names: gtest would print the struct's bytes otherwise).
+void PrintTo(const Shape5& s, std::ostream* os) { *os << s.name; }
 
 // q, k, v and dy rounded to bf16 (the kernel's own rounding is then exact), on the host.
 Tensor bf16_normal(const Shape& s, Rng& rng, double sd) {
