@@ -242,7 +242,7 @@ TEST(FitProjector, body_prefix_matches_the_encoder) {
     ASSERT_LT(prefix.size(), body.size());
     EXPECT_EQ(prefix, body.substr(0, prefix.size())) << "packed " << packed;
     BodyLayout layout;
-    decode_artifact_body(body, flags, "test", &layout);
+    decode_artifact_body(body, 1, flags, "test", &layout);
     EXPECT_EQ(layout.tensors.front().scales.offset, prefix.size()) << "the data section starts right after";
   }
 }

@@ -16,7 +16,7 @@ ArtifactStats artifact_stats(const std::string& bytes, const std::string& name, 
   s.header = decode_artifact_header(bytes, name);
   std::string body = decompress_artifact_body(bytes, name, s.header);
   BodyLayout layout;
-  Artifact a = decode_artifact_body(body, s.header.flags, name, &layout);
+  Artifact a = decode_artifact_body(body, s.header.version, s.header.flags, name, &layout);
   s.op_set = a.op_set;
   s.meta = std::move(a.meta);
   for (auto& [module, text] : a.sources) s.sources.emplace_back(module, text.size());
