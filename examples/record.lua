@@ -11,9 +11,11 @@
 -- Training: 786,432-token batches of 2,048, Muon (Polar-Express, MuonEq-R, WD 0.095) and AdamW
 -- (golf.recipes "record"), grad clip 0.3, EMA 0.9965, the LR down over the last 85% of the time
 -- budget to a floor of 0.1. Export: GPTQ int6 for the matrices, int7 for the embedding, SDClip
--- k = 12.85 (attention 13.0, MLP 11.5, embedding 14.0), the small tensors fp32/fp16.
+-- k = 12.85 (attention 13.0, MLP 11.5, embedding 14.0), the small tensors fp32/fp16, and LQER:
+-- the 3 matrices with the largest quantization error get a rank-4 correction (A int2, B int4 in
+-- groups of 64; artifact format version 2).
 -- Not here yet (issue 20): the loop runs from step 0 (the record switches it on at 35% of
--- training), no LQER correction, no CaseOps data (vocab 8192 plain SentencePiece here), no TTT,
+-- training), no CaseOps data (vocab 8192 plain SentencePiece here), no TTT,
 -- and golfrt's codecs (brotli/zstd) instead of the record's per-group lrzip. The record's
 -- orthogonal init of the matrices is golfrt's Linear default (uniform ±1/√in) here.
 local nn = require "golf.nn"
@@ -47,6 +49,7 @@ local M = {
   quant = {
     default = "int6", clip = { sdclip = 12.85 }, gptq = true, keep_float_below = 65536, codec = "brotli", shuffle = true,
     weights = "ema", packed = false, calibration = { batches = 16, damp = 0.01 },
+    lqer = { top = 3, rank = 4, a_bits = 2, b_bits = 4, group = 64 },
     rules = { { match = "tok_emb%.weight", encoding = "int7", clip = { sdclip = 14 } },
               { match = "blocks%.%d+%.attn%..*", clip = { sdclip = 13 } },
               { match = "blocks%.%d+%.mlp%..*", clip = { sdclip = 11.5 } } },

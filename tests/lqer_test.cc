@@ -8,12 +8,14 @@
 #include <cstdlib>
 #include <map>
 
+#include "dsl/artifact_model.h"
 #include "runtime/artifact/artifact.h"
 #include "runtime/dtype.h"
 #include "runtime/quant/lqer.h"
 #include "runtime/quant/quantize.h"
 #include "tests/support/errors.h"
 #include "tests/support/golden.h"
+#include "tests/support/hostile_artifact.h"
 #include "tests/support/tensor_dump.h"
 
 namespace golf {
@@ -128,6 +130,36 @@ TEST(Lqer, a_zero_error_gives_zero_factors) {
   Tensor w({8, 64}, DType::f32);
   add_low_rank(w, f.a, f.b);
   for (int64_t i = 0; i < w.numel(); i++) EXPECT_EQ(w.get(i), 0.0);
+}
+
+}  // namespace
+}  // namespace golf
+
+namespace golf {
+namespace {
+
+// End to end: examples/record.lua's quant table (its `lqer`) through the real exporter and loader.
+// At the tiny preset every matrix is under keep_float_below, so it is lowered to 0 to make them
+// int6 candidates; the loaded weights are the corrected ones, not Ŵ alone.
+TEST(Lqer, the_record_script_exports_corrections_and_the_loader_applies_them) {
+  hostile::RealModel r = hostile::example_model("record", Overrides{"tiny", {{"quant.keep_float_below", "0"}}});
+  ASSERT_EQ(r.artifact.corrections.size(), 3u);
+  std::string path = ::testing::TempDir() + "lqer_record_" + std::to_string(::getpid()) + ".golf";
+  write_artifact(path, r.artifact);
+  LoadedModel m = load_model(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(m.artifact.corrections, r.artifact.corrections);
+  for (const LowRankCorrection& c : m.artifact.corrections) {
+    const QTensor& base = m.artifact.tensors[c.base];
+    SCOPED_TRACE(base.name);
+    const Tensor& loaded = m.eval_model->store.get(base.name);
+    Tensor want = dequantize_corrected(m.artifact, c.base), plain = dequantize(base);
+    EXPECT_EQ(frobenius(loaded, want), 0.0);
+    EXPECT_GT(frobenius(loaded, plain), 0.0);
+    // Closer to the exported weights than Ŵ alone.
+    const Tensor& w = r.model->store.get(base.name);
+    EXPECT_LT(frobenius(w, loaded), frobenius(w, plain));
+  }
 }
 
 }  // namespace

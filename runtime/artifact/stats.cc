@@ -40,6 +40,9 @@ ArtifactStats artifact_stats(const std::string& bytes, const std::string& name, 
     p.encoding = t.encoding;
     p.shape = t.shape;
     p.per_row = t.per_row;
+    p.group = t.group;
+    for (const LowRankCorrection& c : a.corrections)
+      if (c.a == i || c.b == i) p.corrects = a.tensors[c.base].name;
     p.raw_bytes = r.scales.length + r.values.length;
     s.tensors.push_back(p);
     parts.push_back({r.scales, r.values});
