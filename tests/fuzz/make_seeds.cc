@@ -152,10 +152,11 @@ int main(int argc, char** argv) {
       put("v2_body_" + std::to_string(flags), with_flags(uint16_t(0x80 | flags), encode_artifact_body(v2, flags)));
     const std::string body = encode_artifact_body(v2, 0);
     // The correction table is the last 4 + 12 bytes before the u64 data length and the padding.
-    const uint32_t base = 0, fa_index = uint32_t(v2.tensors.size() - 2);
+    const uint32_t base = 0, fa_index = uint32_t(v2.tensors.size() - 2), fb_index = fa_index + 1;
     std::string triple(12, '\0');
     std::memcpy(&triple[0], &base, 4);
     std::memcpy(&triple[4], &fa_index, 4);
+    std::memcpy(&triple[8], &fb_index, 4);
     size_t at = body.rfind(triple);
     if (at != std::string::npos) {
       auto rewrite = [&](size_t offset, uint32_t v, const std::string& file) {
