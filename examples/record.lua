@@ -14,8 +14,11 @@
 -- k = 12.85 (attention 13.0, MLP 11.5, embedding 14.0), the small tensors fp32/fp16, and LQER:
 -- the 3 matrices with the largest quantization error get a rank-4 correction (A int2, B int4 in
 -- groups of 64; artifact format version 2).
+-- Data: CaseOps text (golfrt data prepare --caseops; scored on the original bytes through its
+-- sidecar, docs/decoding.md): the cpu preset on scripts/prepare_default_data.sh --caseops's
+-- data/nlp-corpus-sp1024-caseops (pass --data), the full config on an 8192-piece CaseOps folder.
 -- Not here yet (issue 20): the loop runs from step 0 (the record switches it on at 35% of
--- training), no CaseOps data (vocab 8192 plain SentencePiece here), no TTT,
+-- training), no TTT,
 -- and golfrt's codecs (brotli/zstd) instead of the record's per-group lrzip. The record's
 -- orthogonal init of the matrices is golfrt's Linear default (uniform ±1/√in) here.
 local nn = require "golf.nn"
