@@ -10,6 +10,7 @@
 
 #include "dsl/artifact_model.h"
 #include "runtime/artifact/artifact.h"
+#include "runtime/fit/like_stats.h"
 #include "runtime/dtype.h"
 #include "runtime/quant/lqer.h"
 #include "runtime/quant/quantize.h"
@@ -160,6 +161,11 @@ TEST(Lqer, the_record_script_exports_corrections_and_the_loader_applies_them) {
     const Tensor& w = r.model->store.get(base.name);
     EXPECT_LT(frobenius(w, loaded), frobenius(w, plain));
   }
+  // fit --like reads weight rows: the factors (int2, int4 in groups) are not among them.
+  fit::LikeStats stats = fit::like_stats(r.artifact, "record");
+  EXPECT_EQ(stats.pooled.count(2), 0u);
+  EXPECT_EQ(stats.pooled.count(4), 0u);
+  EXPECT_EQ(stats.pooled.count(6), 1u);
 }
 
 }  // namespace
