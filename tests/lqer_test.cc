@@ -93,7 +93,9 @@ TEST(Lqer, factors_and_corrected_weights_match_the_reference) {
   for (int i = 0; i < 4; i++) {
     bool corrected = false;
     for (const LowRankCorrection& lr : a.corrections) corrected |= lr.base == uint32_t(i);
-    if (!corrected) EXPECT_EQ(frobenius(dequantize_corrected(a, size_t(i)), dequantize(a.tensors[size_t(i)])), 0.0);
+    if (!corrected) {
+      EXPECT_EQ(frobenius(dequantize_corrected(a, size_t(i)), dequantize(a.tensors[size_t(i)])), 0.0);
+    }
   }
   // Through an artifact: version 2, and the decoder's weights bit for bit.
   std::string bytes = encode_artifact(a, {"brotli", true, false});
