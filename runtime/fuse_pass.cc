@@ -1,6 +1,8 @@
 #include "runtime/fuse_pass.h"
 
+#include <algorithm>
 #include <memory>
+#include <stdexcept>
 
 #include "runtime/op_attrs.h"
 
@@ -69,19 +71,20 @@ bool channel_product(const Matcher& m, Value v, Value* u, Value* w) {
 }
 
 // add(mul(wa, a), mul(wb, b)) -> mix;  add(x, mul(s, y)) or add(mul(s, y), x) -> add_scaled
-bool match_add(Matcher& m, int id, Plan* p, FuseCounts* c) {
+bool match_add(Matcher& m, int id, Plan* p, FuseCounts* c, const FuseKinds& k) {
   const Graph& g = m.g();
   const Node& n = g.node(id);
   const Value l = n.inputs[0], r = n.inputs[1];
   if (g.shape(l) != n.outs[0].shape || g.shape(r) != n.outs[0].shape || !real_value(g, l) || !real_value(g, r)) return false;
   Value a, wa, b, wb;
   const bool lp = channel_product(m, l, &a, &wa), rp = channel_product(m, r, &b, &wb);
-  if (lp && rp) {
+  if (lp && rp && k.mix) {
     *p = Plan{Op::mix, {a, b, wa, wb}, {}, {}};
     m.claim(l.node), m.claim(r.node);
     c->mix++;
     return true;
   }
+  if (!k.add_scaled) return false;
   if (rp) {
     *p = Plan{Op::add_scaled, {l, b, wb}, {}, {}};
     m.claim(r.node);
@@ -173,7 +176,28 @@ std::string FuseCounts::str() const {
          ", rms_norm_scaled " + std::to_string(rms_norm_scaled);
 }
 
-FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results) {
+FuseKinds FuseKinds::parse(const std::string& list) {
+  if (list == "all") return {};
+  FuseKinds k = none();
+  if (list == "none") return k;
+  size_t at = 0;
+  while (at <= list.size()) {
+    const size_t end = std::min(list.find(',', at), list.size());
+    const std::string name = list.substr(at, end - at);
+    if (name == "mix") k.mix = true;
+    else if (name == "add_scaled") k.add_scaled = true;
+    else if (name == "relu2") k.relu2 = true;
+    else if (name == "norm_rope") k.norm_rope = true;
+    else if (name == "rms_norm_scaled") k.rms_norm_scaled = true;
+    else
+      throw std::invalid_argument("fusion kind '" + name + "' is none of all, none, mix, add_scaled, relu2, norm_rope, " +
+                                  "rms_norm_scaled (in '" + list + "')");
+    at = end + 1;
+  }
+  return k;
+}
+
+FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const FuseKinds& kinds) {
   FusedGraph f;
   Matcher m(g, results);
   // Plans from the last node back: a chain's outermost node claims its inner ones before they
@@ -184,11 +208,11 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results) {
     Plan p;
     bool hit = false;
     switch (g.node(id).op) {
-      case Op::add: hit = match_add(m, id, &p, &f.counts); break;
-      case Op::square: hit = match_square(m, id, &p, &f.counts); break;
-      case Op::mul: hit = match_gain(m, id, &p, &f.counts); break;
-      case Op::rope: hit = match_rope(m, id, &p, &f.counts); break;
-      case Op::scale: hit = match_scale(m, id, &p, &f.counts); break;
+      case Op::add: hit = (kinds.mix || kinds.add_scaled) && match_add(m, id, &p, &f.counts, kinds); break;
+      case Op::square: hit = kinds.relu2 && match_square(m, id, &p, &f.counts); break;
+      case Op::mul: hit = kinds.norm_rope && match_gain(m, id, &p, &f.counts); break;
+      case Op::rope: hit = kinds.norm_rope && match_rope(m, id, &p, &f.counts); break;
+      case Op::scale: hit = kinds.rms_norm_scaled && match_scale(m, id, &p, &f.counts); break;
       default: break;
     }
     if (hit) plans[size_t(id)] = std::make_unique<Plan>(std::move(p));
@@ -219,12 +243,12 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results) {
   return f;
 }
 
-FuseCounts fuse_model(ModelGraph& m) {
+FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds) {
   std::vector<Value> results;
   if (m.loss.valid()) results.push_back(m.loss.v);
   if (m.logits.valid()) results.push_back(m.logits.v);
   for (const auto& [name, v] : m.outputs) results.push_back(v.v);
-  FusedGraph f = fuse_graph(m.graph, results);
+  FusedGraph f = fuse_graph(m.graph, results, kinds);
   const Value loss = m.loss.valid() ? f.at(m.loss.v) : Value{};
   const Value logits = m.logits.valid() ? f.at(m.logits.v) : Value{};
   std::map<std::string, Value> outs;
@@ -237,10 +261,10 @@ FuseCounts fuse_model(ModelGraph& m) {
   return f.counts;
 }
 
-GraphFactory fused_factory(GraphFactory factory) {
-  return [factory](const std::string& mode, int64_t batch, int64_t seq) {
+GraphFactory fused_factory(GraphFactory factory, const FuseKinds& kinds) {
+  return [factory, kinds](const std::string& mode, int64_t batch, int64_t seq) {
     auto m = factory(mode, batch, seq);
-    fuse_model(*m);
+    fuse_model(*m, kinds);
     return m;
   };
 }

@@ -33,13 +33,23 @@ struct FusedGraph {
   Value at(Value v) const { return map.at(size_t(v.node)).at(size_t(v.out)); }
 };
 
+// Which chains to fuse (all by default; the byte accounting of docs/perf.md turns them on one at a
+// time). norm_rope covers rms_norm_rope and rms_norm_rope_gain.
+struct FuseKinds {
+  bool mix = true, add_scaled = true, relu2 = true, norm_rope = true, rms_norm_scaled = true;
+  static FuseKinds none() { return {false, false, false, false, false}; }
+  // "all", "none" or a comma-separated list of mix, add_scaled, relu2, norm_rope, rms_norm_scaled;
+  // throws naming an unknown kind.
+  static FuseKinds parse(const std::string& list);
+};
+
 // `results`: the values the caller reads (loss, logits, named outputs); they survive the rewrite.
-FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results);
+FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const FuseKinds& kinds = {});
 
 // Rewrites a model's graph in place; its loss, logits and outputs follow.
-FuseCounts fuse_model(ModelGraph& m);
+FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds = {});
 
 // A factory whose graphs are rewritten by fuse_model.
-GraphFactory fused_factory(GraphFactory factory);
+GraphFactory fused_factory(GraphFactory factory, const FuseKinds& kinds = {});
 
 }  // namespace golf

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "runtime/fs.h"
+#include "runtime/fuse_pass.h"
 #include "runtime/optim/optimizer_set.h"
 #include "runtime/quant/hessian_pass.h"
 #include "runtime/train/checkpoint.h"
@@ -362,6 +363,9 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   std::unique_ptr<Communicator> one_process;
   Communicator& comm = opt.comm ? *opt.comm : *(one_process = single_process_communicator());
   const TrainConfig cfg = parse_train_config(train, seq, opt, comm.size());
+  // The CUDA backend gets the fused graphs; the CPU's stay as the script built them (its golden
+  // numbers are the unfused graph's).
+  if (opt.device == Device::cuda && opt.fuse) factory = fused_factory(std::move(factory));
   Trainer run(factory, matcher, train["optim"], cfg, data, opt, comm);
   if (opt.resume) run.resume();
   run.open_metrics();

@@ -38,6 +38,9 @@ struct TrainerOptions {
   int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
   DType real = DType::f32;
   Device device = Device::cpu;  // where the step, update and evaluation graphs run
+  // On CUDA the script's graphs run through runtime/fuse_pass.h (fused kernels); false runs them
+  // as built. The CPU always runs them as built.
+  bool fuse = true;
   bool quiet = false;
   // GPTQ calibration after training, on fresh training batches, its time counted in the
   // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.
