@@ -8,7 +8,6 @@
 // inits of the output projections would hide the attention and MLP paths).
 #include <gtest/gtest.h>
 
-#include <set>
 
 #include "dsl/script.h"
 #include "runtime/autograd.h"
