@@ -10,6 +10,8 @@
 
 
 #include "dsl/script.h"
+#include "kernels/channel_chunks.h"
+#include "runtime/device_ledger.h"
 #include "runtime/autograd.h"
 #include "runtime/executor.h"
 #include "runtime/fuse_pass.h"
@@ -173,6 +175,29 @@ TEST(FusePass, an_inner_value_read_elsewhere_is_not_fused) {
   FusedGraph f2 = fuse_graph(g, {sq.v, sum1.v});
   EXPECT_EQ(f2.counts.relu2, 1);
   EXPECT_EQ(f2.counts.add_scaled, 0);  // `other` still reads the product
+}
+
+// The ledger counts the fused ops' launches as kernels/cuda/ makes them: one each, but two for
+// channel_scale_backward (partial column sums into scratch, then their totals).
+TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
+  Graph g;
+  Var x = input(g, "x", {2, 300, 16}), y = input(g, "y", {2, 300, 16}), s = input(g, "s", {16});
+  Var q = input(g, "q", {2, 5, 4, 8}), gain = input(g, "gain", {4, 1});
+  std::vector<Var> fused = {add_scaled(x, y, s), mix(x, y, s, s), relu2(x, 0.5), rms_norm_scaled(x, 1e-6, 0.5),
+                            rms_norm_rope(q, 1e-6, 8, 1e4), rms_norm_rope_gain(q, gain, 1e-6, 8, 1e4)};
+  auto cost = [&](const Node& n) {
+    std::vector<Shape> ins, outs;
+    for (const Value& v : n.inputs) ins.push_back(g.spec(v).shape);
+    for (const OutSpec& o : n.outs) outs.push_back(o.shape);
+    return cuda_node_cost(n, ins, outs, true);
+  };
+  for (const Var& v : fused) EXPECT_EQ(cost(g.node(v.v.node)).launches, 1) << op_info(g.node(v.v.node).op).name;
+  Var d = make_op(attrs::channel_scale_backward{}, {y, s, x});
+  const CudaNodeCost c = cost(g.node(d.v.node));
+  EXPECT_EQ(c.launches, 2);
+  // 600 rows: chunks of 32 rows (the minimum), 19 of them, 16 partial sums each in double.
+  EXPECT_EQ(kernels::channel_chunks(600, 16).chunks, 19);
+  EXPECT_EQ(c.scratch_bytes, 19 * 16 * 8);
 }
 
 }  // namespace
