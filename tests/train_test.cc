@@ -634,6 +634,39 @@ TEST(Train, final_report_has_val_bpb_and_unigram_bpb) {
   EXPECT_NE(r.out.find(want), std::string::npos) << "stdout does not show " << want << ":\n" << r.out;
 }
 
+// The micro-batch is a property of the run (issue 16): the checkpoint and schedule.json record it,
+// and a resume of a script that sets none reuses it instead of taking the whole step. The script
+// here is tiny_train.lua without its micro_batch (and without warmdown, so that a run stopped at
+// step 3 takes the full run's first 3 steps); the first part sets micro_batch 1 on the command
+// line (accepted although the table has no such key), the resume sets nothing. Before issue 16 the
+// resume would have run micro-batches of all 4 sequences, and --set train.micro_batch was refused.
+TEST(Train, resume_reuses_the_recorded_micro_batch) {
+  const std::string dir = test_dir(), full = dir + "/full", part = dir + "/part", script = dir + "/no_micro.lua";
+  std::string text = read_file(kScript);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"micro_batch = 2, ", ""}, {"warmdown = { iters = 4, by = \"steps\" },", "warmdown = 0,"}}) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " is no longer in " << kScript;
+    text.replace(at, from.size(), to);
+  }
+  std::ofstream(script) << text;
+  auto args = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", script, "--data", data_dir(), "--out", out, "--quiet"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  for (const auto& a : {args(full, {"--set", "train.micro_batch=1", "--steps", "6"}),
+                        args(part, {"--set", "train.micro_batch=1", "--steps", "3"}), args(part, {"--resume", "--steps", "6"})}) {
+    Result r = golfrt(a);
+    ASSERT_TRUE(r.ok()) << quoted(a) << " failed: " << r.describe();
+  }
+  EXPECT_EQ(read_checkpoint_meta(part + "/checkpoint.bin").get("micro_batch", int64_t(0)), 1);
+  EXPECT_EQ(schedule_of(part).get("micro_batch", int64_t(0)), 1);
+  auto want = step_lines(full), got = step_lines(part);
+  expect_steps_1_to_n(got, 6, "resumed run");
+  expect_same_steps(want, got, "micro_batch 1 throughout vs resumed without setting it");
+}
+
 // Messages that once named no value (issue 15): each must carry what it refused.
 TEST(Train, phases_that_are_not_a_list_are_named) {
   std::string e;

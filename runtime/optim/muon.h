@@ -67,10 +67,21 @@ double muon_momentum(const MuonConfig& cfg, int64_t step);
 Var newton_schulz(Var x, int steps, bool polar_express = false);
 // U [rows, cols] -> the orthogonalized, shape-scaled update (everything after the momentum).
 Var muon_orthogonalize(Var u, const MuonConfig& cfg);
+// muon_orthogonalize of each U with its config, the Newton–Schulz iterations of matrices with the
+// same (wide-orientation) shape and the same iterations run once on their stack [n, rows, cols]
+// with batched matmuls: the baseline's 54 matrices make 4 stacks, so its ~810 Newton–Schulz
+// matmuls become 60 launches (docs/perf.md, "GPU step on paper"). The normalization before and the
+// scaling after stay per matrix. On the CPU each stacked problem is the same BLAS call as a
+// single one (kernels/cpu/matmul.cc), so the results are bit for bit muon_orthogonalize's
+// (tests/optim_test.cc checks it).
+std::vector<Var> muon_orthogonalize_all(const std::vector<Var>& us, const std::vector<MuonConfig>& cfgs);
 
 // Inputs per parameter: "<name>", "grad.<name>", "muon_buf.<name>" and the scalars
 // "muon_lr.<name>" and "muon_mu.<name>" (per parameter: a frozen parameter's step count stops).
-void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params);
+// batched: orthogonalize with muon_orthogonalize_all (false: one matrix at a time, for the test
+// that compares the two).
+void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params,
+                       bool batched = true);
 
 class Muon {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <set>
 
@@ -12,6 +13,7 @@
 #include "runtime/quant/hessian_pass.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/combiner_fit.h"
+#include "runtime/train/device_plan.h"
 #include "runtime/train/distill.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/schedule.h"
@@ -84,6 +86,7 @@ class Trainer {
         evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
         stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real),
         progress_(cfg.max_steps, cfg.budget, opt.quiet || !comm.is_root()) {
+    st_.micro_batch = cfg.micro;
     if (distributed(&comm)) optim_.set_communicator(&comm);
     evaluator_.set_communicator(&comm);
     if (scored_windows(int64_t(val_.size()), cfg.seq_len) == 0)
@@ -94,7 +97,10 @@ class Trainer {
   TrainState& state() { return st_; }
   Progress& progress() { return progress_; }
 
-  void resume() { st_ = restore_train_state(checkpoint_path(), stream_, schedule_, store_, optim_); }
+  void resume() {
+    st_ = restore_train_state(checkpoint_path(), stream_, schedule_, store_, optim_);
+    st_.micro_batch = cfg_.micro;  // device_plan.h chose it (the checkpoint's, unless set otherwise)
+  }
   // metrics.jsonl: a resumed run keeps the lines up to its checkpoint's step.
   void open_metrics() {
     if (comm_.is_root())
@@ -293,6 +299,7 @@ void Trainer::write_schedule() {
   for (double m : schedule_.recorded()) mults.push(m);
   sched.set("lr_multipliers", mults);
   sched.set("final_step", st_.step);
+  sched.set("micro_batch", cfg_.micro);  // a replay reuses it (runtime/train/device_plan.h)
   if (comm_.is_root()) write_file_atomic(path_join(opt_.out_dir, "schedule.json"), sched.dump() + "\n");
 }
 
@@ -362,10 +369,19 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   make_dirs(opt.out_dir);
   std::unique_ptr<Communicator> one_process;
   Communicator& comm = opt.comm ? *opt.comm : *(one_process = single_process_communicator());
-  const TrainConfig cfg = parse_train_config(train, seq, opt, comm.size());
-  // The CUDA backend gets the fused graphs; the CPU's stay as the script built them (its golden
-  // numbers are the unfused graph's).
+  // The CUDA backend gets the fused graphs (and plans its micro-batch on them); the CPU's stay as
+  // the script built them (its golden numbers are the unfused graph's).
   if (opt.device == Device::cuda && opt.fuse) factory = fused_factory(std::move(factory));
+  // The micro-batch (runtime/train/device_plan.h): planned for a CUDA device when the script sets
+  // none, reused from the checkpoint on resume; the CPU's is the script's or the whole step.
+  const MicroBatchChoice micro = choose_micro_batch(factory, matcher, train, seq, opt, comm.size(), &comm);
+  if (!micro.line.empty() && comm.is_root() && !opt.quiet) {
+    std::printf("%s\n", micro.line.c_str());
+    std::fflush(stdout);
+  }
+  Json planned = train;
+  if (micro.micro_batch > 0) planned.set("micro_batch", micro.micro_batch);
+  const TrainConfig cfg = parse_train_config(planned, seq, opt, comm.size());
   Trainer run(factory, matcher, train["optim"], cfg, data, opt, comm);
   if (opt.resume) run.resume();
   run.open_metrics();

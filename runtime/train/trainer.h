@@ -41,6 +41,9 @@ struct TrainerOptions {
   // On CUDA the script's graphs run through runtime/fuse_pass.h (fused kernels); false runs them
   // as built. The CPU always runs them as built.
   bool fuse = true;
+  // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
+  // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
+  int64_t device_free_bytes = 0;
   bool quiet = false;
   // GPTQ calibration after training, on fresh training batches, its time counted in the
   // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.
