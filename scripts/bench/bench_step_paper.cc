@@ -5,8 +5,9 @@
 // stated rates (docs/perf.md, "GPU step on paper"). scripts/bench/step_paper.sh runs it.
 //
 //   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--preset P] [--set KEY=VALUE ...]
-// --fuse: the chains runtime/fuse_pass.h fuses, as the CUDA trainer does: all (default), none, or
-// a list (mix,add_scaled,relu2,norm_rope,rms_norm_scaled).
+// --fuse: the chains runtime/fuse_pass.h fuses: none (default: the script's graph as built, as the
+// micro-batch planner and --plan-only count it), all (the graph the CUDA trainer runs), or a list
+// (mix,add_scaled,relu2,norm_rope,rms_norm_scaled).
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     int64_t micro = 0, ranks = 1;
     double free_gb = 80;
     Overrides overrides;
-    FuseKinds fuse;
+    FuseKinds fuse = FuseKinds::none();
     for (int i = 2; i < argc; i++) {
       std::string a = argv[i];
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
