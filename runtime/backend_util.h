@@ -120,6 +120,27 @@ inline RopeDims rope_dims(const Node& n, const Shape& x) {
   return d;
 }
 
+// rms_norm_rope and its backward, with and without the gain: x[B, T, H, hd], rope's NTK length T.
+struct NormRopeDims {
+  int64_t b = 0, t = 0, h = 0, hd = 0, rot = 0, train_len = 0;
+  double base = 0, eps = 0;
+  bool inverse = false;
+};
+inline NormRopeDims norm_rope_dims(const Node& n, const Shape& x) {
+  NormRopeDims d{x[0], x[1], x[2], x[3]};
+  auto take = [&](const auto& a) {
+    d.rot = a.rot, d.train_len = a.train_len, d.inverse = a.inverse, d.base = a.base, d.eps = a.eps;
+  };
+  switch (n.op) {
+    case Op::rms_norm_rope: take(rms_norm_rope_attrs(n)); break;
+    case Op::rms_norm_rope_gain: take(rms_norm_rope_gain_attrs(n)); break;
+    case Op::rms_norm_rope_backward: take(rms_norm_rope_backward_attrs(n)); break;
+    case Op::rms_norm_rope_gain_backward: take(rms_norm_rope_gain_backward_attrs(n)); break;
+    default: throw std::invalid_argument(std::string("'") + op_info(n.op).name + "' is not an rms_norm_rope op");
+  }
+  return d;
+}
+
 // attention, attention_backward, attention_cached: q[B, T, H, hd], k and v [B, T, Hkv, hd].
 struct AttentionDims {
   int64_t b = 0, t = 0, h = 0, hkv = 0, hd = 0;

@@ -166,6 +166,49 @@ Kernel real_kernel(Op op) {
       return [](const Call& c) { cpu::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x<T>(0), c.y<T>()); };
     case Op::assign: return [](const Call& c) { cpu::copy(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
     case Op::accumulate: return [](const Call& c) { cpu::add_into(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
+    // ---- fused (runtime/fuse_pass.cc)
+    case Op::add_scaled:
+      return [](const Call& c) { cpu::add_scaled(c.rows(), c.last(), c.x<T>(0), c.x<T>(1), c.x<T>(2), c.y<T>()); };
+    case Op::mix:
+      return [](const Call& c) { cpu::mix(c.rows(), c.last(), c.x<T>(0), c.x<T>(1), c.x<T>(2), c.x<T>(3), c.y<T>()); };
+    case Op::channel_scale_backward:
+      return [](const Call& c) {
+        cpu::channel_scale_backward(c.rows(), c.last(), c.x<T>(0), c.x<T>(1), c.x<T>(2), c.y<T>(), c.y<T>(1));
+      };
+    case Op::relu2: return [](const Call& c) { cpu::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.x<T>(0), c.y<T>()); };
+    case Op::relu2_backward:
+      return [](const Call& c) {
+        cpu::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.x<T>(0), c.x<T>(1), c.y<T>());
+      };
+    case Op::rms_norm_rope:
+    case Op::rms_norm_rope_gain:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        const T* gain = c.n.op == Op::rms_norm_rope_gain ? c.x<T>(1) : nullptr;
+        cpu::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x<T>(0), gain, c.y<T>());
+      };
+    case Op::rms_norm_rope_backward:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        cpu::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x<T>(0),
+                                    static_cast<const T*>(nullptr), c.x<T>(1), c.y<T>(), static_cast<T*>(nullptr));
+      };
+    case Op::rms_norm_rope_gain_backward:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        cpu::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x<T>(0),
+                                    c.x<T>(1), c.x<T>(2), c.y<T>(), c.y<T>(1));
+      };
+    case Op::rms_norm_scaled:
+      return [](const Call& c) {
+        const attrs::rms_norm_scaled a = rms_norm_scaled_attrs(c.n);
+        cpu::rms_norm_scaled(c.rows(), c.last(), a.eps, a.c, c.x<T>(0), c.y<T>());
+      };
+    case Op::rms_norm_scaled_backward:
+      return [](const Call& c) {
+        const attrs::rms_norm_scaled_backward a = rms_norm_scaled_backward_attrs(c.n);
+        cpu::rms_norm_scaled_backward(c.rows(), c.last(), a.eps, a.c, c.x<T>(0), c.x<T>(1), c.y<T>());
+      };
     default: return nullptr;
   }
 }

@@ -174,6 +174,44 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) { cuda::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x(0), c.y()); };
     case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), const_cast<void*>(c.raw(0))); };
     case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), const_cast<float*>(c.x(0))); };
+    // ---- fused (runtime/fuse_pass.cc)
+    case Op::add_scaled:
+      return [](const Call& c) { cuda::add_scaled(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y()); };
+    case Op::mix: return [](const Call& c) { cuda::mix(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.x(3), c.y()); };
+    case Op::channel_scale_backward:
+      return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y(), c.y(1)); };
+    case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.x(0), c.y()); };
+    case Op::relu2_backward:
+      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.x(0), c.x(1), c.y()); };
+    case Op::rms_norm_rope:
+    case Op::rms_norm_rope_gain:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        const float* gain = c.n.op == Op::rms_norm_rope_gain ? c.x(1) : nullptr;
+        cuda::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), gain, c.y());
+      };
+    case Op::rms_norm_rope_backward:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), nullptr,
+                                     c.x(1), c.y(), nullptr);
+      };
+    case Op::rms_norm_rope_gain_backward:
+      return [](const Call& c) {
+        NormRopeDims d = norm_rope_dims(c.n, c.s0());
+        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), c.x(1),
+                                     c.x(2), c.y(), c.y(1));
+      };
+    case Op::rms_norm_scaled:
+      return [](const Call& c) {
+        const attrs::rms_norm_scaled a = rms_norm_scaled_attrs(c.n);
+        cuda::rms_norm_scaled(c.rows(), c.last(), a.eps, a.c, c.x(0), c.y());
+      };
+    case Op::rms_norm_scaled_backward:
+      return [](const Call& c) {
+        const attrs::rms_norm_scaled_backward a = rms_norm_scaled_backward_attrs(c.n);
+        cuda::rms_norm_scaled_backward(c.rows(), c.last(), a.eps, a.c, c.x(0), c.x(1), c.y());
+      };
     default: return nullptr;
   }
 }

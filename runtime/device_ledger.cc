@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "kernels/cuda/attention_layout.h"
+#include "kernels/channel_chunks.h"
 #include "runtime/backend_util.h"
 #include "runtime/device_memory.h"
 
@@ -158,6 +159,25 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       return c;
     }
     case Op::attention_cached: c.launches = one ? 2 : 0; return c;  // cache write, forward
+    // The fused chains of runtime/fuse_pass.cc: one launch each, but for channel_scale_backward's
+    // two-pass column sum (kernels/cuda/channel_mix.cu), whose partials live in scratch.
+    case Op::add_scaled: case Op::mix: case Op::relu2: case Op::relu2_backward: case Op::rms_norm_rope:
+    case Op::rms_norm_rope_gain: case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward:
+    case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward:
+      c.launches = one;
+      return c;
+    case Op::channel_scale_backward: {
+      const int64_t d = ins.at(0).empty() ? 0 : ins.at(0).back();
+      const int64_t rows = d > 0 ? in_n(0) / d : 0;
+      if (d == 0) return c;
+      if (rows == 0) {
+        c.launches = 1;  // dw's fill
+        return c;
+      }
+      c.launches = 2;
+      c.scratch_bytes = kernels::channel_chunks(rows, d).scratch_bytes;
+      return c;
+    }
     default:
       throw std::runtime_error(std::string("the CUDA backend has no kernel for op '") + op_info(n.op).name + "'");
   }

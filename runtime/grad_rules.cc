@@ -168,6 +168,42 @@ void grad_cross_entropy(Ctx& c) {
 }
 void grad_fake_quant(Ctx& c) { c.gx[0] = c.dy(); }  // straight-through
 
+
+// The fused ops of runtime/fuse_pass.cc: each backward in one op where the unfused chain took several.
+void grad_add_scaled(Ctx& c) {
+  c.gx[0] = c.dy();
+  Var d = make_op(attrs::channel_scale_backward{}, {c.x[1], c.x[2], c.dy()});
+  c.gx[1] = d;
+  c.gx[2] = output(d, 1);
+}
+void grad_mix(Ctx& c) {
+  Var da = make_op(attrs::channel_scale_backward{}, {c.x[0], c.x[2], c.dy()});
+  Var db = make_op(attrs::channel_scale_backward{}, {c.x[1], c.x[3], c.dy()});
+  c.gx[0] = da;
+  c.gx[1] = db;
+  c.gx[2] = output(da, 1);
+  c.gx[3] = output(db, 1);
+}
+void grad_relu2(Ctx& c) { c.gx[0] = make_op(attrs::relu2_backward{.slope = relu2_attrs(c.n).slope}, {c.x[0], c.dy()}); }
+void grad_rms_norm_rope(Ctx& c) {
+  const attrs::rms_norm_rope a = rms_norm_rope_attrs(c.n);
+  c.gx[0] = make_op(attrs::rms_norm_rope_backward{.rot = a.rot, .train_len = a.train_len, .inverse = a.inverse, .eps = a.eps,
+                                                  .base = a.base},
+                    {c.x[0], c.dy()});
+}
+void grad_rms_norm_rope_gain(Ctx& c) {
+  const attrs::rms_norm_rope_gain a = rms_norm_rope_gain_attrs(c.n);
+  Var d = make_op(attrs::rms_norm_rope_gain_backward{.rot = a.rot, .train_len = a.train_len, .inverse = a.inverse,
+                                                     .eps = a.eps, .base = a.base},
+                  {c.x[0], c.x[1], c.dy()});
+  c.gx[0] = d;
+  c.gx[1] = sum_to(output(d, 1), c.x[1].shape());
+}
+void grad_rms_norm_scaled(Ctx& c) {
+  const attrs::rms_norm_scaled a = rms_norm_scaled_attrs(c.n);
+  c.gx[0] = make_op(attrs::rms_norm_scaled_backward{.eps = a.eps, .c = a.c}, {c.x[0], c.dy()});
+}
+
 }  // namespace
 
 void apply_grad_rule(Graph& g, int node, const std::vector<Var>& gouts, std::vector<Var>& gins) {

@@ -154,6 +154,20 @@ Var cross_entropy(Var logits, Var targets, double softcap) {
 Var fake_quant(Var x, int bits) { return make_op(attrs::fake_quant{.bits = bits}, {x}); }
 Var soft_cross_entropy(Var logits, Var probs) { return make_op(attrs::soft_cross_entropy{}, {logits, probs}); }
 
+Var add_scaled(Var x, Var y, Var s) { return make_op(attrs::add_scaled{}, {x, y, s}); }
+Var mix(Var a, Var b, Var wa, Var wb) { return make_op(attrs::mix{}, {a, b, wa, wb}); }
+Var relu2(Var x, double slope) { return make_op(attrs::relu2{.slope = slope}, {x}); }
+Var rms_norm_rope(Var x, double eps, int64_t rot_dims, double base, int64_t train_len, bool inverse) {
+  return make_op(attrs::rms_norm_rope{.rot = rot_dims, .train_len = train_len, .inverse = inverse, .eps = eps, .base = base},
+                 {x});
+}
+Var rms_norm_rope_gain(Var x, Var gain, double eps, int64_t rot_dims, double base, int64_t train_len, bool inverse) {
+  return make_op(
+      attrs::rms_norm_rope_gain{.rot = rot_dims, .train_len = train_len, .inverse = inverse, .eps = eps, .base = base},
+      {x, gain});
+}
+Var rms_norm_scaled(Var x, double eps, double c) { return make_op(attrs::rms_norm_scaled{.eps = eps, .c = c}, {x}); }
+
 namespace {
 void effect(Op op, Var target, Var value) {
   if (!target.valid() || target.g->node(target.v.node).op != Op::input)

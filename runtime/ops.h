@@ -130,6 +130,18 @@ Var fake_quant(Var x, int bits);
 // −Σ_v probs·log_softmax(logits) per row: logits, probs [N, V] -> [N] (distillation)
 Var soft_cross_entropy(Var logits, Var probs);
 
+// fused elementwise chains (runtime/fuse_pass.cc introduces them; scripts never need to). A
+// per-channel weight has one value per element of x's last dim, shaped [D] or [1, ..., 1, D].
+Var add_scaled(Var x, Var y, Var s);        // x + s⊙y
+Var mix(Var a, Var b, Var wa, Var wb);      // wa⊙a + wb⊙b
+Var relu2(Var x, double slope = 0.0);       // leaky_relu(x, slope)²
+// RMSNorm over each head's hd values, then rope (the arguments of rope), then, with a gain of
+// shape [H, 1], times the head's gain: q's and k's path in golf.Attention.
+Var rms_norm_rope(Var x, double eps, int64_t rot_dims, double base, int64_t train_len = 0, bool inverse = false);
+Var rms_norm_rope_gain(Var x, Var gain, double eps, int64_t rot_dims, double base, int64_t train_len = 0,
+                       bool inverse = false);
+Var rms_norm_scaled(Var x, double eps, double c);  // c·rms_norm(x) (the blocks' LN scale)
+
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);
 void accumulate(Var target, Var value);

@@ -51,6 +51,7 @@ void shape_same(Node& n, const Ins& in) {
   need_real(n, in, 0);
   switch (n.op) {
     case Op::rms_norm:
+    case Op::rms_norm_scaled:
       if (in[0]->shape.empty()) fail(n, in, "needs rank >= 1");
       break;
     case Op::token_shift:
@@ -68,7 +69,8 @@ void shape_same(Node& n, const Ins& in) {
 }
 
 void shape_first(Node& n, const Ins& in) {
-  if (n.op == Op::rms_norm_backward) {
+  if (n.op == Op::rms_norm_backward || n.op == Op::relu2_backward || n.op == Op::rms_norm_scaled_backward) {
+    need_real(n, in, 1);
     if (in[0]->shape != in[1]->shape) fail(n, in, "x and dy shapes differ");
   } else if (n.op == Op::cross_entropy_backward) {
     need_int(n, in, 1);
@@ -398,6 +400,84 @@ void shape_soft_cross_entropy_backward(Node& n, const Ins& in) {
   if (l.size() != 2 || in[1]->shape != l || in[2]->shape != Shape{l[0]})
     fail(n, in, "expects logits and probabilities [N, V] and dloss [N]");
   n.outs = {OutSpec{l, false}, OutSpec{l, false}};
+}
+
+// A per-channel weight of x: one value per element of x's last dim, as [D] or [1, ..., 1, D].
+void need_per_channel(const Node& n, const Ins& in, size_t w, const Shape& x) {
+  need_real(n, in, w);
+  const Shape& s = in[w]->shape;
+  bool ok = !x.empty() && !s.empty() && s.size() <= x.size() && s.back() == x.back();
+  for (size_t i = 0; ok && i + 1 < s.size(); i++) ok = s[i] == 1;
+  if (!ok)
+    fail(n, in, "input " + std::to_string(w) + " " + shape_str(s) + " must hold one value per channel of " + shape_str(x) +
+                    " ([D] or [1, ..., 1, D])");
+}
+
+void need_same(const Node& n, const Ins& in, size_t i, size_t j) {
+  need_real(n, in, i);
+  need_real(n, in, j);
+  if (in[i]->shape != in[j]->shape)
+    fail(n, in, "inputs " + std::to_string(i) + " and " + std::to_string(j) + " must have the same shape");
+}
+
+void shape_add_scaled(Node& n, const Ins& in) {  // (x, y, s)
+  need_same(n, in, 0, 1);
+  need_per_channel(n, in, 2, in[0]->shape);
+  out1(n, in[0]->shape);
+}
+
+void shape_mix(Node& n, const Ins& in) {  // (a, b, wa, wb)
+  need_same(n, in, 0, 1);
+  need_per_channel(n, in, 2, in[0]->shape);
+  need_per_channel(n, in, 3, in[0]->shape);
+  out1(n, in[0]->shape);
+}
+
+void shape_channel_scale_backward(Node& n, const Ins& in) {  // (u, w, g) -> (du, dw)
+  need_same(n, in, 0, 2);
+  need_per_channel(n, in, 1, in[0]->shape);
+  n.outs = {OutSpec{in[0]->shape, false}, OutSpec{in[1]->shape, false}};
+}
+
+// x [B, T, H, hd] with rope's rules; the gain (input 1 of the _gain ops) is [H, 1] (or with leading 1s).
+void check_norm_rope(const Node& n, const Ins& in, int64_t rot, int64_t train_len, bool with_gain) {
+  need_real(n, in, 0);
+  const Shape& x = in[0]->shape;
+  if (x.size() != 4) fail(n, in, "expects x [B, T, H, head_dim]");
+  if (rot < 2 || rot % 2 || rot > x[3]) fail(n, in, "rotary dims " + std::to_string(rot) + " must be even and in [2, head_dim]");
+  if (train_len > 0 && x[1] > train_len && rot <= 2) fail(n, in, "NTK rescale needs rotary dims > 2, got " + std::to_string(rot));
+  if (!with_gain) return;
+  need_real(n, in, 1);
+  const Shape& gs = in[1]->shape;
+  bool ok = gs.size() >= 2 && gs.size() <= 4 && gs[gs.size() - 1] == 1 && gs[gs.size() - 2] == x[2];
+  for (size_t i = 0; ok && i + 2 < gs.size(); i++) ok = gs[i] == 1;
+  if (!ok) fail(n, in, "the gain " + shape_str(gs) + " must be [H, 1] with H = " + std::to_string(x[2]));
+}
+
+void shape_rms_norm_rope(Node& n, const Ins& in) {
+  if (n.op == Op::rms_norm_rope) {
+    const attrs::rms_norm_rope a = rms_norm_rope_attrs(n);
+    check_norm_rope(n, in, a.rot, a.train_len, false);
+  } else {
+    const attrs::rms_norm_rope_gain a = rms_norm_rope_gain_attrs(n);
+    check_norm_rope(n, in, a.rot, a.train_len, true);
+  }
+  out1(n, in[0]->shape);
+}
+
+void shape_rms_norm_rope_backward(Node& n, const Ins& in) {
+  const Shape& x = in[0]->shape;
+  if (n.op == Op::rms_norm_rope_backward) {
+    const attrs::rms_norm_rope_backward a = rms_norm_rope_backward_attrs(n);
+    check_norm_rope(n, in, a.rot, a.train_len, false);
+    need_same(n, in, 0, 1);
+    out1(n, x);
+    return;
+  }
+  const attrs::rms_norm_rope_gain_backward a = rms_norm_rope_gain_backward_attrs(n);
+  check_norm_rope(n, in, a.rot, a.train_len, true);
+  need_same(n, in, 0, 2);
+  n.outs = {OutSpec{x, false}, OutSpec{{x[0], x[1], x[2], 1}, false}};
 }
 
 void shape_effect(Node& n, const Ins& in) {

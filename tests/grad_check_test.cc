@@ -90,6 +90,11 @@ void check_backward_op(const std::string& op) {
       {"attention_backward", "attention"},
       {"cross_entropy_backward", "cross_entropy"},
       {"soft_cross_entropy_backward", "soft_cross_entropy"},
+      {"channel_scale_backward", "add_scaled"},
+      {"relu2_backward", "relu2"},
+      {"rms_norm_rope_backward", "rms_norm_rope"},
+      {"rms_norm_rope_gain_backward", "rms_norm_rope_gain"},
+      {"rms_norm_scaled_backward", "rms_norm_scaled"},
   };
   auto f = forward_of.find(op);
   ASSERT_NE(f, forward_of.end()) << "BACKWARD op '" << op << "' names no forward op in this test";

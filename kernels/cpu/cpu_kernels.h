@@ -2,7 +2,8 @@
 // Every real-valued kernel is a template on the element type, instantiated for float and double
 // (fp64 is what gradient checks run in). Outputs never alias inputs. Integer tensors are int32_t.
 // One op family per file (elementwise.cc, reduce.cc, layout.cc, gather.cc, matmul.cc,
-// rms_norm.cc, rope.cc, attention.cc, cross_entropy.cc, fake_quant.cc); the CUDA twins live in
+// rms_norm.cc, rope.cc, attention.cc, cross_entropy.cc, fake_quant.cc, and the fused chains of
+// runtime/fuse_pass.cc: norm_rope.cc, channel_mix.cc, relu2.cc); the CUDA twins live in
 // kernels/cuda/ under the same names.
 #pragma once
 #include <cstdint>
@@ -67,6 +68,10 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool tra
 // y = x / sqrt(mean(x², last dim) + eps), no gain; statistics in double.
 template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x, T* y);
 template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx);
+// c·rms_norm(x) and its backward (the blocks' LN scale c).
+template <class T> void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const T* x, T* y);
+template <class T>
+void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const T* x, const T* dy, T* dx);
 
 // ---- rope.cc -------------------------------------------------------------------------------
 // x is [B, T, H, hd]; rotates dims [0, rot) with dim j paired with j + rot/2:
@@ -82,6 +87,35 @@ void rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base,
 template <class T>
 void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
              int64_t ntk_len, int64_t p0, bool inverse, const T* x, T* y);
+
+// The cos and sin tables of those rotations, [t, rot/2] each (sin negated when inverse).
+template <class T>
+void rope_table(int64_t t, int64_t rot, double base, int64_t train_len, int64_t ntk_len, int64_t p0, bool inverse,
+                std::vector<T>& cos_t, std::vector<T>& sin_t);
+
+// ---- norm_rope.cc --------------------------------------------------------------------------
+// q's and k's path in one pass: n = rms_norm(x) over each head's hd values (x [B, T, H, hd]),
+// r = rope(n) as rope(), y = r·gain[h] (gain [H], or none: nullptr). The backward gives dx and,
+// with a gain, dgain_rows [B·T·H] = Σ_hd dy·r (the sum over B, T is the caller's).
+template <class T>
+void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
+                   double eps, const T* x, const T* gain, T* y);
+template <class T>
+void rms_norm_rope_backward(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
+                            bool inverse, double eps, const T* x, const T* gain, const T* dy, T* dx, T* dgain_rows);
+
+// ---- channel_mix.cc ------------------------------------------------------------------------
+// Rows [rows, d], per-channel weights [d]: out = x + s⊙y; out = wa⊙a + wb⊙b; and the backward
+// of w⊙u: du = w⊙g, dw = Σ_rows g⊙u (in double, rows in order).
+template <class T> void add_scaled(int64_t rows, int64_t d, const T* x, const T* y, const T* s, T* out);
+template <class T> void mix(int64_t rows, int64_t d, const T* a, const T* b, const T* wa, const T* wb, T* out);
+template <class T>
+void channel_scale_backward(int64_t rows, int64_t d, const T* u, const T* w, const T* g, T* du, T* dw);
+
+// ---- relu2.cc ------------------------------------------------------------------------------
+// y = r², r = x > 0 ? x : slope·x; dx = dy·2r·(x > 0 ? 1 : slope).
+template <class T> void relu2(int64_t n, double slope, const T* x, T* y);
+template <class T> void relu2_backward(int64_t n, double slope, const T* x, const T* dy, T* dx);
 
 // ---- attention.cc --------------------------------------------------------------------------
 // Causal attention, q [B, T, H, hd], k and v [B, T, Hkv, hd], query head h reads KV head

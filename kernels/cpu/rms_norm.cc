@@ -40,9 +40,39 @@ template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, c
   }
 }
 
+// The LN scale folded in: y = c·x·r, dx = c·(r·dy − x·r³·mean(dy·x)).
+template <class T> void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const T* x, T* y) {
+#pragma omp parallel for if (rows * d > parallel_min)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * d;
+    T* yr = y + r * d;
+    const double inv = inv_rms(d, eps, xr) * c;
+    for (int64_t j = 0; j < d; ++j) yr[j] = T(double(xr[j]) * inv);
+  }
+}
+
+template <class T>
+void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const T* x, const T* dy, T* dx) {
+#pragma omp parallel for if (rows * d > parallel_min)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * d;
+    const T* gr = dy + r * d;
+    T* dr = dx + r * d;
+    const double inv = inv_rms(d, eps, xr);
+    double gx = 0.0;
+    for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
+    const double k = inv * inv * inv * gx / double(d);
+    for (int64_t j = 0; j < d; ++j) dr[j] = T(c * (inv * double(gr[j]) - k * double(xr[j])));
+  }
+}
+
 template void rms_norm<float>(int64_t, int64_t, double, const float*, float*);
 template void rms_norm<double>(int64_t, int64_t, double, const double*, double*);
 template void rms_norm_backward<float>(int64_t, int64_t, double, const float*, const float*, float*);
 template void rms_norm_backward<double>(int64_t, int64_t, double, const double*, const double*, double*);
+template void rms_norm_scaled<float>(int64_t, int64_t, double, double, const float*, float*);
+template void rms_norm_scaled<double>(int64_t, int64_t, double, double, const double*, double*);
+template void rms_norm_scaled_backward<float>(int64_t, int64_t, double, double, const float*, const float*, float*);
+template void rms_norm_scaled_backward<double>(int64_t, int64_t, double, double, const double*, const double*, double*);
 
 }  // namespace golf::cpu

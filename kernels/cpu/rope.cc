@@ -7,11 +7,8 @@
 namespace golf::cpu {
 
 template <class T>
-void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
-             int64_t ntk_len, int64_t p0, bool inverse, const T* x, T* y) {
-  if (rot < 0 || rot > hd || rot % 2 != 0)
-    throw std::invalid_argument("rope: rot " + std::to_string(rot) + " must be even and within [0, " +
-                                std::to_string(hd) + "]");
+void rope_table(int64_t t, int64_t rot, double base, int64_t train_len, int64_t ntk_len, int64_t p0, bool inverse,
+                std::vector<T>& cos_t, std::vector<T>& sin_t) {
   const int64_t half = rot / 2;
 
   // NTK-aware scaling stretches the lowest frequency to cover the longer context. With rot == 2
@@ -26,7 +23,8 @@ void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double ba
   std::vector<float> inv_freq(half);
   for (int64_t j = 0; j < half; ++j)
     inv_freq[j] = 1.0f / std::pow(float(base_eff), float(2 * j) / float(rot));
-  std::vector<T> cos_t(t * half), sin_t(t * half);
+  cos_t.assign(size_t(t * half), T(0));
+  sin_t.assign(size_t(t * half), T(0));
   const T sign = inverse ? T(-1) : T(1);
   for (int64_t p = 0; p < t; ++p)
     for (int64_t j = 0; j < half; ++j) {
@@ -34,6 +32,17 @@ void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double ba
       cos_t[p * half + j] = T(std::cos(angle));
       sin_t[p * half + j] = sign * T(std::sin(angle));
     }
+}
+
+template <class T>
+void rope_at(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
+             int64_t ntk_len, int64_t p0, bool inverse, const T* x, T* y) {
+  if (rot < 0 || rot > hd || rot % 2 != 0)
+    throw std::invalid_argument("rope: rot " + std::to_string(rot) + " must be even and within [0, " +
+                                std::to_string(hd) + "]");
+  const int64_t half = rot / 2;
+  std::vector<T> cos_t, sin_t;
+  rope_table(t, rot, base, train_len, ntk_len, p0, inverse, cos_t, sin_t);
 
   const int64_t rows = b * t;
 #pragma omp parallel for if (rows * h * hd > (1 << 15))
@@ -62,6 +71,10 @@ void rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base,
 template void rope<float>(int64_t, int64_t, int64_t, int64_t, int64_t, double, int64_t, bool, const float*, float*);
 template void rope<double>(int64_t, int64_t, int64_t, int64_t, int64_t, double, int64_t, bool, const double*,
                            double*);
+template void rope_table<float>(int64_t, int64_t, double, int64_t, int64_t, int64_t, bool, std::vector<float>&,
+                                std::vector<float>&);
+template void rope_table<double>(int64_t, int64_t, double, int64_t, int64_t, int64_t, bool, std::vector<double>&,
+                                 std::vector<double>&);
 template void rope_at<float>(int64_t, int64_t, int64_t, int64_t, int64_t, double, int64_t, int64_t, int64_t, bool,
                              const float*, float*);
 template void rope_at<double>(int64_t, int64_t, int64_t, int64_t, int64_t, double, int64_t, int64_t, int64_t, bool,

@@ -119,4 +119,23 @@ void ngram_hash_at(int64_t b, int n, int64_t buckets, int kind, const uint32_t p
 // ---- fake_quant.cu -------------------------------------------------------------------------
 void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y);
 
+// ---- the fused chains of runtime/fuse_pass.cc (cpu_kernels.h's contracts) ----------------
+// rms_norm.cu: c·rms_norm(x) and its backward
+void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, float* y);
+void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const float* x, const float* dy, float* dx);
+// norm_rope.cu: gain [H] or nullptr; dgain_rows [B·T·H] or nullptr
+void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
+                   double eps, const float* x, const float* gain, float* y);
+void rms_norm_rope_backward(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
+                            bool inverse, double eps, const float* x, const float* gain, const float* dy, float* dx,
+                            float* dgain_rows);
+// channel_mix.cu: dw through scratch (kernels/channel_chunks.h), two launches
+void add_scaled(int64_t rows, int64_t d, const float* x, const float* y, const float* s, float* out);
+void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* wa, const float* wb, float* out);
+void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, float* du,
+                            float* dw);
+// relu2.cu
+void relu2(int64_t n, double slope, const float* x, float* y);
+void relu2_backward(int64_t n, double slope, const float* x, const float* dy, float* dx);
+
 }  // namespace golf::cuda

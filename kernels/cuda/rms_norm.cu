@@ -35,6 +35,36 @@ __global__ void rms_norm_backward_kernel(int64_t d, double eps, const float* x, 
   for (int64_t j = threadIdx.x; j < d; j += kThreads) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
 }
 
+// The LN scale c folded into the norm (rms_norm_scaled): the kernels above with one more factor.
+__global__ void rms_norm_scaled_kernel(int64_t d, double eps, double c, const float* x, float* y) {
+  __shared__ double buf[kThreads];
+  const float* xr = x + int64_t(blockIdx.x) * d;
+  float* yr = y + int64_t(blockIdx.x) * d;
+  double ss = 0.0;
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) ss += double(xr[j]) * double(xr[j]);
+  ss = block_sum(ss, buf);
+  const double inv = c / sqrt(ss / double(d) + eps);
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) yr[j] = float(double(xr[j]) * inv);
+}
+
+__global__ void rms_norm_scaled_backward_kernel(int64_t d, double eps, double c, const float* x, const float* dy,
+                                                float* dx) {
+  __shared__ double buf[kThreads];
+  const int64_t off = int64_t(blockIdx.x) * d;
+  const float *xr = x + off, *gr = dy + off;
+  float* dr = dx + off;
+  double ss = 0.0, gx = 0.0;
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) {
+    ss += double(xr[j]) * double(xr[j]);
+    gx += double(gr[j]) * double(xr[j]);
+  }
+  ss = block_sum(ss, buf);
+  gx = block_sum(gx, buf);
+  const double inv = 1.0 / sqrt(ss / double(d) + eps);
+  const double k = inv * inv * inv * gx / double(d);
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) dr[j] = float(c * (inv * double(gr[j]) - k * double(xr[j])));
+}
+
 void check_rows(int64_t rows) {
   if (rows > int64_t(INT32_MAX)) throw std::length_error("rms_norm: more than 2^31 rows");
 }
@@ -53,6 +83,20 @@ void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, cons
   check_rows(rows);
   rms_norm_backward_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, x, dy, dx);
   check_launch("rms_norm_backward");
+}
+
+void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, float* y) {
+  if (rows == 0 || d == 0) return;
+  check_rows(rows);
+  rms_norm_scaled_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, c, x, y);
+  check_launch("rms_norm_scaled");
+}
+
+void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const float* x, const float* dy, float* dx) {
+  if (rows == 0 || d == 0) return;
+  check_rows(rows);
+  rms_norm_scaled_backward_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, c, x, dy, dx);
+  check_launch("rms_norm_scaled_backward");
 }
 
 }  // namespace golf::cuda

@@ -4,12 +4,16 @@
 // (matmul; attention once it moves there) and on CUDA cores, and the ms per step those imply at
 // stated rates (docs/perf.md, "GPU step on paper"). scripts/bench/step_paper.sh runs it.
 //
-//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--preset P] [--set KEY=VALUE ...]
+//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--preset P] [--set KEY=VALUE ...]
+// --fuse: the chains runtime/fuse_pass.h fuses: none (default: the script's graph as built, as the
+// micro-batch planner and --plan-only count it), all (the graph the CUDA trainer runs), or a list
+// (mix,add_scaled,relu2,norm_rope,rms_norm_scaled).
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "dsl/script.h"
+#include "runtime/fuse_pass.h"
 #include "runtime/train/device_plan.h"
 #include "runtime/train/micro_batch_plan.h"
 #include "runtime/train/step_on_paper.h"
@@ -42,7 +46,7 @@ void print_graph(const char* what, const GraphOnPaper& g) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--preset P] [--set KEY=VALUE ...]\n");
+    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--preset P] [--set KEY=VALUE ...]\n");
     return 2;
   }
   try {
@@ -50,6 +54,7 @@ int main(int argc, char** argv) {
     int64_t micro = 0, ranks = 1;
     double free_gb = 80;
     Overrides overrides;
+    FuseKinds fuse = FuseKinds::none();
     for (int i = 2; i < argc; i++) {
       std::string a = argv[i];
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
@@ -57,6 +62,7 @@ int main(int argc, char** argv) {
       if (a == "--micro") micro = std::stoll(v);
       else if (a == "--free-gb") free_gb = std::stod(v);
       else if (a == "--ranks") ranks = std::stoll(v);
+      else if (a == "--fuse") fuse = FuseKinds::parse(v);
       else if (a == "--set") overrides.sets.push_back(parse_set(v));
       else if (a == "--preset") overrides.preset = v;
       else {
@@ -67,7 +73,9 @@ int main(int argc, char** argv) {
     Json train = script.table_json("train");
     const int64_t seq = int64_t(script.config_number("seq_len"));
     const int64_t step_sequences = train.get("batch_tokens", int64_t(8 * seq)) / seq;
-    GraphFactory factory = [&](const std::string& mode, int64_t b, int64_t t) { return script.build(mode, b, t); };
+    GraphFactory factory = fused_factory(
+        [&](const std::string& mode, int64_t b, int64_t t) -> std::unique_ptr<ModelGraph> { return script.build(mode, b, t); },
+        fuse);
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
     if (micro == 0) {
       MicroBatchPlan p = plan_micro_batch(step_sequences, ranks, int64_t(free_gb * 1e9), 0,

@@ -14,3 +14,7 @@ bench=build/scripts/bench/bench_step_paper
 echo
 # shellcheck disable=SC2086
 "$bench" examples/baseline.lua --micro 128 ${EXTRA:-}
+echo
+# The graph the CUDA trainer runs: the fused chains of runtime/fuse_pass.h (docs/perf.md, "Fused kernels").
+# shellcheck disable=SC2086
+"$bench" examples/baseline.lua --micro 64 --fuse all ${EXTRA:-}

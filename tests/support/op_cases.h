@@ -256,6 +256,48 @@ inline std::map<std::string, OpCase> make_op_cases() {
   }};
   // Rank-0 operands, as the optimizers' schedule scalars: broadcast forward, a full sum backward.
   c["scalar_operand"] = {[](In in) { return in.real("x", {in.pick(3, 37), in.pick(4, 129)}) * in.real("s", {}) + in.real("c", {}); }};
+
+  // ---- the fused chains of runtime/fuse_pass.cc (their unfused twins: tests/fuse_pass_test.cc)
+  // Per-channel weights as [D] and as [1, D] (golf.Block's resid_mix rows); at bench size the
+  // baseline's residual stream, 8 × 1024 tokens of d 512.
+  c["add_scaled"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var x = in.real("x", s), y = in.real("y", s);
+    if (in.size == CaseSize::bench) return add_scaled(x, y, in.real("s", {s[2]}));
+    return concat({add_scaled(x, y, in.real("s", {s[2]})), add_scaled(x, y, in.real("s1", {1, s[2]}))}, 0);
+  }};  // backward: channel_scale_backward
+  c["mix"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    return mix(in.real("a", s), in.real("b", s), in.real("wa", {1, s[2]}), in.real("wb", {s[2]}));
+  }};
+  // relu² and leaky relu² (the MLP's hidden units: 8 × 1024 × 1024 at bench size).
+  c["relu2"] = {[](In in) {
+                  Var x = in.real("x", {in.pick(3, 37, 8192), in.pick(4, 700, 1024)});
+                  if (in.size == CaseSize::bench) return relu2(x);
+                  return concat({relu2(x), relu2(x, 0.5)}, 0);
+                },
+                off_zero};  // backward: relu2_backward
+  // As rope's case: half and full rotation, the NTK rescale past train_len, the inverse; hd 64
+  // and 8 heads of the baseline's q at bench size.
+  c["rms_norm_rope"] = {[](In in) {
+    const int64_t hd = in.pick(8, 64, 64);
+    Var x = in.real("x", {in.pick(2, 2, 8), in.pick(5, 40, 1024), in.pick(2, 3, 8), hd});
+    if (in.size == CaseSize::bench) return rms_norm_rope(x, 1e-6, hd, 10000.0);
+    return concat({rms_norm_rope(x, 1e-6, hd / 2, 10000.0), rms_norm_rope(x, 1e-6, hd, 100.0, in.pick(3, 16)),
+                   rms_norm_rope(x, 1e-6, hd * 3 / 4, 500.0, 0, true)},
+                  0);
+  }};  // backward: rms_norm_rope_backward
+  c["rms_norm_rope_gain"] = {[](In in) {
+    const int64_t hd = in.pick(8, 64, 64), H = in.pick(2, 3, 8);
+    Var x = in.real("x", {in.pick(2, 2, 8), in.pick(5, 40, 1024), H, hd});
+    Var gain = in.real("gain", {H, 1});
+    if (in.size == CaseSize::bench) return rms_norm_rope_gain(x, gain, 1e-6, hd, 10000.0);
+    return concat({rms_norm_rope_gain(x, gain, 1e-6, hd, 10000.0, in.pick(3, 16)),
+                   rms_norm_rope_gain(x, gain, 1e-6, hd / 2, 500.0, 0, true)},
+                  0);
+  }};  // backward: rms_norm_rope_gain_backward
+  c["rms_norm_scaled"] = {
+      [](In in) { return rms_norm_scaled(in.real("x", {in.pick(3, 37, 8192), in.pick(6, 700, 512)}), 1e-6, 0.57735); }};
   return c;
 }
 

@@ -1,0 +1,40 @@
+// CUDA twins of kernels/cpu/relu2.cc: relu² / leaky relu² and its backward, one pass each.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace golf::cuda {
+namespace {
+
+__global__ void relu2_kernel(int64_t n, float slope, const float* x, float* y) {
+  GOLF_GRID_STRIDE(i, n) {
+    const float v = x[i];
+    const float r = v > 0.f ? v : __fmul_rn(slope, v);
+    y[i] = __fmul_rn(r, r);
+  }
+}
+
+__global__ void relu2_backward_kernel(int64_t n, float slope, const float* x, const float* dy, float* dx) {
+  GOLF_GRID_STRIDE(i, n) {
+    const float v = x[i];
+    const bool pos = v > 0.f;
+    const float r = pos ? v : __fmul_rn(slope, v);
+    const float g = __fmul_rn(dy[i], 2.f * r);
+    dx[i] = pos ? g : __fmul_rn(g, slope);
+  }
+}
+
+}  // namespace
+
+void relu2(int64_t n, double slope, const float* x, float* y) {
+  if (n == 0) return;
+  relu2_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, float(slope), x, y);
+  check_launch("relu2");
+}
+
+void relu2_backward(int64_t n, double slope, const float* x, const float* dy, float* dx) {
+  if (n == 0) return;
+  relu2_backward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, float(slope), x, dy, dx);
+  check_launch("relu2_backward");
+}
+
+}  // namespace golf::cuda

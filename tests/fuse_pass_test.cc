@@ -1,0 +1,204 @@
+// runtime/fuse_pass: the rewrite the CUDA trainer applies, switched on here for the CPU. On the
+// baseline's tiny preset (and variants with the LN scale and leaky relu²) every chain the DSL
+// emits is matched (counted by fused node), no unfused chain is left, the backward uses the fused
+// backward ops, and the rewritten graph's loss and every gradient equal the unfused graph's:
+// relative norm error < 1e-12 in fp64 (the same math, summed in another order) and < 1e-5 in
+// fp32 (products and norms rounded at other points; on the baseline the worst is a q gain's
+// gradient, a sum with heavy cancellation, at 4.8e-6; record's deeper stack: < 6e-5). Every parameter is randomized (the zero
+// inits of the output projections would hide the attention and MLP paths).
+#include <gtest/gtest.h>
+
+
+#include "dsl/script.h"
+#include "kernels/channel_chunks.h"
+#include "runtime/device_ledger.h"
+#include "runtime/autograd.h"
+#include "runtime/executor.h"
+#include "runtime/fuse_pass.h"
+#include "runtime/rng.h"
+#include "tests/support/golden.h"
+
+namespace golf {
+namespace {
+
+constexpr int64_t kBatch = 2, kSeq = 16;
+
+int count_ops(const Graph& g, Op op) {
+  int c = 0;
+  for (const Node& n : g.nodes()) c += n.op == op;
+  return c;
+}
+
+// The chains fuse_pass replaces, counted in a graph: each outer node fed by its inner one (for
+// the residual stream's adds, a product with a per-channel weight of more than one value; the
+// parallel lanes' [1] scalars are not chains of the pass).
+int unfused_chains(const Graph& g) {
+  int c = 0;
+  for (const Node& n : g.nodes()) {
+    auto from = [&](size_t i, Op op) { return i < n.inputs.size() && g.node(n.inputs[i].node).op == op; };
+    auto channel_product = [&](size_t i) {
+      if (!from(i, Op::mul)) return false;
+      const Node& m = g.node(n.inputs[i].node);
+      const Shape& out = m.outs[0].shape;
+      for (const Value& w : m.inputs) {
+        const Shape& s = g.shape(w);
+        if (s.size() < out.size() && !s.empty() && s.back() == out.back() && s.back() > 1 && shape_numel(s) == s.back())
+          return true;
+      }
+      return false;
+    };
+    if (n.op == Op::square && (from(0, Op::relu) || from(0, Op::leaky_relu))) c++;
+    if (n.op == Op::rope && from(0, Op::rms_norm)) c++;
+    if (n.op == Op::add && (channel_product(0) || channel_product(1))) c++;
+    if (n.op == Op::scale && from(0, Op::rms_norm)) c++;
+  }
+  return c;
+}
+
+struct Run {
+  Tensor loss;
+  std::vector<std::pair<std::string, Tensor>> grads;
+};
+
+// Loss and every gradient of the model on one random batch, with every parameter random.
+Run run_model(ModelGraph& m, DType dtype, int64_t vocab) {
+  Var loss = mean_all(m.loss);
+  std::vector<Gradient> grads = backward(loss);
+  std::vector<Var> outs = {loss};
+  for (const Gradient& g : grads) outs.push_back(g.grad);
+  m.store.initialize(0, dtype);
+  Rng rng(17);
+  for (const ParamSpec& p : m.store.specs()) {
+    if (p.is_buffer()) continue;
+    Tensor& t = m.store.get(p.name);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, 0.3 * rng.normal() + (p.shape.size() == 1 ? 1.0 : 0.0));
+  }
+  Tensor tokens({kBatch, kSeq}, DType::i32), targets({kBatch, kSeq}, DType::i32);
+  for (int64_t i = 0; i < tokens.numel(); i++) {
+    tokens.set(i, int32_t(rng.below(uint64_t(vocab))));
+    targets.set(i, int32_t(rng.below(uint64_t(vocab))));
+  }
+  Executor ex(m.graph, outs, {dtype});
+  ex.bind_params(m.store);
+  ex.bind("tokens", tokens);
+  ex.bind("targets", targets);
+  ex.run();
+  Run r;
+  r.loss = ex.result(0).clone();
+  for (size_t i = 0; i < grads.size(); i++) r.grads.emplace_back(grads[i].name, ex.result(i + 1).clone());
+  return r;
+}
+
+struct Expect {
+  std::vector<std::pair<std::string, std::string>> sets;
+  FuseCounts counts;
+};
+
+void check_variant(const std::string& example, const Expect& e, DType dtype, double tol) {
+  ModelScript script(std::string(GOLFRT_SOURCE_DIR) + "/examples/" + example, Overrides{"tiny", e.sets});
+  const int64_t vocab = script.config_count("vocab");
+  auto plain = script.build("train", kBatch, kSeq);
+  auto fused = script.build("train", kBatch, kSeq);
+  const int before = fused->graph.size();
+  const FuseCounts c = fuse_model(*fused);
+  EXPECT_EQ(c.str(), e.counts.str());
+  EXPECT_EQ(count_ops(fused->graph, Op::mix), c.mix);
+  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled), c.add_scaled);
+  EXPECT_EQ(count_ops(fused->graph, Op::relu2), c.relu2);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope), c.rms_norm_rope);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_gain), c.rms_norm_rope_gain);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_scaled), c.rms_norm_scaled);
+  EXPECT_GT(unfused_chains(plain->graph), 0);
+  EXPECT_EQ(unfused_chains(fused->graph), 0) << "a chain the pass should have fused is left";
+  EXPECT_LT(fused->graph.size(), before);
+
+  const Run a = run_model(*plain, dtype, vocab);
+  const Run b = run_model(*fused, dtype, vocab);
+  // The backward of the fused graph runs the fused backward ops, once per fused forward use.
+  EXPECT_EQ(count_ops(fused->graph, Op::channel_scale_backward), 2 * c.mix + c.add_scaled);
+  EXPECT_EQ(count_ops(fused->graph, Op::relu2_backward), c.relu2);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_backward), c.rms_norm_rope);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_gain_backward), c.rms_norm_rope_gain);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_scaled_backward), c.rms_norm_scaled);
+
+  EXPECT_LT(rel_err(b.loss, a.loss), tol) << "loss " << b.loss.get(0) << " vs " << a.loss.get(0);
+  ASSERT_EQ(a.grads.size(), b.grads.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.grads.size(); i++) {
+    ASSERT_EQ(a.grads[i].first, b.grads[i].first);
+    const double err = rel_err(b.grads[i].second, a.grads[i].second);
+    EXPECT_LT(err, tol) << "gradient of " << a.grads[i].first;
+    worst = std::max(worst, err);
+  }
+  std::printf("%s: loss %.9g vs %.9g, worst gradient error %.3g over %zu tensors\n", dtype_name(dtype), b.loss.get(0),
+              a.loss.get(0), worst, a.grads.size());
+}
+
+// tiny: 5 blocks, so 5 resid_mix, 2 × 5 block scales + 2 U-Net skips, 5 MLPs, 5 q and 5 k paths.
+Expect baseline_tiny() {
+  Expect e;
+  e.counts.mix = 5, e.counts.add_scaled = 12, e.counts.relu2 = 5, e.counts.rms_norm_rope = 5, e.counts.rms_norm_rope_gain = 5;
+  return e;
+}
+// examples/record.lua's tiny preset: 17 virtual layers (blocks 3-5 looped three times), the last 3
+// parallel; leaky relu², partial RoPE, the LN scale (both norms of each virtual layer), a gated
+// U-Net of 8 skips. mix: 14 sequential resid_mix + 3 parallel attention inputs + 8 gated skips
+// (g⊙x + (1−g)⊙skip); add_scaled: the 14 sequential layers' two scales (the parallel lanes scale
+// by [1] scalars, which are not per channel, and read each branch twice).
+Expect record_tiny() {
+  Expect e;
+  e.counts.mix = 25, e.counts.add_scaled = 28, e.counts.relu2 = 17, e.counts.rms_norm_rope = 17;
+  e.counts.rms_norm_rope_gain = 17, e.counts.rms_norm_scaled = 34;
+  return e;
+}
+
+TEST(FusePass, baseline_tiny_fp64_equals_the_unfused_graph) { check_variant("baseline.lua", baseline_tiny(), DType::f64, 1e-12); }
+TEST(FusePass, baseline_tiny_fp32_equals_the_unfused_graph) { check_variant("baseline.lua", baseline_tiny(), DType::f32, 1e-5); }
+TEST(FusePass, record_tiny_fp64_equals_the_unfused_graph) { check_variant("record.lua", record_tiny(), DType::f64, 1e-12); }
+// 17 virtual layers of random weights carry fp32 rounding further: measured worst 3.2e-5.
+TEST(FusePass, record_tiny_fp32_equals_the_unfused_graph) { check_variant("record.lua", record_tiny(), DType::f32, 6e-5); }
+
+// A chain whose inner value has another reader, or is a result, stays as it is: fusing it would
+// compute that value twice.
+TEST(FusePass, an_inner_value_read_elsewhere_is_not_fused) {
+  Graph g;
+  Var x = input(g, "x", {3, 4}), s = input(g, "s", {4}), y = input(g, "y", {3, 4});
+  Var h = relu(x);
+  Var sq = square(h);
+  Var shared = s * y;
+  Var sum1 = x + shared;
+  Var other = shared + y;  // reads the product too
+  FusedGraph f = fuse_graph(g, {sq.v, sum1.v, other.v, h.v});
+  EXPECT_EQ(f.counts.total(), 0) << f.counts.str();
+  EXPECT_EQ(f.graph.size(), g.size());
+  // Without the extra readers both chains fuse.
+  FusedGraph f2 = fuse_graph(g, {sq.v, sum1.v});
+  EXPECT_EQ(f2.counts.relu2, 1);
+  EXPECT_EQ(f2.counts.add_scaled, 0);  // `other` still reads the product
+}
+
+// The ledger counts the fused ops' launches as kernels/cuda/ makes them: one each, but two for
+// channel_scale_backward (partial column sums into scratch, then their totals).
+TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
+  Graph g;
+  Var x = input(g, "x", {2, 300, 16}), y = input(g, "y", {2, 300, 16}), s = input(g, "s", {16});
+  Var q = input(g, "q", {2, 5, 4, 8}), gain = input(g, "gain", {4, 1});
+  std::vector<Var> fused = {add_scaled(x, y, s), mix(x, y, s, s), relu2(x, 0.5), rms_norm_scaled(x, 1e-6, 0.5),
+                            rms_norm_rope(q, 1e-6, 8, 1e4), rms_norm_rope_gain(q, gain, 1e-6, 8, 1e4)};
+  auto cost = [&](const Node& n) {
+    std::vector<Shape> ins, outs;
+    for (const Value& v : n.inputs) ins.push_back(g.spec(v).shape);
+    for (const OutSpec& o : n.outs) outs.push_back(o.shape);
+    return cuda_node_cost(n, ins, outs, true);
+  };
+  for (const Var& v : fused) EXPECT_EQ(cost(g.node(v.v.node)).launches, 1) << op_info(g.node(v.v.node).op).name;
+  Var d = make_op(attrs::channel_scale_backward{}, {y, s, x});
+  const CudaNodeCost c = cost(g.node(d.v.node));
+  EXPECT_EQ(c.launches, 2);
+  // 600 rows: chunks of 32 rows (the minimum), 19 of them, 16 partial sums each in double.
+  EXPECT_EQ(kernels::channel_chunks(600, 16).chunks, 19);
+  EXPECT_EQ(c.scratch_bytes, 19 * 16 * 8);
+}
+
+}  // namespace
+}  // namespace golf
