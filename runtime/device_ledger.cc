@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "kernels/reduce_plan.h"
 #include "runtime/backend_util.h"
 
 #ifdef GOLFRT_WITH_CUDA
@@ -82,12 +83,21 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
     case Op::add: case Op::sub: case Op::mul: case Op::div:
-    case Op::sum: case Op::mean: case Op::sum_to: case Op::expand:
+    case Op::expand:
     case Op::token_shift: case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
     case Op::attention: case Op::cross_entropy: case Op::cross_entropy_backward: case Op::soft_cross_entropy:
     case Op::soft_cross_entropy_backward: case Op::fake_quant:
       c.launches = one;
       return c;
+    case Op::sum: case Op::mean: case Op::sum_to: {
+      // kernels/reduce_plan.h: one pass, or a second over per-chunk partials (in scratch) when the
+      // outputs are too few to fill the GPU. The dims as cuda_backend.cc passes them.
+      const Shape& in = ins.at(0);
+      const kernels::ReducePlan p = kernels::reduce_plan(in, n.op == Op::sum_to ? padded(outs.at(0), in.size()) : outs.at(0));
+      c.launches = p.launches();
+      c.scratch_bytes = p.scratch_bytes();
+      return c;
+    }
     case Op::concat:
       for (const Shape& s : ins) c.launches += shape_numel(s) > 0 ? 1 : 0;  // one copy per part
       return c;

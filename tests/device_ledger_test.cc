@@ -68,6 +68,22 @@ TEST(DeviceLedger, cuda_launches_per_op_follow_the_backend_dispatch) {
     backward_seeded(o.y, input(ga, "dy", {2, 8, 4, 8}), {"q", "k", "v"});
     EXPECT_EQ(cost_of(ga, last_node_of(ga, Op::attention_backward)).launches, xsa ? 4 : 3) << "xsa " << xsa;
   }
+
+  // Sums follow kernels/reduce_plan.h: a bias gradient over a micro-batch's 65,536 rows has 512
+  // outputs, too few to fill 132 SMs, so it is split (525 chunks of 125 rows: partials in scratch,
+  // then a second pass); per-row sums of 65,536 rows fill the GPU in one pass; a loss mean over
+  // 65,536 numbers splits into 256 warp-sized chunks.
+  Graph gr;
+  Var rows = input(gr, "rows", {65536, 512});
+  sum_to(rows, {512});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum_to)).launches, 2);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum_to)).scratch_bytes, 525 * 512 * 8);
+  sum(rows, {1});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum)).launches, 1);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum)).scratch_bytes, 0);
+  mean(input(gr, "losses", {65536}), {0});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::mean)).launches, 2);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::mean)).scratch_bytes, 256 * 8);
 }
 
 // A one-layer model with its gradients accumulated into "grad.*" leaves, as TrainStep builds it.
