@@ -5,6 +5,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/backend_util.h"
+#include "runtime/bf16_weight_cache.h"
 
 namespace golf {
 
@@ -20,6 +21,24 @@ void require_device_f32(const Node& n, const std::vector<Tensor>& ins, const std
         throw std::runtime_error(std::string("CUDA backend: op '") + op_info(n.op).name + "' has no " +
                                  dtype_name(t.dtype()) + " kernel (CUDA computes in f32)");
     }
+}
+
+// The process's bf16 weight copies, in device memory, converted by the matmul's kernel. Never
+// destroyed (the CUDA context may be gone at exit); copies of freed weights are freed on a miss.
+Bf16WeightCache& weight_cache() {
+  static Bf16WeightCache* c = new Bf16WeightCache(Bf16CacheOps{
+      [](size_t bytes) { return cuda::device_alloc(bytes); }, [](void* p) { cuda::device_free(p); },
+      [](int64_t n, const float* src, void* dst) { cuda::to_bf16(n, src, dst); }});
+  return *c;
+}
+int64_t g_uncached_conversions = 0;
+
+// The bf16 copy of a flagged weight operand, or null (then the matmul converts it into scratch).
+const void* cached_bf16(const Tensor& t, bool flagged) {
+  if (!flagged) return nullptr;
+  if (Bf16WeightCache::eligible(t)) return weight_cache().get(t);
+  g_uncached_conversions++;
+  return nullptr;
 }
 
 // One node's launch: its attributes come from runtime/op_attrs.h, its geometry from backend_util.h.
@@ -119,8 +138,15 @@ Kernel cuda_kernel(Op op) {
     case Op::matmul:
       return [](const Call& c) {
         MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
+        if (c.opt.matmul_fp32) {
+          cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
+                       cuda::MatmulPrecision::fp32);
+          return;
+        }
+        const void* a16 = cached_bf16(c.in[0], (c.opt.cached_inputs & 1u) != 0);
+        const void* b16 = cached_bf16(c.in[1], (c.opt.cached_inputs & 2u) != 0);
         cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
-                     c.opt.matmul_fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16);
+                     cuda::MatmulPrecision::bf16, a16, b16);
       };
     case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.y()); };
     case Op::rms_norm_backward:
@@ -177,6 +203,8 @@ Kernel cuda_kernel(Op op) {
 }
 
 }  // namespace
+
+int64_t cuda_weight_conversions() { return weight_cache().conversions() + g_uncached_conversions; }
 
 bool cuda_has_kernel(Op op) {
   // Leaves are bound by the executor, never run.

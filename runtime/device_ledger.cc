@@ -66,7 +66,7 @@ int64_t sorted_scatter(int64_t ids, int64_t out_elems) {
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes) { return bytes > capacity ? bytes + bytes / 2 : capacity; }
 
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16) {
+                            bool matmul_bf16, uint32_t cached_inputs) {
   const int64_t out_n = outs.empty() ? 0 : shape_numel(outs[0]);
   const int64_t one = out_n > 0 ? 1 : 0;  // a kernel over no elements is not launched
   auto in_n = [&](size_t i) { return shape_numel(ins.at(i)); };
@@ -116,8 +116,8 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       return c;
     }
     case Op::matmul: {
-      // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (two
-      // launches), then one cuBLASLt call, or one per problem when A is transposed against a
+      // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (a
+      // launch each, none for a cached weight), then one cuBLASLt call, or one per problem when A is transposed against a
       // shared B. cuBLASLt may split a call into more kernels (split-K); counted as one.
       const MatmulDims d = matmul_dims(n, ins.at(0), ins.at(1), outs.at(0));
       if (out_n == 0) return c;
@@ -129,7 +129,7 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       const int64_t calls = d.stride_b == 0 && !merged && d.batch > 1 ? d.batch : 1;
       c.launches = calls;
       if (matmul_bf16) {
-        c.launches += 2;
+        c.launches += ((cached_inputs & 1u) ? 0 : 1) + ((cached_inputs & 2u) ? 0 : 1);
         const int64_t na = shape_numel(ins.at(0)), nb = shape_numel(ins.at(1));
         c.scratch_bytes = ((na + 127) / 128 * 128 + nb) * 2;
       }

@@ -241,7 +241,18 @@ void Executor::plan_device_costs() {
     for (const OutSpec& o : n.outs) outs.push_back(o.shape);
     if (on_cuda) {
       try {
-        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32));
+        // A parameter read by a bf16 matmul comes from the bf16 weight cache: converted once per
+        // write (upload or optimizer update), not per use.
+        uint32_t cached = 0;
+        if (n.op == Op::matmul && !opt_.matmul_fp32)
+          for (size_t i = 0; i < n.inputs.size() && i < 2; i++)
+            if (g_.node(n.inputs[i].node).op == Op::param) {
+              cached |= 1u << i;
+              if (std::find(cached_weights_.begin(), cached_weights_.end(), n.inputs[i].node) == cached_weights_.end())
+                cached_weights_.push_back(n.inputs[i].node);
+            }
+        step_cached_.push_back(cached);
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32, cached));
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
@@ -254,6 +265,7 @@ void Executor::plan_device_costs() {
     else device_bytes_.outputs += int64_t(s.bytes);
   }
   device_bytes_.arena = int64_t(plan_.arena_bytes);
+  for (int leaf : cached_weights_) device_bytes_.weight_copies += shape_numel(g_.spec(Value{leaf, 0}).shape) * 2;
   if (on_cuda) {
     int64_t cap = 0;
     for (const CudaNodeCost& c : step_cost_) cap = cuda_scratch_after(cap, c.scratch_bytes);
@@ -388,10 +400,12 @@ void Executor::run() {
     return m && std::string(m) == "fp32";
   }();
   cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
+  const int64_t conversions_before = on_cuda && perform ? cuda_weight_conversions() : 0;
 #endif
   auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
 #ifdef GOLFRT_WITH_CUDA
     if (on_cuda) {
+      cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
       cuda_run_node(n, ins, outs, step, cuda_opt);
       if (profile_on_) dev.sync();  // per-op times need the kernels finished
       return;
@@ -427,6 +441,16 @@ void Executor::run() {
     } catch (const std::exception& e) {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }
+  }
+  if (on_cuda) {
+    // The cached weights' conversions: as they happened; when counting, one for each weight
+    // uploaded this run (host-bound: its copy is stale), none for a device-resident one (its copy
+    // is remade after the optimizer writes it, once per step, not per run).
+#ifdef GOLFRT_WITH_CUDA
+    if (perform) dev.launched(cuda_weight_conversions() - conversions_before);
+#endif
+    if (!perform && !opt_.matmul_fp32)
+      for (int leaf : cached_weights_) dev.launched(host_side(leaf) ? 1 : 0);
   }
   if (on_cuda) {
     // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.

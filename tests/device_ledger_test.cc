@@ -151,7 +151,10 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   }
   EXPECT_EQ(views, 1) << "the reshape of x is a view";
   launches -= views;  // a view runs nothing (it would be one device copy)
-  EXPECT_EQ(l.launches, launches);
+  // cost_of counts each matmul converting both operands; a weight's bf16 copy comes from the
+  // weight cache instead, converted once per run for a host-bound (uploaded) weight. The forward
+  // reads each of its 3 weights in one matmul: 3 conversions fewer, 3 more.
+  EXPECT_EQ(l.launches, launches - 3 + 3);
   EXPECT_GT(l.launches, 10);
   // The first run grows the kernels' scratch (bf16 operands) and cuBLASLt's workspace; later
   // runs allocate nothing.
@@ -168,7 +171,8 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   EXPECT_EQ(b.leaves, params + 2 * Tiny::B * Tiny::T * 4);
   EXPECT_EQ(b.outputs, 4);
   EXPECT_GE(b.scratch, int64_t(32) << 20);
-  EXPECT_EQ(b.total(), b.arena + b.leaves + b.outputs + b.scratch);
+  EXPECT_EQ(b.weight_copies, params / 2) << "a bf16 copy of each weight a matmul reads";
+  EXPECT_EQ(b.total(), b.arena + b.leaves + b.outputs + b.scratch + b.weight_copies);
   EXPECT_NE(ex.profile_report().find("device: runs 2"), std::string::npos) << ex.profile_report();
 }
 
@@ -190,6 +194,34 @@ TEST(DeviceLedger, train_step_micro_batch_mirrors_parameters_and_gradients_today
   EXPECT_EQ(l.downloads, 3 + 1 + 1);
   EXPECT_EQ(l.download_bytes, params + 4 + cuda_fault_record_bytes());
   EXPECT_EQ(l.allocations, 0);
+}
+
+// The bf16 weight cache (runtime/bf16_weight_cache.h): a micro-batch's forward and backward read
+// each weight in two matmuls (x·Wᵀ and dy·W), and before the cache each read converted it. Now a
+// weight is converted once per run while it is uploaded each run, and not at all once it stays on
+// the device (its copy is remade after the optimizer writes it, outside the micro-batch's run).
+// Fails on the code before the cache: 2 conversions per matmul, whatever its operands.
+TEST(DeviceLedger, a_weight_is_converted_to_bf16_once_per_write_not_per_matmul) {
+  auto m = make_tiny();
+  TrainStep step(m->g, m->loss, m->store, counting());
+  Executor& ex = step.executor();
+  ex.bind("tokens", m->tokens);
+  ex.bind("targets", m->targets);
+  ex.run();
+  int64_t uncached = 0, weight_reads = 0, matmuls = 0;
+  for (int id : ex.plan().steps) {
+    const Node& n = m->g.node(id);
+    if (n.op == Op::input || n.op == Op::param) continue;
+    uncached += cost_of(m->g, n).launches;
+    if (n.op != Op::matmul) continue;
+    matmuls++;
+    for (const Value& v : n.inputs) weight_reads += m->g.node(v.node).op == Op::param ? 1 : 0;
+  }
+  int64_t views = 0;
+  for (const MemoryPlan::Slot& s : ex.plan().slots) views += s.alias >= 0 ? 1 : 0;
+  EXPECT_GE(weight_reads, 6) << "forward and backward read the 3 weights";
+  EXPECT_GT(matmuls, weight_reads);
+  EXPECT_EQ(ex.ledger().launches, uncached - views - weight_reads + 3) << "one conversion per uploaded weight";
 }
 
 TEST(DeviceLedger, cpu_runs_touch_no_device) {
