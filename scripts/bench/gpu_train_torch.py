@@ -63,7 +63,12 @@ def sdpa_attention_forward(self, x):
     if H != Hkv:
         k = k.repeat_interleave(H // Hkv, dim=1)
         v = v.repeat_interleave(H // Hkv, dim=1)
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if hasattr(F, "scaled_dot_product_attention"):
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    else:  # PyTorch 1.x (the CPU smoke test's Debian torch): the reference's explicit softmax
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+        y = scores.softmax(dim=-1) @ v
     return self.proj(y.transpose(1, 2).reshape(B, T, D))
 
 
@@ -90,6 +95,8 @@ def main():
     ap.add_argument("--dump", required=True, help="where to write init.<name>, tokens.<step>, targets.<step>")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="auto: on for cuda, off for cpu")
+    ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="bf16 autocast or plain fp32; auto: bf16 on cuda, fp32 on cpu (golfrt's CPU backend is fp32)")
     args = ap.parse_args()
     if args.steps <= args.warmup:
         ap.error(f"--steps {args.steps} must exceed --warmup {args.warmup} (there must be timed steps)")
@@ -125,12 +132,13 @@ def main():
     muon = optimizers[1]
     use_compile = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
     step_model = torch.compile(model) if use_compile else model
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    import contextlib
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     if device.type == "cuda":
         from torch.nn.attention import SDPBackend, sdpa_kernel
         attn_ctx = lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION])  # noqa: E731
     else:
-        import contextlib
         attn_ctx = contextlib.nullcontext
 
     n_micro = cfg["batch"] // cfg["micro"]
@@ -165,7 +173,7 @@ def main():
     values = [float(l) for l in losses]
     print(f"torch: {args.steps} steps, ms/step {1000 * seconds / timed:.1f} (steps {args.warmup}..{args.steps - 1}), "
           f"loss after {args.steps} steps {values[-1]:.6f}; {cfg['batch'] * cfg['seq']} tokens per step; "
-          f"{'compiled' if use_compile else 'eager'}, bf16 autocast, {args.device}; torch {torch.__version__}")
+          f"{'compiled' if use_compile else 'eager'}, {'bf16 autocast' if bf16 else 'fp32'}, {args.device}; torch {torch.__version__}")
     print("torch losses: " + " ".join(f"{v:.6f}" for v in values))
 
 
