@@ -51,6 +51,11 @@ struct Call {
   const float* x(size_t i) const { return in[i].data<float>(); }
   const int32_t* ids(size_t i) const { return in[i].data<int32_t>(); }
   const void* raw(size_t i) const { return in[i].raw(); }
+  // An input that the op writes in place (assign's and accumulate's target, the KV caches): its
+  // pointer is taken through the writable Tensor::raw(), which counts the write (Storage::writes),
+  // so a cached copy of it (the bf16 weight cache) can never be used stale.
+  float* written(size_t i) const { return const_cast<Tensor&>(in[i]).data<float>(); }
+  void* written_raw(size_t i) const { return const_cast<Tensor&>(in[i]).raw(); }
   float* y(size_t i = 0) const { return out[i].data<float>(); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
   int64_t last() const { return s0().back(); }               // input 0's last dimension
@@ -177,7 +182,7 @@ Kernel cuda_kernel(Op op) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
         // The caches are bound leaves that this op updates in place (as assign does).
         cuda::attention_cached(d.b, d.t, c.in[3].dim(1), d.h, d.hkv, d.hd, d.scale, d.xsa, c.ids(5), c.x(0), c.x(1), c.x(2),
-                               const_cast<float*>(c.x(3)), const_cast<float*>(c.x(4)), c.y(), c.tag);
+                               c.written(3), c.written(4), c.y(), c.tag);
       };
     case Op::cross_entropy:
       return [](const Call& c) {
@@ -196,8 +201,8 @@ Kernel cuda_kernel(Op op) {
       };
     case Op::fake_quant:
       return [](const Call& c) { cuda::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x(0), c.y()); };
-    case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), const_cast<void*>(c.raw(0))); };
-    case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), const_cast<float*>(c.x(0))); };
+    case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), c.written_raw(0)); };
+    case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), c.written(0)); };
     default: return nullptr;
   }
 }

@@ -504,6 +504,10 @@ void Executor::run() {
       }
       if (!counted_lt_workspace_ && lt_workspace_bytes_ > 0) dev.allocated(1, lt_workspace_bytes_);
       counted_lt_workspace_ = true;
+      // The bf16 weight cache's copies, one allocation per weight when first converted.
+      if (!counted_weight_copies_ && !cached_weights_.empty())
+        dev.allocated(int64_t(cached_weights_.size()), device_bytes_.weight_copies);
+      counted_weight_copies_ = true;
     }
   }
   ledger_ = ledger;

@@ -111,6 +111,7 @@ class Executor {
   std::vector<CudaNodeCost> step_cost_;  // CUDA: per step of the plan
   std::vector<uint32_t> step_cached_;    // CUDA: per step, the inputs read through the bf16 weight cache
   std::vector<int> cached_weights_;      // CUDA: the parameter leaves those are (each once)
+  bool counted_weight_copies_ = false;   // count-only: their copies' allocations counted once
   int64_t counted_scratch_ = 0;          // count-only: the scratch capacity the runs so far reached
   bool counted_lt_workspace_ = false;    // count-only: cuBLASLt's workspace allocated by a run
   int64_t lt_workspace_bytes_ = 0;       // CUDA: cuBLASLt's workspace, when the plan has a matmul

@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "runtime/dtype.h"
+#include "runtime/executor.h"
+#include "runtime/ops.h"
 
 namespace golf {
 namespace {
@@ -83,6 +85,28 @@ TEST(Bf16WeightCache, every_way_of_writing_the_weight_makes_its_copy_stale) {
   (void)p;
   reconverted(11.f, "a writable pointer handed out");
   EXPECT_EQ(cache.entries(), 1u);
+}
+
+// The optimizers write parameters in place through graph effects (assign, accumulate); the
+// backends take the target's pointer through the writable Tensor::raw(), so the write is counted.
+// Fails on the code before the cache: the backends wrote through a const_cast of the const pointer.
+TEST(Bf16WeightCache, a_graph_effect_writing_the_weight_makes_its_copy_stale) {
+  for (bool acc : {false, true}) {
+    Bf16WeightCache cache(host_ops());
+    Tensor w = weight(1.f);
+    cache.get(w);
+    Graph g;
+    Var target = input(g, "w", {4, 3}), value = input(g, "v", {4, 3});
+    if (acc) accumulate(target, value);
+    else assign(target, value);
+    Executor ex(g, {});
+    ex.bind("w", w);
+    ex.bind("v", weight(50.f));
+    EXPECT_FALSE(cache.stale(w)) << "binding is not writing";
+    ex.run();
+    EXPECT_TRUE(cache.stale(w)) << (acc ? "accumulate" : "assign");
+    EXPECT_EQ(copy_at(cache.get(w), 0), acc ? 51.f : 50.f);
+  }
 }
 
 TEST(Bf16WeightCache, a_freed_weight_is_forgotten_before_its_address_is_reused) {
