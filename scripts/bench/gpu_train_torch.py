@@ -60,6 +60,8 @@ def sdpa_attention_forward(self, x):
     cos, sin = _rope[key]
     q, k = ref.apply_rotary(q, cos, sin), ref.apply_rotary(k, cos, sin)
     q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+    # Under autocast the norms and the rotation run in fp32; the flash kernel takes bf16 (v's type).
+    q, k = q.to(v.dtype), k.to(v.dtype)
     if H != Hkv:
         k = k.repeat_interleave(H // Hkv, dim=1)
         v = v.repeat_interleave(H // Hkv, dim=1)
@@ -128,6 +130,11 @@ def main():
     for b in model.blocks:
         b.attn.forward = sdpa_attention_forward.__get__(b.attn)
     model = model.to(device)
+    where = model.tok_emb.weight.device  # "cuda:0", as x.device reads in the forward
+    for b in model.blocks:  # the rotary tables before compiling, so the compiled graph only reads them
+        a = b.attn
+        _rope[(cfg["seq"], a.hd, a.rope_base, where)] = tuple(
+            t.to(where) for t in ref.rotary_tables(cfg["seq"], a.hd, a.rope_base))
     optimizers = make_optimizers(model)
     muon = optimizers[1]
     use_compile = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
@@ -136,8 +143,12 @@ def main():
     import contextlib
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     if device.type == "cuda":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-        attn_ctx = lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION])  # noqa: E731
+        try:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+            attn_ctx = lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION])  # noqa: E731
+        except ImportError:  # PyTorch 2.0-2.2
+            attn_ctx = lambda: torch.backends.cuda.sdp_kernel(  # noqa: E731
+                enable_flash=True, enable_math=False, enable_mem_efficient=False)
     else:
         attn_ctx = contextlib.nullcontext
 
