@@ -9,8 +9,15 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
+#include "dsl/script.h"
+#include "runtime/autograd.h"
+#include "runtime/device_memory.h"
 #include "runtime/dtype.h"
+#include "runtime/optim/optimizer_set.h"
+#include "runtime/rng.h"
+#include "runtime/train_step.h"
 #include "runtime/executor.h"
 #include "runtime/ops.h"
 
@@ -107,6 +114,47 @@ TEST(Bf16WeightCache, a_graph_effect_writing_the_weight_makes_its_copy_stale) {
     EXPECT_TRUE(cache.stale(w)) << (acc ? "accumulate" : "assign");
     EXPECT_EQ(copy_at(cache.get(w), 0), acc ? 51.f : 50.f);
   }
+}
+
+// Issue 16's "bf16 copies of the weights made once per optimizer step, not per matmul call", on the
+// stand-in device with the weights resident as the trainer keeps them (examples/baseline.lua
+// --preset tiny): the first micro-batch after the weights were written counts one conversion per
+// weight that matmuls read, a second micro-batch of the same step none, and the first one after the
+// optimizers' update all of them again. Fails on the code before the cache: every bf16 matmul
+// converted both operands, so the three runs counted the same launches.
+TEST(Bf16WeightCache, resident_weights_are_converted_once_per_optimizer_step) {
+  set_standin_device(true);
+  {
+    ModelScript script(std::string(GOLFRT_SOURCE_DIR) + "/examples/baseline.lua", {"tiny", {}});
+    auto m = script.build("train", 2, 16);
+    m->store.initialize(5, DType::f32);
+    m->store.move_to(Device::cuda);
+    TrainStep step(m->graph, mean_all(m->loss), m->store, ExecOptions{DType::f32, true, Device::cuda});
+    OptimizerSet optim(
+        m->store, script.table_json("train")["optim"],
+        [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); }, DType::f32, Device::cuda);
+    std::set<int> weights;
+    for (int id : step.executor().plan().steps)
+      if (m->graph.node(id).op == Op::matmul)
+        for (const Value& v : m->graph.node(id).inputs)
+          if (m->graph.node(v.node).op == Op::param) weights.insert(v.node);
+    EXPECT_EQ(weights.size(), 5u * 6 + 1) << "each block's six matrices and the tied embedding";
+    Tensor x({2, 16}, DType::i32), y({2, 16}, DType::i32);
+    Rng rng(3);
+    for (int64_t i = 0; i < x.numel(); i++) x.set(i, double(rng.below(64))), y.set(i, double(rng.below(64)));
+    step.zero_grad();
+    step.run({{"tokens", x}, {"targets", y}});
+    const int64_t first = step.executor().ledger().launches;
+    step.run({{"tokens", x}, {"targets", y}});
+    const int64_t second = step.executor().ledger().launches;
+    optim.step(step.grads(), 1.0);
+    step.zero_grad();
+    step.run({{"tokens", x}, {"targets", y}});
+    const int64_t third = step.executor().ledger().launches;
+    EXPECT_EQ(first - second, int64_t(weights.size())) << "one conversion per weight, in the step's first micro-batch";
+    EXPECT_EQ(third, first) << "the update wrote every weight: each is converted again";
+  }
+  set_standin_device(false);
 }
 
 TEST(Bf16WeightCache, a_freed_weight_is_forgotten_before_its_address_is_reused) {
