@@ -14,6 +14,9 @@ struct CudaRunOptions {
   // Bit i: the node's input i is a weight (a parameter leaf) whose bf16 copy the matmul takes from
   // the process's bf16 weight cache (runtime/bf16_weight_cache.h) instead of converting it per call.
   uint32_t cached_inputs = 0;
+  // attention and attention_backward on the fp32 CUDA-core kernel (kernels/cuda/attention.cu)
+  // instead of the bf16 tensor-core one (attention_tc.cu); attention_cached always runs fp32.
+  bool attention_fp32 = false;
 };
 
 // bf16 conversions of cached-weight operands so far (the cache's misses, plus the conversions of

@@ -159,7 +159,7 @@ void Evaluator::score(ParamStore& store, const std::string& set, const std::vect
         const double v = loss.get(k);
         if (!std::isfinite(v) && r.first_nonfinite < 0) r.first_nonfinite = starts[size_t(w0 + w)] + i + 1;
         r.nats += v;
-        r.bytes += table.bytes(xp[k], yp[k]);
+        r.bytes += table.target_bytes(tokens.data(), int64_t(tokens.size()), starts[size_t(w0 + w)] + i + 1);
         r.targets++;
       }
   }
@@ -287,7 +287,7 @@ double unigram_bpb(const std::vector<uint16_t>& train, const std::vector<uint16_
   double nats = 0, bytes = 0;
   for (int64_t i = 1; i <= n; i++) {
     nats -= std::log(count[val[size_t(i)]] / total);
-    bytes += table.bytes(val[size_t(i - 1)], val[size_t(i)]);
+    bytes += table.target_bytes(val.data(), int64_t(val.size()), i);
   }
   return bytes > 0 ? nats / (std::log(2.0) * bytes) : 0.0;
 }
