@@ -18,6 +18,10 @@ struct Call {
   template <class T>
   const T* x(size_t i) const { return in[i].data<T>(); }
   const int32_t* ids(size_t i) const { return in[i].data<int32_t>(); }
+  // An input the op writes in place (assign's and accumulate's target, the KV caches), through the
+  // writable Tensor::raw(), which counts the write (Storage::writes; runtime/bf16_weight_cache.h).
+  template <class T>
+  T* written(size_t i) const { return const_cast<Tensor&>(in[i]).data<T>(); }
   template <class T>
   T* y(size_t i = 0) const { return out[i].data<T>(); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
@@ -134,7 +138,7 @@ Kernel real_kernel(Op op) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
         // The caches are bound leaves that this op updates in place (as assign does).
         cpu::attention_cached(d.b, d.t, c.in[3].dim(1), d.h, d.hkv, d.hd, d.scale, d.xsa, int64_t(c.ids(5)[0]), c.x<T>(0),
-                              c.x<T>(1), c.x<T>(2), const_cast<T*>(c.x<T>(3)), const_cast<T*>(c.x<T>(4)), c.y<T>());
+                              c.x<T>(1), c.x<T>(2), c.written<T>(3), c.written<T>(4), c.y<T>());
       };
     case Op::attention:
       return [](const Call& c) {
@@ -164,8 +168,8 @@ Kernel real_kernel(Op op) {
       };
     case Op::fake_quant:
       return [](const Call& c) { cpu::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x<T>(0), c.y<T>()); };
-    case Op::assign: return [](const Call& c) { cpu::copy(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
-    case Op::accumulate: return [](const Call& c) { cpu::add_into(c.in[1].numel(), c.x<T>(1), const_cast<T*>(c.x<T>(0))); };
+    case Op::assign: return [](const Call& c) { cpu::copy(c.in[1].numel(), c.x<T>(1), c.written<T>(0)); };
+    case Op::accumulate: return [](const Call& c) { cpu::add_into(c.in[1].numel(), c.x<T>(1), c.written<T>(0)); };
     // ---- fused (runtime/fuse_pass.cc)
     case Op::add_scaled:
       return [](const Call& c) { cpu::add_scaled(c.rows(), c.last(), c.x<T>(0), c.x<T>(1), c.x<T>(2), c.y<T>()); };
@@ -228,7 +232,7 @@ Kernel integer_kernel(Op op) {
         cpu::ngram_hash_at(c.s0()[0], h.n, h.buckets, h.kind, h.primes, h.seed, int64_t(c.ids(1)[0]), c.ids(0), c.y<int32_t>());
       };
     case Op::assign:  // an integer state (decode steps' last ids)
-      return [](const Call& c) { std::memcpy(const_cast<void*>(c.in[0].raw()), c.in[1].raw(), c.in[1].nbytes()); };
+      return [](const Call& c) { std::memcpy(const_cast<Tensor&>(c.in[0]).raw(), c.in[1].raw(), c.in[1].nbytes()); };
     default: return nullptr;
   }
 }

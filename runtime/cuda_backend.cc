@@ -5,6 +5,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/backend_util.h"
+#include "runtime/bf16_weight_cache.h"
 
 namespace golf {
 
@@ -22,6 +23,24 @@ void require_device_f32(const Node& n, const std::vector<Tensor>& ins, const std
     }
 }
 
+// The process's bf16 weight copies, in device memory, converted by the matmul's kernel. Never
+// destroyed (the CUDA context may be gone at exit); copies of freed weights are freed on a miss.
+Bf16WeightCache& weight_cache() {
+  static Bf16WeightCache* c = new Bf16WeightCache(Bf16CacheOps{
+      [](size_t bytes) { return cuda::device_alloc(bytes); }, [](void* p) { cuda::device_free(p); },
+      [](int64_t n, const float* src, void* dst) { cuda::to_bf16(n, src, dst); }});
+  return *c;
+}
+int64_t g_uncached_conversions = 0;
+
+// The bf16 copy of a flagged weight operand, or null (then the matmul converts it into scratch).
+const void* cached_bf16(const Tensor& t, bool flagged) {
+  if (!flagged) return nullptr;
+  if (Bf16WeightCache::eligible(t)) return weight_cache().get(t);
+  g_uncached_conversions++;
+  return nullptr;
+}
+
 // One node's launch: its attributes come from runtime/op_attrs.h, its geometry from backend_util.h.
 struct Call {
   const Node& n;
@@ -32,6 +51,11 @@ struct Call {
   const float* x(size_t i) const { return in[i].data<float>(); }
   const int32_t* ids(size_t i) const { return in[i].data<int32_t>(); }
   const void* raw(size_t i) const { return in[i].raw(); }
+  // An input that the op writes in place (assign's and accumulate's target, the KV caches): its
+  // pointer is taken through the writable Tensor::raw(), which counts the write (Storage::writes),
+  // so a cached copy of it (the bf16 weight cache) can never be used stale.
+  float* written(size_t i) const { return const_cast<Tensor&>(in[i]).data<float>(); }
+  void* written_raw(size_t i) const { return const_cast<Tensor&>(in[i]).raw(); }
   float* y(size_t i = 0) const { return out[i].data<float>(); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
   int64_t last() const { return s0().back(); }               // input 0's last dimension
@@ -119,8 +143,15 @@ Kernel cuda_kernel(Op op) {
     case Op::matmul:
       return [](const Call& c) {
         MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
+        if (c.opt.matmul_fp32) {
+          cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
+                       cuda::MatmulPrecision::fp32);
+          return;
+        }
+        const void* a16 = cached_bf16(c.in[0], (c.opt.cached_inputs & 1u) != 0);
+        const void* b16 = cached_bf16(c.in[1], (c.opt.cached_inputs & 2u) != 0);
         cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
-                     c.opt.matmul_fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16);
+                     cuda::MatmulPrecision::bf16, a16, b16);
       };
     case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.y()); };
     case Op::rms_norm_backward:
@@ -153,7 +184,7 @@ Kernel cuda_kernel(Op op) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
         // The caches are bound leaves that this op updates in place (as assign does).
         cuda::attention_cached(d.b, d.t, c.in[3].dim(1), d.h, d.hkv, d.hd, d.scale, d.xsa, c.ids(5), c.x(0), c.x(1), c.x(2),
-                               const_cast<float*>(c.x(3)), const_cast<float*>(c.x(4)), c.y(), c.tag);
+                               c.written(3), c.written(4), c.y(), c.tag);
       };
     case Op::cross_entropy:
       return [](const Call& c) {
@@ -172,8 +203,8 @@ Kernel cuda_kernel(Op op) {
       };
     case Op::fake_quant:
       return [](const Call& c) { cuda::fake_quant(c.rows(), c.last(), int(fake_quant_attrs(c.n).bits), c.x(0), c.y()); };
-    case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), const_cast<void*>(c.raw(0))); };
-    case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), const_cast<float*>(c.x(0))); };
+    case Op::assign: return [](const Call& c) { cuda::copy4(c.in[1].numel(), c.raw(1), c.written_raw(0)); };
+    case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), c.written(0)); };
     // ---- fused (runtime/fuse_pass.cc)
     case Op::add_scaled:
       return [](const Call& c) { cuda::add_scaled(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y()); };
@@ -217,6 +248,8 @@ Kernel cuda_kernel(Op op) {
 }
 
 }  // namespace
+
+int64_t cuda_weight_conversions() { return weight_cache().conversions() + g_uncached_conversions; }
 
 bool cuda_has_kernel(Op op) {
   // Leaves are bound by the executor, never run.

@@ -1,6 +1,7 @@
 // The CUDA backend: maps one graph node onto the kernels of kernels/cuda/. Built only with
 // GOLFRT_WITH_CUDA. Tensors are device tensors (Device::cuda), fp32 for real values.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,18 @@ namespace golf {
 
 struct CudaRunOptions {
   bool matmul_fp32 = false;  // fp32 inputs and compute instead of bf16 inputs (DESIGN §3)
+  // Bit i: the node's input i is a weight (a parameter leaf) whose bf16 copy the matmul takes from
+  // the process's bf16 weight cache (runtime/bf16_weight_cache.h) instead of converting it per call.
+  uint32_t cached_inputs = 0;
   // attention and attention_backward on the fp32 CUDA-core kernel (kernels/cuda/attention.cu)
   // instead of the bf16 tensor-core one (attention_tc.cu); attention_cached always runs fp32.
   bool attention_fp32 = false;
 };
+
+// bf16 conversions of cached-weight operands so far (the cache's misses, plus the conversions of
+// flagged operands that could not be cached: a part of a larger buffer). The executor's ledger
+// counts the difference over a run as launches.
+int64_t cuda_weight_conversions();
 
 // True when kernels/cuda/ has a kernel for the op. The executor asks at plan time, so a missing
 // kernel is an error before anything runs, never a silent CPU fallback.

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/attention_layout.h"
 #include "kernels/channel_chunks.h"
+#include "kernels/reduce_plan.h"
 #include "runtime/backend_util.h"
 #include "runtime/device_memory.h"
 
@@ -68,7 +69,7 @@ int64_t sorted_scatter(int64_t ids, int64_t out_elems) {
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes) { return bytes > capacity ? bytes + bytes / 2 : capacity; }
 
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16, bool attention_bf16) {
+                            bool matmul_bf16, bool attention_bf16, uint32_t cached_inputs) {
   const int64_t out_n = outs.empty() ? 0 : shape_numel(outs[0]);
   const int64_t one = out_n > 0 ? 1 : 0;  // a kernel over no elements is not launched
   auto in_n = [&](size_t i) { return shape_numel(ins.at(i)); };
@@ -85,12 +86,21 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     case Op::sigmoid: case Op::softplus: case Op::relu: case Op::step: case Op::gelu: case Op::gelu_grad:
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
     case Op::add: case Op::sub: case Op::mul: case Op::div:
-    case Op::sum: case Op::mean: case Op::sum_to: case Op::expand:
+    case Op::expand:
     case Op::token_shift: case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
     case Op::cross_entropy: case Op::cross_entropy_backward: case Op::soft_cross_entropy:
     case Op::soft_cross_entropy_backward: case Op::fake_quant:
       c.launches = one;
       return c;
+    case Op::sum: case Op::mean: case Op::sum_to: {
+      // kernels/reduce_plan.h: one pass, or a second over per-chunk partials (in scratch) when the
+      // outputs are too few to fill the GPU. The dims as cuda_backend.cc passes them.
+      const Shape& in = ins.at(0);
+      const kernels::ReducePlan p = kernels::reduce_plan(in, n.op == Op::sum_to ? padded(outs.at(0), in.size()) : outs.at(0));
+      c.launches = p.launches();
+      c.scratch_bytes = p.scratch_bytes();
+      return c;
+    }
     case Op::concat:
       for (const Shape& s : ins) c.launches += shape_numel(s) > 0 ? 1 : 0;  // one copy per part
       return c;
@@ -109,8 +119,8 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       return c;
     }
     case Op::matmul: {
-      // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (two
-      // launches), then one cuBLASLt call, or one per problem when A is transposed against a
+      // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (a
+      // launch each, none for a cached weight), then one cuBLASLt call, or one per problem when A is transposed against a
       // shared B. cuBLASLt may split a call into more kernels (split-K); counted as one.
       const MatmulDims d = matmul_dims(n, ins.at(0), ins.at(1), outs.at(0));
       if (out_n == 0) return c;
@@ -122,7 +132,7 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       const int64_t calls = d.stride_b == 0 && !merged && d.batch > 1 ? d.batch : 1;
       c.launches = calls;
       if (matmul_bf16) {
-        c.launches += 2;
+        c.launches += ((cached_inputs & 1u) ? 0 : 1) + ((cached_inputs & 2u) ? 0 : 1);
         const int64_t na = shape_numel(ins.at(0)), nb = shape_numel(ins.at(1));
         c.scratch_bytes = ((na + 127) / 128 * 128 + nb) * 2;
       }

@@ -35,7 +35,8 @@ struct DeviceBytes {
   int64_t leaves = 0;   // every bound leaf (parameters, gradients, state, data) on the device
   int64_t outputs = 0;  // requested outputs with their own buffers
   int64_t scratch = 0;  // the kernels' grow-only scratch at its largest request (plus its growth)
-  int64_t total() const { return arena + leaves + outputs + scratch; }
+  int64_t weight_copies = 0;  // bf16 copies of the weights that matmuls read (runtime/bf16_weight_cache.h)
+  int64_t total() const { return arena + leaves + outputs + scratch + weight_copies; }
 };
 
 // What one node costs on the CUDA backend: stream launches (kernels, device copies and memsets)
@@ -45,8 +46,10 @@ struct CudaNodeCost {
   int64_t scratch_bytes = 0;
 };
 // attention_bf16: attention and its backward on the tensor-core kernel (the default), else fp32.
+// cached_inputs: bit i set when input i is a weight whose bf16 copy comes from the weight cache
+// (CudaRunOptions::cached_inputs): its conversion is not the node's, it is counted once per write.
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16, bool attention_bf16 = true);
+                            bool matmul_bf16, bool attention_bf16 = true, uint32_t cached_inputs = 0);
 // The scratch buffer's capacity after a request of `bytes` to one of `capacity` (it grows by half
 // again, as kernels/cuda/runtime_api.cu does): the same value when no allocation is needed.
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes);

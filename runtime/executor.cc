@@ -263,7 +263,18 @@ void Executor::plan_device_costs() {
     for (const OutSpec& o : n.outs) outs.push_back(o.shape);
     if (on_cuda) {
       try {
-        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32, !attention_fp32(opt_)));
+        // A parameter read by a bf16 matmul comes from the bf16 weight cache: converted once per
+        // write (upload or optimizer update), not per use.
+        uint32_t cached = 0;
+        if (n.op == Op::matmul && !opt_.matmul_fp32)
+          for (size_t i = 0; i < n.inputs.size() && i < 2; i++)
+            if (g_.node(n.inputs[i].node).op == Op::param) {
+              cached |= 1u << i;
+              if (std::find(cached_weights_.begin(), cached_weights_.end(), n.inputs[i].node) == cached_weights_.end())
+                cached_weights_.push_back(n.inputs[i].node);
+            }
+        step_cached_.push_back(cached);
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32, !attention_fp32(opt_), cached));
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
@@ -276,6 +287,7 @@ void Executor::plan_device_costs() {
     else device_bytes_.outputs += int64_t(s.bytes);
   }
   device_bytes_.arena = int64_t(plan_.arena_bytes);
+  for (int leaf : cached_weights_) device_bytes_.weight_copies += shape_numel(g_.spec(Value{leaf, 0}).shape) * 2;
   if (on_cuda) {
     int64_t cap = 0;
     for (const CudaNodeCost& c : step_cost_) cap = cuda_scratch_after(cap, c.scratch_bytes);
@@ -420,10 +432,12 @@ void Executor::run() {
   }();
   cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
   cuda_opt.attention_fp32 = attention_fp32(opt_);
+  const int64_t conversions_before = on_cuda && perform && !standin_ ? cuda_weight_conversions() : 0;
 #endif
   auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
 #ifdef GOLFRT_WITH_CUDA
     if (on_cuda && !standin_) {
+      cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
       cuda_run_node(n, ins, outs, step, cuda_opt);
       if (profile_on_) dev.sync();  // per-op times need the kernels finished
       return;
@@ -461,6 +475,26 @@ void Executor::run() {
     } catch (const std::exception& e) {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }
+  }
+  if (on_cuda) {
+    // The cached weights' conversions: on a GPU as the cache made them; counting and on the stand-in
+    // device, as it would: one for a weight uploaded this run (host-bound: its copy is stale) or
+    // written since the last run (an optimizer's update of a device-resident weight), else none.
+#ifdef GOLFRT_WITH_CUDA
+    if (perform && !standin_) dev.launched(cuda_weight_conversions() - conversions_before);
+#endif
+    if (!perform || standin_)
+      for (int leaf : cached_weights_) {
+        auto v = values_.find({leaf, 0});
+        if (host_side(leaf) || v == values_.end()) {
+          dev.launched(1);
+          continue;
+        }
+        const uint64_t writes = v->second.writes();
+        auto seen = weight_writes_seen_.find(leaf);
+        if (seen == weight_writes_seen_.end() || seen->second != writes) dev.launched(1);
+        weight_writes_seen_[leaf] = writes;
+      }
   }
   if (on_cuda) {
     // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.
@@ -515,6 +549,10 @@ void Executor::run() {
       }
       if (!counted_lt_workspace_ && lt_workspace_bytes_ > 0) dev.allocated(1, lt_workspace_bytes_);
       counted_lt_workspace_ = true;
+      // The bf16 weight cache's copies, one allocation per weight when first converted.
+      if (!counted_weight_copies_ && !cached_weights_.empty())
+        dev.allocated(int64_t(cached_weights_.size()), device_bytes_.weight_copies);
+      counted_weight_copies_ = true;
     }
   }
   ledger_ = ledger;

@@ -122,6 +122,10 @@ class Executor {
   DeviceLedger ledger_, ledger_total_;
   DeviceBytes device_bytes_;
   std::vector<CudaNodeCost> step_cost_;  // CUDA: per step of the plan
+  std::vector<uint32_t> step_cached_;    // CUDA: per step, the inputs read through the bf16 weight cache
+  std::vector<int> cached_weights_;      // CUDA: the parameter leaves those are (each once)
+  bool counted_weight_copies_ = false;   // count-only: their copies' allocations counted once
+  std::map<int, uint64_t> weight_writes_seen_;  // count-only, stand-in: each weight's write count at the last run
   int64_t counted_scratch_ = 0;          // count-only: the scratch capacity the runs so far reached
   bool counted_lt_workspace_ = false;    // count-only: cuBLASLt's workspace allocated by a run
   int64_t lt_workspace_bytes_ = 0;       // CUDA: cuBLASLt's workspace, when the plan has a matmul

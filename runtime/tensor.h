@@ -5,6 +5,7 @@
 // (runtime/device_memory.h) Device::cuda storage is host memory, still refused to get/set/to, so
 // code that would read device memory on the host fails there as it would on a GPU.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,12 @@ struct Storage {
   unsigned char* ptr = nullptr;
   size_t size = 0;
   Device device = Device::cpu;
+  // Bumped each time a writable pointer to these bytes is handed out (Tensor::raw() and all that
+  // goes through it: data<T>(), set, fill, copy_from). A copy derived from the bytes (the bf16
+  // weight cache, runtime/bf16_weight_cache.h) is current only while this is unchanged. A relaxed
+  // load and store, not an atomic add: two racing writers may bump it once between them, which
+  // still changes it.
+  std::atomic<uint64_t> writes{0};
   bool standin = false;  // Device::cuda memory of the stand-in device (host memory)
   explicit Storage(size_t n, Device d = Device::cpu);  // zero-filled
   Storage(const Storage&) = delete;
@@ -54,10 +61,24 @@ class Tensor {
   int rank() const { return int(shape_.size()); }
   bool defined() const { return storage_ != nullptr; }
 
-  void* raw() { return storage_ ? storage_->ptr + offset_ : nullptr; }
+  // The writable pointer counts as a write (Storage::writes): take it only to write, and never keep
+  // it past the operation it was taken for.
+  void* raw() {
+    if (!storage_) return nullptr;
+    storage_->writes.store(storage_->writes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return storage_->ptr + offset_;
+  }
   const void* raw() const { return storage_ ? storage_->ptr + offset_ : nullptr; }
   template <class T> T* data() { return static_cast<T*>(raw()); }
   template <class T> const T* data() const { return static_cast<const T*>(raw()); }
+
+  // Storage::writes of the bytes under this tensor (0 for an undefined tensor).
+  uint64_t writes() const { return storage_ ? storage_->writes.load(std::memory_order_relaxed) : 0; }
+  // True when the tensor covers its storage exactly (not a slot of an arena or a part of a buffer).
+  bool whole_storage() const { return storage_ && offset_ == 0 && nbytes() == storage_->size; }
+  // The storage, for a cache that must notice when it is freed (a new one may reuse its address).
+  std::weak_ptr<const Storage> storage_ref() const { return storage_; }
+  const Storage* storage_id() const { return storage_.get(); }
 
   Tensor clone() const;
   // A tensor of another shape with the same element count over the same bytes.

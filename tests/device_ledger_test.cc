@@ -79,6 +79,22 @@ TEST(DeviceLedger, cuda_launches_per_op_follow_the_backend_dispatch) {
     EXPECT_EQ(cost_of(ga, bwd).scratch_bytes, 24 * 64 * 32 * 2 + (64 + (xsa ? 3 * 512 : 0)) * 4) << "xsa " << xsa;
     EXPECT_EQ(cost_of(ga, bwd, true, false).launches, xsa ? 4 : 3) << "xsa " << xsa;
   }
+
+  // Sums follow kernels/reduce_plan.h: a bias gradient over a micro-batch's 65,536 rows has 512
+  // outputs, too few to fill 132 SMs, so it is split (525 chunks of 125 rows: partials in scratch,
+  // then a second pass); per-row sums of 65,536 rows fill the GPU in one pass; a loss mean over
+  // 65,536 numbers splits into 256 warp-sized chunks.
+  Graph gr;
+  Var rows = input(gr, "rows", {65536, 512});
+  sum_to(rows, {512});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum_to)).launches, 2);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum_to)).scratch_bytes, 525 * 512 * 8);
+  sum(rows, {1});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum)).launches, 1);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::sum)).scratch_bytes, 0);
+  mean(input(gr, "losses", {65536}), {0});
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::mean)).launches, 2);
+  EXPECT_EQ(cost_of(gr, last_node_of(gr, Op::mean)).scratch_bytes, 256 * 8);
 }
 
 // A one-layer model with its gradients accumulated into "grad.*" leaves, as TrainStep builds it.
@@ -146,11 +162,14 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   }
   EXPECT_EQ(views, 1) << "the reshape of x is a view";
   launches -= views;  // a view runs nothing (it would be one device copy)
-  EXPECT_EQ(l.launches, launches);
+  // cost_of counts each matmul converting both operands; a weight's bf16 copy comes from the
+  // weight cache instead, converted once per run for a host-bound (uploaded) weight. The forward
+  // reads each of its 3 weights in one matmul: 3 conversions fewer, 3 more.
+  EXPECT_EQ(l.launches, launches - 3 + 3);
   EXPECT_GT(l.launches, 10);
-  // The first run grows the kernels' scratch (bf16 operands) and cuBLASLt's workspace; later
-  // runs allocate nothing.
-  EXPECT_EQ(l.allocations, 2);
+  // The first run grows the kernels' scratch (bf16 operands) and cuBLASLt's workspace, and makes
+  // the bf16 copies of the 3 weights (the weight cache); later runs allocate nothing.
+  EXPECT_EQ(l.allocations, 2 + 3);
   ex.run();
   EXPECT_EQ(ex.ledger().allocations, 0);
   EXPECT_EQ(ex.ledger().uploads, 5);
@@ -163,7 +182,8 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   EXPECT_EQ(b.leaves, params + 2 * Tiny::B * Tiny::T * 4);
   EXPECT_EQ(b.outputs, 4);
   EXPECT_GE(b.scratch, int64_t(32) << 20);
-  EXPECT_EQ(b.total(), b.arena + b.leaves + b.outputs + b.scratch);
+  EXPECT_EQ(b.weight_copies, params / 2) << "a bf16 copy of each weight a matmul reads";
+  EXPECT_EQ(b.total(), b.arena + b.leaves + b.outputs + b.scratch + b.weight_copies);
   EXPECT_NE(ex.profile_report().find("device: runs 2"), std::string::npos) << ex.profile_report();
 }
 
@@ -192,6 +212,34 @@ TEST(DeviceLedger, host_bound_parameters_and_gradients_are_mirrored_each_run) {
   EXPECT_EQ(l.downloads, 3 + 1 + 1);
   EXPECT_EQ(l.download_bytes, params + 4 + cuda_fault_record_bytes());
   EXPECT_EQ(l.allocations, 0);
+}
+
+// The bf16 weight cache (runtime/bf16_weight_cache.h): a micro-batch's forward and backward read
+// each weight in two matmuls (x·Wᵀ and dy·W), and before the cache each read converted it. Now a
+// weight is converted once per run while it is uploaded each run, and not at all once it stays on
+// the device (its copy is remade after the optimizer writes it, outside the micro-batch's run).
+// Fails on the code before the cache: 2 conversions per matmul, whatever its operands.
+TEST(DeviceLedger, a_weight_is_converted_to_bf16_once_per_write_not_per_matmul) {
+  auto m = make_tiny();
+  TrainStep step(m->g, m->loss, m->store, counting());
+  Executor& ex = step.executor();
+  ex.bind("tokens", m->tokens);
+  ex.bind("targets", m->targets);
+  ex.run();
+  int64_t uncached = 0, weight_reads = 0, matmuls = 0;
+  for (int id : ex.plan().steps) {
+    const Node& n = m->g.node(id);
+    if (n.op == Op::input || n.op == Op::param) continue;
+    uncached += cost_of(m->g, n).launches;
+    if (n.op != Op::matmul) continue;
+    matmuls++;
+    for (const Value& v : n.inputs) weight_reads += m->g.node(v.node).op == Op::param ? 1 : 0;
+  }
+  int64_t views = 0;
+  for (const MemoryPlan::Slot& s : ex.plan().slots) views += s.alias >= 0 ? 1 : 0;
+  EXPECT_GE(weight_reads, 6) << "forward and backward read the 3 weights";
+  EXPECT_GT(matmuls, weight_reads);
+  EXPECT_EQ(ex.ledger().launches, uncached - views - weight_reads + 3) << "one conversion per uploaded weight";
 }
 
 TEST(DeviceLedger, cpu_runs_touch_no_device) {

@@ -1,59 +1,60 @@
-// Softcapped cross entropy, one block per row: the capped logits' maximum, then Σ exp(z − max)
-// in double through a fixed-order block sum (DESIGN §3: fp32 or better loss statistics).
+// Softcapped cross entropy over rows of logits: one warp per row up to kWarpRowMax classes (the
+// baseline's 1,024-token vocabulary), one block per longer row. The capped logits' maximum, then
+// Σ exp(z − max) in double through a fixed-order sum (DESIGN §3: fp32 or better loss statistics).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/row_group.cuh"
 
 namespace golf::cuda {
 namespace {
 
 __device__ inline float capped(float x, float softcap, float inv) { return softcap != 0.f ? softcap * tanhf(x * inv) : x; }
 
-// Returns the row maximum and Σ exp(z − max) (every thread gets both).
-__device__ inline void row_stats(int64_t v, const float* xr, float softcap, float* mbuf, double* sbuf, float& m,
-                                 double& sum) {
+// The row maximum and Σ exp(z − max) (every lane of the row gets both).
+template <class Row>
+__device__ inline void row_stats(const Row& g, int64_t v, const float* xr, float softcap, float& m, double& sum) {
   const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
   float mx = -INFINITY;
-  for (int64_t j = threadIdx.x; j < v; j += kThreads) mx = fmaxf(mx, capped(xr[j], softcap, inv));
-  m = block_max(mx, mbuf);
+  for (int64_t j = g.lane(); j < v; j += Row::kWidth) mx = fmaxf(mx, capped(xr[j], softcap, inv));
+  m = g.max(mx);
   double s = 0.0;
-  for (int64_t j = threadIdx.x; j < v; j += kThreads) s += double(expf(capped(xr[j], softcap, inv) - m));
-  sum = block_sum(s, sbuf);
+  for (int64_t j = g.lane(); j < v; j += Row::kWidth) s += double(expf(capped(xr[j], softcap, inv) - m));
+  sum = g.sum(s);
 }
 
-__global__ void cross_entropy_kernel(int64_t v, float softcap, const float* x, const int32_t* targets, float* loss,
-                                     FaultRecord* f, int tag) {
-  __shared__ float mbuf[kThreads];
-  __shared__ double sbuf[kThreads];
-  const int64_t i = blockIdx.x;
+template <class Row>
+__device__ void cross_entropy_row(const Row& g, int64_t v, float softcap, const float* x, const int32_t* targets,
+                                  float* loss, FaultRecord* f, int tag) {
+  const int64_t i = g.row();
   const float* xr = x + i * v;
   const int32_t tg = targets[i];
   const bool ok = tg >= 0 && tg < v;
-  if (!ok && threadIdx.x == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
+  if (!ok && g.lane() == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
   float m;
   double sum;
-  row_stats(v, xr, softcap, mbuf, sbuf, m, sum);
-  if (threadIdx.x == 0) {
+  row_stats(g, v, xr, softcap, m, sum);
+  if (g.lane() == 0) {
     const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
     loss[i] = ok ? float(double(m) + log(sum) - double(capped(xr[tg], softcap, inv))) : 0.f;
   }
 }
 
-__global__ void cross_entropy_backward_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
-                                              const float* dloss, float* dx, FaultRecord* f, int tag) {
-  __shared__ float mbuf[kThreads];
-  __shared__ double sbuf[kThreads];
-  const int64_t i = blockIdx.x;
+template <class Row>
+__device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softcap, const float* x,
+                                           const int32_t* targets, const float* dloss, float* dx, FaultRecord* f,
+                                           int tag) {
+  const int64_t i = g.row();
   const float* xr = x + i * v;
   float* dr = dx + i * v;
   const int32_t tg = targets[i];
   const bool ok = tg >= 0 && tg < v;
-  if (!ok && threadIdx.x == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
+  if (!ok && g.lane() == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
   float m;
   double sum;
-  row_stats(v, xr, softcap, mbuf, sbuf, m, sum);
+  row_stats(g, v, xr, softcap, m, sum);
   const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
-  const float g = float(double(dloss[i]) / sum);
-  for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+  const float gs = float(double(dloss[i]) / sum);
+  for (int64_t j = g.lane(); j < v; j += Row::kWidth) {
     const float th = softcap != 0.f ? tanhf(xr[j] * inv) : 0.f;
     const float e = expf((softcap != 0.f ? softcap * th : xr[j]) - m);
     if (j == tg) {
@@ -61,9 +62,38 @@ __global__ void cross_entropy_backward_kernel(int64_t v, float softcap, const fl
       const double dzt = (double(e) / sum - 1.0) * double(dloss[i]);
       dr[j] = float(softcap != 0.f ? dzt * (1.0 - double(th) * double(th)) : dzt);
     } else {
-      dr[j] = softcap != 0.f ? e * g * (1.f - th * th) : e * g;
+      dr[j] = softcap != 0.f ? e * gs * (1.f - th * th) : e * gs;
     }
   }
+}
+
+__global__ void cross_entropy_block_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
+                                           float* loss, FaultRecord* f, int tag) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  cross_entropy_row(BlockRow{sbuf, mbuf}, v, softcap, x, targets, loss, f, tag);
+}
+
+__global__ void cross_entropy_warp_kernel(int64_t n, int64_t v, float softcap, const float* x, const int32_t* targets,
+                                          float* loss, FaultRecord* f, int tag) {
+  const WarpRow g;
+  if (g.row() >= n) return;  // the whole warp leaves together
+  cross_entropy_row(g, v, softcap, x, targets, loss, f, tag);
+}
+
+__global__ void cross_entropy_backward_block_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
+                                                    const float* dloss, float* dx, FaultRecord* f, int tag) {
+  __shared__ float mbuf[kThreads];
+  __shared__ double sbuf[kThreads];
+  cross_entropy_backward_row(BlockRow{sbuf, mbuf}, v, softcap, x, targets, dloss, dx, f, tag);
+}
+
+__global__ void cross_entropy_backward_warp_kernel(int64_t n, int64_t v, float softcap, const float* x,
+                                                   const int32_t* targets, const float* dloss, float* dx,
+                                                   FaultRecord* f, int tag) {
+  const WarpRow g;
+  if (g.row() >= n) return;
+  cross_entropy_backward_row(g, v, softcap, x, targets, dloss, dx, f, tag);
 }
 
 // Soft targets, one block per row: lse from the row maximum and Σ exp in double, then the
@@ -124,7 +154,12 @@ void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const flo
 void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag) {
   if (n == 0) return;
   if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy: more than 2^31 rows");
-  cross_entropy_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, float(softcap), x, targets, loss, fault_slot(), tag);
+  if (warp_rows(v))
+    cross_entropy_warp_kernel<<<row_blocks(n, v), kThreads, 0, stream()>>>(n, v, float(softcap), x, targets, loss,
+                                                                          fault_slot(), tag);
+  else
+    cross_entropy_block_kernel<<<row_blocks(n, v), kThreads, 0, stream()>>>(v, float(softcap), x, targets, loss,
+                                                                           fault_slot(), tag);
   check_launch("cross_entropy");
 }
 
@@ -132,8 +167,12 @@ void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x
                             const float* dloss, float* dx, int tag) {
   if (n == 0) return;
   if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy_backward: more than 2^31 rows");
-  cross_entropy_backward_kernel<<<unsigned(n), kThreads, 0, stream()>>>(v, float(softcap), x, targets, dloss, dx,
-                                                                        fault_slot(), tag);
+  if (warp_rows(v))
+    cross_entropy_backward_warp_kernel<<<row_blocks(n, v), kThreads, 0, stream()>>>(n, v, float(softcap), x, targets,
+                                                                                   dloss, dx, fault_slot(), tag);
+  else
+    cross_entropy_backward_block_kernel<<<row_blocks(n, v), kThreads, 0, stream()>>>(v, float(softcap), x, targets,
+                                                                                    dloss, dx, fault_slot(), tag);
   check_launch("cross_entropy_backward");
 }
 

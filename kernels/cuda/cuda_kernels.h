@@ -51,8 +51,13 @@ void token_shift(int64_t b, int64_t t, int64_t inner, int64_t k, const float* x,
 // cpu::matmul's contract. bf16: A and B rounded to bf16 (round to nearest even), products summed
 // in fp32 by cuBLASLt; fp32: fp32 inputs and fp32 compute (no TF32).
 enum class MatmulPrecision { bf16, fp32 };
+// a_bf16 / b_bf16: the operand already in bf16 (runtime/bf16_weight_cache.h's copy of a weight),
+// used instead of converting a or b into scratch; bf16 precision only.
 void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
-            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p);
+            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p, const void* a_bf16 = nullptr,
+            const void* b_bf16 = nullptr);
+// y[i] = bf16(x[i]), round to nearest even (the matmul's conversion; the weight cache's).
+void to_bf16(int64_t n, const float* x, void* y);
 
 // ---- rms_norm.cu ---------------------------------------------------------------------------
 void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y);

@@ -2,7 +2,8 @@
 // C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ: the row-major buffers, read column-major, are
 // already the transposes, and no data moves.
 //
-// bf16 (the training default, DESIGN §3): A and B are rounded to bf16 into scratch each call, and
+// bf16 (the training default, DESIGN §3): A and B are rounded to bf16 into scratch, unless the
+// caller passes an operand's bf16 copy (a cached weight, runtime/bf16_weight_cache.h), and
 // cuBLASLt multiplies them with fp32 accumulation and an fp32 output. fp32: fp32 inputs with
 // CUBLAS_COMPUTE_32F (never TF32), for tests and for comparing against the CPU.
 #include <cublasLt.h>
@@ -134,8 +135,16 @@ void run_lt(int64_t batch, int64_t m, int64_t n, int64_t k, const void* a, bool 
 
 }  // namespace
 
+void to_bf16(int64_t n, const float* x, void* y) {
+  if (n <= 0) return;
+  to_bf16_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, x, static_cast<__nv_bfloat16*>(y));
+  check_launch("to_bf16");
+}
+
 void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
-            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p) {
+            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p, const void* a_bf16, const void* b_bf16) {
+  if (p != MatmulPrecision::bf16 && (a_bf16 || b_bf16))
+    throw std::invalid_argument("matmul: a bf16 copy of an operand was passed to the fp32 path");
   if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
     throw std::invalid_argument("matmul: negative size or stride (batch " + std::to_string(batch) + ", m " + std::to_string(m) +
                                 ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", stride_b " + std::to_string(stride_b) + ")");
@@ -154,12 +163,20 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool
   const int64_t na = batch * m * k, nb = stride_b == 0 ? k * n : batch * stride_b;
   if (p == MatmulPrecision::bf16) {
     const int64_t b_at = (na + 127) / 128 * 128;  // B's copy starts 256-byte aligned
+    // The scratch is the same size either way (runtime/device_ledger.cc reserves it per node).
     auto* buf = static_cast<__nv_bfloat16*>(scratch(size_t(b_at + nb) * sizeof(__nv_bfloat16)));
-    to_bf16_kernel<<<blocks_for(na), kThreads, 0, stream()>>>(na, a, buf);
-    to_bf16_kernel<<<blocks_for(nb), kThreads, 0, stream()>>>(nb, b, buf + b_at);
-    check_launch("to_bf16");
-    pa = buf;
-    pb = buf + b_at;
+    if (a_bf16) {
+      pa = a_bf16;
+    } else {
+      to_bf16(na, a, buf);
+      pa = buf;
+    }
+    if (b_bf16) {
+      pb = b_bf16;
+    } else {
+      to_bf16(nb, b, buf + b_at);
+      pb = buf + b_at;
+    }
   }
   if (stride_b == 0 && batch > 1) {
     // A shared B under a transposed A: one call per problem (a zero batch stride is not relied on).

@@ -1,38 +1,63 @@
-// One block per row; the statistic in double through a fixed-order block sum (DESIGN §3: fp32
-// storage, statistics at least fp32).
+// RMSNorm over the last axis: one warp per row up to kWarpRowMax numbers (the per-head norms over
+// 64, the model's 512), one block per longer row. The statistic in double through a fixed-order
+// sum (DESIGN §3: fp32 storage, statistics at least fp32).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/row_group.cuh"
 
 namespace golf::cuda {
 namespace {
 
-__global__ void rms_norm_kernel(int64_t d, double eps, const float* x, float* y) {
-  __shared__ double buf[kThreads];
-  const float* xr = x + int64_t(blockIdx.x) * d;
-  float* yr = y + int64_t(blockIdx.x) * d;
+template <class Row> __device__ void rms_norm_row(const Row& g, int64_t d, double eps, const float* xr, float* yr) {
   double ss = 0.0;
-  for (int64_t j = threadIdx.x; j < d; j += kThreads) ss += double(xr[j]) * double(xr[j]);
-  ss = block_sum(ss, buf);
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) ss += double(xr[j]) * double(xr[j]);
+  ss = g.sum(ss);
   const double inv = 1.0 / sqrt(ss / double(d) + eps);
-  for (int64_t j = threadIdx.x; j < d; j += kThreads) yr[j] = float(double(xr[j]) * inv);
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) yr[j] = float(double(xr[j]) * inv);
 }
 
-__global__ void rms_norm_backward_kernel(int64_t d, double eps, const float* x, const float* dy, float* dx) {
-  __shared__ double buf[kThreads];
-  const int64_t off = int64_t(blockIdx.x) * d;
-  const float *xr = x + off, *gr = dy + off;
-  float* dr = dx + off;
+template <class Row>
+__device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const float* xr, const float* gr, float* dr) {
   double ss = 0.0, gx = 0.0;
-  for (int64_t j = threadIdx.x; j < d; j += kThreads) {
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) {
     ss += double(xr[j]) * double(xr[j]);
     gx += double(gr[j]) * double(xr[j]);
   }
-  ss = block_sum(ss, buf);
-  gx = block_sum(gx, buf);
+  ss = g.sum(ss);
+  gx = g.sum(gx);
   const double inv = 1.0 / sqrt(ss / double(d) + eps);
   // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
   const double c = inv * inv * inv * gx / double(d);
-  for (int64_t j = threadIdx.x; j < d; j += kThreads) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
+}
+
+__global__ void rms_norm_block_kernel(int64_t d, double eps, const float* x, float* y) {
+  __shared__ double dbuf[kThreads];
+  const BlockRow g{dbuf, nullptr};
+  const int64_t off = g.row() * d;
+  rms_norm_row(g, d, eps, x + off, y + off);
+}
+
+__global__ void rms_norm_warp_kernel(int64_t rows, int64_t d, double eps, const float* x, float* y) {
+  const WarpRow g;
+  if (g.row() >= rows) return;  // the whole warp leaves together
+  const int64_t off = g.row() * d;
+  rms_norm_row(g, d, eps, x + off, y + off);
+}
+
+__global__ void rms_norm_backward_block_kernel(int64_t d, double eps, const float* x, const float* dy, float* dx) {
+  __shared__ double dbuf[kThreads];
+  const BlockRow g{dbuf, nullptr};
+  const int64_t off = g.row() * d;
+  rms_norm_backward_row(g, d, eps, x + off, dy + off, dx + off);
+}
+
+__global__ void rms_norm_backward_warp_kernel(int64_t rows, int64_t d, double eps, const float* x, const float* dy,
+                                              float* dx) {
+  const WarpRow g;
+  if (g.row() >= rows) return;
+  const int64_t off = g.row() * d;
+  rms_norm_backward_row(g, d, eps, x + off, dy + off, dx + off);
 }
 
 // The LN scale c folded into the norm (rms_norm_scaled): the kernels above with one more factor.
@@ -74,14 +99,18 @@ void check_rows(int64_t rows) {
 void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y) {
   if (rows == 0 || d == 0) return;
   check_rows(rows);
-  rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, x, y);
+  if (warp_rows(d)) rms_norm_warp_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(rows, d, eps, x, y);
+  else rms_norm_block_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(d, eps, x, y);
   check_launch("rms_norm");
 }
 
 void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx) {
   if (rows == 0 || d == 0) return;
   check_rows(rows);
-  rms_norm_backward_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, x, dy, dx);
+  if (warp_rows(d))
+    rms_norm_backward_warp_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(rows, d, eps, x, dy, dx);
+  else
+    rms_norm_backward_block_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(d, eps, x, dy, dx);
   check_launch("rms_norm_backward");
 }
 

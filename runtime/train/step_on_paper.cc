@@ -32,6 +32,10 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
     if (n.op == Op::input || n.op == Op::param || views.count(id)) continue;
     p->nodes++;
     const Shape& out = n.outs[0].shape;
+    GraphOnPaper::OpTally& tally = p->by_op[op_info(n.op).name];
+    tally.nodes++;
+    for (const Value& v : n.inputs) tally.bytes += double(value_bytes(g, v));
+    for (int k = 0; k < int(n.outs.size()); k++) tally.bytes += double(value_bytes(g, Value{id, k}));
     if (n.op == Op::matmul) {
       const MatmulDims d = matmul_dims(n, g.spec(n.inputs[0]).shape, g.spec(n.inputs[1]).shape, out);
       p->matmul_flops += 2.0 * double(shape_numel(out)) * double(d.k);

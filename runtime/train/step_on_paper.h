@@ -6,6 +6,7 @@
 // scripts/bench/bench_step_paper.cc (docs/perf.md, "GPU step on paper").
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "runtime/device_ledger.h"
@@ -22,6 +23,14 @@ struct GraphOnPaper {
   double attention_flops = 0;   // attention forward and backward (bf16 tensor cores by default)
   double other_flops = 0;       // the rest, one per element of each node's largest operand
   double other_bytes = 0;       // the rest's reads and writes (memory bound)
+  // Per op name, every node that does work (matmul and attention included): how many, and the
+  // bytes its inputs and outputs hold at 4 bytes an element (what an unfused kernel reads and
+  // writes at least). For predictions that fuse or narrow some ops and not others (docs/perf.md).
+  struct OpTally {
+    int64_t nodes = 0;
+    double bytes = 0;
+  };
+  std::map<std::string, OpTally> by_op;
 };
 
 struct StepOnPaper {

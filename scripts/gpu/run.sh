@@ -7,8 +7,9 @@
 #   scripts/gpu/run.sh quick   (<= 300 s) facts, configure, build what the checks need, ldd, the
 #                              CUDA tests, the step benchmark (bench_cuda, with GOLFRT_PROFILE)
 #   scripts/gpu/run.sh full    (<= 540 s) quick's steps, then the whole build, NCCL, PyTorch's side
-#                              at the same shapes, compute-sanitizer where present, the rest of the
-#                              suite
+#                              at the same shapes (attention rows; the whole training step side by
+#                              side, scripts/bench/gpu_train.sh), compute-sanitizer where present,
+#                              the rest of the suite
 #   scripts/gpu/run.sh MODE --plan   print each step and its cap, check the caps fit the mode's
 #                              budget, run nothing (CTest `gpu_run_plan` runs this here)
 #
@@ -31,13 +32,16 @@ PLAN_ONLY=0
 case "$MODE" in
   quick) BUDGET=${GOLFRT_GPU_BUDGET_S:-295} ;;
   full) BUDGET=${GOLFRT_GPU_BUDGET_S:-535} ;;
-  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
   *) echo "run.sh: unknown mode '$MODE' (quick or full; add --plan to print the steps)" >&2; exit 2 ;;
 esac
 
 # The steps of each mode and their caps in seconds, in order. The plan test checks the sums.
 QUICK_STEPS="facts:10 configure:45 build_quick:130 ldd:10 cuda_tests:60 bench_step:40"
-FULL_STEPS="$QUICK_STEPS build_all:90 nccl:40 bench_torch:30 sanitizer:40 ctest:40"
+# full's gpu_train (the side-by-side step against PyTorch) took its 70 s from build_all (90 -> 65:
+# quick already built golfrt, the CUDA suites and both benchmarks), nccl (40 -> 30: its inner
+# timeouts are a quarter of the cap each), bench_torch (30 -> 25), sanitizer and ctest (40 -> 25).
+FULL_STEPS="$QUICK_STEPS build_all:65 nccl:30 bench_torch:25 gpu_train:70 sanitizer:25 ctest:25"
 if [ "$MODE" = quick ]; then STEPS=$QUICK_STEPS; else STEPS=$FULL_STEPS; fi
 # GOLFRT_GPU_CAP_SCALE (default 1) multiplies every cap and the budget: for a dry run on the slow
 # 2-core build machine, never on the GPU machine.
@@ -137,7 +141,7 @@ step configure cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release 
   -DGOLFRT_MPI=OFF -DGOLFRT_NCCL=AUTO || exit 1
 
 # What quick needs first: the CLI, the CUDA suites and the benchmark; the rest comes in full.
-step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test cuda_attention_tc_test bench_cuda || exit 1
+step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test cuda_real_shapes_test cuda_attention_tc_test bench_cuda bench_gpu_train || exit 1
 
 ldd_check() {  # nothing "not found": the shared libraries come from the sysroot through the rpath
   local bad=0 b
@@ -158,7 +162,7 @@ export GOLFRT_REQUIRE_CUDA=$GPU_EXPECTED OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} O
 "$BUILD"/golfrt version >"$OUT/version.txt" 2>&1
 cuda_tests() {
   local bin base rc t bad=0
-  for bin in "$BUILD"/tests/cuda_ops_test "$BUILD"/tests/cuda_train_test "$BUILD"/tests/cuda_attention_tc_test; do
+  for bin in "$BUILD"/tests/cuda_ops_test "$BUILD"/tests/cuda_train_test "$BUILD"/tests/cuda_real_shapes_test "$BUILD"/tests/cuda_attention_tc_test; do
     base=$(basename "$bin")
     rc=0
     "$bin" >"$LOGS/$base.log" 2>&1 || rc=$?
@@ -214,6 +218,14 @@ if [ "$MODE" = full ]; then
   if [ "$GPU_EXPECTED" = 1 ]; then step bench_torch python3 "$ROOT"/scripts/bench/cuda_attention_torch.py
   else skip bench_torch "no GPU expected"; fi
 
+  # The side-by-side step (scripts/bench/gpu_train.sh): PyTorch 2 compiled with bf16 autocast and
+  # flash SDPA, then golfrt, from the same weights and batches; 5 steps of 524,288 tokens, the first
+  # 2 untimed (torch.compile); fails when the losses after 5 steps differ by more than 2%.
+  if [ "$GPU_EXPECTED" = 1 ]; then
+    BENCH="$BUILD"/scripts/bench/bench_gpu_train PYTHON=python3 step gpu_train "$ROOT"/scripts/bench/gpu_train.sh \
+      --steps 5 --warmup 2
+  else skip gpu_train "no GPU expected"; fi
+
   # compute-sanitizer on the kernels with tiles, shared memory and sorts.
   sanitizer() {
     local san filter rc=0
@@ -235,7 +247,7 @@ if [ "$MODE" = full ]; then
   else skip sanitizer "no GPU expected or no compute-sanitizer"; fi
 
   # The rest of the suite (the CUDA suites ran above, one process per test).
-  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|GuardBytes|Shapes/CudaAttentionTc|CudaAttention)" \
+  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|CudaRealShapes|GuardBytes|Shapes/CudaAttentionTc|CudaAttention|gpu_train_smoke)" \
     --timeout "$(cap_of ctest)"
 fi
 
