@@ -96,6 +96,9 @@ EvalResult decode_with_ttt(LoadedModel& m, const Args& a, Evaluator& ev, const s
   };
   NameMatcher names = [&m](const std::string& n, const std::string& p) { return m.script->name_matches(n, p); };
   TttResult r = run_ttt(s, m.factory, m.eval_model->store, ev, val, table, w, names, on_chunk);
+  if (s.scheme == "lora")
+    std::fprintf(stderr, "ttt lora: rank-%lld adapters on %zu weights (%lld matmuls)\n", (long long)s.rank,
+                 r.adapted.size(), (long long)r.adapted_uses);
   if (jsonl.is_open() && !jsonl) throw std::runtime_error("--ttt-jsonl: writing " + jsonl_path + " failed");
   return r.score;
 }

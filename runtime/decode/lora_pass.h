@@ -22,7 +22,8 @@ struct LoraGraph {
 
 // `m` is a full-sequence graph whose "tokens" input is [B, T]; each linear use's left operand must
 // hold B·(rows) rows in batch-major order (true of [B, T, in] and of [B·T, in]). A use with a
-// transposed left operand is not adapted. Throws when no weight of `params` has a linear use.
+// transposed left operand, or whose size is not a whole number of B rows of `in`, is not adapted
+// (`uses` counts the ones that are). Throws when no weight of `params` has a linear use.
 LoraGraph attach_lora(const ModelGraph& m, const std::vector<std::string>& params, int64_t rank);
 
 }  // namespace golf

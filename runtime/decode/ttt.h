@@ -70,6 +70,9 @@ struct TttResult {
   // test compares these bit for bit.
   std::vector<double> loss_at;
   int64_t chunks = 0, steps = 0;
+  // lora: the weights that got adapters and the matmuls corrected (a shared weight counts each use).
+  std::vector<std::string> adapted;
+  int64_t adapted_uses = 0;
 };
 
 // Scores the windows `w` (Evaluator::block_windows or sliding_windows; for lora only their span of

@@ -91,6 +91,8 @@ TttResult run_ttt_lora(const TttSettings& s, const GraphFactory& factory, ParamS
   std::unique_ptr<ModelGraph> base = factory("eval", R, seq);
   LoraGraph lg = attach_lora(*base, weights, s.rank);
   ModelGraph& m = *lg.model;
+  r.adapted = lg.weights;
+  r.adapted_uses = lg.uses;
   Var per_token = golfrt_scored_loss(m);
   Var mask = input(m.graph, "ttt.mask", {R * seq});
   Var loss = sum_all(mul(per_token, mask));  // each row's mean over its piece: rows train independently
