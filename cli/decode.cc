@@ -58,6 +58,20 @@ int cmd_decode(const std::vector<std::string>& argv) {
   // A sample of windows checks that no score depends on later tokens (0 turns it off).
   const int64_t causal_windows = int_option(a, "check-causal", 2, 0, 1 << 20);
   ev.check_causal(m.eval_model->store, "live", val, data.table.vocab, causal_windows);
+  const std::string ttt = a.get("ttt", "");
+  for (const std::string& o : kTttOptions)
+    if (o != "ttt" && a.options.count(o) && ttt.empty())
+      throw std::invalid_argument("--" + o + " sets test-time training, which only --ttt sgd|lora turns on");
+  if (!ttt.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EvalResult r = decode_with_ttt(m, a, ev, val, data.table, mode);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    require_scored(r, a.positional[0] + " on " + data_dir + " (" + mode + ", ttt " + ttt + ")");
+    std::printf("%s on %s (%s, seq %lld, ttt %s): val_loss %.6f  val_bpb %.6f  (%lld targets, %.0f bytes, %.1f s)\n",
+                a.positional[0].c_str(), data_dir.c_str(), mode.c_str(), (long long)seq, ttt.c_str(), r.loss(), r.bpb(),
+                (long long)r.targets, r.bytes, secs);
+    return 0;
+  }
   // A model with a linear combiner (examples/combiner.lua) scores the last positions both ways:
   // the base (its prefill's loss) and the combined prediction (after the thinking step).
   if (mode == "last" && m.eval_model->store.has("combiner.M")) {
@@ -75,20 +89,6 @@ int cmd_decode(const std::vector<std::string>& argv) {
     return 0;
   }
   EvalResult r;
-  const std::string ttt = a.get("ttt", "");
-  for (const std::string& o : kTttOptions)
-    if (o != "ttt" && a.options.count(o) && ttt.empty())
-      throw std::invalid_argument("--" + o + " sets test-time training, which only --ttt sgd|lora turns on");
-  if (!ttt.empty()) {
-    const auto t0 = std::chrono::steady_clock::now();
-    r = decode_with_ttt(m, a, ev, val, data.table, mode);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    require_scored(r, a.positional[0] + " on " + data_dir + " (" + mode + ", ttt " + ttt + ")");
-    std::printf("%s on %s (%s, seq %lld, ttt %s): val_loss %.6f  val_bpb %.6f  (%lld targets, %.0f bytes, %.1f s)\n",
-                a.positional[0].c_str(), data_dir.c_str(), mode.c_str(), (long long)seq, ttt.c_str(), r.loss(), r.bpb(),
-                (long long)r.targets, r.bytes, secs);
-    return 0;
-  }
   if (mode == "blocks") r = ev.run(m.eval_model->store, "live", val, data.table);
   else if (mode == "sliding") r = ev.run_sliding(m.eval_model->store, "live", val, data.table, int_option(a, "stride", 64, 1));
   else if (mode == "last") r = ev.run_last(m.eval_model->store, "live", val, data.table, int_option(a, "chunk", 2048, 1));
