@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dsl/script.h"
+#include "runtime/device_memory.h"
 #include "runtime/tensor.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/device.h"
@@ -26,11 +27,18 @@ struct Args {
   }
 };
 
-// --device cpu|cuda (default cpu). Refused here, before any work, plainly: by a build without
-// CUDA, or when no device is usable.
+// --device cpu|cuda|standin (default cpu). cuda is refused here, before any work, plainly: by a
+// build without CUDA, or when no device is usable. standin is the stand-in device
+// (runtime/device_memory.h, docs/cuda.md): the CUDA path on host memory and the CPU kernels, in any
+// build; GOLFRT_STANDIN_DEVICE=1 in the environment makes --device cuda mean it too.
 inline Device parse_device(const Args& a) {
   const std::string d = a.get("device", "cpu");
   if (d == "cpu") return Device::cpu;
+  if (d == "standin") {
+    set_standin_device(true);
+    return Device::cuda;
+  }
+  if (d == "cuda" && standin_device()) return Device::cuda;
   if (d == "cuda") {
 #ifdef GOLFRT_WITH_CUDA
     std::string why;
@@ -42,7 +50,7 @@ inline Device parse_device(const Args& a) {
                                 "on a machine with nvcc)");
 #endif
   }
-  throw std::invalid_argument("--device must be cpu or cuda, not '" + d + "'");
+  throw std::invalid_argument("--device must be cpu, cuda or standin, not '" + d + "'");
 }
 
 // How golfrt was started (argv[0]), for commands printed back to the user (main.cc sets it).
@@ -103,5 +111,7 @@ int cmd_decode(const std::vector<std::string>& args);
 int cmd_fit(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);  // cli/inspect.cc
 extern const char* const kInspectUsage;
+int cmd_import(const std::vector<std::string>& args);  // cli/import.cc
+extern const char* const kImportUsage;
 
 }  // namespace golf::cli

@@ -66,7 +66,8 @@ const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
      "                    [--seed S] [--out DIR] [--resume | --overwrite] [--checkpoint-every N] [--replay-schedule FILE]\n"
-     "                    [--dtype f32|f64] [--device cpu|cuda] [--nproc N] [--quiet]\n"
+     "                    [--dtype f32|f64] [--device cpu|cuda|standin] [--nproc N] [--quiet]\n"
+     "       golfrt train SCRIPT --device cuda --plan-only [--set ...] [--nproc N] [--resume --out DIR]\n"
      "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
      "  --set key=value        a config key, or train.KEY / quant.KEY (a setting the script's table has)\n"
@@ -79,7 +80,12 @@ const Command kCommands[] = {
      "  --checkpoint-every N   save every N steps (0: at the end only; default the script's)\n"
      "  --replay-schedule FILE replay the LR multipliers an earlier run recorded (its schedule.json)\n"
      "  --device cpu|cuda      where the graphs run (default cpu; cuda needs a CUDA build and a GPU)\n"
-     "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce\n\n"
+     "  --device standin       the CUDA path on the stand-in device: host memory, CPU kernels, every copy\n"
+     "                         and launch counted (any build, no GPU; docs/cuda.md)\n"
+     "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce\n"
+     "  --plan-only            with --device cuda: print the micro-batch the run would use and exit (no data,\n"
+     "                         no training); without train.micro_batch it is derived from count-only plans\n"
+     "                         and the device's free memory (GOLFRT_DEVICE_FREE_BYTES=N plans for N bytes)\n\n"
      "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, the checkpoint is saved, the command that\n"
      "resumes is printed, and golfrt exits 130 (SIGINT) or 143 (SIGTERM); a second signal stops at once.\n"
      "--steps 0 and --time-budget 0 mean none, as in the train table.",
@@ -116,6 +122,8 @@ const Command kCommands[] = {
      "         --ttt-global-every N (documents between sgd passes over scored ones; 0: none) --ttt-seed\n"
      "    --ttt-jsonl FILE  each chunk's (lora: step's) bpb; the script's ttt table sets defaults",
      golf::cli::cmd_decode, nullptr},
+    {"import", "pack a PyTorch state_dict (as safetensors) into an artifact, as train packs its own",
+     golf::cli::kImportUsage, golf::cli::cmd_import, nullptr},
     {"inspect", "show an artifact's size budget tensor by tensor", golf::cli::kInspectUsage, golf::cli::cmd_inspect,
      nullptr},
     {"data", "prepare tokenized shards from text", golf::cli::kDataUsage, golf::cli::cmd_data, nullptr},

@@ -9,6 +9,7 @@
 #include "dsl/artifact_model.h"
 #include "runtime/dist/launch.h"
 #include "runtime/fs.h"
+#include "runtime/train/device_plan.h"
 #include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
 
@@ -25,13 +26,15 @@ std::string stem(const std::string& path) {
 
 namespace {
 int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator& comm);
+int plan_only(const Args& a);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
   Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc"},
-                      {"resume", "quiet", "no-artifact", "overwrite"});
+                      {"resume", "quiet", "no-artifact", "overwrite", "plan-only"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
   const bool cuda = a.get("device", "cpu") == "cuda";
+  if (a.options.count("plan-only")) return plan_only(a);
   if (a.options.count("nproc")) {
     if (!cuda)
       throw std::invalid_argument("--nproc N starts N NCCL ranks, one per GPU (--device cuda); for CPU ranks use "
@@ -64,6 +67,34 @@ int cmd_train(const std::vector<std::string>& argv) {
 }
 
 namespace {
+
+// --plan-only: the micro-batch a CUDA run would use (runtime/train/device_plan.h), from count-only
+// plans; nothing is trained, no data is read, no device is touched except to ask its free memory
+// (GOLFRT_DEVICE_FREE_BYTES answers instead, in a build without CUDA too).
+int plan_only(const Args& a) {
+  if (a.get("device", "cpu") != "cuda")
+    throw std::invalid_argument("--plan-only plans the micro-batch of a CUDA run: add --device cuda");
+  const std::string& path = a.positional[0];
+  ModelScript script(path, a.overrides);
+  Json train = script.table_json("train");
+  if (!train.is_object()) throw std::invalid_argument(path + ": the script has no train table");
+  check_train_numbers(train);
+  const int64_t seq = script.has_config("seq_len") ? script.config_count("seq_len") : train.get("seq_len", int64_t(0));
+  if (seq <= 0) throw std::invalid_argument(path + ": set config.seq_len (or train.seq_len)");
+  TrainerOptions opt;
+  opt.device = Device::cuda;
+  opt.out_dir = a.get("out", "runs/" + stem(path));
+  opt.resume = a.options.count("resume") != 0;
+  opt.replay_schedule = a.get("replay-schedule", "");
+  const int64_t ranks = int_option(a, "nproc", 1, 1, 4096);
+  GraphFactory factory = [&](const std::string& mode, int64_t batch, int64_t t) { return script.build(mode, batch, t); };
+  NameMatcher matcher = [&](const std::string& name, const std::string& pattern) { return script.name_matches(name, pattern); };
+  const MicroBatchChoice c = choose_micro_batch(factory, matcher, train, seq, opt, ranks, nullptr);
+  const int64_t step_sequences = train.get("batch_tokens", int64_t(8 * seq)) / seq;
+  std::printf("%s: %lld sequences of %lld per step, %lld rank(s): %s\n", path.c_str(), (long long)step_sequences,
+              (long long)seq, (long long)ranks, c.line.c_str());
+  return 0;
+}
 
 // The command that continues this run: the same one without --overwrite, with --resume.
 std::string resume_command(const std::vector<std::string>& argv) {
@@ -177,17 +208,11 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   info.training.set("seed", int64_t(opt.seed));
   info.training.set("val_bpb", r.val.bpb());
   info.training.set("val_loss", r.val.loss());
-  info.tokenizer = Json::object();
-  info.tokenizer.set("kind", data.tokenizer_kind);
-  info.tokenizer.set("fingerprint", data.fingerprint);
+  info.tokenizer = tokenizer_record(data);
   std::string set = quant.get("weights", "live");
   Artifact art = export_model(script, r.model->store, set, info, r.hessians);
-  ArtifactOptions ao;
-  ao.codec = quant.get("codec", "auto");
-  ao.shuffle = quant.get("shuffle", true);
-  ao.packed = quant.get("packed", true);
   std::string out_path = path_join(opt.out_dir, "artifact.bin");
-  write_artifact(out_path, art, ao);
+  write_artifact(out_path, art, artifact_options(quant));
   int64_t bytes = int64_t(read_file(out_path).size());
 
   LoadedModel m = load_model(out_path);

@@ -32,6 +32,7 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
   a.meta.set("training", info.training);
   a.meta.set("tokenizer", info.tokenizer);
   a.meta.set("quant", quant);
+  if (info.unquantized) a.meta.set("unquantized", true);
 
   a.sources.push_back({info.script_name, script.source()});
   for (auto& [name, text] : script.bundle()) a.sources.push_back({name, text});
@@ -47,6 +48,7 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
     }
     Tensor w32 = w.dtype() == DType::f32 ? w : w.to(DType::f32);
     QuantSpec spec = choose_spec(p.name, p.shape, quant, match);
+    if (info.unquantized) spec = QuantSpec{"fp32", false};
     auto h = hessians.find(p.name);
     if (spec.gptq && h != hessians.end() && p.shape.size() == 2) {
       double damp = quant["calibration"].get("damp", 0.01);
@@ -56,6 +58,21 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
     }
   }
   return a;
+}
+
+ArtifactOptions artifact_options(const Json& quant) {
+  ArtifactOptions ao;
+  ao.codec = quant.get("codec", "auto");
+  ao.shuffle = quant.get("shuffle", true);
+  ao.packed = quant.get("packed", true);
+  return ao;
+}
+
+Json tokenizer_record(const DataDir& data) {
+  Json t = Json::object();
+  t.set("kind", data.tokenizer_kind);
+  t.set("fingerprint", data.fingerprint);
+  return t;
 }
 
 LoadedModel load_model(const std::string& path, const ModelLimits& limits) {

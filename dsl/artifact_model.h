@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dsl/script.h"
+#include "runtime/data/dataset.h"
 #include "runtime/artifact/artifact.h"
 
 namespace golf {
@@ -16,12 +17,21 @@ struct ExportInfo {
   std::string script_name;  // as the artifact names the script ("baseline.lua")
   Overrides overrides;      // re-applied when the artifact is decoded
   Json training;            // summary: steps, seconds, tokens, val_bpb before quantization
-  Json tokenizer;           // { kind, fingerprint }
+  Json tokenizer;           // { kind, fingerprint }: tokenizer_record()
   int64_t seq_len = 0;
+  // Every real tensor stored as fp32, the quant table (and GPTQ) bypassed: `golfrt import --fp32`,
+  // an artifact that scores exactly the weights it was given (meta.unquantized = true).
+  bool unquantized = false;
 };
 
 Artifact export_model(ModelScript& script, const ParamStore& store, const std::string& set, const ExportInfo& info,
                       const std::map<std::string, Tensor>& hessians = {});
+
+// The artifact writer's settings from the script's quant table (codec, shuffle, packed).
+ArtifactOptions artifact_options(const Json& quant);
+// The tokenizer the model was trained on, as an artifact records it ({ kind, fingerprint }):
+// decode refuses data tokenized otherwise.
+Json tokenizer_record(const DataDir& data);
 
 // What decoding an artifact someone else made may cost (docs/artifact.md, "Limits on an untrusted
 // file"). The file itself is bounded by the reader; these bound what its script makes happen.

@@ -164,8 +164,14 @@ void ModelScript::load(const Overrides& o) {
     }
     lua_getfield(L, -1, field.c_str());
     int type = lua_type(L, -1);
-    const bool was_integer = lua_isinteger(L, -1);
+    bool was_integer = lua_isinteger(L, -1);
     lua_pop(L, 1);
+    // train.micro_batch may be added where the script leaves it out: the trainer then derives it
+    // (runtime/train/device_plan.h), and a user must be able to choose another from the command line.
+    if (type == LUA_TNIL && table == "train" && field == "micro_batch") {
+      type = LUA_TNUMBER;
+      was_integer = true;
+    }
     if (type == LUA_TNIL) {
       if (table == "train" || table == "quant")
         throw ScriptError("--set " + key + "=" + text + ": '" + field + "' is not set in " + path + "'s " + table +

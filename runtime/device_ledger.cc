@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "runtime/backend_util.h"
+#include "runtime/device_memory.h"
 
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/runtime_api.h"
@@ -156,21 +157,27 @@ void DevicePath::download(int64_t bytes, Tensor* host_dst, const Tensor* device_
 void DevicePath::sync() {
   l_.syncs++;
 #ifdef GOLFRT_WITH_CUDA
-  if (perform_) cuda::synchronize();
+  if (perform_ && !standin_device()) cuda::synchronize();
 #endif
 }
 
 std::string DevicePath::take_fault(int* tag) {
   l_.downloads++, l_.download_bytes += kFaultRecordBytes, l_.syncs++;
   *tag = -1;
+  if (perform_) count_download(size_t(kFaultRecordBytes));  // not a Tensor copy: counted for the process here
 #ifdef GOLFRT_WITH_CUDA
-  if (perform_) return cuda_take_fault(tag);
+  if (perform_ && !standin_device()) return cuda_take_fault(tag);
 #endif
-  return "";
+  return "";  // the stand-in's CPU kernels throw where a CUDA kernel raises a fault
 }
 
 void device_allocation_totals(int64_t* count, int64_t* bytes) {
   *count = *bytes = 0;
+  if (standin_device()) {
+    const DeviceTraffic t = device_traffic();
+    *count = t.allocations, *bytes = t.allocation_bytes;
+    return;
+  }
 #ifdef GOLFRT_WITH_CUDA
   cuda::AllocationTotals t = cuda::allocation_totals();
   *count = t.count, *bytes = t.bytes;

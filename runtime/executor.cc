@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "runtime/cpu_backend.h"
+#include "runtime/device_memory.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/cuda_backend.h"
@@ -24,6 +25,13 @@ size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 bool is_leaf(Op op) { return op == Op::input || op == Op::param; }
 bool is_effect(Op op) { return op == Op::assign || op == Op::accumulate || op == Op::attention_cached; }
+
+// Ops whose CUDA kernels validate data and raise a fault instead of throwing (runtime/cuda_backend.cc
+// passes them their node's tag): a plan without one has no fault record to read after a run.
+bool may_fault(Op op) {
+  return op == Op::embedding || op == Op::scatter_add_rows || op == Op::index_select || op == Op::index_add ||
+         op == Op::attention_cached || op == Op::cross_entropy || op == Op::cross_entropy_backward;
+}
 
 // The inputs an effect op writes in place.
 std::vector<size_t> written_inputs(Op op) {
@@ -90,15 +98,17 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   if (opt_.device == Device::cpu && opt_.real != DType::f32 && opt_.real != DType::f64)
     throw std::invalid_argument(std::string("executor: the CPU backend computes in f32 or f64, not ") + dtype_name(opt_.real));
   if (opt_.device == Device::cuda) {
-    // Counting needs neither a device nor a CUDA build: it is host logic.
+    // Counting needs neither a device nor a CUDA build: it is host logic. The stand-in device
+    // (runtime/device_memory.h) needs neither either: it runs the CPU kernels on host memory.
+    standin_ = !opt_.count_only && standin_device();
 #ifndef GOLFRT_WITH_CUDA
-    if (!opt_.count_only)
+    if (!opt_.count_only && !standin_)
       throw std::runtime_error("executor: this golfrt was built without CUDA (configure with -DGOLFRT_CUDA=ON on a machine with nvcc)");
 #endif
     if (opt_.real != DType::f32)
       throw std::invalid_argument(std::string("executor: the CUDA backend computes in f32, not ") + dtype_name(opt_.real));
 #ifdef GOLFRT_WITH_CUDA
-    if (!opt_.count_only) cuda::require_device("executor: --device cuda");
+    if (!opt_.count_only && !standin_) cuda::require_device("executor: --device cuda");
 #endif
   }
   if (opt_.guard_bytes) {
@@ -129,6 +139,7 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     int step = int(plan_.steps.size());
     plan_.steps.push_back(i);
     if (is_leaf(n.op)) leaves_[n.str] = i;
+    may_fault_ = may_fault_ || may_fault(n.op);
 #ifdef GOLFRT_WITH_CUDA
     if (opt_.device == Device::cuda && !cuda_has_kernel(n.op))
       throw std::runtime_error(g.describe(Value{i, 0}) + ": the CUDA backend has no kernel for op '" + op_info(n.op).name +
@@ -270,7 +281,7 @@ int64_t Executor::value_bytes(Value v) const {
 
 bool Executor::host_side(int leaf_node) const {
   if (host_bound_.count(leaf_node)) return true;
-  return opt_.count_only && !values_.count({leaf_node, 0});
+  return opt_.count_only && !values_.count({leaf_node, 0}) && !resident_.count(leaf_node);
 }
 
 namespace {
@@ -330,6 +341,7 @@ void Executor::bind(const std::string& name, const Tensor& t) {
   if (t.shape() != spec.shape || t.dtype() != want)
     throw std::invalid_argument("executor: '" + name + "' expects " + shape_str(spec.shape) + " " + dtype_name(want) +
                                 ", got " + shape_str(t.shape()) + " " + dtype_name(t.dtype()));
+  resident_.erase(it->second);
   if (t.device() == opt_.device) {
     host_bound_.erase(it->second);  // count-only: a device tensor is used in place as well  // the mirror stays allocated for a later host bind
     values_[{it->second, 0}] = t;
@@ -345,6 +357,14 @@ void Executor::bind(const std::string& name, const Tensor& t) {
   auto m = mirrors_.find(it->second);
   if (m == mirrors_.end()) m = mirrors_.emplace(it->second, Tensor(spec.shape, want, opt_.device)).first;
   values_[{it->second, 0}] = m->second;
+}
+
+void Executor::bind_resident(const std::string& name) {
+  if (!opt_.count_only) throw std::logic_error("executor: bind_resident('" + name + "') is for count-only plans");
+  auto it = leaves_.find(name);
+  if (it == leaves_.end()) return;
+  host_bound_.erase(it->second);
+  resident_.insert(it->second);
 }
 
 void Executor::bind_params(ParamStore& store, const std::string& set) {
@@ -391,13 +411,15 @@ void Executor::run() {
 #endif
   auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
 #ifdef GOLFRT_WITH_CUDA
-    if (on_cuda) {
+    if (on_cuda && !standin_) {
       cuda_run_node(n, ins, outs, step, cuda_opt);
       if (profile_on_) dev.sync();  // per-op times need the kernels finished
       return;
     }
 #endif
     (void)step;
+    // The CPU, or the stand-in device: its tensors are host memory, and the node's launches were
+    // counted by the loop below as the CUDA backend would make them.
     cpu_run_node(n, ins, outs);
   };
   std::vector<Tensor> ins, outs;
@@ -431,7 +453,7 @@ void Executor::run() {
   if (on_cuda) {
     // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.
     int tag = -1;
-    std::string fault = dev.take_fault(&tag);
+    std::string fault = may_fault_ ? dev.take_fault(&tag) : std::string();
     if (!fault.empty()) {
       int id = tag >= 0 && tag < int(plan_.steps.size()) ? plan_.steps[size_t(tag)] : plan_.steps.back();
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + op_info(g_.node(id).op).name + ": " + fault);
@@ -472,7 +494,8 @@ void Executor::run() {
       int64_t allocs = 0, alloc_bytes = 0;
       device_allocation_totals(&allocs, &alloc_bytes);
       dev.allocated(allocs - allocs_before, alloc_bytes - alloc_bytes_before);
-    } else {
+    }
+    if (!perform || standin_) {
       // What the kernels' scratch and cuBLASLt's workspace would allocate (kernels/cuda/).
       for (const CudaNodeCost& c : step_cost_) {
         int64_t grown = cuda_scratch_after(counted_scratch_, c.scratch_bytes);

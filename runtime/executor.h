@@ -8,16 +8,20 @@
 // before anything runs: an op the backend lacks is an error at plan time, never a silent fallback.
 //
 // On Device::cuda the arena and every intermediate live in device memory. A leaf may be bound to a
-// device tensor (used in place) or to a host tensor: then the executor keeps a device mirror,
-// uploads it before each run and, when an effect writes it (assign, accumulate, a KV cache),
-// downloads it after the run, so callers that keep their state on the host (the optimizers, the
-// trainer) work unchanged. Results are always host tensors.
+// device tensor (used in place: the trainer keeps parameters, gradients and optimizer state there,
+// docs/cuda.md "Residency") or to a host tensor: then the executor keeps a device mirror, uploads
+// it before each run and, when an effect writes it (assign, accumulate, a KV cache), downloads it
+// after the run (data, schedule scalars, callers that keep their state on the host). Results are
+// always host tensors. The fault record is read after a run only when the plan has a kernel that
+// can raise one (ids, targets, cache positions). On the stand-in device (runtime/device_memory.h)
+// every node runs on the CPU kernels over host memory and is counted as the CUDA backend's.
 //
 // Every copy, allocation and sync of the device path is counted (runtime/device_ledger.h):
 // ledger() is the last run's, ledger_total() every run's; GOLFRT_PROFILE prints them. With
 // ExecOptions::count_only the executor plans and counts but allocates nothing and runs no kernel.
 #pragma once
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +74,9 @@ class Executor {
   // Binds a leaf (input or parameter) by name to a tensor; effects write into it in place.
   void bind(const std::string& name, const Tensor& t);
   void bind_params(ParamStore& store, const std::string& set = "live");
+  // Count-only plans: the leaf lives on the device (as the trainer keeps parameters, gradients and
+  // optimizer state), so it is counted as neither uploaded nor downloaded. A later bind() undoes it.
+  void bind_resident(const std::string& name);
   bool needs(const std::string& leaf_name) const;  // is the leaf read by the planned steps?
 
   void run();
@@ -100,6 +107,9 @@ class Executor {
   std::map<int, Tensor> host_bound_;  // CUDA: leaves bound to host tensors (node -> host tensor)
   std::map<int, Tensor> mirrors_;     // and their device copies
   std::vector<int> written_leaves_;   // leaves an effect writes (downloaded after a CUDA run)
+  std::set<int> resident_;            // count-only: leaves marked device-resident (bind_resident)
+  bool standin_ = false;              // Device::cuda on the stand-in device (CPU kernels, counted)
+  bool may_fault_ = false;            // the plan has a kernel that can raise a fault
   std::vector<bool> viewed_step_;     // per step: a reshape planned as a view (nothing runs)
   void check_guards(const Tensor& arena_bytes) const;
   // The ledger's side of the plan: per-step CUDA launches and scratch, and the device bytes.

@@ -179,6 +179,12 @@ void ParamStore::copy_set(const std::string& from, const std::string& to) {
   for (auto& [name, t] : s->second) dst[name] = t.clone();
 }
 
+void ParamStore::move_to(Device d) {
+  for (auto& [set, tensors] : sets_)
+    for (auto& [name, t] : tensors)
+      if (t.device() != d) t = t.to_device(d);
+}
+
 std::vector<std::string> ParamStore::set_names() const {
   std::vector<std::string> names;
   for (auto& [k, v] : sets_) names.push_back(k);

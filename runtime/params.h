@@ -72,7 +72,11 @@ class ParamStore {
   Tensor& get(const std::string& name, const std::string& set = "live");
   const Tensor& get(const std::string& name, const std::string& set = "live") const;
   bool has_set(const std::string& set) const { return sets_.count(set) != 0; }
-  void copy_set(const std::string& from, const std::string& to);  // deep copy
+  void copy_set(const std::string& from, const std::string& to);  // deep copy, on the set's device
+  // Moves every weight set to device d (counted copies, runtime/device_memory.h). The trainer
+  // moves them to its device once, before the first step, and back to the host at the hand-off
+  // (docs/cuda.md "Residency"); tensors taken by get() before a move are the old copies.
+  void move_to(Device d);
   std::vector<std::string> set_names() const;
 
  private:

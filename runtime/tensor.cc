@@ -1,5 +1,7 @@
 #include "runtime/tensor.h"
 
+#include "runtime/device_memory.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -60,9 +62,16 @@ std::string shape_str(const Shape& s) {
 }
 
 Storage::Storage(size_t n, Device d) : size(n), device(d) {
+  if (d == Device::cuda && standin_device()) {
+    standin = true;
+    ptr = static_cast<unsigned char*>(standin_alloc(n));
+    count_device_storage(n, true);
+    return;
+  }
   if (d == Device::cuda) {
 #ifdef GOLFRT_WITH_CUDA
     ptr = static_cast<unsigned char*>(cuda::device_alloc(n));
+    count_device_storage(n, true);
     return;
 #else
     no_cuda();
@@ -76,8 +85,14 @@ Storage::Storage(size_t n, Device d) : size(n), device(d) {
 }
 
 Storage::~Storage() {
+  if (standin) {
+    standin_free(ptr, size);
+    count_device_storage(size, false);
+    return;
+  }
 #ifdef GOLFRT_WITH_CUDA
   if (device == Device::cuda) {
+    count_device_storage(size, false);
     cuda::device_free(ptr);
     return;
   }
@@ -108,6 +123,14 @@ void Tensor::copy_from(const Tensor& src) {
   if (!n) return;
   if (device_ == Device::cpu && src.device_ == Device::cpu) {
     std::memcpy(raw(), src.raw(), n);
+    return;
+  }
+  // Every byte crossing between host and device is counted (runtime/device_memory.h).
+  if (device_ == Device::cuda && src.device_ == Device::cpu) count_upload(n);
+  else if (device_ == Device::cpu && src.device_ == Device::cuda) count_download(n);
+  else count_device_copy(n);
+  if ((device_ == Device::cpu || storage_->standin) && (src.device_ == Device::cpu || src.storage_->standin)) {
+    std::memcpy(raw(), src.raw(), n);  // the stand-in device: its memory is host memory
     return;
   }
 #ifdef GOLFRT_WITH_CUDA
@@ -179,6 +202,17 @@ Tensor Tensor::to(DType t) const {
 }
 
 void Tensor::fill(double v) {
+  if (device_ != Device::cpu && storage_ && storage_->standin) {
+    // As the CUDA path below: a memset for zero (one launch), else a host fill copied up.
+    if (v == 0.0) {
+      if (nbytes()) std::memset(raw(), 0, nbytes());
+    } else {
+      Tensor h(shape_, dtype_);
+      h.fill(v);
+      copy_from(h);
+    }
+    return;
+  }
   if (device_ != Device::cpu) {
 #ifdef GOLFRT_WITH_CUDA
     if (v == 0.0) cuda::memset_device(raw(), 0, nbytes());

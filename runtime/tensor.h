@@ -1,7 +1,9 @@
 // A dense, contiguous, row-major tensor. Storage is shared (copies of a Tensor alias the same
 // bytes); clone() makes a deep copy. Storage lives on the host (Device::cpu) or, in a build with
 // CUDA, in device memory (Device::cuda): element access (get/set/to) is for host tensors, and
-// to_device/copy_from move bytes between the two.
+// to_device/copy_from move bytes between the two. With the stand-in device on
+// (runtime/device_memory.h) Device::cuda storage is host memory, still refused to get/set/to, so
+// code that would read device memory on the host fails there as it would on a GPU.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -31,6 +33,7 @@ struct Storage {
   unsigned char* ptr = nullptr;
   size_t size = 0;
   Device device = Device::cpu;
+  bool standin = false;  // Device::cuda memory of the stand-in device (host memory)
   explicit Storage(size_t n, Device d = Device::cpu);  // zero-filled
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -9,7 +9,7 @@ trap 'rm -f "$err"' EXIT
 
 "$golfrt" --help | grep -q "usage: golfrt" || fail "--help has no usage line"
 "$golfrt" --version | grep -q "^golfrt " || fail "--version"
-for cmd in train decode inspect data summary fit ops version; do
+for cmd in train decode import inspect data summary fit ops version; do
   "$golfrt" "$cmd" --help >/dev/null || fail "$cmd --help exited non-zero"
 done
 "$golfrt" ops | grep -qE "^rms_norm +1 +FD" || fail "ops does not list rms_norm as FD-checked"
@@ -29,7 +29,7 @@ if ! "$golfrt" version | grep -q "^cuda:0 "; then
   grep -qE "built without CUDA|no usable CUDA device" "$err" || fail "train --device cuda: $(cat "$err")"
 fi
 if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>"$err"; then fail "--device tpu was accepted"; fi
-grep -q "must be cpu or cuda" "$err" || fail "--device tpu message"
+grep -q "must be cpu, cuda or standin" "$err" || fail "--device tpu message"
 # Numbers are parsed whole, and the error names the flag and the value (it said "stoll").
 if "$golfrt" summary "$src/examples/baseline.lua" --seq abc 2>"$err"; then fail "summary --seq abc was accepted"; fi
 grep -q -- "--seq needs a whole number (at least 1), got 'abc'" "$err" || fail "summary --seq abc: $(cat "$err")"

@@ -1,7 +1,7 @@
 // The device ledger (issue 16): what a CUDA run copies, launches, allocates and waits for, counted
 // in count-only mode, so these tests run on machines without a GPU and in builds without CUDA.
-// They pin today's behaviour (the counts of the host-mirrored path) so that a change to it is
-// seen; the targets of issue 16 are the DISABLED_ tests at the end, which fail today.
+// They pin the counts of the host-mirrored path (leaves bound to host tensors) and of the
+// device-resident train step (issue 16's target at the end, which failed before residency).
 #include <gtest/gtest.h>
 
 #include "runtime/autograd.h"
@@ -156,13 +156,20 @@ TEST(DeviceLedger, count_only_forward_uploads_every_leaf_each_run_today) {
   EXPECT_NE(ex.profile_report().find("device: runs 2"), std::string::npos) << ex.profile_report();
 }
 
-// today: a micro-batch of the train step uploads every parameter, every gradient buffer, tokens
-// and targets, and downloads every gradient (accumulate writes it) and the loss: per run
-// 2·P + data bytes up and P + loss down, 3 + 3 + 2 copies up.
-TEST(DeviceLedger, train_step_micro_batch_mirrors_parameters_and_gradients_today) {
+// Parameters and gradient buffers bound to host tensors (what the train step did before
+// residency, and what a caller keeping its state on the host still gets): per run every parameter,
+// every gradient buffer, tokens and targets go up, and every gradient (accumulate writes it) and
+// the loss come down: 2·P + data bytes up and P + loss down, 3 + 3 + 2 copies up.
+TEST(DeviceLedger, host_bound_parameters_and_gradients_are_mirrored_each_run) {
   auto m = make_tiny();
   TrainStep step(m->g, m->loss, m->store, counting());
   Executor& ex = step.executor();
+  ex.bind_params(m->store);
+  std::vector<Tensor> host_grads;
+  for (const std::string& n : {"embed", "up", "down"}) {
+    host_grads.emplace_back(m->store.spec(n).shape, DType::f32);
+    ex.bind("grad." + n, host_grads.back());
+  }
   ex.bind("tokens", m->tokens);
   ex.bind("targets", m->targets);
   ex.run();
@@ -244,11 +251,12 @@ TEST(DeviceLedger, reshape_of_an_intermediate_is_a_view_not_a_copy) {
   EXPECT_EQ(leafy.ledger().launches, 3);  // two copies and the relu
 }
 
-// ---- Issue 16's targets. They fail today (run with --gtest_also_run_disabled_tests):
-//   after the first step a micro-batch uploads only its tokens and targets (today: 8 uploads,
-//   2·P + 64 bytes) and downloads only its loss and the fault record (today: 5 downloads).
-// Enable once parameters and gradients are device-resident (issue 16, item 1).
-TEST(DeviceLedger, DISABLED_target_micro_batch_uploads_only_its_data) {
+// ---- Issue 16's target: after the first step a micro-batch uploads only its tokens and targets
+// and downloads only its loss and the fault record, the train step keeping parameters and
+// gradients on the device. Failed on the code before residency (main at ee6c6a8, run with
+// --gtest_also_run_disabled_tests: 8 uploads of 2·P + 64 bytes, 5 downloads); passes since.
+// tests/standin_device_test.cc checks the same on performed runs of the tiny baseline.
+TEST(DeviceLedger, target_micro_batch_uploads_only_its_data) {
   auto m = make_tiny();
   TrainStep step(m->g, m->loss, m->store, counting());
   Executor& ex = step.executor();

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <regex>
+#include <tuple>
 
 #include "tests/support/errors.h"
 #include "runtime/optim/optimizer_set.h"
@@ -214,6 +216,79 @@ TEST(Muon, newton_schulz_pushes_singular_values_towards_one) {
     EXPECT_GT(in_hi / in_lo, 4.0) << "the input should be far from orthogonal";
     std::printf("%lldx%lld: eigenvalues of XXᵀ after 5 NS steps in [%.3f, %.3f] (input ratio %.1f)\n",
                 (long long)rows, (long long)cols, lo, hi, in_hi / in_lo);
+  }
+}
+
+// Newton–Schulz over stacks of same-shape matrices (muon_orthogonalize_all) against one matrix
+// at a time, in f32 on the CPU: the same bits in every parameter and momentum buffer, with fewer
+// matmul nodes. Wide and tall matrices of transposed shapes share a stack, other iteration counts
+// and coefficient sets do not, a lone shape stays alone; [64, 256] is large enough for the CPU
+// gemm's column blocks (kernels/cpu/matmul.cc). Fails on the code before batching (no
+// muon_orthogonalize_all; the node counts were equal).
+TEST(Muon, batched_newton_schulz_gives_the_per_matrix_bits_with_fewer_matmuls) {
+  MuonConfig base, rownorm, polar, short_ns;
+  rownorm.row_normalize = true;
+  polar.polar_express = true;
+  short_ns.ns_steps = 3;
+  const std::vector<std::tuple<std::string, Shape, MuonConfig>> params = {
+      {"a0", {8, 16}, base},  {"a1", {16, 8}, base},    {"a2", {8, 16}, rownorm}, {"a3", {8, 2, 8}, base},
+      {"b0", {64, 256}, base}, {"b1", {64, 256}, base}, {"b2", {256, 64}, base},
+      {"c0", {12, 12}, base},  {"c1", {12, 12}, polar}, {"c2", {12, 12}, polar},  {"c3", {12, 12}, short_ns},
+      {"d0", {4, 6}, base},
+  };
+  // Stacks: a* (4 × [8, 16]), b* (3 × [64, 256]), c1+c2 (polar); alone: c0, c3, d0.
+  Rng rng(5);
+  ParamStore store;
+  std::vector<std::pair<std::string, MuonConfig>> rules;
+  for (const auto& [n, s, c] : params) {
+    std::vector<double> v(size_t(shape_numel(s)));
+    for (double& x : v) x = rng.normal();
+    store.declare(n, s, Init::from_values(v));
+    rules.push_back({n, c});
+  }
+  store.initialize(0, DType::f32);
+  std::map<std::string, Tensor> inputs;  // the same gradients, momenta and scalars for both graphs
+  for (const auto& [n, s, c] : params) {
+    Tensor g(s, DType::f32), b(s, DType::f32);
+    for (int64_t i = 0; i < g.numel(); i++) g.set(i, 0.1 * rng.normal()), b.set(i, 0.05 * rng.normal());
+    Tensor lr({}, DType::f32), mu({}, DType::f32);
+    lr.set(0, 0.02);
+    mu.set(0, 0.9);
+    inputs["grad." + n] = g, inputs["muon_buf." + n] = b, inputs["muon_lr." + n] = lr, inputs["muon_mu." + n] = mu;
+  }
+  auto matmuls = [](const Graph& g) {
+    int k = 0;
+    for (int i = 0; i < g.size(); i++) k += g.node(i).op == Op::matmul;
+    return k;
+  };
+  std::map<std::string, Tensor> result[2];
+  int nodes[2];
+  for (int batched = 0; batched < 2; batched++) {
+    Graph g;
+    build_muon_update(g, store, rules, batched == 1);
+    nodes[batched] = matmuls(g);
+    Executor ex(g, {}, ExecOptions{DType::f32, true, Device::cpu});
+    for (const auto& [n, s, c] : params) {
+      result[batched][n] = store.get(n).clone();
+      result[batched]["muon_buf." + n] = inputs["muon_buf." + n].clone();
+      ex.bind(n, result[batched][n]);
+      ex.bind("muon_buf." + n, result[batched]["muon_buf." + n]);
+      for (const char* k : {"grad.", "muon_lr.", "muon_mu."}) ex.bind(k + n, inputs[k + n]);
+    }
+    ex.run();
+  }
+  // Per matrix: 12 matrices × 3 matmuls per iteration (5, or 3 for c3). Batched: stacks a, b, c1+c2
+  // and the lone c0, c3, d0: 5 + 5 + 5 + 5 + 3 + 5 iterations.
+  EXPECT_EQ(nodes[0], 3 * (11 * 5 + 3));
+  EXPECT_EQ(nodes[1], 3 * (5 * 5 + 3));
+  for (auto& [name, t] : result[0]) {
+    const Tensor& b = result[1].at(name);
+    ASSERT_EQ(t.nbytes(), b.nbytes());
+    EXPECT_EQ(std::memcmp(t.raw(), b.raw(), t.nbytes()), 0) << name << ": batched and per-matrix Newton–Schulz differ";
+    EXPECT_NE(std::memcmp(t.raw(), name.rfind("muon_buf.", 0) == 0 ? inputs.at(name).raw() : store.get(name).raw(),
+                          t.nbytes()),
+              0)
+        << name << " did not change";
   }
 }
 

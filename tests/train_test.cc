@@ -368,6 +368,38 @@ TEST(Train, sigkill_and_resume_reproduces_the_uninterrupted_run) {
   expect_resume_reproduces({"--steps", "40", "--checkpoint-every", "1", "--seed", "7"}, 40, {8, 20});
 }
 
+// The trainer's device path on the stand-in device (docs/cuda.md): weights, gradients and
+// optimizer state device-resident, the CPU kernels doing the arithmetic. The script's settings
+// (no clip, no averages) give the CPU's losses and final evaluation bit for bit; killed and
+// resumed, the device run reproduces itself, also with the clip, EMA, SWA, a frozen embedding and
+// replayed batches (phased_long), whose device graphs sum in f32 where the host sums in double.
+TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
+  const std::string dir = test_dir();
+  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10"});
+  train_ok(data_dir(), dir + "/dev", {"--seed", "11", "--steps", "10", "--device", "standin"});
+  expect_same_steps(step_lines(dir + "/cpu"), step_lines(dir + "/dev"), "cpu vs the stand-in device");
+  EXPECT_EQ(metrics_lines(dir + "/cpu").back().dump(), metrics_lines(dir + "/dev").back().dump())
+      << "the final evaluation differs on the stand-in device";
+  // Distillation: the teacher's probabilities stay on the device (f32 there, double on the host),
+  // so the losses agree closely, not bit for bit, from the first distilled step on.
+  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3"});
+  train_ok(data_dir(), dir + "/kd_dev", {"--preset", "distill", "--seed", "3", "--device", "standin"});
+  train_ok(data_dir(), dir + "/kd_dev2", {"--preset", "distill", "--seed", "3", "--device", "standin"});
+  expect_same_steps(step_lines(dir + "/kd_dev"), step_lines(dir + "/kd_dev2"), "two distilling runs on the stand-in");
+  const auto kc = step_lines(dir + "/kd_cpu"), kd = step_lines(dir + "/kd_dev");
+  ASSERT_EQ(kc.size(), kd.size());
+  for (size_t i = 0; i < kc.size(); i++) {
+    if (kc[i].phase == "main") EXPECT_EQ(kc[i].loss, kd[i].loss) << "step " << kc[i].step;
+    else  // alpha = 1: the KL itself, near 0 right after the teacher was copied
+      EXPECT_NEAR(std::stod(kd[i].loss), std::stod(kc[i].loss), 1e-6 + 1e-4 * std::fabs(std::stod(kc[i].loss)))
+          << "step " << kc[i].step;
+  }
+  EXPECT_EQ(kc.back().phase, "distill");
+  expect_resume_reproduces({"--device", "standin", "--steps", "20", "--checkpoint-every", "1", "--seed", "7"}, 20, {8});
+  expect_resume_reproduces({"--device", "standin", "--preset", "phased_long", "--checkpoint-every", "1", "--seed", "9"}, 40,
+                           {9, 24});
+}
+
 // Buffers (tiny_train.lua --preset buffer: an integer permutation `perm`, a 512-value integer
 // `table`, a real `fixed`), trained with EMA, SWA and late QAT, killed and resumed: the resumed run
 // matches the uninterrupted one bit for bit (every checkpoint tensor, buffers included); every
@@ -632,6 +664,39 @@ TEST(Train, final_report_has_val_bpb_and_unigram_bpb) {
   char want[64];
   std::snprintf(want, sizeof want, "val_bpb %.4f", bpb);
   EXPECT_NE(r.out.find(want), std::string::npos) << "stdout does not show " << want << ":\n" << r.out;
+}
+
+// The micro-batch is a property of the run (issue 16): the checkpoint and schedule.json record it,
+// and a resume of a script that sets none reuses it instead of taking the whole step. The script
+// here is tiny_train.lua without its micro_batch (and without warmdown, so that a run stopped at
+// step 3 takes the full run's first 3 steps); the first part sets micro_batch 1 on the command
+// line (accepted although the table has no such key), the resume sets nothing. Before issue 16 the
+// resume would have run micro-batches of all 4 sequences, and --set train.micro_batch was refused.
+TEST(Train, resume_reuses_the_recorded_micro_batch) {
+  const std::string dir = test_dir(), full = dir + "/full", part = dir + "/part", script = dir + "/no_micro.lua";
+  std::string text = read_file(kScript);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"micro_batch = 2, ", ""}, {"warmdown = { iters = 4, by = \"steps\" },", "warmdown = 0,"}}) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " is no longer in " << kScript;
+    text.replace(at, from.size(), to);
+  }
+  std::ofstream(script) << text;
+  auto args = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", script, "--data", data_dir(), "--out", out, "--quiet"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  for (const auto& a : {args(full, {"--set", "train.micro_batch=1", "--steps", "6"}),
+                        args(part, {"--set", "train.micro_batch=1", "--steps", "3"}), args(part, {"--resume", "--steps", "6"})}) {
+    Result r = golfrt(a);
+    ASSERT_TRUE(r.ok()) << quoted(a) << " failed: " << r.describe();
+  }
+  EXPECT_EQ(read_checkpoint_meta(part + "/checkpoint.bin").get("micro_batch", int64_t(0)), 1);
+  EXPECT_EQ(schedule_of(part).get("micro_batch", int64_t(0)), 1);
+  auto want = step_lines(full), got = step_lines(part);
+  expect_steps_1_to_n(got, 6, "resumed run");
+  expect_same_steps(want, got, "micro_batch 1 throughout vs resumed without setting it");
 }
 
 // Messages that once named no value (issue 15): each must carry what it refused.

@@ -1,5 +1,7 @@
 #include "runtime/dist/communicator.h"
 
+#include "runtime/device_memory.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,11 +51,29 @@ std::unique_ptr<Communicator> single_process_communicator() { return std::make_u
 void allreduce_sum(Communicator& comm, std::map<std::string, Tensor>& ts) {
   if (!distributed(&comm) || ts.empty()) return;
   const DType dt = ts.begin()->second.dtype();
+  bool on_device = false;
   for (auto& [name, t] : ts) {
-    if (t.device() != Device::cpu) throw std::invalid_argument("allreduce: '" + name + "' is not a host tensor");
+    on_device = on_device || t.device() != Device::cpu;
     if (t.dtype() != dt)
       throw std::invalid_argument("allreduce: '" + name + "' is " + dtype_name(t.dtype()) + ", the others " + dtype_name(dt));
   }
+  if (on_device && !standin_device()) {
+    // Device-resident gradients on a GPU: in place where the engine reduces device memory (NCCL),
+    // else staged through host copies (counted, runtime/device_memory.h).
+    std::vector<std::pair<void*, int64_t>> buffers;
+    bool all_device = true;
+    for (auto& [name, t] : ts) {
+      all_device = all_device && t.device() != Device::cpu;
+      buffers.emplace_back(t.raw(), t.numel());
+    }
+    if (all_device && comm.allreduce_sum_device(buffers, dt)) return;
+    std::map<std::string, Tensor> host;
+    for (auto& [name, t] : ts) host[name] = t.to_device(Device::cpu);
+    allreduce_sum(comm, host);
+    for (auto& [name, t] : ts) t.copy_from(host.at(name));
+    return;
+  }
+  // Host tensors, or the stand-in device's (host memory): reduced where they lie.
   if (dt == DType::f32) reduce_flat<float>(comm, ts);
   else if (dt == DType::f64) reduce_flat<double>(comm, ts);
   else throw std::invalid_argument(std::string("allreduce: tensors of type ") + dtype_name(dt) + " (f32 or f64 only)");

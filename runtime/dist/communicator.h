@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "runtime/tensor.h"
 
@@ -27,6 +29,13 @@ class Communicator {
   // In place, on host memory: x ← Σ over ranks of x.
   virtual void allreduce_sum(float* x, int64_t n) = 0;
   virtual void allreduce_sum(double* x, int64_t n) = 0;
+  // In place, on device memory (each pair a device buffer and its element count, f32 or f64):
+  // every buffer summed over ranks, in one collective. False when this engine reduces host
+  // memory only (the caller then stages through the host); NCCL does it.
+  virtual bool allreduce_sum_device(const std::vector<std::pair<void*, int64_t>>& buffers, DType dtype) {
+    (void)buffers, (void)dtype;
+    return false;
+  }
   virtual void barrier() = 0;
   // Ends every rank of the job with a non-zero status; prints `why` first.
   [[noreturn]] virtual void abort(const std::string& why) = 0;
@@ -39,8 +48,10 @@ inline bool distributed(const Communicator* c) { return c && c->engine() != "sin
 
 std::unique_ptr<Communicator> single_process_communicator();
 
-// Σ over ranks of every tensor of `ts` (host tensors of one float type, f32 or f64), flattened into
-// one buffer in name order: one collective per call, however many tensors.
+// Σ over ranks of every tensor of `ts` (tensors of one float type, f32 or f64), flattened into one
+// buffer in name order: one collective per call, however many tensors. Device tensors: on the
+// stand-in device reduced in its (host) memory; on a GPU in place when the engine can
+// (allreduce_sum_device: NCCL), else staged through host copies (counted).
 void allreduce_sum(Communicator& comm, std::map<std::string, Tensor>& ts);
 // Rank 0's value on every rank (a sum in which the others contribute zero).
 double broadcast_from_root(Communicator& comm, double x);

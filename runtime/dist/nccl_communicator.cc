@@ -1,6 +1,7 @@
-// NCCL ranks. The runtime keeps gradients in host tensors (the executor copies state to the
-// device and back, runtime/executor.h), so each all-reduce stages the buffer through one device
-// scratch buffer: copy in, ncclAllReduce, copy out, on the rank's own stream.
+// NCCL ranks. Host buffers (allreduce_sum: the loss, the evaluation's sums) are staged through one
+// device scratch buffer: copy in, ncclAllReduce, copy out, on the rank's own stream. Device
+// buffers (allreduce_sum_device: the trainer's resident gradients, Muon's update buffers) are
+// reduced in place, all of them in one NCCL group, after golfrt's stream has finished writing them.
 //
 // No hang: while a collective runs, the host polls the stream and ncclCommGetAsyncError; a peer
 // that failed (NCCL reports it) or a collective that takes longer than GOLFRT_DIST_TIMEOUT_S
@@ -16,6 +17,8 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+
+#include "kernels/cuda/runtime_api.h"
 
 namespace golf {
 
@@ -95,6 +98,23 @@ class Nccl final : public Communicator {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  bool allreduce_sum_device(const std::vector<std::pair<void*, int64_t>>& buffers, DType dtype) override {
+    if (dtype != DType::f32 && dtype != DType::f64) return false;
+    const ncclDataType_t type = dtype == DType::f32 ? ncclFloat32 : ncclFloat64;
+    golf::cuda::synchronize();  // the kernels that wrote the buffers ran on golfrt's stream
+    ncclResult_t r = ncclGroupStart();
+    if (r != ncclSuccess) nccl_check(r, "ncclGroupStart");
+    for (const auto& [p, n] : buffers) {
+      if (n <= 0) continue;
+      r = ncclAllReduce(p, p, size_t(n), type, ncclSum, comm_, stream_);
+      if (r != ncclSuccess && r != ncclInProgress) nccl_check(r, "ncclAllReduce (device buffers)");
+    }
+    r = ncclGroupEnd();
+    if (r != ncclSuccess && r != ncclInProgress) nccl_check(r, "ncclGroupEnd");
+    wait_comm("ncclAllReduce (device buffers)");
+    wait_stream();  // golfrt's next kernels read the sums
+    return true;
+  }
   void reduce(void* x, int64_t n, ncclDataType_t type, size_t elem) {
     if (n == 0) return;
     const size_t bytes = size_t(n) * elem;
@@ -108,6 +128,10 @@ class Nccl final : public Communicator {
     if (r != ncclSuccess && r != ncclInProgress) nccl_check(r, "ncclAllReduce");
     wait_comm("ncclAllReduce");
     cuda_check(cudaMemcpyAsync(x, scratch_, bytes, cudaMemcpyDeviceToHost, stream_), rank_, "cudaMemcpy to the host");
+    wait_stream();
+  }
+  // Polls the rank's stream until the collective's work is done, watching for a failed peer.
+  void wait_stream() {
     auto t0 = std::chrono::steady_clock::now();
     for (;;) {
       cudaError_t e = cudaStreamQuery(stream_);

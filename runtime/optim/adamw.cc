@@ -50,8 +50,8 @@ AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>>
   for (const auto& [n, c] : params_) {
     const Shape& s = store_.spec(n).shape;
     if (m_.count(n)) throw std::invalid_argument("AdamW: parameter '" + n + "' given twice");
-    m_[n] = Tensor(s, real);
-    v_[n] = Tensor(s, real);
+    m_[n] = Tensor(s, real, device);
+    v_[n] = Tensor(s, real, device);
     lr_[n] = Tensor({}, real);
     bias1_[n] = Tensor({}, real);
     bias2_[n] = Tensor({}, real);
@@ -108,6 +108,8 @@ void AdamW::step(const std::map<std::string, Tensor>& grads, double lr_multiplie
 
 int64_t AdamW::steps_taken(const std::string& name) const { return t_.at(name); }
 
+DeviceLedger AdamW::ledger() const { return ex_ ? ex_->ledger() : DeviceLedger{}; }
+
 const Tensor& AdamW::moment(const std::string& which, const std::string& name) const {
   return (which == "m" ? m_ : v_).at(name);
 }
@@ -116,8 +118,8 @@ std::map<std::string, Tensor> AdamW::state() const {
   std::map<std::string, Tensor> out;
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    out["adam.m." + n] = m_.at(n).clone();
-    out["adam.v." + n] = v_.at(n).clone();
+    out["adam.m." + n] = m_.at(n).to_device(Device::cpu);
+    out["adam.v." + n] = v_.at(n).to_device(Device::cpu);
     Tensor t({}, DType::f64);
     t.set(0, double(t_.at(n)));
     out["adam.t." + n] = t;
@@ -130,7 +132,7 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state) {
   std::map<std::string, int64_t> counts;
   for (const auto& pc : params_) {
     const std::string& n = pc.first;
-    Tensor m = m_.at(n).clone(), v = v_.at(n).clone();
+    Tensor m(m_.at(n).shape(), m_.at(n).dtype()), v(v_.at(n).shape(), v_.at(n).dtype());  // host checks
     restore_into(m, state, "adam.m." + n);
     restore_into(v, state, "adam.v." + n);
     counts[n] = restore_count(state, "adam.t." + n);

@@ -34,7 +34,9 @@ class AdamW {
   // Every name with the same settings (cfg.lr = 1 makes step()'s argument the learning rate).
   AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real = DType::f32,
         Device device = Device::cpu);
-  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
+  // parameters are used where the store keeps them; the schedule scalars are host tensors
+  // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
   AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real = DType::f32,
         Device device = Device::cpu);
 
@@ -47,6 +49,7 @@ class AdamW {
 
   int64_t steps_taken() const { return calls_; }             // step() calls
   int64_t steps_taken(const std::string& name) const;        // updates this parameter received
+  DeviceLedger ledger() const;  // the device work of the last step() (zeros on the CPU)
   const Tensor& moment(const std::string& which, const std::string& name) const;  // "m" or "v"
   const std::vector<std::pair<std::string, AdamWConfig>>& params() const { return params_; }
 

@@ -67,15 +67,28 @@ double muon_momentum(const MuonConfig& cfg, int64_t step);
 Var newton_schulz(Var x, int steps, bool polar_express = false);
 // U [rows, cols] -> the orthogonalized, shape-scaled update (everything after the momentum).
 Var muon_orthogonalize(Var u, const MuonConfig& cfg);
+// muon_orthogonalize of each U with its config, the Newton–Schulz iterations of matrices with the
+// same (wide-orientation) shape and the same iterations run once on their stack [n, rows, cols]
+// with batched matmuls: the baseline's 54 matrices make 4 stacks, so its ~810 Newton–Schulz
+// matmuls become 60 launches (docs/perf.md, "GPU step on paper"). The normalization before and the
+// scaling after stay per matrix. On the CPU each stacked problem is the same BLAS call as a
+// single one (kernels/cpu/matmul.cc), so the results are bit for bit muon_orthogonalize's
+// (tests/optim_test.cc checks it).
+std::vector<Var> muon_orthogonalize_all(const std::vector<Var>& us, const std::vector<MuonConfig>& cfgs);
 
 // Inputs per parameter: "<name>", "grad.<name>", "muon_buf.<name>" and the scalars
 // "muon_lr.<name>" and "muon_mu.<name>" (per parameter: a frozen parameter's step count stops).
-void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params);
+// batched: orthogonalize with muon_orthogonalize_all (false: one matrix at a time, for the test
+// that compares the two).
+void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std::pair<std::string, MuonConfig>>& params,
+                       bool batched = true);
 
 class Muon {
  public:
   // Every parameter must have rank >= 2 (throws naming it otherwise).
-  // `device`: where the update graph runs (the state stays in host tensors; see executor.h).
+  // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
+  // parameters are used where the store keeps them; the schedule scalars are host tensors
+  // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
   Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32,
        Device device = Device::cpu);
 
@@ -92,6 +105,8 @@ class Muon {
   void set_communicator(Communicator* comm);
 
   int64_t steps_taken(const std::string& name) const;
+  // The device work of the last step() (its executors' last runs; zeros on the CPU).
+  DeviceLedger ledger() const;
   const Tensor& buffer(const std::string& name) const { return buf_.at(name); }
   const std::vector<std::pair<std::string, MuonConfig>>& params() const { return params_; }
 
@@ -105,8 +120,9 @@ class Muon {
   void step_split();
 
   Communicator* comm_ = nullptr;
-  // Split mode: g_ updates the buffers and orthogonalizes this rank's share (its outputs);
-  // apply_ reads every update ("muon_upd.<name>") and moves the weights.
+  // Split mode: g_ updates the buffers and writes this rank's share of the updates into upd_ (the
+  // others zeroed, on the optimizer's device); allreduce_sum sums them over ranks; apply_ reads
+  // every update ("muon_upd.<name>") and moves the weights.
   std::vector<std::string> active_, mine_;
   std::unique_ptr<Graph> apply_g_;
   std::unique_ptr<Executor> apply_ex_;

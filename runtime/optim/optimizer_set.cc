@@ -178,6 +178,13 @@ void OptimizerSet::step(const std::map<std::string, Tensor>& grads, double lr_mu
   if (adam_) adam_->step(grads, lr_multiplier);
 }
 
+DeviceLedger OptimizerSet::ledger() const {
+  DeviceLedger l;
+  if (muon_) l.add(muon_->ledger());
+  if (adam_) l.add(adam_->ledger());
+  return l;
+}
+
 void OptimizerSet::set_frozen(const std::set<std::string>& names) {
   for (const std::string& n : names)
     if (!store_.has(n)) throw std::invalid_argument("set_frozen: no parameter '" + n + "'");
@@ -273,6 +280,11 @@ void average_towards_live(ParamStore& store, const std::string& set, double w) {
     store.copy_set("live", set);
     return;
   }
+  for (const ParamSpec& p : store.specs())
+    if (!p.is_buffer() && store.get(p.name, "live").device() != Device::cpu)
+      throw std::invalid_argument("weight average of '" + p.name + "': the weights live on " +
+                                  device_name(store.get(p.name, "live").device()) +
+                                  " (device state: DeviceWeightAverage, optim/device_updates.h)");
   for (const ParamSpec& p : store.specs())  // buffers keep the values every set was copied with
     if (!p.is_buffer()) move_towards(store.get(p.name, set), store.get(p.name, "live"), w, p.name);
 }
@@ -280,6 +292,10 @@ void average_towards_live(ParamStore& store, const std::string& set, double w) {
 }  // namespace
 
 double clip_grad_norm(std::map<std::string, Tensor>& grads, double max_norm) {
+  for (const auto& kv : grads)
+    if (kv.second.device() != Device::cpu)
+      throw std::invalid_argument("clip_grad_norm: the gradient of '" + kv.first + "' lives on " +
+                                  device_name(kv.second.device()) + " (device state: DeviceGradClip, optim/device_updates.h)");
   double total = 0;
   for (const auto& kv : grads) total += sum_squares(kv.second);
   double norm = std::sqrt(total);

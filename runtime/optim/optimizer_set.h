@@ -38,6 +38,8 @@ class OptimizerSet {
   // One update of every unfrozen parameter: each moves with its rule's lr × lr_multiplier.
   void step(const std::map<std::string, Tensor>& grads, double lr_multiplier);
   int64_t steps_taken() const { return step_; }
+  // The device work of the last step(): every copy, launch and sync of its update graphs.
+  DeviceLedger ledger() const;
   // Replaces the frozen set: those parameters get no update and their optimizer state (moments,
   // buffers, per-parameter step counts, hence bias corrections and momentum warmup) stays put.
   void set_frozen(const std::set<std::string>& names);

@@ -13,7 +13,7 @@ void restore_into(Tensor& dst, const std::map<std::string, Tensor>& state, const
     throw std::invalid_argument("optimizer state: '" + key + "' has shape " + shape_str(it->second.shape()) +
                                 ", expected " + shape_str(dst.shape()));
   Tensor src = it->second.dtype() == dst.dtype() ? it->second : it->second.to(dst.dtype());
-  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+  dst.copy_from(src);  // an upload when the state lives on a device
 }
 
 int64_t restore_count(const std::map<std::string, Tensor>& state, const std::string& key) {

@@ -28,7 +28,7 @@ void copy_into(Tensor& dst, const Tensor& src, const std::string& what) {
   if (dst.shape() != src.shape() || dst.dtype() != src.dtype())
     throw std::runtime_error("checkpoint: " + what + " is " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) +
                              ", the model has " + shape_str(dst.shape()) + " " + dtype_name(dst.dtype()));
-  std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+  dst.copy_from(src);  // an upload when the store lives on a device
 }
 
 }  // namespace
@@ -45,22 +45,37 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   write_file_atomic(path, out);
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  std::string bytes = read_file(path);
-  if (bytes.size() < 20 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+namespace {
+// The header's checks; returns the metadata's length.
+uint64_t check_header(const std::string& head, uint64_t file_size, const std::string& path) {
+  if (head.size() < 20 || std::memcmp(head.data(), kMagic, 8) != 0)
     throw std::runtime_error("checkpoint " + path + ": not a golfrt checkpoint (bad magic)");
   uint32_t v;
   uint64_t n;
-  std::memcpy(&v, bytes.data() + 8, 4);
-  std::memcpy(&n, bytes.data() + 12, 8);
+  std::memcpy(&v, head.data() + 8, 4);
+  std::memcpy(&n, head.data() + 12, 8);
   if (v != kVersion)
     throw std::runtime_error("checkpoint " + path + ": version " + std::to_string(v) + " (this golfrt reads " +
                              std::to_string(kVersion) + ")");
-  if (n > bytes.size() - 20) throw std::runtime_error("checkpoint " + path + ": truncated metadata");
+  if (n > file_size - 20) throw std::runtime_error("checkpoint " + path + ": truncated metadata");
+  return n;
+}
+}  // namespace
+
+Checkpoint read_checkpoint(const std::string& path) {
+  std::string bytes = read_file(path);
+  const uint64_t n = check_header(bytes.substr(0, 20), bytes.size(), path);
   Checkpoint c;
   c.meta = Json::parse(bytes.substr(20, n), path);
   c.tensors = decode_tensors(bytes.substr(20 + n), path);
   return c;
+}
+
+Json read_checkpoint_meta(const std::string& path) {
+  RegularFile f(path);
+  if (f.size() < 20) throw std::runtime_error("checkpoint " + path + ": not a golfrt checkpoint (bad magic)");
+  const uint64_t n = check_header(f.read(20), f.size(), path);
+  return Json::parse(f.read(n), path);
 }
 
 void save_train_state(const std::string& path, const TrainState& st, uint64_t seed, const TokenStream& stream,
@@ -82,9 +97,14 @@ void save_train_state(const std::string& path, const TrainState& st, uint64_t se
   Json mults = Json::array();
   for (double m : schedule.recorded()) mults.push(m);
   c.meta.set("lr_multipliers", mults);
+  // Last, and only when known: a file without it is what earlier versions wrote.
+  if (st.micro_batch > 0) c.meta.set("micro_batch", st.micro_batch);
   for (const std::string& set : store.set_names())
     for (const ParamSpec& p : store.specs())  // unstored buffers keep their declared values on resume
-      if (p.stored) c.tensors.push_back({"w/" + set + "/" + p.name, store.get(p.name, set)});
+      if (p.stored) {
+        const Tensor& t = store.get(p.name, set);  // a device-resident set is copied down here
+        c.tensors.push_back({"w/" + set + "/" + p.name, t.device() == Device::cpu ? t : t.to_device(Device::cpu)});
+      }
   for (auto& [name, t] : optim.state()) c.tensors.push_back({"opt/" + name, t});
   for (size_t i = 0; i < st.replay.size(); i++) c.tensors.push_back({"replay/" + std::to_string(i), u16_tensor(st.replay[i])});
   write_checkpoint(path, c);
@@ -100,6 +120,7 @@ TrainState restore_train_state(const std::string& path, TokenStream& stream, Sch
   st.swa_count = c.meta.get("swa_count", int64_t(0));
   st.qat_on = c.meta.get("qat_on", false);
   st.replay_pos = c.meta.get("replay_pos", int64_t(0));
+  st.micro_batch = c.meta.get("micro_batch", int64_t(0));
   std::vector<double> rec;
   for (const Json& x : c.meta["lr_multipliers"].items()) rec.push_back(x.number());
   schedule.restore(rec);

@@ -8,7 +8,9 @@
 //
 // The trainer's layout (save_train_state): metadata keys format ("golfrt-checkpoint"), step,
 // tokens, elapsed_s, seed, swa_count, qat_on, replay_pos, cursor { shard, position },
-// lr_multipliers (one per step taken); tensors "w/<set>/<param>" for every weight set and stored
+// lr_multipliers (one per step taken), micro_batch (the sequences per micro-batch the run used:
+// a derived one is reused on resume, runtime/train/device_plan.h; written since issue 16, after
+// the other keys, so version 1 holds both: a file without it is read as "not recorded"); tensors "w/<set>/<param>" for every weight set and stored
 // parameter (unstored buffers keep their declared values on resume), "opt/<state>" (the names of
 // OptimizerSet::state), "replay/<i>" (u16 token batches, oldest first).
 #pragma once
@@ -33,6 +35,9 @@ struct Checkpoint {
 
 void write_checkpoint(const std::string& path, const Checkpoint& c);
 Checkpoint read_checkpoint(const std::string& path);  // throws naming the file
+// The metadata alone (the header and the JSON; no tensor is read): what a run must know before
+// it builds its graphs.
+Json read_checkpoint_meta(const std::string& path);
 
 // What the training loop carries from step to step besides the weights, the optimizer, the data
 // stream's cursor and the schedule's record.
@@ -43,6 +48,7 @@ struct TrainState {
   int64_t swa_count = 0;
   bool qat_on = false;
   int64_t replay_pos = 0;                     // the next recorded batch a replay phase takes
+  int64_t micro_batch = 0;                    // sequences per micro-batch (0: not recorded)
   std::deque<std::vector<uint16_t>> replay;  // the last batches, oldest first
 };
 

@@ -9,7 +9,7 @@ namespace golf {
 
 Distiller::Distiller(const GraphFactory& factory, ParamStore& store, const Phase& ph, int64_t micro, int64_t seq,
                      int64_t accum, DType real, Device device)
-    : real_(real) {
+    : real_(real), device_(device), temperature_(ph.temperature) {
   if (!store.has_set("teacher")) {
     if (ph.teacher == "ema" && !store.has_set("ema"))
       throw std::invalid_argument("phase '" + ph.name + "' distills from the EMA weights, but train.ema is not set");
@@ -26,14 +26,40 @@ Distiller::Distiller(const GraphFactory& factory, ParamStore& store, const Phase
   Var kd = mean_all(soft_cross_entropy(scale(logits, 1.0 / ph.temperature), probs));
   Var loss = scale(kd, ph.alpha * ph.temperature * ph.temperature) + scale(mean_all(student_->loss), 1.0 - ph.alpha);
   step_ = std::make_unique<TrainStep>(g, loss, store, ExecOptions{real, true, device}, 1.0 / double(accum));
-  teacher_exec_ = std::make_unique<Executor>(teacher_->graph, std::vector<Var>{reshape(teacher_->logits, {-1, V})},
-                                             ExecOptions{real, true, device});
+  if (device == Device::cpu) {
+    teacher_exec_ = std::make_unique<Executor>(teacher_->graph, std::vector<Var>{reshape(teacher_->logits, {-1, V})},
+                                               ExecOptions{real, true, device});
+  } else {
+    // Off the host (docs/cuda.md "Residency"): the second output of soft_cross_entropy_backward
+    // with dloss = 1 is −log softmax(z) (its probs input scales only the first output), so
+    // q = exp(−that) is written into a device buffer the student's graph reads in place, and
+    // the rows' mean entropy Σ q·(−log q) comes down as one scalar instead of the logits. In f32
+    // on the device where the host computes in double.
+    Graph& tg = teacher_->graph;
+    Var z = scale(reshape(teacher_->logits, {-1, V}), 1.0 / ph.temperature);
+    const int64_t n = z.dim(0);
+    Var d = make_op(attrs::soft_cross_entropy_backward{}, {z, full(tg, {n, V}, 0.0), full(tg, {n}, 1.0)});
+    Var neg_log_q = output(d, 1);
+    Var q = exp(neg(neg_log_q));
+    assign(input(tg, "teacher_probs_out", {n, V}), q);
+    Var entropy = mean_all(sum(q * neg_log_q, {1}));
+    teacher_exec_ = std::make_unique<Executor>(tg, std::vector<Var>{entropy}, ExecOptions{real, true, device});
+    probs_ = Tensor({n, V}, real, device);
+    teacher_exec_->bind("teacher_probs_out", probs_);
+  }
   teacher_exec_->bind_params(store, "teacher");
 }
 
 Tensor Distiller::teacher_probs(const Tensor& x, double temperature, double* entropy) {
   teacher_exec_->bind("tokens", x);
   teacher_exec_->run();
+  if (device_ != Device::cpu) {
+    if (temperature != temperature_)
+      throw std::invalid_argument("distillation: the device graph was built for temperature " + std::to_string(temperature_) +
+                                  ", asked for " + std::to_string(temperature));
+    *entropy += teacher_exec_->result(0).get(0);
+    return probs_;  // device-resident, filled by the run
+  }
   const Tensor& l = teacher_exec_->result(0);
   const int64_t n = l.dim(0), v = l.dim(1);
   Tensor p({n, v}, real_);

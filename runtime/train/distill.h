@@ -20,11 +20,16 @@ class Distiller {
 
   TrainStep& step() { return *step_; }
   // softmax(teacher logits / T) per row of `tokens`, in double; adds the rows' mean entropy to
-  // *entropy (the soft cross entropy minus it is the KL divergence the log reports).
+  // *entropy (the soft cross entropy minus it is the KL divergence the log reports). On a device
+  // the probabilities stay there (a device tensor, overwritten by the next call; f32) and only
+  // the entropy comes down.
   Tensor teacher_probs(const Tensor& tokens, double temperature, double* entropy);
 
  private:
   DType real_;
+  Device device_;
+  double temperature_;
+  Tensor probs_;  // device: the teacher's probabilities, written by teacher_exec_
   std::unique_ptr<ModelGraph> student_, teacher_;
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<Executor> teacher_exec_;

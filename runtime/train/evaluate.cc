@@ -179,7 +179,7 @@ void Evaluator::bind_weights(Compiled& c, ParamStore& store, const std::string& 
     if (t.shape() != p.shape)
       throw std::runtime_error("evaluation: parameter '" + p.name + "' is " + shape_str(t.shape()) +
                                " in the weights but " + shape_str(p.shape) + " in the eval graph");
-    if (device_ == Device::cpu) {
+    if (device_ == Device::cpu || t.device() == device_) {  // device-resident weights: used in place
       c.exec->bind(p.name, t);
       continue;
     }

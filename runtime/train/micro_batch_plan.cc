@@ -1,5 +1,6 @@
 #include "runtime/train/micro_batch_plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
@@ -15,12 +16,13 @@ std::string gigabytes(int64_t bytes) {
 std::string MicroBatchPlan::describe() const {
   return "micro_batch " + std::to_string(micro_batch) + (derived ? " (derived)" : " (set)") + ": " +
          gigabytes(planned_bytes) + " planned of " + gigabytes(usable_bytes) + " usable (" + gigabytes(free_bytes) +
-         " free, " + std::to_string(int(kMicroBatchHeadroom * 100)) + "% kept back)";
+         " free, " + std::to_string(int(kMicroBatchHeadroom * 100)) + "% kept back)" +
+         (capped ? "; larger ones exceed " + std::to_string(kMaxMicroBatchTokens) + " tokens per micro-batch" : "");
 }
 
 MicroBatchPlan plan_micro_batch(int64_t step_sequences, int64_t ranks, int64_t free_bytes, int64_t set_micro_batch,
-                                const std::function<int64_t(int64_t)>& planned_bytes) {
-  if (step_sequences <= 0 || ranks <= 0 || free_bytes < 0)
+                                const std::function<int64_t(int64_t)>& planned_bytes, int64_t seq_len) {
+  if (step_sequences <= 0 || ranks <= 0 || free_bytes < 0 || seq_len < 0)
     throw std::invalid_argument("plan_micro_batch: " + std::to_string(step_sequences) + " sequences per step, " +
                                 std::to_string(ranks) + " ranks, " + std::to_string(free_bytes) + " free bytes");
   // Candidates, largest first: n divides the step and the step's n-sequence micro-batches share
@@ -28,6 +30,10 @@ MicroBatchPlan plan_micro_batch(int64_t step_sequences, int64_t ranks, int64_t f
   std::vector<int64_t> candidates;
   for (int64_t n = step_sequences; n >= 1; n--)
     if (step_sequences % n == 0 && (step_sequences / n) % ranks == 0) candidates.push_back(n);
+  if (candidates.empty())
+    throw std::invalid_argument("the " + std::to_string(step_sequences) + " sequences of a step (train.batch_tokens / "
+                                "seq_len) cannot be split into micro-batches that " + std::to_string(ranks) +
+                                " ranks share evenly: change train.batch_tokens or the rank count");
   MicroBatchPlan p;
   p.free_bytes = free_bytes;
   p.usable_bytes = int64_t(double(free_bytes) * (1.0 - kMicroBatchHeadroom));
@@ -66,7 +72,16 @@ MicroBatchPlan plan_micro_batch(int64_t step_sequences, int64_t ranks, int64_t f
     return p;
   }
   p.derived = true;
-  p.micro_batch = largest_fitting(step_sequences + 1, &p.planned_bytes);
+  // The cap: only candidates of at most kMaxMicroBatchTokens tokens (the smallest one always).
+  int64_t above = step_sequences + 1;
+  if (seq_len > 0) above = std::max<int64_t>(kMaxMicroBatchTokens / seq_len, candidates.back()) + 1;
+  p.micro_batch = largest_fitting(above, &p.planned_bytes);
+  // Capped: memory would allow more, the cap took the largest candidate below it.
+  for (int64_t n : candidates)
+    if (n < above) {
+      p.capped = p.micro_batch == n && candidates.front() >= above;
+      break;
+    }
   if (p.micro_batch == 0) {
     const int64_t smallest = candidates.back();
     throw std::invalid_argument("no micro_batch fits the device: micro_batch " + std::to_string(smallest) + " plans " +

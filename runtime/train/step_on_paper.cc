@@ -49,12 +49,26 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
       continue;
     }
     int64_t bytes = 0, largest = 0;
+    if (n.op == Op::slice) {
+      // A slice reads only the part it copies, not its whole input.
+      bytes = 2 * value_bytes(g, Value{id, 0});
+      p->other_bytes += double(bytes);
+      p->other_flops += double(shape_numel(out));
+      continue;
+    }
     for (const Value& v : n.inputs) bytes += value_bytes(g, v), largest = std::max(largest, shape_numel(g.spec(v).shape));
     for (int k = 0; k < int(n.outs.size()); k++)
       bytes += value_bytes(g, Value{id, k}), largest = std::max(largest, shape_numel(n.outs[size_t(k)].shape));
     p->other_bytes += double(bytes);
     p->other_flops += double(largest);
   }
+}
+
+// The optimizers' state lives on the device (docs/cuda.md "Residency"): every leaf but the
+// schedule scalars ("<optimizer>_lr.", "_mu.", "_bias1.", "_bias2.": uploaded each step).
+void bind_state_resident(Executor& ex, const ParamStore& store) {
+  for (const ParamSpec& p : store.specs())
+    for (const std::string& prefix : {"", "grad.", "muon_buf.", "adam_m.", "adam_v."}) ex.bind_resident(prefix + p.name);
 }
 
 // Runs a count-only executor twice and keeps the second (steady) run's ledger.
@@ -70,9 +84,10 @@ void count(const Graph& g, Executor& ex, GraphOnPaper* p) {
 
 int64_t StepOnPaper::device_bytes() const {
   int64_t b = micro.bytes.total();
-  for (const GraphOnPaper* o : {&muon, &adam}) b += o->bytes.total() - o->bytes.scratch;
+  for (const GraphOnPaper* o : {&muon, &adam, &eval}) b += o->bytes.total() - o->bytes.scratch;
   // Scratch is one buffer for the process: the largest request of any graph.
-  b += std::max({muon.bytes.scratch, adam.bytes.scratch, micro.bytes.scratch}) - micro.bytes.scratch;
+  b += std::max({muon.bytes.scratch, adam.bytes.scratch, eval.bytes.scratch, micro.bytes.scratch}) -
+       micro.bytes.scratch;
   return b;
 }
 
@@ -91,6 +106,14 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   TrainStep step(model->graph, mean_all(model->loss), model->store, counting(),
                  1.0 / double(step_sequences / micro_batch));
   count(model->graph, step.executor(), &s.micro);
+  // The evaluator's graph as runtime/train/evaluate.cc compiles it: the loss, forward only.
+  s.eval_batch = train.get("eval_batch", micro_batch);
+  {
+    auto eval_model = factory("eval", s.eval_batch, seq);
+    eval_model->store.initialize(1, DType::f32);
+    Executor ex(eval_model->graph, {eval_model->loss}, counting());
+    count(eval_model->graph, ex, &s.eval);
+  }
   if (!optimizers) return s;
 
   // The update graphs the OptimizerSet builds, counted on graphs of our own (its executors run
@@ -100,12 +123,14 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
     Graph g;
     build_muon_update(g, model->store, optim.muon()->params());
     Executor ex(g, {}, counting());
+    bind_state_resident(ex, model->store);
     count(g, ex, &s.muon);
   }
   if (optim.adamw()) {
     Graph g;
     build_adamw_update(g, model->store, optim.adamw()->params());
     Executor ex(g, {}, counting());
+    bind_state_resident(ex, model->store);
     count(g, ex, &s.adam);
   }
   return s;

@@ -1,7 +1,8 @@
 // One training step on the CUDA backend, on paper: count-only executors (runtime/device_ledger.h)
 // of the train-step graph (one micro-batch, gradients accumulated into "grad.*" leaves, as
-// TrainStep builds it) and of the optimizers' update graphs (runtime/optim/), with the FLOPs and
-// bytes their nodes imply. Needs no GPU; used by the micro-batch planner and by
+// TrainStep builds it), of the optimizers' update graphs (runtime/optim/) and of the evaluator's
+// forward graph (its executor, made at the first evaluation, holds its memory beside the others
+// until the run ends), with the FLOPs and bytes their nodes imply. Needs no GPU; used by the micro-batch planner and by
 // scripts/bench/bench_step_paper.cc (docs/perf.md, "GPU step on paper").
 #pragma once
 #include <cstdint>
@@ -27,15 +28,18 @@ struct StepOnPaper {
   int64_t micro_batch = 0, micro_batches = 0, seq = 0;  // micro_batches per rank per step
   GraphOnPaper micro;        // one micro-batch's forward+backward
   GraphOnPaper muon, adam;   // one run of each update graph (absent: zeros)
-  // Device bytes a step holds: the train-step executor's plus each optimizer executor's (today
-  // each executor mirrors the host tensors it reads, so parameters live once per executor), and
-  // the kernels' scratch once (it is process-wide).
+  GraphOnPaper eval;         // the evaluator's forward graph at train.eval_batch (absent: zeros)
+  int64_t eval_batch = 0;
+  // Device bytes a run holds: the train-step executor's plus each optimizer executor's and the
+  // evaluator's (today each executor mirrors the host tensors it reads, so parameters live once
+  // per executor), and the kernels' scratch once (it is process-wide).
   int64_t device_bytes() const;
 };
 
 // micro_batch: sequences per micro-batch; step_sequences: sequences per step (all ranks).
-// optimizers false: the train-step graph alone (faster: the planner's per-candidate call adds the
-// optimizers' bytes, which do not depend on the micro-batch, once).
+// optimizers false: the train-step and evaluation graphs alone (faster: the planner's
+// per-candidate call adds the optimizers' bytes, which do not depend on the micro-batch, once).
+// The evaluation graph is planned at train.eval_batch, or at micro_batch as the trainer defaults it.
 StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
                           int64_t seq, int64_t step_sequences, int64_t ranks = 1, bool optimizers = true);
 

@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <set>
 
 #include "runtime/fs.h"
+#include "runtime/optim/device_updates.h"
 #include "runtime/optim/optimizer_set.h"
-#include "runtime/quant/hessian_pass.h"
+#include "runtime/train/calibration.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/combiner_fit.h"
+#include "runtime/train/device_plan.h"
 #include "runtime/train/distill.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/schedule.h"
@@ -55,6 +58,8 @@ Schedule make_schedule(const TrainConfig& cfg, const std::string& replay_schedul
 std::unique_ptr<ModelGraph> make_model(const GraphFactory& factory, const TrainConfig& cfg, const TrainerOptions& opt) {
   auto model = factory("train", cfg.micro, cfg.seq_len);
   model->store.initialize(opt.seed, opt.real);
+  // Residency (docs/cuda.md): the weights live on the device from the first step to the last.
+  if (opt.device != Device::cpu) model->store.move_to(opt.device);
   return model;
 }
 
@@ -81,8 +86,9 @@ class Trainer {
                                    : nullptr),
         schedule_(make_schedule(cfg, opt.replay_schedule)),
         evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
-        stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real),
+        stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real, opt.device),
         progress_(cfg.max_steps, cfg.budget, opt.quiet || !comm.is_root()) {
+    st_.micro_batch = cfg.micro;
     if (distributed(&comm)) optim_.set_communicator(&comm);
     evaluator_.set_communicator(&comm);
     if (scored_windows(int64_t(val_.size()), cfg.seq_len) == 0)
@@ -93,7 +99,10 @@ class Trainer {
   TrainState& state() { return st_; }
   Progress& progress() { return progress_; }
 
-  void resume() { st_ = restore_train_state(checkpoint_path(), stream_, schedule_, store_, optim_); }
+  void resume() {
+    st_ = restore_train_state(checkpoint_path(), stream_, schedule_, store_, optim_);
+    st_.micro_batch = cfg_.micro;  // device_plan.h chose it (the checkpoint's, unless set otherwise)
+  }
   // metrics.jsonl: a resumed run keeps the lines up to its checkpoint's step.
   void open_metrics() {
     if (comm_.is_root())
@@ -123,6 +132,11 @@ class Trainer {
   void fit_combiner();
   void write_schedule();
   void calibrate(TrainReport& rep);
+  // The end of the device-resident stretch: the weight sets come back to the host for what
+  // follows training (the combiner fit, GPTQ calibration, the artifact, the caller).
+  void hand_off() {
+    if (opt_.device != Device::cpu) store_.move_to(Device::cpu);
+  }
   void final_evaluation(TrainReport& rep);
   TrainReport stopped(int sig, bool saved);
 
@@ -146,7 +160,17 @@ class Trainer {
   Evaluator evaluator_;
   TokenStream stream_;
   std::vector<uint16_t> val_;
-  Tensor qat_switch_;
+  Tensor qat_switch_;  // on the trainer's device; written only when it flips
+  bool qat_switch_value_ = false;
+  // Device-resident state: the clip per step graph (each has its own gradient buffers) and the
+  // weight averages, as graphs (runtime/optim/device_updates.h).
+  std::map<const TrainStep*, std::unique_ptr<DeviceGradClip>> clips_;
+  std::map<std::string, std::unique_ptr<DeviceWeightAverage>> averages_;
+  DeviceWeightAverage& average(const std::string& set) {
+    auto& a = averages_[set];
+    if (!a) a = std::make_unique<DeviceWeightAverage>(store_, set, opt_.device);
+    return *a;
+  }
   std::unique_ptr<Distiller> distill_;  // made when a distill phase first starts
   TrainState st_;
   RootLog metrics_;
@@ -176,7 +200,12 @@ double Trainer::lr_multiplier(const Phase& ph) {
     st_.qat_on = true;
     progress_.message("late QAT on from step " + std::to_string(st_.step));
   }
-  qat_switch_.set(0, st_.qat_on ? 1.0 : 0.0);
+  if (st_.qat_on != qat_switch_value_) {  // one 4-byte upload when it flips, not one per micro-batch
+    Tensor h({1}, opt_.real);
+    h.set(0, st_.qat_on ? 1.0 : 0.0);
+    qat_switch_.copy_from(h);
+    qat_switch_value_ = st_.qat_on;
+  }
   return lr;
 }
 
@@ -221,15 +250,28 @@ StepResult Trainer::step(const Phase& ph, double lr) {
   allreduce_sum(comm_, grads);
   if (!std::isfinite(r.loss))
     throw std::runtime_error("training diverged at step " + std::to_string(st_.step) + ": the loss is " + std::to_string(r.loss));
-  r.grad_norm = cfg_.grad_clip > 0 ? clip_grad_norm(grads, cfg_.grad_clip) : 0.0;
+  const bool on_device = opt_.device != Device::cpu;
+  if (cfg_.grad_clip > 0 && on_device) {
+    auto& clip = clips_[&active];
+    if (!clip) clip = std::make_unique<DeviceGradClip>(active.grads(), opt_.device);
+    r.grad_norm = clip->clip(cfg_.grad_clip);
+  } else {
+    r.grad_norm = cfg_.grad_clip > 0 ? clip_grad_norm(grads, cfg_.grad_clip) : 0.0;
+  }
   optim_.step(grads, lr);
-  if (cfg_.ema_decay > 0) ema_update(store_, "ema", cfg_.ema_decay);
+  if (cfg_.ema_decay > 0) {
+    if (on_device) average("ema").ema(cfg_.ema_decay);
+    else ema_update(store_, "ema", cfg_.ema_decay);
+  }
   st_.step++;
   st_.tokens += cfg_.batch_tokens;
   // SWA from a fraction of the step count, or (swa.below) once the LR multiplier is under it.
   const bool swa_window = cfg_.swa_below > 0 ? lr < cfg_.swa_below
                                              : cfg_.max_steps > 0 && st_.step >= int64_t(cfg_.swa_start * double(cfg_.max_steps));
-  if (cfg_.swa_every > 0 && swa_window && st_.step % cfg_.swa_every == 0) swa_update(store_, "swa", st_.swa_count++);
+  if (cfg_.swa_every > 0 && swa_window && st_.step % cfg_.swa_every == 0) {
+    if (on_device) average("swa").swa(st_.swa_count++);
+    else swa_update(store_, "swa", st_.swa_count++);
+  }
   return r;
 }
 
@@ -292,6 +334,7 @@ void Trainer::write_schedule() {
   for (double m : schedule_.recorded()) mults.push(m);
   sched.set("lr_multipliers", mults);
   sched.set("final_step", st_.step);
+  sched.set("micro_batch", cfg_.micro);  // a replay reuses it (runtime/train/device_plan.h)
   if (comm_.is_root()) write_file_atomic(path_join(opt_.out_dir, "schedule.json"), sched.dump() + "\n");
 }
 
@@ -300,17 +343,8 @@ void Trainer::write_schedule() {
 void Trainer::calibrate(TrainReport& rep) {
   if (opt_.calibration_batches <= 0 || !comm_.is_root()) return;
   const auto t0 = Clock::now();
-  std::vector<std::pair<Tensor, Tensor>> batches;
-  for (int64_t i = 0; i < opt_.calibration_batches; i++) {
-    std::vector<uint16_t> buf = stream_.take(cfg_.micro * cfg_.seq_len + 1);
-    std::vector<uint16_t> shifted(buf.begin() + 1, buf.end());
-    batches.push_back({tokens_tensor(buf, 0, cfg_.micro, cfg_.seq_len), tokens_tensor(shifted, 0, cfg_.micro, cfg_.seq_len)});
-  }
-  std::vector<std::string> names;
-  for (const ParamSpec& p : store_.specs())
-    if (p.shape.size() == 2 && !p.is_buffer()) names.push_back(p.name);
-  auto calib = factory_("calibrate", cfg_.micro, cfg_.seq_len);
-  rep.hessians = collect_hessians(*calib, store_, opt_.calibration_set, batches, names, opt_.real);
+  rep.hessians = calibration_hessians(factory_, store_, opt_.calibration_set, stream_, opt_.calibration_batches, cfg_.micro,
+                                      cfg_.seq_len, opt_.real);
   rep.calibration_s = seconds_since(t0);
   st_.elapsed += rep.calibration_s;
 }
@@ -343,6 +377,7 @@ void Trainer::final_evaluation(TrainReport& rep) {
 // nothing is evaluated or calibrated. The caller tells the user how to resume.
 TrainReport Trainer::stopped(int sig, bool saved) {
   if (!saved) save();
+  hand_off();
   progress_.finish();
   TrainReport rep;
   rep.stopped_by = sig;
@@ -361,7 +396,16 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   make_dirs(opt.out_dir);
   std::unique_ptr<Communicator> one_process;
   Communicator& comm = opt.comm ? *opt.comm : *(one_process = single_process_communicator());
-  const TrainConfig cfg = parse_train_config(train, seq, opt, comm.size());
+  // The micro-batch (runtime/train/device_plan.h): planned for a CUDA device when the script sets
+  // none, reused from the checkpoint on resume; the CPU's is the script's or the whole step.
+  const MicroBatchChoice micro = choose_micro_batch(factory, matcher, train, seq, opt, comm.size(), &comm);
+  if (!micro.line.empty() && comm.is_root() && !opt.quiet) {
+    std::printf("%s\n", micro.line.c_str());
+    std::fflush(stdout);
+  }
+  Json planned = train;
+  if (micro.micro_batch > 0) planned.set("micro_batch", micro.micro_batch);
+  const TrainConfig cfg = parse_train_config(planned, seq, opt, comm.size());
   Trainer run(factory, matcher, train["optim"], cfg, data, opt, comm);
   if (opt.resume) run.resume();
   run.open_metrics();
@@ -386,6 +430,7 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
     if (const int sig = agreed_stop_signal(comm)) return run.stopped(sig, saved);
   }
   run.progress().finish();
+  run.hand_off();
   if (cfg.fit_combiner) run.fit_combiner();
   run.save();
   run.write_schedule();

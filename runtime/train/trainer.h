@@ -38,6 +38,9 @@ struct TrainerOptions {
   int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
   DType real = DType::f32;
   Device device = Device::cpu;  // where the step, update and evaluation graphs run
+  // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
+  // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
+  int64_t device_free_bytes = 0;
   bool quiet = false;
   // GPTQ calibration after training, on fresh training batches, its time counted in the
   // training clock (PARAMETER_GOLF.md): Hessians of these parameters over this many micro-batches.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dsl/script.h"
+#include "runtime/train/device_plan.h"
 #include "runtime/train/micro_batch_plan.h"
 #include "runtime/train/step_on_paper.h"
 
@@ -69,12 +70,8 @@ int main(int argc, char** argv) {
     GraphFactory factory = [&](const std::string& mode, int64_t b, int64_t t) { return script.build(mode, b, t); };
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
     if (micro == 0) {
-      StepOnPaper one = step_on_paper(factory, matcher, train, 1, seq, step_sequences, ranks);
-      const int64_t optimizer_bytes = one.device_bytes() - one.micro.bytes.total();
-      MicroBatchPlan p = plan_micro_batch(step_sequences, ranks, int64_t(free_gb * 1e9), 0, [&](int64_t n) {
-        return step_on_paper(factory, matcher, train, n, seq, step_sequences, ranks, false).micro.bytes.total() +
-               optimizer_bytes;
-      });
+      MicroBatchPlan p = plan_micro_batch(step_sequences, ranks, int64_t(free_gb * 1e9), 0,
+                                          planned_run_bytes(factory, matcher, train, seq, ranks), seq);
       std::printf("planned for %.1f GB free: %s\n", free_gb, p.describe().c_str());
       micro = p.micro_batch;
     }
@@ -86,6 +83,9 @@ int main(int argc, char** argv) {
     print_graph("micro-batch", s.micro);
     print_graph("muon", s.muon);
     print_graph("adam", s.adam);
+    char eval_name[32];
+    std::snprintf(eval_name, sizeof eval_name, "eval (%lld)", (long long)s.eval_batch);
+    print_graph(eval_name, s.eval);
 
     const double k = double(s.micro_batches);
     auto per_step = [&](int64_t DeviceLedger::*f) {
