@@ -15,6 +15,9 @@ extern const char* const kDataUsage =
     "  --vocab N           SentencePiece vocabulary to train (default 1024)\n"
     "  --tokenizer MODEL   use this SentencePiece .model instead of training one\n"
     "  --bytes             byte260 tokens (id = byte + 4) instead of SentencePiece\n"
+    "  --caseops           CaseOps: lowercase with case markers before tokenizing (the 1.0611 record's\n"
+    "                      transform), markers as pieces of their own, and val_token_bytes.bin: each val\n"
+    "                      token's original UTF-8 bytes, which val_bpb then charges (docs/decoding.md)\n"
     "  --docs lines|blank  one document per non-empty line (default), or blank-line separated\n"
     "  --val-docs N        validation = the first N documents of the shuffle\n"
     "  --val-fraction F    ... or that fraction of them (default 0.05)\n"
@@ -43,7 +46,7 @@ int cmd_prepare(const std::vector<std::string>& argv) {
     }
   }
   Args a = parse_args(rest, {"out", "vocab", "tokenizer", "docs", "val-docs", "val-fraction", "seed", "shard-tokens"},
-                      {"bytes", "quiet"});
+                      {"bytes", "quiet", "caseops"});
   if (!a.positional.empty()) throw std::invalid_argument("unexpected argument '" + a.positional[0] + "'\nusage: " + kDataUsage);
   if (!a.overrides.sets.empty() || !a.overrides.preset.empty())
     throw std::invalid_argument("data prepare takes no --set or --preset");
@@ -54,6 +57,7 @@ int cmd_prepare(const std::vector<std::string>& argv) {
   }
   opt.tokenizer_model = a.get("tokenizer", "");
   opt.bytes = a.options.count("bytes") != 0;
+  opt.caseops = a.options.count("caseops") != 0;
   std::string docs = a.get("docs", "lines");
   if (docs == "lines") opt.docs = DocMode::lines;
   else if (docs == "blank") opt.docs = DocMode::blank;

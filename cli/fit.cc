@@ -133,6 +133,7 @@ Candidate plan_candidate(const std::string& path, Overrides o) {
     }
     c.plan.tensors.push_back(std::move(t));
   }
+  fit::plan_lqer(c.plan, read_lqer(quant), c.packed);
   c.plan.params = m->store.count();
   return c;
 }

@@ -72,6 +72,7 @@ void pretty(const Json& j, int indent, std::string& out) {
 
 std::string row_encoding(const ArtifactPartStat& t) {
   if (t.encoding.compare(0, 3, "int") != 0) return t.encoding;
+  if (t.group > 0) return t.encoding + "/g" + std::to_string(t.group);
   return t.encoding + (t.per_row && t.shape.size() >= 2 ? "/row" : "/tensor");
 }
 
@@ -87,6 +88,8 @@ Json part_json(const ArtifactPartStat& p, bool tensor) {
   if (tensor) {
     o.set("encoding", p.encoding);
     o.set("per_row", p.per_row);
+    if (p.group > 0) o.set("group", p.group);
+    if (!p.corrects.empty()) o.set("lqer_of", p.corrects);
     o.set("shape", shape_json(p.shape));
   }
   o.set("raw_bytes", p.raw_bytes);
@@ -166,6 +169,8 @@ int cmd_inspect(const std::vector<std::string>& argv) {
     std::printf("  %-40s %-12s %-16s %12s %12s %6.2f%%\n", t.name.c_str(), row_encoding(t).c_str(), shape_str(t.shape).c_str(),
                 with_commas(int64_t(t.raw_bytes)).c_str(), with_commas(int64_t(t.compressed_bytes + 0.5)).c_str(),
                 share(t.compressed_bytes));
+  for (const auto& t : s.tensors)
+    if (!t.corrects.empty()) std::printf("  %-40s LQER factor of '%s'\n", t.name.c_str(), t.corrects.c_str());
   for (const auto& p : s.sections)
     std::printf("  %-70s %12s %12s %6.2f%%\n", ("(" + p.name + ")").c_str(), with_commas(int64_t(p.raw_bytes)).c_str(),
                 with_commas(int64_t(p.compressed_bytes + 0.5)).c_str(), share(p.compressed_bytes));

@@ -9,6 +9,7 @@
 
 #include "runtime/artifact/codec.h"
 #include "runtime/params.h"
+#include "runtime/quant/lqer.h"
 #include "runtime/quant/quantize.h"
 
 namespace golf::cli {
@@ -100,6 +101,7 @@ void check_quant_settings(ModelScript& script, const Json& train, int64_t seq) {
     for (const ParamSpec& p : model->store.specs())
       if (!p.is_buffer()) tensors.push_back({p.name, p.shape});
     check_quant_table(quant, [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); }, tensors);
+    read_lqer(quant);
     try {
       codecs_for_setting(quant.get("codec", "auto"));
     } catch (const std::invalid_argument& e) {

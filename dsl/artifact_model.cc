@@ -4,6 +4,7 @@
 
 #include "runtime/artifact/op_set.h"
 #include "runtime/quant/gptq.h"
+#include "runtime/quant/lqer.h"
 
 namespace golf {
 
@@ -37,6 +38,8 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
   a.sources.push_back({info.script_name, script.source()});
   for (auto& [name, text] : script.bundle()) a.sources.push_back({name, text});
 
+  const LqerSpec lqer = read_lqer(quant);
+  std::vector<std::pair<size_t, Tensor>> originals;  // LQER's candidates: each weight before quantization
   for (const ParamSpec& p : store.specs()) {
     if (p.is_buffer() && !p.stored) continue;  // the script rebuilds it when the artifact loads
     const Tensor& w = store.get(p.name, set);
@@ -56,7 +59,9 @@ Artifact export_model(ModelScript& script, const ParamStore& store, const std::s
     } else {
       a.tensors.push_back(quantize(p.name, w32, spec));
     }
+    if (lqer.top > 0 && a.tensors.back().is_int() && p.shape.size() == 2) originals.push_back({a.tensors.size() - 1, w32});
   }
+  add_lqer(a, originals, lqer);  // the factors go after every weight, in their own table entries
   return a;
 }
 
@@ -133,7 +138,7 @@ LoadedModel load_model(Artifact artifact, const std::string& path, const ModelLi
     }
     auto it = by_name.find(p.name);
     if (it == by_name.end()) throw std::runtime_error(path + ": the model needs '" + p.name + "', which the artifact does not hold");
-    Tensor w = dequantize(*it->second);
+    Tensor w = dequantize_corrected(m.artifact, size_t(it->second - m.artifact.tensors.data()));
     if (w.shape() != p.shape)
       throw std::runtime_error(path + ": tensor '" + p.name + "' is " + shape_str(w.shape()) + ", the model expects " + shape_str(p.shape));
     if (p.integer != (w.dtype() == DType::i32))

@@ -295,7 +295,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   ctx.max_value_bytes = max_value_bytes_;
   ctx.max_param_bytes = max_param_bytes_;
   Json qat, quant;
-  if (mode == "train" || mode == "train_double" || mode == "distill") {
+  if (mode == "train" || mode == "train_double" || mode == "train_early" || mode == "distill") {
     Json train = table_json("train");
     qat = train["qat"];
     if (!qat.is_null() && !(qat.is_bool() && !qat.boolean())) {

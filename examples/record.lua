@@ -11,9 +11,15 @@
 -- Training: 786,432-token batches of 2,048, Muon (Polar-Express, MuonEq-R, WD 0.095) and AdamW
 -- (golf.recipes "record"), grad clip 0.3, EMA 0.9965, the LR down over the last 85% of the time
 -- budget to a floor of 0.1. Export: GPTQ int6 for the matrices, int7 for the embedding, SDClip
--- k = 12.85 (attention 13.0, MLP 11.5, embedding 14.0), the small tensors fp32/fp16.
--- Not here yet (issue 20): the loop runs from step 0 (the record switches it on at 35% of
--- training), no LQER correction, no CaseOps data (vocab 8192 plain SentencePiece here), no TTT,
+-- k = 12.85 (attention 13.0, MLP 11.5, embedding 14.0), the small tensors fp32/fp16, and LQER:
+-- the 3 matrices with the largest quantization error get a rank-4 correction (A int2, B int4 in
+-- groups of 64; artifact format version 2).
+-- Data: CaseOps text (golfrt data prepare --caseops; scored on the original bytes through its
+-- sidecar, docs/decoding.md): the cpu preset on scripts/prepare_default_data.sh --caseops's
+-- data/nlp-corpus-sp1024-caseops (pass --data), the full config on an 8192-piece CaseOps folder.
+-- The loop is switched on at 35% of the time budget (train.graph_switch): before it, training
+-- steps run the graph built with mode "train_early", blocks 0 .. 10 once each (the record's).
+-- Not here yet (issue 20): no TTT,
 -- and golfrt's codecs (brotli/zstd) instead of the record's per-group lrzip. The record's
 -- orthogonal init of the matrices is golfrt's Linear default (uniform ±1/√in) here.
 local nn = require "golf.nn"
@@ -41,12 +47,13 @@ local M = {
   train = {
     batch_tokens = 786432, time_budget = 600, grad_clip = 0.3,
     warmdown = { frac = 0.85, by = "time" }, lr_floor = 0.1,
-    ema = { decay = 0.9965 },
+    ema = { decay = 0.9965 }, graph_switch = { at = 0.35, by = "time" },
     optim = recipes.optim("record"),
   },
   quant = {
     default = "int6", clip = { sdclip = 12.85 }, gptq = true, keep_float_below = 65536, codec = "brotli", shuffle = true,
     weights = "ema", packed = false, calibration = { batches = 16, damp = 0.01 },
+    lqer = { top = 3, rank = 4, a_bits = 2, b_bits = 4, group = 64 },
     rules = { { match = "tok_emb%.weight", encoding = "int7", clip = { sdclip = 14 } },
               { match = "blocks%.%d+%.attn%..*", clip = { sdclip = 13 } },
               { match = "blocks%.%d+%.mlp%..*", clip = { sdclip = 11.5 } } },
@@ -64,12 +71,20 @@ local function virtual_layers(cfg)
   return order
 end
 
+-- Each block once (the graph before the loop is switched on).
+local function plain_layers(cfg)
+  local order = {}
+  for i = 0, cfg.layers - 1 do order[#order + 1] = i end
+  return order
+end
+
 function M.build(g, cfg, mode)
   local m = nn.Model()
   m.tok_emb = nn.Embedding(cfg.vocab, cfg.dim, { std = cfg.embed_std })
   m.smear = nn.SmearGate { dim = cfg.dim, form = "gate", k = cfg.gate_window, bos = cfg.bos }
   m.blocks = nn.UNet(cfg.layers, function(i) return nn.Block(cfg, i, { xsa = i >= cfg.layers - cfg.xsa_last }) end,
-                     { dim = cfg.dim, gated = true, order = virtual_layers(cfg), parallel_from = cfg.parallel_from })
+                     { dim = cfg.dim, gated = true, order = virtual_layers(cfg), parallel_from = cfg.parallel_from,
+                       run_order = mode == "train_early" and plain_layers(cfg) or nil })
   local x0 = nn.rms_norm(m.smear(m.tok_emb(g.tokens), g.tokens), cfg.norm_eps)
   local x = m.blocks(x0, x0)
   local logits = m.tok_emb:tied_head(nn.rms_norm(x, cfg.norm_eps))

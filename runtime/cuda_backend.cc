@@ -138,13 +138,15 @@ Kernel cuda_kernel(Op op) {
     case Op::attention:
       return [](const Call& c) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
-        cuda::attention(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
+        auto run = c.opt.attention_fp32 ? cuda::attention : cuda::attention_tc;
+        run(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
       };
     case Op::attention_backward:
       return [](const Call& c) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
-        cuda::attention_backward(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.x(3), c.x(4), c.x(5),
-                                 c.y(), c.y(1), c.y(2));
+        auto run = c.opt.attention_fp32 ? cuda::attention_backward : cuda::attention_tc_backward;
+        run(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.x(3), c.x(4), c.x(5), c.y(), c.y(1),
+            c.y(2));
       };
     case Op::attention_cached:
       return [](const Call& c) {

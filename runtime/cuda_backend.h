@@ -10,6 +10,9 @@ namespace golf {
 
 struct CudaRunOptions {
   bool matmul_fp32 = false;  // fp32 inputs and compute instead of bf16 inputs (DESIGN §3)
+  // attention and attention_backward on the fp32 CUDA-core kernel (kernels/cuda/attention.cu)
+  // instead of the bf16 tensor-core one (attention_tc.cu); attention_cached always runs fp32.
+  bool attention_fp32 = false;
 };
 
 // True when kernels/cuda/ has a kernel for the op. The executor asks at plan time, so a missing

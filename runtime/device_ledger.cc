@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "kernels/cuda/attention_layout.h"
 #include "runtime/backend_util.h"
 #include "runtime/device_memory.h"
 
@@ -66,7 +67,7 @@ int64_t sorted_scatter(int64_t ids, int64_t out_elems) {
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes) { return bytes > capacity ? bytes + bytes / 2 : capacity; }
 
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16) {
+                            bool matmul_bf16, bool attention_bf16) {
   const int64_t out_n = outs.empty() ? 0 : shape_numel(outs[0]);
   const int64_t one = out_n > 0 ? 1 : 0;  // a kernel over no elements is not launched
   auto in_n = [&](size_t i) { return shape_numel(ins.at(i)); };
@@ -85,7 +86,7 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     case Op::add: case Op::sub: case Op::mul: case Op::div:
     case Op::sum: case Op::mean: case Op::sum_to: case Op::expand:
     case Op::token_shift: case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
-    case Op::attention: case Op::cross_entropy: case Op::cross_entropy_backward: case Op::soft_cross_entropy:
+    case Op::cross_entropy: case Op::cross_entropy_backward: case Op::soft_cross_entropy:
     case Op::soft_cross_entropy_backward: case Op::fake_quant:
       c.launches = one;
       return c;
@@ -126,11 +127,31 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       }
       return c;
     }
+    case Op::attention: {
+      // fp32: one kernel (XSA inside it). Tensor cores (kernels/cuda/attention_tc.cu): the bf16
+      // pack of q, k, v, the forward, and with XSA its own kernel.
+      const Shape& q = ins.at(0);
+      if (!attention_bf16 || out_n == 0) {
+        c.launches = one;
+        return c;
+      }
+      const bool xsa = attention_dims(n, q, ins.at(1)).xsa;
+      c.launches = 2 + (xsa ? 1 : 0);
+      c.scratch_bytes = cuda::tc_forward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3]);
+      return c;
+    }
     case Op::attention_backward: {
-      // XSA recomputes the pre-XSA forward; then the prep, dq and dk/dv kernels.
       const Shape& q = ins.at(0);
       const bool xsa = attention_dims(n, q, ins.at(1)).xsa;
       if (shape_numel(q) == 0) return c;
+      if (attention_bf16) {
+        // Without XSA: pack q, k, v, dy; prep; dq; dk/dv. With XSA: pack q, k, v; the pre-XSA
+        // forward; prep; pack its gradient; dq; dk/dv.
+        c.launches = xsa ? 6 : 4;
+        c.scratch_bytes = cuda::tc_backward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3], xsa);
+        return c;
+      }
+      // fp32: XSA recomputes the pre-XSA forward; then the prep, dq and dk/dv kernels.
       c.launches = (xsa ? 1 : 0) + 3;
       const int64_t rows = q[0] * q[1] * q[2], big = rows * q[3];
       c.scratch_bytes = ((rows + 63) / 64 * 64 + (xsa ? 3 * big : 0)) * 4;

@@ -44,8 +44,9 @@ struct CudaNodeCost {
   int64_t launches = 0;
   int64_t scratch_bytes = 0;
 };
+// attention_bf16: attention and its backward on the tensor-core kernel (the default), else fp32.
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16);
+                            bool matmul_bf16, bool attention_bf16 = true);
 // The scratch buffer's capacity after a request of `bytes` to one of `capacity` (it grows by half
 // again, as kernels/cuda/runtime_api.cu does): the same value when no allocation is needed.
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes);

@@ -87,6 +87,17 @@ class Arena {
   size_t top_ = 0;
 };
 
+// The attention kernel the CUDA backend runs: the bf16 tensor-core one unless ExecOptions or
+// GOLFRT_ATTENTION=fp32 asks for the fp32 CUDA-core one (a value other than fp32 or bf16 is an
+// error, not a silent default).
+bool attention_fp32(const ExecOptions& o) {
+  if (o.attention_fp32) return true;
+  const char* a = std::getenv("GOLFRT_ATTENTION");
+  if (!a || !*a || std::string(a) == "bf16") return false;
+  if (std::string(a) == "fp32") return true;
+  throw std::runtime_error(std::string("GOLFRT_ATTENTION=") + a + ": expected fp32 or bf16");
+}
+
 }  // namespace
 
 Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt) : g_(g), opt_(opt) {
@@ -252,7 +263,7 @@ void Executor::plan_device_costs() {
     for (const OutSpec& o : n.outs) outs.push_back(o.shape);
     if (on_cuda) {
       try {
-        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32));
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32, !attention_fp32(opt_)));
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
@@ -408,6 +419,7 @@ void Executor::run() {
     return m && std::string(m) == "fp32";
   }();
   cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
+  cuda_opt.attention_fp32 = attention_fp32(opt_);
 #endif
   auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
 #ifdef GOLFRT_WITH_CUDA

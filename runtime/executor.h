@@ -36,6 +36,9 @@ struct ExecOptions {
   bool reuse_memory = true;
   Device device = Device::cpu;
   bool matmul_fp32 = false;  // CUDA: fp32 matmul inputs instead of bf16 (DESIGN §3); tests use it
+  // CUDA: attention on the fp32 CUDA-core kernel instead of the bf16 tensor-core one (DESIGN §3);
+  // tests use it. GOLFRT_ATTENTION=fp32 sets it for every executor.
+  bool attention_fp32 = false;
   // Tests: surround every intermediate value with this many sentinel bytes and check them after
   // each run, so a kernel writing past its output is caught and named. Turns reuse off.
   size_t guard_bytes = 0;

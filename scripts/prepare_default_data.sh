@@ -6,6 +6,9 @@
 #                                             b at id b + 4; each byte counts 1 toward val_bpb, specials
 #                                             0) into data/nlp-corpus-bytes260 (examples/fractal.lua),
 #                                             the same validation documents.
+#   scripts/prepare_default_data.sh --caseops as the first, CaseOps text (lowercase with case markers,
+#                                             golfrt data prepare --caseops, docs/decoding.md) into
+#                                             data/nlp-corpus-sp1024-caseops (examples/record.lua's cpu preset).
 # Idempotent: does nothing when the manifest is already there. GOLFRT=path overrides the binary.
 set -euo pipefail
 
@@ -14,11 +17,14 @@ golfrt=${GOLFRT:-$root/build/golfrt}
 if [[ "${1:-}" == "--bytes" ]]; then
   out="$root/data/nlp-corpus-bytes260"
   how=(--bytes)
+elif [[ "${1:-}" == "--caseops" ]]; then
+  out="$root/data/nlp-corpus-sp1024-caseops"
+  how=(--vocab 1024 --caseops)
 elif [[ -z "${1:-}" ]]; then
   out="$root/data/nlp-corpus-sp1024"
   how=(--vocab 1024)
 else
-  echo "usage: scripts/prepare_default_data.sh [--bytes]" >&2
+  echo "usage: scripts/prepare_default_data.sh [--bytes | --caseops]" >&2
   exit 2
 fi
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -66,6 +67,7 @@ void expect_same(const QTensor& a, const QTensor& b) {
   EXPECT_EQ(a.encoding, b.encoding);
   EXPECT_EQ(a.bits, b.bits);
   EXPECT_EQ(a.per_row, b.per_row);
+  EXPECT_EQ(a.group, b.group);
   EXPECT_EQ(a.scales, b.scales);
   EXPECT_EQ(a.q, b.q);
   ASSERT_EQ(a.values.defined(), b.values.defined());
@@ -118,6 +120,31 @@ void expect_same(const Artifact& a, const Artifact& b) {
   EXPECT_EQ(a.op_set.fingerprint, b.op_set.fingerprint);
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (size_t i = 0; i < a.tensors.size(); i++) expect_same(a.tensors[i], b.tensors[i]);
+  EXPECT_EQ(a.corrections, b.corrections);
+}
+
+// Format version 2: every_encoding() plus a grouped int4 tensor (13 groups of 5 over 63 elements,
+// the last one shorter) and an LQER correction of w.int6.row [5, 13] by a [5, 2] int2 factor and
+// a [2, 13] int4 factor in groups of 4.
+QTensor grouped(const std::string& name, Shape shape, int bits, int64_t group, std::mt19937_64& rng) {
+  QTensor t = int_tensor(name, std::move(shape), bits, false, rng);
+  t.group = group;
+  t.scales.clear();
+  std::uniform_int_distribution<int> scale(0x1000, 0x2c00);
+  for (int64_t g = 0; g < t.scale_count(); g++) t.scales.push_back(uint16_t(scale(rng)));
+  return t;
+}
+
+Artifact version_2() {
+  std::mt19937_64 rng(11);
+  Artifact a = every_encoding();
+  a.tensors.push_back(grouped("w.grouped", {7, 9}, 4, 5, rng));
+  uint32_t base = 0;
+  while (a.tensors[base].name != "w.int6.row") base++;
+  a.tensors.push_back(int_tensor("w.int6.row.lqer_a", {5, 2}, 2, false, rng));
+  a.tensors.push_back(grouped("w.int6.row.lqer_b", {2, 13}, 4, 4, rng));
+  a.corrections.push_back({base, uint32_t(a.tensors.size() - 2), uint32_t(a.tensors.size() - 1)});
+  return a;
 }
 
 // A file whose header says what the test wants, with valid checksums, around `body`.
@@ -352,12 +379,70 @@ TEST(Artifact, ForeignFilesAreRefused) {
 
 TEST(Artifact, NewerVersionIsRefusedWithItsMessage) {
   std::string bytes = encode_artifact(every_encoding(), {"none"});
-  uint16_t v = 2;
+  uint16_t v = 3;
   std::memcpy(&bytes[4], &v, 2);
   for (bool verify : {true, false})
     EXPECT_NE(message_of(bytes, "new.golf", verify)
-                  .find("artifact new.golf: format version 2 is newer than this golfrt reads (version 1)"),
+                  .find("artifact new.golf: format version 3 is newer than this golfrt reads (version 2)"),
               std::string::npos);
+}
+
+// Version 2 (grouped intN, LQER corrections) round trips under every codec and flag, and is
+// written only when used: an artifact without either is still version 1 (the test above), byte
+// for byte what version 1 wrote.
+TEST(Artifact, Version2GroupedTensorsAndCorrectionsRoundTrip) {
+  Artifact a = version_2();
+  for (const char* codec : {"none", "zstd", "brotli"})
+    for (bool shuffle : {true, false})
+      for (bool packed : {true, false}) {
+        SCOPED_TRACE(std::string(codec) + (shuffle ? " shuffle" : " plain") + (packed ? " packed" : " containers"));
+        std::string bytes = encode_artifact(a, {codec, shuffle, packed});
+        EXPECT_EQ(decode_artifact_header(bytes, "t").version, 2);
+        expect_same(a, decode_artifact(bytes, "t"));
+      }
+  // Version 1 bodies have neither: the same body under a version-1 header is refused.
+  Artifact g = every_encoding();
+  std::mt19937_64 rng(3);
+  g.tensors.push_back(grouped("w.grouped", {7, 9}, 4, 5, rng));
+  std::string body = encode_artifact_body(g, 0);
+  EXPECT_NO_THROW(decode_artifact_body(body, 2, 0, "v2"));
+  std::string m = error_of([&] { decode_artifact_body(body, 1, 0, "v1"); });
+  EXPECT_NE(m.find("artifact v1: corrupt body: tensor 'w.grouped' has encoding code 6 with 4 bits"), std::string::npos) << m;
+}
+
+TEST(Artifact, EncoderRefusesMalformedCorrections) {
+  auto refused = [](Artifact a, const std::string& what) {
+    SCOPED_TRACE(what);
+    std::string m = error_of([&] { encode_artifact(a, {"none"}); });
+    EXPECT_NE(m.find(what), std::string::npos) << m;
+  };
+  Artifact a = version_2();
+  LowRankCorrection good = a.corrections[0];
+  a.corrections[0].a = 9999;
+  refused(a, "names tensor 9999 of");
+  a.corrections[0] = good;
+  a.corrections.push_back(good);
+  refused(a, "which is already in a correction");
+  a = version_2();
+  a.corrections[0].b = a.corrections[0].a;
+  refused(a, "names one tensor twice");
+  a = version_2();
+  std::swap(a.corrections[0].a, a.corrections[0].b);
+  refused(a, "has factors [2, 13] and [5, 2]");
+  a = version_2();
+  std::mt19937_64 rng(1);
+  a.tensors[a.corrections[0].a] = float_tensor("w.int6.row.lqer_a", {5, 2}, "fp32", rng);
+  refused(a, "not an integer matrix");
+  a = version_2();
+  a.tensors[a.corrections[0].a] = int_tensor("w.int6.row.lqer_a", {5, 65}, 2, false, rng);
+  a.tensors[a.corrections[0].b] = grouped("w.int6.row.lqer_b", {65, 13}, 4, 4, rng);
+  refused(a, "has rank 65 (1..64)");
+  a = version_2();
+  a.tensors.back().per_row = true;
+  refused(a, "grouped scales and per-row scales at once");
+  a = version_2();
+  a.tensors.back().scales.pop_back();
+  refused(a, "scales, expected 7");
 }
 
 TEST(Artifact, HugeDeclaredBodyIsRefusedBeforeAllocating) {
@@ -455,6 +540,51 @@ TEST(Artifact, HostileBodiesAreRefusedBeforeAllocating) {
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
   m = body_message(BodyBuilder().v<uint32_t>(0).v<uint64_t>(0).v<uint64_t>(deep.size()).s(deep).b);
   EXPECT_NE(m.find("corrupt metadata"), std::string::npos) << m;
+}
+
+// Version 2's additions under hostile bytes: every index, count and group size is checked against
+// the table and the bytes present (fuzz seeds of the same cases: tests/fuzz/make_seeds.cc).
+TEST(Artifact, HostileVersion2BodiesAreRefused) {
+  std::mt19937_64 rng(5);
+  Artifact a;
+  a.meta = Json::object();
+  a.tensors.push_back(int_tensor("w", {4, 6}, 6, true, rng));
+  a.tensors.push_back(int_tensor("w.lqer_a", {4, 1}, 2, false, rng));
+  a.tensors.push_back(grouped("w.lqer_b", {1, 6}, 4, 4, rng));
+  a.corrections.push_back({0, 1, 2});
+  const std::string body = encode_artifact_body(a, 0);
+  ASSERT_NO_THROW(decode_artifact_body(body, 2, 0, "ok"));
+  std::string triple(12, '\0');
+  for (uint32_t i = 0; i < 3; i++) std::memcpy(&triple[4 * i], &i, 4);
+  const size_t at = body.find(triple);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(at, body.rfind(triple));
+  auto with = [&](size_t offset, auto v) {
+    std::string b = body;
+    std::memcpy(&b[offset], &v, sizeof v);
+    return error_of([&] { decode_artifact_body(b, 2, 0, "h.golf"); });
+  };
+  std::string m = with(at + 4, uint32_t(3));
+  EXPECT_NE(m.find("artifact h.golf: corrupt body: correction 0 names tensor 3 of 3"), std::string::npos) << m;
+  m = with(at + 8, uint32_t(1));
+  EXPECT_NE(m.find("correction 0 names one tensor twice"), std::string::npos) << m;
+  m = with(at, std::array<uint32_t, 3>{2, 1, 0});  // factors that do not fit their base
+  EXPECT_NE(m.find("correction 0 of 'w.lqer_b' [1, 6] has factors [4, 1] and [4, 6]"), std::string::npos) << m;
+  m = with(at - 4, uint32_t(UINT32_MAX));  // four billion corrections in a few bytes
+  EXPECT_NE(m.find("truncated body: correction"), std::string::npos) << m;
+  const size_t group = body.find("w.lqer_b") + 8 + 4 + 8 + 8;  // name, code/bits/flags/rank, two dims
+  uint64_t four = 0;
+  std::memcpy(&four, &body[group], 8);
+  ASSERT_EQ(four, 4u);
+  m = with(group, uint64_t(0));
+  EXPECT_NE(m.find("tensor 'w.lqer_b' has group size 0"), std::string::npos) << m;
+  m = with(group, ~uint64_t(0));
+  EXPECT_NE(m.find("tensor 'w.lqer_b' has group size 18446744073709551615"), std::string::npos) << m;
+  m = with(group, uint64_t(1));  // six scales where the stored array holds two
+  EXPECT_NE(m.find("w.lqer_b' scales has 4 bytes, its shape needs 12"), std::string::npos) << m;
+  // The same bytes under version 1 are not a version-1 body.
+  EXPECT_NE(error_of([&] { decode_artifact_body(body, 1, 0, "v1.golf"); }).find("artifact v1.golf: corrupt body"),
+            std::string::npos);
 }
 
 TEST(Artifact, ScriptMustNameASource) {

@@ -60,6 +60,7 @@ ExecOptions cuda_options(bool fp32_matmul = true) {
   ExecOptions o;
   o.device = Device::cuda;
   o.matmul_fp32 = fp32_matmul;
+  o.attention_fp32 = fp32_matmul;  // the tight comparisons run every fp32 path
   o.guard_bytes = 256;
   return o;
 }

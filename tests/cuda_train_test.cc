@@ -61,6 +61,7 @@ ExecOptions on_cuda(bool fp32_matmul) {
   ExecOptions o;
   o.device = Device::cuda;
   o.matmul_fp32 = fp32_matmul;
+  o.attention_fp32 = fp32_matmul;  // "fp32" is every fp32 path; bf16 includes the tensor-core attention
   return o;
 }
 
@@ -87,6 +88,7 @@ TEST(CudaTrain, tiny_baseline_loss_and_every_gradient_match_the_cpu) {
 std::vector<double> train_steps(Tiny& t, Device device, int steps, bool fp32_matmul) {
   ExecOptions o{DType::f32, true, device};
   o.matmul_fp32 = fp32_matmul;
+  o.attention_fp32 = fp32_matmul;
   TrainStep step(t.m->graph, mean_all(t.m->loss), t.m->store, o);
   Json rules = t.script.table_json("train")["optim"];
   OptimizerSet optim(t.m->store, rules, [&](const std::string& n, const std::string& p) { return t.script.name_matches(n, p); },

@@ -19,11 +19,11 @@ const Node& last_node_of(const Graph& g, Op op) {
   throw std::logic_error("no such node");
 }
 
-CudaNodeCost cost_of(const Graph& g, const Node& n, bool bf16 = true) {
+CudaNodeCost cost_of(const Graph& g, const Node& n, bool bf16 = true, bool attention_bf16 = true) {
   std::vector<Shape> ins, outs;
   for (const Value& v : n.inputs) ins.push_back(g.spec(v).shape);
   for (const OutSpec& o : n.outs) outs.push_back(o.shape);
-  return cuda_node_cost(n, ins, outs, bf16);
+  return cuda_node_cost(n, ins, outs, bf16, attention_bf16);
 }
 
 // Kept in step with runtime/cuda_backend.cc and kernels/cuda/*.cu by reading them: a kernel call
@@ -59,14 +59,25 @@ TEST(DeviceLedger, cuda_launches_per_op_follow_the_backend_dispatch) {
   backward_seeded(e, input(g, "de", {5, 4}), {"table"});
   EXPECT_EQ(cost_of(g, last_node_of(g, Op::scatter_add_rows)).launches, 1 + 1 + 1 + 1);
 
-  // Attention's backward: prep, dq, dk/dv; with XSA the pre-XSA forward is recomputed first.
+  // Attention on tensor cores (kernels/cuda/attention_tc.cu): the bf16 pack, the forward, XSA's
+  // own kernel; the backward packs (twice with XSA, around the pre-XSA forward), prep, dq, dk/dv.
+  // The fp32 kernel (attention.cu): one forward; prep, dq, dk/dv and XSA's recomputed forward.
   for (bool xsa : {false, true}) {
     Graph ga;
     Var q = input(ga, "q", {2, 8, 4, 8}), k = input(ga, "k", {2, 8, 2, 8}), v = input(ga, "v", {2, 8, 2, 8});
     AttentionOut o = attention(q, k, v, 0.35, xsa);
-    EXPECT_EQ(cost_of(ga, last_node_of(ga, Op::attention)).launches, 1);
+    const Node& fwd = last_node_of(ga, Op::attention);
+    EXPECT_EQ(cost_of(ga, fwd).launches, xsa ? 3 : 2);
+    // q, k, v as bf16 [B, heads, 64 rows, 32 dims]: (2·4 + 2·2·2)·64·32·2 bytes.
+    EXPECT_EQ(cost_of(ga, fwd).scratch_bytes, 16 * 64 * 32 * 2);
+    EXPECT_EQ(cost_of(ga, fwd, true, false).launches, 1);
+    EXPECT_EQ(cost_of(ga, fwd, true, false).scratch_bytes, 0);
     backward_seeded(o.y, input(ga, "dy", {2, 8, 4, 8}), {"q", "k", "v"});
-    EXPECT_EQ(cost_of(ga, last_node_of(ga, Op::attention_backward)).launches, xsa ? 4 : 3) << "xsa " << xsa;
+    const Node& bwd = last_node_of(ga, Op::attention_backward);
+    EXPECT_EQ(cost_of(ga, bwd).launches, xsa ? 6 : 4) << "xsa " << xsa;
+    // And dO; then fp32 D per row (64 rows padded: 64) and with XSA three [B, T, H, hd] buffers.
+    EXPECT_EQ(cost_of(ga, bwd).scratch_bytes, 24 * 64 * 32 * 2 + (64 + (xsa ? 3 * 512 : 0)) * 4) << "xsa " << xsa;
+    EXPECT_EQ(cost_of(ga, bwd, true, false).launches, xsa ? 4 : 3) << "xsa " << xsa;
   }
 }
 

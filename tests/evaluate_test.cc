@@ -113,3 +113,27 @@ TEST(Evaluate, last_position_scores_only_the_token_after_each_chunk) {
 
 }  // namespace
 }  // namespace golf
+
+namespace golf {
+namespace {
+
+// CaseOps data: a target's bytes are the sidecar's entry at its stream position (not the table
+// rule), in every window layout.
+TEST(Evaluate, a_token_byte_sidecar_replaces_the_table_rule) {
+  Fixture f;
+  auto sidecar = std::make_shared<std::vector<uint16_t>>();
+  for (size_t i = 0; i < f.tokens.size(); i++) sidecar->push_back(uint16_t(i * 7 % 5));
+  f.table.token_bytes = sidecar;
+  Evaluator ev(f.factory, kSeq, 3, DType::f32);
+  EvalResult r = ev.run(f.weights->store, "live", f.tokens, f.table);
+  double bytes = 0;
+  for (int64_t p = 1; p <= r.targets; p++) bytes += (*sidecar)[size_t(p)];
+  EXPECT_EQ(r.bytes, bytes);
+  EvalResult s = ev.run_sliding(f.weights->store, "live", f.tokens, f.table, 4);
+  bytes = 0;
+  for (int64_t p = 1; p <= s.targets; p++) bytes += (*sidecar)[size_t(p)];  // sliding scores each target once, from 1 on
+  EXPECT_EQ(s.bytes, bytes);
+}
+
+}  // namespace
+}  // namespace golf

@@ -222,28 +222,46 @@ TEST(FitProjector, body_prefix_matches_the_encoder) {
   plan.tensors.push_back(buf);
   plan.tensors[1].spec.per_row = false;
 
-  Artifact a;
-  a.op_set = plan.op_set;
-  a.meta = plan.meta;
-  a.sources = plan.sources;
-  Rng rng(3);
-  for (const TensorPlan& t : plan.tensors) {
-    Tensor w(t.shape, t.integer ? DType::i32 : DType::f32);
-    if (t.drawn) {
-      for (int64_t i = 0; i < w.numel(); i++) w.set(i, rng.normal());
-    } else {
-      init_tensor(w, t.init, rng);
+  // Without LQER (a version-1 body), then with it on both sides (version 2: the factors' entries,
+  // B's group size, the correction table). Both matrices are corrected, so the plan's choice (by
+  // factor bytes) and the exporter's (by error) agree, in the same order.
+  const ArtifactPlan plain = plan;
+  for (bool lqer : {false, true}) {
+    SCOPED_TRACE(lqer ? "lqer" : "no lqer");
+    plan = plain;
+    LqerSpec spec;
+    spec.top = lqer ? 2 : 0;
+    spec.group = 8;
+    Artifact a;
+    a.op_set = plan.op_set;
+    a.meta = plan.meta;
+    a.sources = plan.sources;
+    Rng rng(3);
+    std::vector<std::pair<size_t, Tensor>> originals;
+    for (const TensorPlan& t : plan.tensors) {
+      Tensor w(t.shape, t.integer ? DType::i32 : DType::f32);
+      if (t.drawn) {
+        for (int64_t i = 0; i < w.numel(); i++) w.set(i, rng.normal());
+      } else {
+        init_tensor(w, t.init, rng);
+      }
+      a.tensors.push_back(quantize(t.name, w, t.spec));
+      if (a.tensors.back().is_int()) originals.push_back({a.tensors.size() - 1, w});
     }
-    a.tensors.push_back(quantize(t.name, w, t.spec));
-  }
-  for (bool packed : {true, false}) {
-    uint16_t flags = artifact_format::kFlagShuffle | (packed ? artifact_format::kFlagPacked : 0);
-    std::string body = encode_artifact_body(a, flags), prefix = body_prefix(plan, true, packed);
-    ASSERT_LT(prefix.size(), body.size());
-    EXPECT_EQ(prefix, body.substr(0, prefix.size())) << "packed " << packed;
-    BodyLayout layout;
-    decode_artifact_body(body, flags, "test", &layout);
-    EXPECT_EQ(layout.tensors.front().scales.offset, prefix.size()) << "the data section starts right after";
+    add_lqer(a, originals, spec);
+    for (bool packed : {true, false}) {
+      ArtifactPlan p = plan;
+      plan_lqer(p, spec, packed);
+      ASSERT_EQ(p.corrections, a.corrections);
+      uint16_t flags = artifact_format::kFlagShuffle | (packed ? artifact_format::kFlagPacked : 0);
+      std::string body = encode_artifact_body(a, flags), prefix = body_prefix(p, true, packed);
+      ASSERT_LT(prefix.size(), body.size());
+      EXPECT_EQ(prefix, body.substr(0, prefix.size())) << "packed " << packed;
+      BodyLayout layout;
+      decode_artifact_body(body, artifact_version(a), flags, "test", &layout);
+      EXPECT_EQ(layout.tensors.front().scales.offset, prefix.size()) << "the data section starts right after";
+      EXPECT_EQ(artifact_version(a), lqer ? 2 : 1);
+    }
   }
 }
 

@@ -354,7 +354,7 @@ void expect_resume_reproduces(const std::vector<std::string>& opts, int64_t step
   // The last checkpoints agree too: every weight set, the optimizer state, the data cursor, the
   // replay buffer.
   Checkpoint ca = read_checkpoint(full + "/checkpoint.bin"), cb = read_checkpoint(part + "/checkpoint.bin");
-  for (const char* key : {"step", "tokens", "cursor", "replay_pos", "swa_count", "lr_multipliers"})
+  for (const char* key : {"step", "tokens", "cursor", "replay_pos", "swa_count", "lr_multipliers", "graph_switched"})
     EXPECT_EQ(ca.meta[key].dump(), cb.meta[key].dump()) << "checkpoint meta '" << key << "'";
   ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
   for (size_t i = 0; i < ca.tensors.size(); i++) {
@@ -569,6 +569,46 @@ TEST(Train, late_qat_switches_on_below_its_threshold) {
   }
   EXPECT_GT(on, 0) << "the warmdown never went below 0.6";
   EXPECT_EQ(changed, on) << "fake quantization did not change the loss";
+}
+
+// train.graph_switch (tiny_train.lua --preset switched: block 1 looped twice in the "train" graph,
+// once in the "train_early" graph until half the 20 steps): the first 10 steps are step for step
+// the unlooped model's (the same parameters, the plain graph), the last 10 differ; the log says
+// which graph ran.
+TEST(Train, graph_switch_runs_the_early_graph_then_the_train_graph) {
+  const std::string dir = test_dir(), plain = dir + "/plain", sw = dir + "/switched";
+  train_ok(data_dir(), plain, {"--steps", "20", "--seed", "5"});
+  train_ok(data_dir(), sw, {"--preset", "switched", "--seed", "5"});
+  auto lp = step_lines(plain), ls = step_lines(sw);
+  ASSERT_EQ(lp.size(), 20u);
+  ASSERT_EQ(ls.size(), 20u);
+  std::vector<Json> ms = metrics_lines(sw);
+  for (size_t i = 0; i < ls.size(); i++) {
+    bool flag = false;
+    for (const Json& j : ms)
+      if (j.has("loss") && j["step"].integer() == ls[i].step) flag = j.get("switched", false);
+    EXPECT_EQ(flag, ls[i].step > 10) << "step " << ls[i].step;
+    if (ls[i].step <= 10) EXPECT_EQ(ls[i].loss, lp[i].loss) << "step " << ls[i].step << ": the early graph is the unlooped model";
+    else EXPECT_NE(ls[i].loss, lp[i].loss) << "step " << ls[i].step << ": the looped graph runs after the switch";
+  }
+}
+
+// Killed before the switch (step 7) and after it (step 14), so the second run crosses it: the
+// resumed run is the uninterrupted one bit for bit, the switch state included.
+TEST(Train, sigkill_and_resume_across_the_graph_switch) {
+  expect_resume_reproduces({"--preset", "switched", "--checkpoint-every", "1", "--seed", "5"}, 20, {7, 14});
+}
+
+// examples/record.lua's early graph: the same parameters as its "train" graph (the looped one
+// fixes them), fewer virtual layers.
+TEST(Train, record_script_builds_its_graph_before_the_loop_is_on) {
+  ModelScript script(std::string(GOLFRT_SOURCE_DIR) + "/examples/record.lua", {"tiny", {}});
+  auto early = script.build("train_early", 1, 16), train = script.build("train", 1, 16);
+  std::map<std::string, Shape> a, b;  // by name: the graphs use them in different orders
+  for (const ParamSpec& p : early->store.specs()) a[p.name] = p.shape;
+  for (const ParamSpec& p : train->store.specs()) b[p.name] = p.shape;
+  EXPECT_EQ(a, b);
+  EXPECT_LT(early->graph.nodes().size(), train->graph.nodes().size()) << "11 virtual layers before the switch, 17 after";
 }
 
 // Self-distillation from a frozen copy of the weights: with alpha = 1 the logged loss is the KL

@@ -10,8 +10,9 @@
 //             with one warp per key row (a loop over the group's query heads in order, then over
 //             query tiles). Every sum runs in an order fixed by the shapes: bit-identical reruns.
 //
-// Not measured yet against cuDNN's SDPA or a tensor-core kernel (docs/cuda.md); written to be
-// correct and deterministic first.
+// The training default is the tensor-core kernel of attention_tc.cu; this one is its reference and
+// the fp32 path that GOLFRT_ATTENTION=fp32 (ExecOptions.attention_fp32) selects, and it serves
+// attention_cached (decoding) always.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -385,9 +386,7 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
     xsa_dv = dd + big;
     launch_forward(b, Fwd{t, h, hkv, hd, t, nullptr, float(scale), false, q, k, v, o, nullptr});
   }
-  Prep p{rows, t, h, hkv, hd, xsa, xsa ? o : y, dy, v, dd, d_row, xsa_dv};
-  attention_prep_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream()>>>(p);
-  check_launch("attention_backward prep");
+  attention_prep(b, t, h, hkv, hd, xsa, xsa ? o : y, dy, v, dd, d_row, xsa_dv);
 
   check_grid_y("attention_backward", b * h);
   Bwd w{t, h, hkv, hd, float(scale), q, k, v, lse, xsa ? dd : dy, d_row, xsa_dv, dq, dk, dv};
@@ -400,6 +399,14 @@ void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd
   attention_dkdv_kernel<<<dim3(unsigned((t + kWarps - 1) / kWarps), unsigned(b * hkv)), kWarps * 32, smem_kv,
                           stream()>>>(w);
   check_launch("attention_backward dk dv");
+}
+
+void attention_prep(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool xsa, const float* o,
+                    const float* dy, const float* v, float* dd, float* d_row, float* xsa_dv) {
+  const int64_t rows = b * t * h;
+  Prep p{rows, t, h, hkv, hd, xsa, o, dy, v, dd, d_row, xsa_dv};
+  attention_prep_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream()>>>(p);
+  check_launch("attention_backward prep");
 }
 
 void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,

@@ -76,10 +76,27 @@ void attention(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double 
 void attention_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
                         const float* q, const float* k, const float* v, const float* y, const float* lse,
                         const float* dy, float* dq, float* dk, float* dv);
+// The backward's first step, shared by both paths: D = dO·o per row into d_row [B, H, T]; with XSA
+// (o then the pre-XSA output) also the gradient at o into dd and XSA's dv terms into xsa_dv, per
+// query head ([B, T, H, hd] each). fp32, in double where it sums.
+void attention_prep(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool xsa, const float* o,
+                    const float* dy, const float* v, float* dd, float* d_row, float* xsa_dv);
 // p0 is read from device memory; p0 + t > c raises Fault::cache_range and leaves y untouched.
 void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
                       const int32_t* p0_dev, const float* q, const float* k, const float* v, float* k_cache,
                       float* v_cache, float* y, int tag);
+
+// ---- attention_tc.cu (the training default; DESIGN §3) -------------------------------------
+// The same contracts as attention / attention_backward on tensor cores: Q, K, V and dO rounded to
+// bf16 (round to nearest even) into scratch (kernels/cuda/attention_layout.h), mma.sync products
+// summed in fp32, the softmax's max, sum and lse in fp32, P and dS rounded to bf16 as the second
+// matmul's operand. XSA runs as its own kernel after the forward. Deterministic: no atomics,
+// every sum in an order fixed by the shapes. hd up to kTcMaxHeadDim (256).
+void attention_tc(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const float* q,
+                  const float* k, const float* v, float* y, float* lse);
+void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
+                           const float* q, const float* k, const float* v, const float* y, const float* lse,
+                           const float* dy, float* dq, float* dk, float* dv);
 
 // ---- cross_entropy.cu ----------------------------------------------------------------------
 void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag);

@@ -37,10 +37,10 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-std::string encode_header(uint16_t flags, Codec codec, uint64_t body_bytes, std::string_view compressed) {
+std::string encode_header(uint16_t version, uint16_t flags, Codec codec, uint64_t body_bytes, std::string_view compressed) {
   ByteWriter w;
   w.bytes(kMagic, 4);
-  w.value<uint16_t>(kVersion);
+  w.value<uint16_t>(version);
   w.value<uint16_t>(flags);
   w.value<uint8_t>(uint8_t(codec));
   w.zeros(7);
@@ -81,7 +81,7 @@ std::string encode_artifact(const Artifact& a, const ArtifactOptions& opt) {
     throw std::invalid_argument("artifact encoder: the " + std::to_string(body.size()) +
                                 "-byte body compresses beyond the 64x (+1 MiB) expansion a reader accepts; "
                                 "an artifact that is almost all zeros is not worth writing");
-  return encode_header(flags, best_codec, body.size(), best) + best;
+  return encode_header(artifact_version(a), flags, best_codec, body.size(), best) + best;
 }
 
 ArtifactHeader decode_artifact_header(std::string_view bytes, const std::string& name, bool verify_checksums) {
@@ -143,7 +143,7 @@ std::string decompress_artifact_body(const std::string& bytes, const std::string
 
 Artifact decode_artifact(const std::string& bytes, const std::string& name, bool verify_checksums) {
   ArtifactHeader h = decode_artifact_header(bytes, name, verify_checksums);
-  return decode_artifact_body(decompress_artifact_body(bytes, name, h), h.flags, name);
+  return decode_artifact_body(decompress_artifact_body(bytes, name, h), h.version, h.flags, name);
 }
 
 void write_artifact(const std::string& path, const Artifact& a, const ArtifactOptions& opt) {

@@ -29,12 +29,25 @@ struct OpSet {
   uint64_t fingerprint = 0;
 };
 
+// A low-rank correction (LQER, format version 2): the decoder's weight for tensor `base` is
+// dequantize(base) + dequantize(a) · dequantize(b), a [rows, r] and b [r, cols] for base [rows, cols]
+// (runtime/quant/lqer.h). Indices into Artifact::tensors; a tensor takes part in one correction at
+// most.
+struct LowRankCorrection {
+  uint32_t base = 0, a = 0, b = 0;
+  bool operator==(const LowRankCorrection&) const = default;
+};
+
 struct Artifact {
   Json meta;  // an object; meta["script"], when present, names one of `sources`
   std::vector<std::pair<std::string, std::string>> sources;  // Lua module name -> source
   std::vector<QTensor> tensors;
+  std::vector<LowRankCorrection> corrections;
   OpSet op_set;
 };
+
+// The lowest format version that holds `a`: 2 when it has a grouped tensor or a correction, else 1.
+uint16_t artifact_version(const Artifact& a);
 
 struct ArtifactOptions {
   std::string codec = "auto";  // zstd | brotli | auto (the smaller; zstd on a tie) | none

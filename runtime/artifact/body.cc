@@ -35,9 +35,13 @@ bool encoding_from_name(const std::string& s, EncodingInfo* e) {
   return true;
 }
 
-// The table's (code, bits) pair back to an encoding; false when the pair is not one of them.
-bool encoding_from_code(uint8_t code, uint8_t bits, EncodingInfo* e, std::string* name) {
+// The table's (code, bits) pair back to an encoding; false when the pair is not one of them
+// (grouped intN only from version 2 on).
+bool encoding_from_code(uint8_t code, uint8_t bits, uint16_t version, EncodingInfo* e, std::string* name) {
   switch (Encoding(code)) {
+    case Encoding::int_n_grouped:
+      if (version < kVersionGrouped) return false;
+      [[fallthrough]];
     case Encoding::int_n:
       if (bits < 2 || bits > 8) return false;
       *name = "int" + std::to_string(bits);
@@ -48,7 +52,9 @@ bool encoding_from_code(uint8_t code, uint8_t bits, EncodingInfo* e, std::string
     case Encoding::i32: *name = "i32"; break;
     default: return false;
   }
-  return encoding_from_name(*name, e) && e->bits == bits;
+  if (!encoding_from_name(*name, e) || e->bits != bits) return false;
+  e->code = Encoding(code);
+  return true;
 }
 
 // Names end up in messages and on terminals (golfrt inspect): no control characters.
@@ -61,8 +67,36 @@ bool valid_name(std::string_view s) {
 
 uint64_t align_up(uint64_t x) { return (x + kAlignment - 1) / kAlignment * kAlignment; }
 
-// One scale per row for per-row intN tensors of rank >= 2, else one (QTensor::rows()).
-uint64_t scale_count(const Shape& shape, bool per_row) { return per_row && shape.size() >= 2 ? uint64_t(shape[0]) : 1; }
+// One scale per row for per-row intN tensors of rank >= 2, else one (QTensor::rows()); grouped:
+// one per group (QTensor::scale_count()). numel is already bounded by the data section.
+uint64_t scale_count(const Shape& shape, bool per_row, uint64_t group, uint64_t numel) {
+  if (group > 0) return numel / group + (numel % group != 0);
+  return per_row && shape.size() >= 2 ? uint64_t(shape[0]) : 1;
+}
+
+// "" when correction c is well formed for these tensors, else why not. The writer and the reader
+// apply the same rule: indices in range and distinct, every tensor in one correction at most, all
+// three integer-quantized matrices, base [rows, cols], a [rows, r], b [r, cols], 1 <= r <= 64.
+std::string correction_error(const std::vector<QTensor>& tensors, const LowRankCorrection& c, std::vector<bool>& used) {
+  for (uint32_t i : {c.base, c.a, c.b})
+    if (i >= tensors.size()) return "names tensor " + std::to_string(i) + " of " + std::to_string(tensors.size());
+  if (c.base == c.a || c.base == c.b || c.a == c.b) return "names one tensor twice";
+  for (uint32_t i : {c.base, c.a, c.b}) {
+    if (used[i]) return "uses tensor '" + tensors[i].name + "', which is already in a correction";
+    used[i] = true;
+  }
+  const QTensor &w = tensors[c.base], &a = tensors[c.a], &b = tensors[c.b];
+  for (const QTensor* t : {&w, &a, &b})
+    if (!t->is_int() || t->shape.size() != 2)
+      return "uses tensor '" + t->name + "' (" + t->encoding + " " + shape_str(t->shape) + "), not an integer matrix";
+  int64_t r = a.shape[1];
+  if (a.shape[0] != w.shape[0] || b.shape[0] != r || b.shape[1] != w.shape[1])
+    return "of '" + w.name + "' " + shape_str(w.shape) + " has factors " + shape_str(a.shape) + " and " + shape_str(b.shape) +
+           " (expected [rows, r] and [r, cols])";
+  if (r < 1 || uint64_t(r) > kMaxCorrectionRank)
+    return "of '" + w.name + "' has rank " + std::to_string(r) + " (1.." + std::to_string(kMaxCorrectionRank) + ")";
+  return "";
+}
 
 // ---- writing -------------------------------------------------------------------------------------
 
@@ -108,7 +142,10 @@ StoredTensor store_tensor(const QTensor& t, bool shuffle, bool packed) {
     if (t.values.defined()) refuse(where + ": an integer-quantized tensor carries float values");
     if (t.q.size() != numel)
       refuse(where + ": " + std::to_string(t.q.size()) + " q values for shape " + shape_str(t.shape));
-    uint64_t rows = scale_count(t.shape, t.per_row);
+    if (t.group < 0) refuse(where + ": negative group " + std::to_string(t.group));
+    if (t.group > 0 && t.per_row) refuse(where + ": grouped scales and per-row scales at once");
+    if (t.group > 0) s.enc.code = Encoding::int_n_grouped;
+    uint64_t rows = scale_count(t.shape, t.per_row, uint64_t(t.group), numel);
     if (t.scales.size() != rows)
       refuse(where + ": " + std::to_string(t.scales.size()) + " scales, expected " + std::to_string(rows));
     std::string scales(reinterpret_cast<const char*>(t.scales.data()), t.scales.size() * 2);
@@ -123,7 +160,8 @@ StoredTensor store_tensor(const QTensor& t, bool shuffle, bool packed) {
     return s;
   }
 
-  if (!t.q.empty() || !t.scales.empty()) refuse(where + ": a " + t.encoding + " tensor carries q values or scales");
+  if (!t.q.empty() || !t.scales.empty() || t.group != 0)
+    refuse(where + ": a " + t.encoding + " tensor carries q values, scales or a group");
   if (!t.values.defined()) refuse(where + ": no values");
   if (t.values.device() != Device::cpu) refuse(where + ": values are not on the host");
   if (t.values.dtype() != s.enc.dtype)
@@ -143,6 +181,7 @@ struct TableEntry {
   std::string name, encoding;
   EncodingInfo enc;
   bool per_row = true;
+  uint64_t group = 0;
   Shape shape;
   uint64_t scales_offset, scales_length, values_offset, values_length;
 };
@@ -170,8 +209,16 @@ void check_zero(std::string_view bytes, const std::string& name, const std::stri
 
 }  // namespace
 
+uint16_t artifact_version(const Artifact& a) {
+  if (!a.corrections.empty()) return kVersionGrouped;
+  for (const QTensor& t : a.tensors)
+    if (t.group != 0) return kVersionGrouped;
+  return 1;
+}
+
 std::string encode_artifact_body(const Artifact& a, uint16_t flags) {
   if (flags & ~kKnownFlags) refuse("unknown flags " + std::to_string(flags));
+  const uint16_t version = artifact_version(a);
   bool shuffle = flags & kFlagShuffle, packed = flags & kFlagPacked;
 
   if (!a.meta.is_null() && !a.meta.is_object()) refuse("the metadata must be a JSON object");
@@ -195,6 +242,9 @@ std::string encode_artifact_body(const Artifact& a, uint16_t flags) {
     if (!tensor_names.insert(t.name).second) refuse("tensor '" + t.name + "' appears twice");
     stored.push_back(store_tensor(t, shuffle, packed));
   }
+  std::vector<bool> used(a.tensors.size());
+  for (const LowRankCorrection& c : a.corrections)
+    if (std::string why = correction_error(a.tensors, c, used); !why.empty()) refuse("a low-rank correction " + why);
 
   ByteWriter w;
   w.value<uint32_t>(a.op_set.ops);
@@ -225,12 +275,21 @@ std::string encode_artifact_body(const Artifact& a, uint16_t flags) {
     w.value<uint8_t>(t.per_row ? kTensorPerRow : 0);
     w.value<uint8_t>(uint8_t(t.shape.size()));
     for (int64_t d : t.shape) w.value<uint64_t>(uint64_t(d));
+    if (s.enc.code == Encoding::int_n_grouped) w.value<uint64_t>(uint64_t(t.group));
     uint64_t scales_offset = place(s.scales);
     w.value<uint64_t>(scales_offset);
     w.value<uint64_t>(s.scales.size());
     uint64_t values_offset = place(s.values);
     w.value<uint64_t>(values_offset);
     w.value<uint64_t>(s.values.size());
+  }
+  if (version >= kVersionGrouped) {
+    w.value<uint32_t>(uint32_t(a.corrections.size()));
+    for (const LowRankCorrection& c : a.corrections) {
+      w.value<uint32_t>(c.base);
+      w.value<uint32_t>(c.a);
+      w.value<uint32_t>(c.b);
+    }
   }
   w.value<uint64_t>(cursor);
   w.zeros(align_up(w.size()) - w.size());
@@ -246,7 +305,9 @@ std::string encode_artifact_body(const Artifact& a, uint16_t flags) {
   return std::move(w.out());
 }
 
-Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::string& name, BodyLayout* layout) {
+Artifact decode_artifact_body(std::string_view body, uint16_t version, uint16_t flags, const std::string& name,
+                              BodyLayout* layout) {
+  if (version == 0 || version > kVersion) artifact_fail(name, "format version " + std::to_string(version) + " is not one this golfrt reads");
   if (flags & ~kKnownFlags) artifact_fail(name, "unknown flags " + std::to_string(flags));
   bool shuffle = flags & kFlagShuffle, packed = flags & kFlagPacked;
   ByteReader r(body, name);
@@ -302,7 +363,7 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
     auto bits = r.value<uint8_t>(where + " bits");
     auto tflags = r.value<uint8_t>(where + " flags");
     auto rank = r.value<uint8_t>(where + " rank");
-    if (!encoding_from_code(code, bits, &e.enc, &e.encoding))
+    if (!encoding_from_code(code, bits, version, &e.enc, &e.encoding))
       artifact_fail(name, "corrupt body: " + where + " has encoding code " + std::to_string(code) + " with " +
                               std::to_string(bits) + " bits");
     if (tflags & ~kTensorPerRow) artifact_fail(name, "corrupt body: " + where + " has unknown flags " + std::to_string(tflags));
@@ -313,11 +374,30 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
       if (d > uint64_t(INT64_MAX)) artifact_fail(name, "corrupt body: " + where + " has a negative dimension");
       e.shape.push_back(int64_t(d));
     }
+    if (e.enc.code == Encoding::int_n_grouped) {
+      e.group = r.value<uint64_t>(where + " group size");
+      if (e.group == 0 || e.group > uint64_t(INT64_MAX))
+        artifact_fail(name, "corrupt body: " + where + " has group size " + std::to_string(e.group));
+      if (e.per_row) artifact_fail(name, "corrupt body: " + where + " is grouped and per-row at once");
+    }
     e.scales_offset = r.value<uint64_t>(where + " scales offset");
     e.scales_length = r.value<uint64_t>(where + " scales length");
     e.values_offset = r.value<uint64_t>(where + " values offset");
     e.values_length = r.value<uint64_t>(where + " values length");
     table.push_back(std::move(e));
+  }
+  // Version 2: the low-rank corrections, 12 bytes each (checked once the tensors are read).
+  std::vector<LowRankCorrection> corrections;
+  if (version >= kVersionGrouped) {
+    auto count = r.value<uint32_t>("correction count");
+    for (uint32_t i = 0; i < count; i++) {
+      std::string where = "correction " + std::to_string(i);
+      LowRankCorrection c;
+      c.base = r.value<uint32_t>(where + " base");
+      c.a = r.value<uint32_t>(where + " factor a");
+      c.b = r.value<uint32_t>(where + " factor b");
+      corrections.push_back(c);
+    }
   }
   auto data_length = r.value<uint64_t>("data section length");
   uint64_t padding = align_up(r.pos()) - r.pos();
@@ -351,12 +431,12 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
 
   for (TableEntry& e : table) {
     std::string where = "tensor '" + e.name + "'";
-    bool is_int = e.enc.code == Encoding::int_n;
+    bool is_int = e.enc.code == Encoding::int_n || e.enc.code == Encoding::int_n_grouped;
     int stored_bits = is_int && !(packed && e.enc.bits < 8) ? 8 : e.enc.bits;
     uint64_t numel = checked_numel(e.shape, stored_bits, data_length, name, where);
     uint64_t rows = 0;
     if (is_int) {
-      rows = scale_count(e.shape, e.per_row);  // may exceed numel when another dimension is 0
+      rows = scale_count(e.shape, e.per_row, e.group, numel);  // may exceed numel when another dimension is 0
       if (rows > data_length / 2)
         artifact_fail(name, "corrupt body: " + where + " needs " + std::to_string(rows) + " scales, more than the data section holds");
     }
@@ -373,6 +453,7 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
     t.encoding = e.encoding;
     t.bits = e.enc.bits;
     t.per_row = e.per_row;
+    t.group = int64_t(e.group);
     if (is_int) {
       std::string sc = shuffle ? unshuffle_bytes(scales, 2) : std::string(scales);
       t.scales.resize(rows);
@@ -401,6 +482,11 @@ Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::
   }
   if (cursor != data_length)
     artifact_fail(name, "corrupt body: " + std::to_string(data_length - cursor) + " bytes after the last tensor's data");
+  std::vector<bool> used(a.tensors.size());
+  for (size_t i = 0; i < corrections.size(); i++)
+    if (std::string why = correction_error(a.tensors, corrections[i], used); !why.empty())
+      artifact_fail(name, "corrupt body: correction " + std::to_string(i) + " " + why);
+  a.corrections = std::move(corrections);
   if (layout) *layout = std::move(lay);
   return a;
 }

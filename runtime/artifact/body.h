@@ -28,8 +28,10 @@ struct BodyLayout {
 // flags: artifact_format::kFlagShuffle / kFlagPacked. Throws std::invalid_argument on an artifact
 // that cannot be written.
 std::string encode_artifact_body(const Artifact& a, uint16_t flags);
-// Throws std::runtime_error naming `name` on anything malformed; fills *layout when given.
-Artifact decode_artifact_body(std::string_view body, uint16_t flags, const std::string& name,
+// The version (artifact_version(a)) decides the layout: version 1 has no grouped encoding and no
+// correction table. Throws std::runtime_error naming `name` on anything malformed (a version
+// this golfrt does not read included); fills *layout when given.
+Artifact decode_artifact_body(std::string_view body, uint16_t version, uint16_t flags, const std::string& name,
                               BodyLayout* layout = nullptr);
 
 }  // namespace golf

@@ -7,7 +7,11 @@
 namespace golf::artifact_format {
 
 constexpr char kMagic[4] = {'G', 'O', 'L', 'F'};
-constexpr uint16_t kVersion = 1;
+// The newest version this golfrt reads. Version 2 added grouped intN (encoding 6) and the
+// low-rank correction table (LQER); a writer writes version 1 whenever an artifact uses neither,
+// so every artifact a version-1 reader could read is still written as one, byte for byte.
+constexpr uint16_t kVersion = 2;
+constexpr uint16_t kVersionGrouped = 2;
 constexpr size_t kHeaderSize = 48;
 constexpr size_t kHeaderHashedBytes = 40;  // the header checksum covers bytes [0, 40)
 
@@ -21,7 +25,9 @@ constexpr uint8_t kCodecCount = 3;
 const char* codec_name(Codec c);
 
 // Tensor encodings in the tensor table.
-enum class Encoding : uint8_t { int_n = 1, fp16 = 2, bf16 = 3, fp32 = 4, i32 = 5 };
+// int_n_grouped (version 2): intN with one scale per `group` consecutive elements of the
+// flattened tensor (the last group may be shorter), the group size stored in the table entry.
+enum class Encoding : uint8_t { int_n = 1, fp16 = 2, bf16 = 3, fp32 = 4, i32 = 5, int_n_grouped = 6 };
 
 // Every data array starts at a multiple of this (from the data section's start, which is itself a
 // multiple of it from the body's start). Fixed, never read from the file: GGUF's declared
@@ -36,6 +42,8 @@ constexpr uint64_t kMaxExpansion = 64;
 constexpr uint64_t kExpansionSlack = uint64_t(1) << 20;
 constexpr uint32_t kMaxRank = 8;
 constexpr uint32_t kMaxNameBytes = 4096;
+// A low-rank correction's rank: the record uses 4; more than this is not a correction any more.
+constexpr uint64_t kMaxCorrectionRank = 64;
 
 // The largest decompressed body a compressed body of `compressed` bytes may declare.
 inline uint64_t max_body_for(uint64_t compressed) {

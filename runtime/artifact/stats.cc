@@ -16,7 +16,7 @@ ArtifactStats artifact_stats(const std::string& bytes, const std::string& name, 
   s.header = decode_artifact_header(bytes, name);
   std::string body = decompress_artifact_body(bytes, name, s.header);
   BodyLayout layout;
-  Artifact a = decode_artifact_body(body, s.header.flags, name, &layout);
+  Artifact a = decode_artifact_body(body, s.header.version, s.header.flags, name, &layout);
   s.op_set = a.op_set;
   s.meta = std::move(a.meta);
   for (auto& [module, text] : a.sources) s.sources.emplace_back(module, text.size());
@@ -40,6 +40,9 @@ ArtifactStats artifact_stats(const std::string& bytes, const std::string& name, 
     p.encoding = t.encoding;
     p.shape = t.shape;
     p.per_row = t.per_row;
+    p.group = t.group;
+    for (const LowRankCorrection& c : a.corrections)
+      if (c.a == i || c.b == i) p.corrects = a.tensors[c.base].name;
     p.raw_bytes = r.scales.length + r.values.length;
     s.tensors.push_back(p);
     parts.push_back({r.scales, r.values});

@@ -17,6 +17,8 @@ struct ArtifactPartStat {
   std::string encoding;  // tensors only
   Shape shape;           // tensors only
   bool per_row = false;  // tensors only
+  int64_t group = 0;     // tensors only: grouped intN's group size (format version 2)
+  std::string corrects;  // an LQER factor: the tensor it corrects
   uint64_t raw_bytes = 0;         // as stored in the body before compression (scales + values)
   double compressed_bytes = 0;    // the estimated share of the compressed body
 };

@@ -63,7 +63,7 @@ double count_target_bytes(const ByteTable& table, const uint16_t* tokens, int64_
       throw std::out_of_range("token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
                               " is outside the byte table's vocabulary of " + std::to_string(table.vocab));
   double total = 0.0;
-  for (int64_t t = 1; t < n; t++) total += table.bytes(tokens[t - 1], tokens[t]);
+  for (int64_t t = 1; t < n; t++) total += table.target_bytes(tokens, n, t);
   return total;
 }
 

@@ -5,6 +5,7 @@
 #include <regex>
 #include <stdexcept>
 
+#include "runtime/data/caseops.h"
 #include "runtime/data/shard.h"
 #include "runtime/fs.h"
 
@@ -94,6 +95,22 @@ DataDir open_golfrt_dir(const std::string& dir, const std::string& tokenizer) {
       if (!file_exists(p)) throw std::runtime_error(p + ": listed in " + mpath + " but missing");
       out.push_back(p);
     }
+  }
+  if (m.has("text_transform")) {
+    // CaseOps: scored by the val stream's sidecar of original bytes (ByteTable::target_bytes), and
+    // the data's fingerprint names the transform, so a model trained on it is never scored on
+    // plain text made with the same tokenizer (or the other way round).
+    d.text_transform = m["text_transform"].str(mpath + ": text_transform");
+    if (d.text_transform != kCaseOpsName)
+      throw std::runtime_error(mpath + ": unknown text_transform '" + d.text_transform + "' (this golfrt knows " + kCaseOpsName + ")");
+    auto bytes = std::make_shared<std::vector<uint16_t>>(
+        read_token_bytes(path_join(dir, m["val_token_bytes"].str(mpath + ": val_token_bytes"))));
+    const int64_t val_tokens = TokenStream(d.val, d.vocab).total_tokens();
+    if (int64_t(bytes->size()) != val_tokens)
+      throw std::runtime_error(mpath + ": the token byte sidecar has " + std::to_string(bytes->size()) + " entries for " +
+                               std::to_string(val_tokens) + " val tokens");
+    d.table.token_bytes = std::move(bytes);
+    d.fingerprint += "+" + d.text_transform;
   }
   return d;
 }

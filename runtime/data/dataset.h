@@ -19,7 +19,8 @@ struct DataDir {
   ByteTable table;
   std::string tokenizer_kind;  // "sentencepiece" or "bytes260"
   std::string tokenizer_path;  // the .model; empty for bytes260
-  std::string fingerprint;
+  std::string fingerprint;  // the tokenizer's, with "+caseops_v1" for CaseOps data
+  std::string text_transform;  // "" or "caseops_v1" (table.token_bytes then holds the val sidecar)
   int vocab = 0;
 };
 

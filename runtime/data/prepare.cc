@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "runtime/data/byte_table.h"
+#include "runtime/data/caseops.h"
 #include "runtime/data/shard.h"
 #include "runtime/data/tokenizer.h"
 #include "runtime/fs.h"
@@ -85,15 +86,26 @@ class SplitWriter {
     for (int id : ids) push(id);
   }
 
+  // CaseOps val: each token's original bytes go to the sidecar and make the split's target bytes
+  // (BOS 0, as the table rule gives a BOS target).
+  void add_document(const std::vector<int>& ids, const std::vector<uint16_t>& bytes) {
+    sum_.documents++;
+    push(Tokenizer::kBos, 0);
+    for (size_t i = 0; i < ids.size(); i++) push(ids[i], bytes[i]);
+  }
+
+  const std::vector<uint16_t>& token_bytes() const { return token_bytes_; }
+
   void finish() {
     if (!buf_.empty()) flush();
   }
 
  private:
-  void push(int id) {
+  void push(int id, int original_bytes = -1) {
     if (id < 0 || id >= table_.vocab)
       throw std::runtime_error("tokenizer produced id " + std::to_string(id) + " outside its vocabulary of " + std::to_string(table_.vocab));
-    if (sum_.tokens > 0) sum_.target_bytes += table_.bytes(prev_, id);
+    if (original_bytes >= 0) token_bytes_.push_back(uint16_t(original_bytes));
+    if (sum_.tokens > 0) sum_.target_bytes += original_bytes >= 0 ? double(original_bytes) : table_.bytes(prev_, id);
     prev_ = id;
     sum_.tokens++;
     buf_.push_back(uint16_t(id));
@@ -112,7 +124,7 @@ class SplitWriter {
   int64_t shard_tokens_;
   const ByteTable& table_;
   SplitSummary& sum_;
-  std::vector<uint16_t> buf_;
+  std::vector<uint16_t> buf_, token_bytes_;
   int prev_ = 0;
 };
 
@@ -216,6 +228,13 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
     sources.push(std::move(s));
     for (auto& doc : d) docs.push_back(std::move(doc));
   }
+  std::vector<uint64_t> original_bytes(docs.size());
+  for (size_t i = 0; i < docs.size(); i++) original_bytes[i] = docs[i].size();
+  if (opt.caseops) {
+    if (opt.bytes) throw std::invalid_argument("--caseops needs SentencePiece pieces (its byte sidecar counts per piece), not --bytes");
+    for (auto& doc : docs) doc = caseops_encode(doc);
+    say(opt, "CaseOps: documents lowercased with case markers (caseops_v1)");
+  }
   const int64_t n_docs = int64_t(docs.size());
   if (n_docs < 2) throw std::invalid_argument("need at least 2 documents (one val, one train), found " + std::to_string(n_docs));
 
@@ -259,6 +278,13 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
       settings.set(k, Json(v));
     }
     kwargs["minloglevel"] = "2";  // SentencePiece's INFO lines and per-document warnings drown the progress
+    if (opt.caseops) {
+      // Each case marker one piece of its own, never merged into a word (as the record's reserved
+      // tokenizer). Comma-separated, as SentencePiece reads the flag.
+      std::string symbols = std::string(kCaseOpsTitle) + "," + kCaseOpsAllCaps + "," + kCaseOpsCapNext + "," + kCaseOpsEsc;
+      kwargs["user_defined_symbols"] = symbols;
+      settings.set("user_defined_symbols", Json(symbols));
+    }
     // Like the challenge, keep SentencePiece's default max_sentence_length: longer documents are
     // tokenized like any other but do not take part in training. Say how many, since it is silent.
     int64_t too_long = 0;
@@ -286,6 +312,13 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
       throw std::runtime_error((opt.tokenizer_model.empty() ? std::string("trained tokenizer") : opt.tokenizer_model) +
                                ": has no standalone \"\xE2\x96\x81\" piece, so byte counts would be wrong");
   }
+  if (opt.caseops)
+    for (const char* c : {kCaseOpsTitle, kCaseOpsAllCaps, kCaseOpsCapNext, kCaseOpsEsc}) {
+      std::vector<int> ids = tok.encode(c);
+      if (ids.size() != 1 || ids[0] == Tokenizer::kUnk)
+        throw std::runtime_error((opt.tokenizer_model.empty() ? std::string("trained tokenizer") : opt.tokenizer_model) +
+                                 ": a CaseOps marker is not one piece of its own (train it with --caseops)");
+    }
   sum.vocab = tok.vocab();
   sum.tokenizer_kind = tok.kind();
   sum.fingerprint = tok.fingerprint();
@@ -304,13 +337,23 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
     size_t begin = val ? 0 : size_t(n_val), end = val ? size_t(n_val) : order.size();
     size_t step = std::max<size_t>(1, (end - begin) / 10);
     for (size_t i = begin; i < end; i++) {
-      w.add_document(tok.encode(docs[order[i]]));
+      split.original_bytes += original_bytes[order[i]];
+      if (val && opt.caseops) {
+        std::vector<size_t> begins;
+        std::vector<int> ids = tok.encode_with_offsets(docs[order[i]], &begins);
+        w.add_document(ids, caseops_token_bytes(docs[order[i]], begins));
+      } else {
+        w.add_document(tok.encode(docs[order[i]]));
+      }
       if ((i - begin + 1) % step == 0 || i + 1 == end)
         say(opt, std::string(val ? "val" : "train") + ": " + std::to_string(i - begin + 1) + "/" + std::to_string(end - begin) +
                      " documents, " + std::to_string(split.tokens) + " tokens");
     }
     w.finish();
+    if (val && opt.caseops) write_token_bytes(path_join(opt.out, "val_token_bytes.bin"), w.token_bytes());
   }
+  if (!opt.caseops && file_exists(path_join(opt.out, "val_token_bytes.bin")))
+    std::filesystem::remove(path_join(opt.out, "val_token_bytes.bin"));  // an earlier CaseOps run's
   say(opt, "encoded and wrote shards in " + fmt("%.1f", seconds_since(t0)) + " s");
 
   // Shards of an earlier, larger run would otherwise be picked up by readers that glob.
@@ -347,6 +390,12 @@ PrepareSummary prepare_data(const PrepareOptions& opt) {
   m.set("train", split_json(sum.train));
   m.set("val", split_json(sum.val));
   m.set("byte_table", byte_table_to_json(table));
+  if (opt.caseops) {
+    // Scoring reads the val sidecar instead of the table rule (ByteTable::target_bytes).
+    m.set("text_transform", Json(kCaseOpsName));
+    m.set("val_token_bytes", Json("val_token_bytes.bin"));
+    m.set("val_original_bytes", Json(int64_t(sum.val.original_bytes)));
+  }
   write_file_atomic(manifest_path, m.dump() + "\n");
   sum.manifest = std::move(m);
   say(opt, "wrote " + manifest_path + ": train " + std::to_string(sum.train.documents) + " documents / " +

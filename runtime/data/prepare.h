@@ -21,6 +21,7 @@ struct PrepareOptions {
   bool vocab_given = false;
   std::string tokenizer_model;  // a .model to use instead of training one
   bool bytes = false;           // byte260 instead of SentencePiece
+  bool caseops = false;         // CaseOps text (runtime/data/caseops.h) and the val byte sidecar
   DocMode docs = DocMode::lines;
   int64_t val_docs = -1;        // < 0: val_fraction decides
   double val_fraction = 0.05;
@@ -31,7 +32,8 @@ struct PrepareOptions {
 
 struct SplitSummary {
   int64_t documents = 0, tokens = 0;
-  double target_bytes = 0;  // count_target_bytes over the split's whole token stream
+  double target_bytes = 0;  // count_target_bytes over the split's whole token stream (CaseOps val: the sidecar's)
+  uint64_t original_bytes = 0;  // UTF-8 bytes of the split's documents as read (before any transform)
   std::vector<std::string> shards;  // file names inside `out`
 };
 

@@ -65,6 +65,69 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+namespace {
+
+// The few protobuf wire-format reads SentencePieceText needs (the library installs no .pb.h):
+// SentencePieceText.pieces = field 2; SentencePiece.id = field 2, .begin = field 4.
+struct Wire {
+  std::string_view s;
+  size_t i = 0;
+  const std::string& source;
+  [[noreturn]] void fail() const { throw std::runtime_error(source + ": unreadable SentencePiece encoding proto"); }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (i >= s.size()) fail();
+      uint8_t b = uint8_t(s[i++]);
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    fail();
+  }
+  // Reads a field's value of `wire` type: a varint, or the view of a length-delimited one.
+  std::string_view skip(uint32_t wire, uint64_t* value) {
+    switch (wire) {
+      case 0: *value = varint(); return {};
+      case 1: if (s.size() - i < 8) fail(); i += 8; return {};
+      case 5: if (s.size() - i < 4) fail(); i += 4; return {};
+      case 2: {
+        uint64_t n = varint();
+        if (n > s.size() - i) fail();
+        std::string_view v = s.substr(i, n);
+        i += n;
+        return v;
+      }
+      default: fail();
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<int> Tokenizer::encode_with_offsets(std::string_view text, std::vector<size_t>* begins) const {
+  if (!sp_) throw std::logic_error("encode_with_offsets: the " + kind_ + " tokenizer has no pieces");
+  const std::string proto = sp_->EncodeAsSerializedProto(text);
+  std::vector<int> ids;
+  begins->clear();
+  Wire outer{proto, 0, source_};
+  while (outer.i < proto.size()) {
+    uint64_t key = outer.varint(), v = 0;
+    std::string_view piece = outer.skip(uint32_t(key & 7), &v);
+    if ((key >> 3) != 2 || (key & 7) != 2) continue;
+    Wire inner{piece, 0, source_};
+    uint64_t id = 0, begin = 0;
+    while (inner.i < piece.size()) {
+      uint64_t k = inner.varint(), x = 0;
+      inner.skip(uint32_t(k & 7), &x);
+      if ((k & 7) == 0 && (k >> 3) == 2) id = x;
+      if ((k & 7) == 0 && (k >> 3) == 4) begin = x;
+    }
+    ids.push_back(int(id));
+    begins->push_back(size_t(begin));
+  }
+  return ids;
+}
+
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
   for (size_t i = 0; i < ids.size(); i++)
     if (ids[i] < 0 || ids[i] >= vocab_)

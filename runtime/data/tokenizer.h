@@ -30,6 +30,9 @@ class Tokenizer {
   const sentencepiece::SentencePieceProcessor& processor() const;  // SentencePiece only
 
   std::vector<int> encode(std::string_view text) const;
+  // The same ids, and where each piece begins in `text` (byte offsets, as SentencePiece aligns
+  // its pieces with the input before normalization). SentencePiece only.
+  std::vector<int> encode_with_offsets(std::string_view text, std::vector<size_t>* begins) const;
   std::string decode(const std::vector<int>& ids) const;  // byte260: special ids are skipped
 
  private:

@@ -193,8 +193,8 @@ TttResult run_ttt_lora(const TttSettings& s, const GraphFactory& factory, ParamS
       for (int64_t p = pc.first; p <= pc.last; p++) {
         const int64_t k = b * seq + p - pc.window;
         const double v = lt.get(k);
-        count_target(part, v, p + 1, xp[k], yp[k], table);
-        count_target(r.score, v, p + 1, xp[k], yp[k], table);
+        count_target(part, v, tokens, p + 1, table);
+        count_target(r.score, v, tokens, p + 1, table);
         r.loss_at[size_t(p + 1)] = v;
       }
     }

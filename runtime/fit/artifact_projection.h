@@ -11,6 +11,7 @@
 
 #include "runtime/artifact/artifact.h"
 #include "runtime/fit/tensor_projection.h"
+#include "runtime/quant/lqer.h"
 
 namespace golf::fit {
 
@@ -19,8 +20,15 @@ struct ArtifactPlan {
   Json meta;
   std::vector<std::pair<std::string, std::string>> sources;
   std::vector<TensorPlan> tensors;  // in the order the exporter writes them
+  std::vector<LowRankCorrection> corrections;  // LQER's, as the exporter would write them
   int64_t params = 0;               // parameters (buffers excluded), for reports
 };
+
+// The quant table's LQER (runtime/quant/lqer.h) in a plan: which tensors it corrects depends on
+// trained errors fit does not have, so it plans the corrections that cost the most bytes: the
+// `top` integer matrices whose factors store the most (an upper bound; the factors are a few
+// KB to a few tens of KB each). Appends the factors' plans and the corrections.
+void plan_lqer(ArtifactPlan& p, const LqerSpec& spec, bool packed);
 
 struct ArtifactProjection {
   int64_t bytes = 0;     // the projected file size with the chosen codec

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 
 namespace golf::fit {
@@ -79,8 +80,11 @@ LikeStats like_stats(const Artifact& a, const std::string& name, int buckets) {
   out.source = name;
   std::map<std::pair<TensorClass, int>, std::vector<RowRef>> rows;
   std::map<std::pair<TensorClass, int>, int64_t> tensors;
+  // LQER factors and grouped tensors (one scale per group, not per row) are not weight rows.
+  std::set<const QTensor*> factors;
+  for (const LowRankCorrection& c : a.corrections) factors.insert(&a.tensors.at(c.a)), factors.insert(&a.tensors.at(c.b));
   for (const QTensor& t : a.tensors) {
-    if (!t.is_int() || t.shape.size() < 2 || t.q.empty() || t.shape[0] <= 0) continue;
+    if (!t.is_int() || t.shape.size() < 2 || t.q.empty() || t.shape[0] <= 0 || t.group != 0 || factors.count(&t)) continue;
     int64_t cols = int64_t(t.q.size()) / t.shape[0];
     auto key = std::make_pair(tensor_class(t.name), t.bits);
     tensors[key]++;

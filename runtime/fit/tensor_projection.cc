@@ -1,5 +1,7 @@
 #include "runtime/fit/tensor_projection.h"
 
+#include "runtime/quant/lqer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -122,8 +124,9 @@ void stored_sizes(const TensorPlan& t, bool packed, uint64_t* scales, uint64_t* 
   else if (enc == "fp16" || enc == "bf16") *scales = 0, *values = numel * 2;
   else {
     int bits = encoding_bits(enc);
-    bool per_row = t.spec.per_row && t.shape.size() >= 2;
+    bool per_row = t.spec.per_row && t.shape.size() >= 2 && !t.lqer_factor;
     *scales = 2 * uint64_t(per_row ? t.shape[0] : 1);
+    if (t.lqer_factor && t.group > 0) *scales = 2 * ((numel + uint64_t(t.group) - 1) / uint64_t(t.group));
     *values = packed && bits < 8 ? (numel * uint64_t(bits) + 7) / 8 : numel;
   }
 }
@@ -162,7 +165,7 @@ int64_t TensorProjector::sample_rows(const TensorPlan& t) const {
   // out 6% high), so they are compressed whole up to float_full_bytes.
   bool is_float = scale_bytes == 0;
   double full = double(is_float ? opt_.float_full_bytes : opt_.full_bytes);
-  bool sampled = t.drawn && t.shape.size() >= 2 && double(scale_bytes + value_bytes) > full && k * opt_.chunks * 2 <= rows;
+  bool sampled = t.drawn && !t.lqer_factor && t.shape.size() >= 2 && double(scale_bytes + value_bytes) > full && k * opt_.chunks * 2 <= rows;
   return sampled ? k : 0;
 }
 
@@ -174,7 +177,7 @@ std::string TensorProjector::cache_key(const TensorPlan& t) const {
   if (by_row) k << "rows of " << shape_str(with_rows(t.shape, 1));
   else k << shape_str(t.shape);
   k << '|' << t.spec.encoding << '|' << t.spec.per_row << '|' << t.spec.clip << '|' << t.spec.clip_value << '|'
-    << t.spec.min_scale << '|' << t.drawn << '|' << t.integer;
+    << t.spec.min_scale << '|' << t.drawn << '|' << t.integer << '|' << t.lqer_factor << '|' << t.group;
   if (!t.drawn) {
     k << '|' << t.init.describe() << '|' << t.init.values.size();
     std::ostringstream v;
@@ -229,6 +232,17 @@ std::vector<TensorProjector::RowFit> TensorProjector::compute(const TensorPlan& 
     for (size_t c = 0; c < out.size(); c++) {
       out[c].whole_bytes = bytes.empty() ? 0 : double(compress_body(bytes, opt_.codecs[c]).size());
       out[c].source = "init";
+    }
+    return out;
+  }
+
+  if (t.lqer_factor) {  // small (rows or cols × rank): whole, Gaussian, the factor's own rule
+    Tensor w(t.shape, DType::f32);
+    for (int64_t i = 0; i < w.numel(); i++) w.data<float>()[i] = float(rng.normal());
+    std::string bytes = stored_bytes(quantize_factor(t.name, w, encoding_bits(enc), t.group), opt_.shuffle, opt_.packed);
+    for (size_t c = 0; c < out.size(); c++) {
+      out[c].whole_bytes = bytes.empty() ? 0 : double(compress_body(bytes, opt_.codecs[c]).size());
+      out[c].source = "lqer factor";
     }
     return out;
   }

@@ -40,6 +40,10 @@ struct TensorPlan {
   bool drawn = true;
   Init init;             // when !drawn
   bool integer = false;  // an integer buffer, stored as i32
+  // An LQER factor (runtime/quant/lqer.h): drawn Gaussian, quantized by quantize_factor() with
+  // spec.encoding's width, one scale (group 0) or one per `group` elements.
+  bool lqer_factor = false;
+  int64_t group = 0;
 };
 
 struct TensorEstimate {

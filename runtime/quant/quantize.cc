@@ -184,14 +184,15 @@ Tensor dequantize(const QTensor& t) {
     }
     return out;
   }
-  int64_t rows = t.rows();
+  int64_t rows = t.scale_count();
   if (int64_t(t.q.size()) != n || int64_t(t.scales.size()) != rows)
     throw std::invalid_argument("dequantize '" + t.name + "': " + std::to_string(t.q.size()) + " values and " +
                                 std::to_string(t.scales.size()) + " scales for shape " + shape_str(t.shape));
-  int64_t cols = rows ? n / rows : 0;
+  // A grouped tensor's "rows" are its groups: `group` consecutive elements, the last one shorter.
+  int64_t cols = t.group > 0 ? t.group : rows ? n / rows : 0;
   for (int64_t r = 0; r < rows; r++) {
     float s = f16_to_f32(t.scales[size_t(r)]);
-    for (int64_t j = r * cols; j < (r + 1) * cols; j++) y[j] = dequant_value(t.q[size_t(j)], s);
+    for (int64_t j = r * cols; j < std::min(n, (r + 1) * cols); j++) y[j] = dequant_value(t.q[size_t(j)], s);
   }
   return out;
 }

@@ -56,13 +56,23 @@ struct QTensor {
   std::string encoding;  // int2..int8, fp16, bf16, fp32, i32
   int bits = 0;          // bits per stored element (N for intN, 16, 32)
   bool per_row = true;
-  // fp16 bit patterns: one per row (rows = dim 0, cols = the rest) or one for the tensor.
+  // > 0: one scale per `group` consecutive elements of the flattened tensor, the last group possibly
+  // shorter (LQER's factor B, runtime/quant/lqer.h); per_row is then false. 0: per row or per tensor.
+  int64_t group = 0;
+  // fp16 bit patterns: one per row (rows = dim 0, cols = the rest), one for the tensor, or one per
+  // group (scale_count()).
   std::vector<uint16_t> scales;
   std::vector<int8_t> q;  // one value per element in [-(2^(b-1)-1), 2^(b-1)-1]
   Tensor values;          // float encodings: the f32/f16/bf16 tensor as stored; i32 tensors as is
 
   bool is_int() const { return encoding.size() == 4 && encoding.compare(0, 3, "int") == 0; }
   int64_t rows() const { return per_row && shape.size() >= 2 ? shape[0] : 1; }
+  // How many scales an integer tensor has: ceil(numel / group) when grouped, else rows().
+  int64_t scale_count() const {
+    if (group <= 0) return rows();
+    int64_t n = shape_numel(shape);
+    return n / group + (n % group != 0);
+  }
 };
 
 // Integer bit width of an encoding ("int6" -> 6), 0 for a float encoding; throws on an unknown one.

@@ -89,6 +89,7 @@ void save_train_state(const std::string& path, const TrainState& st, uint64_t se
   c.meta.set("seed", int64_t(seed));
   c.meta.set("swa_count", st.swa_count);
   c.meta.set("qat_on", st.qat_on);
+  c.meta.set("graph_switched", st.switched);
   c.meta.set("replay_pos", st.replay_pos);
   Json cur = Json::object();
   cur.set("shard", stream.cursor().shard);
@@ -119,6 +120,7 @@ TrainState restore_train_state(const std::string& path, TokenStream& stream, Sch
   st.elapsed = c.meta.get("elapsed_s", 0.0);
   st.swa_count = c.meta.get("swa_count", int64_t(0));
   st.qat_on = c.meta.get("qat_on", false);
+  st.switched = c.meta.get("graph_switched", false);
   st.replay_pos = c.meta.get("replay_pos", int64_t(0));
   st.micro_batch = c.meta.get("micro_batch", int64_t(0));
   std::vector<double> rec;

@@ -47,6 +47,7 @@ struct TrainState {
   double elapsed = 0;  // training seconds so far (the challenge's clock)
   int64_t swa_count = 0;
   bool qat_on = false;
+  bool switched = false;  // train.graph_switch: the "train" graph is on
   int64_t replay_pos = 0;                     // the next recorded batch a replay phase takes
   int64_t micro_batch = 0;                    // sequences per micro-batch (0: not recorded)
   std::deque<std::vector<uint16_t>> replay;  // the last batches, oldest first

@@ -393,7 +393,7 @@ LastPositionScores score_last_combined(const GraphFactory& factory, ParamStore& 
     th.run(rows);
     for (int64_t b = 0; b < B && c0 + size_t(b) < ends.size(); b++) {
       const int64_t end = ends[c0 + size_t(b)];
-      const double bytes = table.bytes(tokens[size_t(end - 1)], tokens[size_t(end)]);
+      const double bytes = table.target_bytes(tokens.data(), int64_t(tokens.size()), end);
       r.base.nats += th.base_loss().get(b);
       r.combined.nats += th.combined_loss().get(b);
       if (!std::isfinite(th.base_loss().get(b)) && r.base.first_nonfinite < 0) r.base.first_nonfinite = end;

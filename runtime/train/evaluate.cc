@@ -86,10 +86,11 @@ void require_scored(const EvalResult& r, const std::string& what) {
   if (r.bytes <= 0) throw std::runtime_error(what + ": the scored targets stand for 0 bytes of text");
 }
 
-void count_target(EvalResult& r, double nats, int64_t position, int32_t input, int32_t target, const ByteTable& table) {
+void count_target(EvalResult& r, double nats, const std::vector<uint16_t>& tokens, int64_t position,
+                  const ByteTable& table) {
   if (!std::isfinite(nats) && r.first_nonfinite < 0) r.first_nonfinite = position;
   r.nats += nats;
-  r.bytes += table.bytes(input, target);
+  r.bytes += table.target_bytes(tokens.data(), int64_t(tokens.size()), position);
   r.targets++;
 }
 
@@ -166,7 +167,7 @@ void Evaluator::score(ParamStore& store, const std::string& set, const std::vect
       for (int64_t i = from[size_t(w0 + w)]; i < seq_; i++) {
         int64_t k = w * seq_ + i;
         const double v = loss.get(k);
-        count_target(r, v, starts[size_t(w0 + w)] + i + 1, xp[k], yp[k], table);
+        count_target(r, v, tokens, starts[size_t(w0 + w)] + i + 1, table);
         if (losses) losses->push_back(v);
       }
   }
@@ -317,7 +318,7 @@ double unigram_bpb(const std::vector<uint16_t>& train, const std::vector<uint16_
   double nats = 0, bytes = 0;
   for (int64_t i = 1; i <= n; i++) {
     nats -= std::log(count[val[size_t(i)]] / total);
-    bytes += table.bytes(val[size_t(i - 1)], val[size_t(i)]);
+    bytes += table.target_bytes(val.data(), int64_t(val.size()), i);
   }
   return bytes > 0 ? nats / (std::log(2.0) * bytes) : 0.0;
 }

@@ -99,9 +99,10 @@ class Evaluator {
 // logits depend on the targets.
 Var golfrt_scored_loss(ModelGraph& m);
 
-// Adds one scored target to r: its loss `nats`, predicting `target` (at stream position
-// `position`) after `input`; its bytes from the table. Every scoring path counts through here.
-void count_target(EvalResult& r, double nats, int64_t position, int32_t input, int32_t target, const ByteTable& table);
+// Adds one scored target to r: its loss `nats`, predicting tokens[position]; its bytes from
+// ByteTable::target_bytes. Every scoring path of decode, test-time training's included, counts here.
+void count_target(EvalResult& r, double nats, const std::vector<uint16_t>& tokens, int64_t position,
+                  const ByteTable& table);
 
 // decode's refusals of a result that scores nothing or scores NaN (`what` names the run).
 void require_scored(const EvalResult& r, const std::string& what);

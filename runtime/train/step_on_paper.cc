@@ -42,10 +42,12 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
       const Shape& q = g.spec(n.inputs[0]).shape;
       const Shape& k = g.spec(n.inputs[1]).shape;
       const double fwd = 2.0 * 2.0 * double(q[0] * q[2] * q[1] * k[1] * q[3]) / 2.0;
-      // The backward recomputes scores (1), then dV, dP, dQ, dK (4): 2.5 forwards; XSA
-      // recomputes the pre-XSA forward first.
+      // The backward (both CUDA kernels) computes S and dP in its dq pass and again in its dk/dv
+      // pass, so that no two threads add into one dq: 7 matmuls of the forward's 2, 3.5
+      // forwards; XSA recomputes the pre-XSA forward first. On tensor cores by default
+      // (kernels/cuda/attention_tc.cu), on CUDA cores with GOLFRT_ATTENTION=fp32.
       const bool xsa = attention_dims(n, q, k).xsa;
-      p->attention_flops += n.op == Op::attention ? fwd : 2.5 * fwd + (xsa ? fwd : 0.0);
+      p->attention_flops += n.op == Op::attention ? fwd : 3.5 * fwd + (xsa ? fwd : 0.0);
       continue;
     }
     int64_t bytes = 0, largest = 0;

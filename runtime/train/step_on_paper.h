@@ -19,7 +19,7 @@ struct GraphOnPaper {
   DeviceBytes bytes;
   int64_t nodes = 0;            // planned steps that do work (leaves and reshape views excluded)
   double matmul_flops = 0;      // tensor cores (bf16 inputs, fp32 accumulation)
-  double attention_flops = 0;   // attention forward and backward (fp32 CUDA cores today)
+  double attention_flops = 0;   // attention forward and backward (bf16 tensor cores by default)
   double other_flops = 0;       // the rest, one per element of each node's largest operand
   double other_bytes = 0;       // the rest's reads and writes (memory bound)
 };

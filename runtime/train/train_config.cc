@@ -92,6 +92,22 @@ TrainConfig parse_train_config(const Json& train, int64_t seq, const TrainerOpti
   c.phases = parse_phases(train);
   for (const Phase& p : c.phases) c.replay_cap = std::max(c.replay_cap, p.replay);
   c.double_every = train["double_fire"].get("every", int64_t(0));
+  if (train.has("graph_switch")) {
+    const Json& s = train["graph_switch"];
+    if (!s.is_object()) throw std::invalid_argument("train.graph_switch must be a table { at = f, by = \"time\" | \"steps\" }");
+    for (const auto& [k, v] : s.fields())
+      if (k != "at" && k != "by") throw std::invalid_argument("train.graph_switch: unknown key '" + k + "' (expected at, by)");
+    c.switch_at = s["at"].number("train.graph_switch.at");
+    if (!(c.switch_at > 0 && c.switch_at < 1))
+      throw std::invalid_argument("train.graph_switch.at must be in (0, 1), got " + s["at"].dump());
+    const std::string by = s.get("by", "time");
+    if (by != "time" && by != "steps") throw std::invalid_argument("train.graph_switch.by must be \"time\" or \"steps\", got '" + by + "'");
+    c.switch_by_time = by == "time";
+    if (c.switch_by_time && c.budget <= 0)
+      throw std::invalid_argument("train.graph_switch by time needs a time budget (train.time_budget, --time-budget)");
+    if (!c.switch_by_time && c.max_steps <= 0)
+      throw std::invalid_argument("train.graph_switch by steps needs a step count (train.steps, --steps)");
+  }
   c.schedule = ScheduleConfig::from_json(train);
   return c;
 }

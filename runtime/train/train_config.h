@@ -48,6 +48,11 @@ struct TrainConfig {
   double qat_below = 0.15;
   // Steps 0, c, 2c, ... and replay phases use the graph built with mode "train_double".
   int64_t double_every = 0;
+  // train.graph_switch = { at = f, by = "time" | "steps" }: the steps before the fraction f of the
+  // time budget (or of the step count) run the graph built with mode "train_early", the rest the
+  // "train" graph (the record's depth recurrence, switched on at 35%). Once on, on for good.
+  double switch_at = 0;  // 0: no switch
+  bool switch_by_time = true;
   std::vector<Phase> phases;
   int64_t replay_cap = 0;  // the most batches a replay phase cycles over
   bool fit_combiner = false;

@@ -84,6 +84,10 @@ class Trainer {
         double_step_(double_model_ ? std::make_unique<TrainStep>(double_model_->graph, mean_all(double_model_->loss), store_,
                                                                  ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
                                    : nullptr),
+        early_model_(cfg.switch_at > 0 ? factory("train_early", cfg.micro, cfg.seq_len) : nullptr),
+        early_step_(early_model_ ? std::make_unique<TrainStep>(early_model_->graph, mean_all(early_model_->loss), store_,
+                                                               ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
+                                 : nullptr),
         schedule_(make_schedule(cfg, opt.replay_schedule)),
         evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
         stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real, opt.device),
@@ -156,6 +160,10 @@ class Trainer {
   OptimizerSet optim_;
   std::unique_ptr<ModelGraph> double_model_;
   std::unique_ptr<TrainStep> double_step_;
+  // train.graph_switch: the graph before the switch (mode "train_early"), sharing weights and
+  // optimizer with the "train" graph; which one runs is TrainState::switched, checkpointed.
+  std::unique_ptr<ModelGraph> early_model_;
+  std::unique_ptr<TrainStep> early_step_;
   Schedule schedule_;
   Evaluator evaluator_;
   TokenStream stream_;
@@ -228,7 +236,14 @@ std::vector<uint16_t> Trainer::next_batch(const Phase& ph) {
 // summed over ranks, clip, update, EMA, SWA.
 StepResult Trainer::step(const Phase& ph, double lr) {
   const bool fire_double = cfg_.double_every > 0 && (ph.replay > 0 || st_.step % cfg_.double_every == 0);
-  TrainStep& active = ph.distill ? distill_->step() : fire_double ? *double_step_ : step_graph_;
+  if (early_step_ && !st_.switched &&
+      (cfg_.switch_by_time ? st_.elapsed >= cfg_.switch_at * cfg_.budget
+                           : double(st_.step) >= cfg_.switch_at * double(cfg_.max_steps))) {
+    st_.switched = true;
+    progress_.message("graph switch: the \"train\" graph from step " + std::to_string(st_.step));
+  }
+  TrainStep& active = ph.distill ? distill_->step() : fire_double ? *double_step_
+                                                  : early_step_ && !st_.switched ? *early_step_ : step_graph_;
   active.zero_grad();
   StepResult r;
   for (int64_t a = 0; a < cfg_.accum; a++) {
@@ -290,6 +305,7 @@ void Trainer::log_step(const Phase& ph, const StepResult& r, double lr) {
   line.set("tok_per_s", tok_per_s);
   line.set("phase", ph.name);
   if (cfg_.qat_enabled) line.set("qat", st_.qat_on);
+  if (cfg_.switch_at > 0) line.set("switched", st_.switched);
   if (cfg_.grad_clip > 0) line.set("grad_norm", r.grad_norm);
   metrics_.write(line);
   progress_.update(st_.step, loss_window_ / double(loss_count_), tok_per_s, st_.elapsed, lr);

@@ -10,7 +10,9 @@
 //   time_budget (s), warmup / warmdown / lr_floor (runtime/train/schedule.h), grad_clip,
 //   optim (rules, runtime/optim/optimizer_set.h), ema = { decay }, swa = { every, start | below },
 //   double_fire = { every = c } (steps 0, c, 2c, ... and replay phases use the graph built with
-//   mode "train_double"),
+//   mode "train_double"), graph_switch = { at = f, by = "time" | "steps" } (the steps before the
+//   fraction f of the time budget or step count use the graph built with mode "train_early"; the
+//   depth recurrence the record switches on at 35%),
 //   qat = { below = 0.15, bits } (late QAT: the quant table's bits, fake-quantized per row, once
 //   the LR multiplier is below `below`), eval_every, eval_windows, eval_batch, log_every,
 //   checkpoint_every,

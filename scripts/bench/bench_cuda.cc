@@ -3,15 +3,15 @@
 //   matmul      the matmul case at bench size ([4096, 512] x [512, 1536]), bf16 and fp32 paths:
 //               ms and TFLOP/s
 //   attention   the attention case at bench size (B 8, T 1024, H 8, Hkv 4, hd 64: the baseline's
-//               shape), forward and backward: ms, TFLOP/s (causal: half the square), the CPU
-//               kernel once for scale
+//               shape), forward and backward: ms, TFLOP/s (causal: half the square), for the
+//               tensor-core kernel (the default), the fp32 CUDA-core one, and the CPU once for
+//               scale; the rows cuda_attention_torch.py prints for PyTorch's SDPA line up with them
 //   ops         every case of the table at its device size, forward+backward: ms on CUDA (a
 //               regression table, not a speed claim: the shapes are the tests')
 //   train step  examples/baseline.lua, default config, 8 × 1024 tokens: ms per forward+backward on
 //               CUDA (parameters and gradients mirrored from the host every step: the executor's
 //               host-bound path) and on the CPU
-// Numbers only; the decisions they feed (cuDNN SDPA or a tensor-core kernel, resident weights)
-// are written in docs/cuda.md.
+// Numbers only; the decisions they feed are written in docs/cuda.md and docs/perf.md.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -64,10 +64,11 @@ struct Bench {
       bound["sink." + n] = Tensor(v.shape(), v.integer() ? DType::i32 : DType::f32, d);
     }
   }
-  double run(Device d, bool fp32, int reps) {
+  double run(Device d, bool fp32, int reps, bool attention_fp32 = false) {
     ExecOptions o;
     o.device = d;
     o.matmul_fp32 = fp32;
+    o.attention_fp32 = attention_fp32;
     Executor ex(c->g, {}, o);
     for (auto& [name, t] : bound) ex.bind(name, t);
     return time_ms([&] { ex.run(); }, reps);
@@ -84,16 +85,26 @@ void bench_matmul() {
   }
 }
 
+// Rows comparable with scripts/bench/cuda_attention_torch.py's (PyTorch SDPA's backends at the
+// same shape, printed by run.sh right after): the same FLOP counts, best of the same reps. golfrt's
+// times include its bf16 pack of fp32 q, k, v (and dy) and fp32 outputs, which SDPA's bf16 tensors
+// do not pay.
 void bench_attention() {
   const int64_t B = 8, T = 1024, H = 8, Hkv = 4, hd = 64;  // the attention case at bench size
   const double fwd_flops = 4.0 * B * H * T * T * hd / 2;  // QKᵀ and PV, causal half
-  for (Device d : {Device::cuda, Device::cpu}) {
-    const int reps = d == Device::cuda ? 10 : 1;
-    double fwd = Bench("attention", CaseSize::bench, false, d).run(d, false, reps);
-    double both = Bench("attention", CaseSize::bench, true, d).run(d, false, reps);
+  struct Row {
+    const char* name;
+    Device d;
+    bool fp32;
+  };
+  for (const Row& r : {Row{"golfrt/tensor-cores bf16", Device::cuda, false}, Row{"golfrt/cuda-cores fp32", Device::cuda, true},
+                       Row{"golfrt/cpu fp32", Device::cpu, true}}) {
+    const int reps = r.d == Device::cuda ? 10 : 1;
+    double fwd = Bench("attention", CaseSize::bench, false, r.d).run(r.d, false, reps, r.fp32);
+    double both = Bench("attention", CaseSize::bench, true, r.d).run(r.d, false, reps, r.fp32);
     std::printf("attention %s B%lld T%lld H%lld/%lld hd%lld: forward %.2f ms (%.1f TFLOP/s), forward+backward %.2f ms "
                 "(%.1f TFLOP/s at 3.5x the forward's FLOPs)\n",
-                device_name(d), (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, fwd,
+                r.name, (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, fwd,
                 fwd_flops / fwd / 1e9, both, 3.5 * fwd_flops / both / 1e9);
   }
 }

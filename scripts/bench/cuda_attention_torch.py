@@ -3,9 +3,11 @@
 (B 8, T 1024, H 8, Hkv 4, hd 64), forward and forward+backward, through each SDPA backend PyTorch
 has on this GPU (cuDNN, FlashAttention, memory-efficient), in bf16 and fp32 where supported.
 
-Run by scripts/gpu/run.sh right after bench_cuda, so the rows that decide between golfrt's kernel
-and cuDNN SDPA (docs/cuda.md) come from one run on one machine. Exits 0 with a note when torch or
-a GPU is missing: a benchmark, not a test.
+Run by scripts/gpu/run.sh after bench_cuda, whose `attention golfrt/tensor-cores bf16`,
+`golfrt/cuda-cores fp32` and `golfrt/cpu fp32` rows have the same shape, FLOP counts (causal half;
+forward+backward at 3.5x the forward's) and format, so golfrt's kernels and SDPA's backends are
+compared from one run on one machine (docs/cuda.md, docs/perf.md). Exits 0 with a note when torch
+or a GPU is missing: a benchmark, not a test.
 """
 import sys
 import time

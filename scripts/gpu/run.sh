@@ -137,7 +137,7 @@ step configure cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release 
   -DGOLFRT_MPI=OFF -DGOLFRT_NCCL=AUTO || exit 1
 
 # What quick needs first: the CLI, the CUDA suites and the benchmark; the rest comes in full.
-step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test bench_cuda || exit 1
+step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test cuda_attention_tc_test bench_cuda || exit 1
 
 ldd_check() {  # nothing "not found": the shared libraries come from the sysroot through the rpath
   local bad=0 b
@@ -158,7 +158,7 @@ export GOLFRT_REQUIRE_CUDA=$GPU_EXPECTED OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} O
 "$BUILD"/golfrt version >"$OUT/version.txt" 2>&1
 cuda_tests() {
   local bin base rc t bad=0
-  for bin in "$BUILD"/tests/cuda_ops_test "$BUILD"/tests/cuda_train_test; do
+  for bin in "$BUILD"/tests/cuda_ops_test "$BUILD"/tests/cuda_train_test "$BUILD"/tests/cuda_attention_tc_test; do
     base=$(basename "$bin")
     rc=0
     "$bin" >"$LOGS/$base.log" 2>&1 || rc=$?
@@ -219,9 +219,15 @@ if [ "$MODE" = full ]; then
     local san filter rc=0
     san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
     filter='AllOps/CudaOp.*attention*:AllOps/CudaOp.*/scatter_add_rows:AllOps/CudaOp.*/index_add:AllOps/CudaOp.*/matmul:AllOps/CudaOp.*/sum:AllOps/CudaOp.*/cross_entropy:CudaOps.attention_cached*'
-    timeout -k 2 $(( STEP_CAP * 6 / 10 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test --gtest_filter="$filter" || rc=1
-    timeout -k 2 $(( STEP_CAP * 3 / 10 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test \
+    timeout -k 2 $(( STEP_CAP * 5 / 10 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test --gtest_filter="$filter" || rc=1
+    timeout -k 2 $(( STEP_CAP * 2 / 10 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_ops_test \
       --gtest_filter='AllOps/CudaOp.*attention*:CudaOps.attention_cached*' || rc=1
+    # The tensor-core attention (the op tests above run the fp32 one) at its small shapes.
+    local tc='Shapes/CudaAttentionTc.matches*/t5:Shapes/CudaAttentionTc.matches*/t1000_hd40_mqa:Shapes/CudaAttentionTc.matches*/hd256'
+    timeout -k 2 $(( STEP_CAP * 15 / 100 )) "$san" --tool memcheck --error-exitcode 1 "$BUILD"/tests/cuda_attention_tc_test \
+      --gtest_filter="$tc" || rc=1
+    timeout -k 2 $(( STEP_CAP * 10 / 100 )) "$san" --tool racecheck --error-exitcode 1 "$BUILD"/tests/cuda_attention_tc_test \
+      --gtest_filter='Shapes/CudaAttentionTc.matches*/t5:Shapes/CudaAttentionTc.matches*/hd256' || rc=1
     return $rc
   }
   SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -229,7 +235,7 @@ if [ "$MODE" = full ]; then
   else skip sanitizer "no GPU expected or no compute-sanitizer"; fi
 
   # The rest of the suite (the CUDA suites ran above, one process per test).
-  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|GuardBytes)" \
+  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|GuardBytes|Shapes/CudaAttentionTc|CudaAttention)" \
     --timeout "$(cap_of ctest)"
 fi
 

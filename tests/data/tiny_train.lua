@@ -7,7 +7,7 @@ local M = {
   config = {
     vocab = 260, dim = 32, layers = 2, heads = 2, kv_heads = 1, mlp = 2,
     seq_len = 32, rope_base = 10000, qk_gain = 1.5, softcap = 30,
-    embed_std = 0.05, norm_eps = 1.1920928955078125e-07, buffers = false,
+    embed_std = 0.05, norm_eps = 1.1920928955078125e-07, buffers = false, looped = false,
   },
   presets = {
     -- Two phases: the second freezes the embedding and halves the learning rate. No warmdown, so
@@ -43,6 +43,10 @@ local M = {
     -- constant, with every weight set (EMA, SWA) and late QAT on.
     buffer = { buffers = true, train = { steps = 20, ema = { decay = 0.9 }, swa = { every = 4, start = 0.5 },
                                          qat = { below = 0.6 } } },
+    -- Depth recurrence switched on halfway (train.graph_switch by steps): block 1 runs twice in
+    -- the "train" graph, once in the "train_early" graph of the first 10 steps (EMA on, so its
+    -- weight set must resume too).
+    switched = { looped = true, train = { steps = 20, ema = { decay = 0.9 }, graph_switch = { at = 0.5, by = "steps" } } },
     -- A wall-clock schedule: warm down over the last 4 steps' worth of the time budget.
     timed = { train = { steps = 0, warmdown = { iters = 4, by = "time" } } },
   },
@@ -66,7 +70,9 @@ M.quant = { default = "int8", keep_float_below = 256 }
 function M.build(g, cfg, mode)
   local m = nn.Model()
   m.tok_emb = nn.Embedding(cfg.vocab, cfg.dim, { std = cfg.embed_std })
-  m.blocks = nn.UNet(cfg.layers, function(i) return nn.Block(cfg, i) end, { dim = cfg.dim })
+  m.blocks = nn.UNet(cfg.layers, function(i) return nn.Block(cfg, i) end,
+                     { dim = cfg.dim, order = cfg.looped and { 0, 1, 1 } or nil,
+                       run_order = cfg.looped and mode == "train_early" and { 0, 1 } or nil })
   local e = m.tok_emb(g.tokens)
   if cfg.buffers then
     m.perm = nn.Buffer({ cfg.dim }, nn.permutation(cfg.dim, 7), { integer = true })

@@ -1,6 +1,7 @@
 // libFuzzer target for the artifact reader, behind its checksums (DESIGN §7). An input that starts
 // with "GOLF" goes through decode_artifact with checksum checks off; any other input is a raw,
-// uncompressed body (its first byte gives the header flags) handed to the body parser directly,
+// uncompressed body (its first byte gives the header flags, and its top bit format version 2)
+// handed to the body parser directly,
 // so the mutations land in the tensor table and data rather than in a compressed stream.
 //
 // A clean refusal is a std::runtime_error; anything else (a crash, a sanitizer report, another
@@ -20,8 +21,9 @@ namespace {
 // Called outside the refusal handler: any exception here escapes and is reported as a finding.
 void round_trip(const golf::Artifact& a, uint16_t flags) {
   std::string body = golf::encode_artifact_body(a, flags);
-  golf::Artifact again = golf::decode_artifact_body(body, flags, "fuzz re-encoded");
-  if (again.tensors.size() != a.tensors.size() || again.sources != a.sources || again.meta.dump() != a.meta.dump())
+  golf::Artifact again = golf::decode_artifact_body(body, golf::artifact_version(a), flags, "fuzz re-encoded");
+  if (again.tensors.size() != a.tensors.size() || again.sources != a.sources || again.meta.dump() != a.meta.dump() ||
+      again.corrections != a.corrections)
     __builtin_trap();
 }
 
@@ -37,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       flags = golf::decode_artifact_header(bytes, "fuzz", false).flags;
     } else if (size >= 1) {
       flags = data[0] & golf::artifact_format::kKnownFlags;
-      a = golf::decode_artifact_body(std::string_view(bytes).substr(1), flags, "fuzz");
+      const uint16_t version = data[0] & 0x80 ? 2 : 1;
+      a = golf::decode_artifact_body(std::string_view(bytes).substr(1), version, flags, "fuzz");
     } else {
       return 0;
     }

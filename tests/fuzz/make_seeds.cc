@@ -126,6 +126,59 @@ int main(int argc, char** argv) {
     put("meta_op_set", encode_artifact(m, {"none", false, true}));
   }
   put("body_empty", with_flags(0, encode_artifact_body(empty, 0)));
+
+  // Format version 2: a grouped int4 tensor and an LQER correction (runtime/quant/lqer.h), whole
+  // and as bodies (flag byte with its top bit set); and, rewritten, the corrections' hostile forms:
+  // an index past the table, a factor of the wrong shape, a huge group size, a correction count
+  // no bytes back.
+  {
+    Artifact v2 = a;
+    v2.tensors[0].shape = {4, 4};  // the int2 base, [rows, cols]
+    v2.tensors[0].q.assign(16, 1);
+    v2.tensors[0].scales.assign(4, 0x2000);
+    QTensor fa, fb;
+    fa.name = "w2.lqer_a", fa.shape = {4, 2}, fa.encoding = "int2", fa.bits = 2, fa.per_row = false;
+    fa.q = {-2, -1, 0, 1, 1, 0, -1, -2};
+    fa.scales = {0x3000};
+    fb.name = "w2.lqer_b", fb.shape = {2, 4}, fb.encoding = "int4", fb.bits = 4, fb.per_row = false, fb.group = 3;
+    fb.q = {-8, 7, 0, 3, -3, 5, 1, -1};
+    fb.scales = {0x2400, 0x2401, 0x2402};
+    v2.tensors.push_back(fa);
+    v2.tensors.push_back(fb);
+    v2.corrections.push_back({0, uint32_t(v2.tensors.size() - 2), uint32_t(v2.tensors.size() - 1)});
+    for (const char* codec : {"none", "zstd", "brotli"})
+      for (bool packed : {false, true}) put(std::string("v2_") + codec + (packed ? "_packed" : ""), encode_artifact(v2, {codec, true, packed}));
+    for (uint16_t flags : {uint16_t(0), uint16_t(artifact_format::kFlagShuffle | artifact_format::kFlagPacked)})
+      put("v2_body_" + std::to_string(flags), with_flags(uint16_t(0x80 | flags), encode_artifact_body(v2, flags)));
+    const std::string body = encode_artifact_body(v2, 0);
+    // The correction table is the last 4 + 12 bytes before the u64 data length and the padding.
+    const uint32_t base = 0, fa_index = uint32_t(v2.tensors.size() - 2), fb_index = fa_index + 1;
+    std::string triple(12, '\0');
+    std::memcpy(&triple[0], &base, 4);
+    std::memcpy(&triple[4], &fa_index, 4);
+    std::memcpy(&triple[8], &fb_index, 4);
+    size_t at = body.rfind(triple);
+    if (at != std::string::npos) {
+      auto rewrite = [&](size_t offset, uint32_t v, const std::string& file) {
+        std::string bad = body;
+        std::memcpy(&bad[offset], &v, 4);
+        put(file, with_flags(0x80, bad));
+      };
+      rewrite(at, 1000, "v2_correction_index");
+      rewrite(at + 4, 1, "v2_correction_shape");
+      rewrite(at - 4, 0xffffffffu, "v2_correction_count");
+    }
+    const uint64_t three = 3;
+    std::string group(8, '\0');
+    std::memcpy(&group[0], &three, 8);
+    size_t g = body.find(group, body.find("w2.lqer_b"));
+    if (g != std::string::npos) {
+      std::string bad = body;
+      const uint64_t huge = ~uint64_t(0);
+      std::memcpy(&bad[g], &huge, 8);
+      put("v2_group_huge", with_flags(0x80, bad));
+    }
+  }
   std::printf("artifact_fuzz_seeds: wrote %d seeds to %s\n", written, dir.c_str());
   return 0;
 }

@@ -12,6 +12,10 @@
 --   (init 1); the output is the mean of the lanes. Every later virtual layer must be >= P too.
 -- The blocks are the module's children "0" .. "L-1"; it owns skip_weights [min(⌊V/2⌋, V−⌊V/2⌋), D]
 -- (V the number of virtual layers).
+-- run_order (depth recurrence switched on during training): the virtual layers this graph runs,
+--   when not `order` (which still fixes the parameters): e.g. 0 .. L−1 before the loop is on, as
+--   the record runs its unlooped graph. Its own halves and skips (the first ⌊#run_order/2⌋ push;
+--   decoder layer j uses row j of skip_weights), so it may have no more skips than `order`.
 local core = require "golf.core"
 local module = require "golf.module"
 
@@ -32,6 +36,15 @@ function UNet:init(n, make, opts)
   self.order = order
   self.encoders = #order // 2
   local skips = math.min(self.encoders, #order - self.encoders)
+  local run = opts.run_order or order
+  for k, b in ipairs(run) do
+    assert(math.type(b) == "integer" and b >= 0 and b < n,
+           ("nn.UNet: run_order[%d] = %s is not a block index in 0 .. %d"):format(k, tostring(b), n - 1))
+  end
+  assert(math.min(#run // 2, #run - #run // 2) <= skips,
+         ("nn.UNet: run_order has %d skips, order only %d"):format(math.min(#run // 2, #run - #run // 2), skips))
+  self.run_order = run
+  self.run_encoders = #run // 2
   if skips > 0 then
     self.skip_weights = module.parameter({ skips, opts.dim }, module.init.ones())
     if opts.gated then self.skip_gates = module.parameter({ skips, opts.dim }, module.init.zeros()) end
@@ -39,14 +52,16 @@ function UNet:init(n, make, opts)
   self.gated = opts.gated or false
   self.parallel_from = opts.parallel_from
   if self.parallel_from then
-    local started = false
-    for k, b in ipairs(order) do
-      if b >= self.parallel_from then
-        assert(k > self.encoders, ("nn.UNet: parallel block %d is in the encoder half (virtual layer %d)"):format(b, k - 1))
-        started = true
-      else
-        assert(not started, ("nn.UNet: block %d (virtual layer %d) follows a parallel block but is below parallel_from %d")
-                            :format(b, k - 1, self.parallel_from))
+    for _, o in ipairs({ { order, self.encoders }, { run, self.run_encoders } }) do
+      local started = false
+      for k, b in ipairs(o[1]) do
+        if b >= self.parallel_from then
+          assert(k > o[2], ("nn.UNet: parallel block %d is in the encoder half (virtual layer %d)"):format(b, k - 1))
+          started = true
+        else
+          assert(not started, ("nn.UNet: block %d (virtual layer %d) follows a parallel block but is below parallel_from %d")
+                              :format(b, k - 1, self.parallel_from))
+        end
       end
     end
     self.parallel_resid = module.parameter({ n, 2 }, module.init.constant(1.1))
@@ -58,15 +73,15 @@ end
 function UNet:forward(x, x0, extra_v)
   extra_v = extra_v or {}
   local stack = {}
-  local order = self.order
-  for k = 1, self.encoders do
+  local order, encoders = self.run_order, self.run_encoders
+  for k = 1, encoders do
     local b = order[k]
     x = self[b + 1](x, x0, extra_v[b])
     stack[#stack + 1] = x
   end
   local lane1
-  for j = 1, #order - self.encoders do
-    local b = order[self.encoders + j]
+  for j = 1, #order - encoders do
+    local b = order[encoders + j]
     local parallel = self.parallel_from and b >= self.parallel_from
     if parallel and not lane1 then lane1 = x end
     if #stack > 0 then
