@@ -2,10 +2,12 @@
 // its weights are dequantized) — score a data folder's validation split exactly as the challenge
 // does, or generate text.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
 #include "cli/args.h"
+#include "cli/decode_ttt.h"
 #include "cli/generate.h"
 #include "dsl/artifact_model.h"
 #include "runtime/data/dataset.h"
@@ -17,10 +19,11 @@
 namespace golf::cli {
 
 int cmd_decode(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "eval", "stride", "seq", "max-tokens", "batch", "generate", "tokens", "temperature",
-                             "top-k", "seed", "tokenizer", "chunk", "device", "check-causal", "script-seconds",
-                             "memory-budget"},
-                      {"any-tokenizer", "no-cache"});
+  std::vector<std::string> valued = {"data", "eval", "stride", "seq", "max-tokens", "batch", "generate", "tokens",
+                                     "temperature", "top-k", "seed", "tokenizer", "chunk", "device", "check-causal",
+                                     "script-seconds", "memory-budget"};
+  valued.insert(valued.end(), kTttOptions.begin(), kTttOptions.end());
+  Args a = parse_args(argv, valued, {"any-tokenizer", "no-cache"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt decode ARTIFACT [options] (golfrt decode --help)");
   const Device device = parse_device(a);
   // The artifact is untrusted input (docs/artifact.md, "Limits on an untrusted file").
@@ -55,6 +58,20 @@ int cmd_decode(const std::vector<std::string>& argv) {
   // A sample of windows checks that no score depends on later tokens (0 turns it off).
   const int64_t causal_windows = int_option(a, "check-causal", 2, 0, 1 << 20);
   ev.check_causal(m.eval_model->store, "live", val, data.table.vocab, causal_windows);
+  const std::string ttt = a.get("ttt", "");
+  for (const std::string& o : kTttOptions)
+    if (o != "ttt" && a.options.count(o) && ttt.empty())
+      throw std::invalid_argument("--" + o + " sets test-time training, which only --ttt sgd|lora turns on");
+  if (!ttt.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EvalResult r = decode_with_ttt(m, a, ev, val, data.table, mode);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    require_scored(r, a.positional[0] + " on " + data_dir + " (" + mode + ", ttt " + ttt + ")");
+    std::printf("%s on %s (%s, seq %lld, ttt %s): val_loss %.6f  val_bpb %.6f  (%lld targets, %.0f bytes, %.1f s)\n",
+                a.positional[0].c_str(), data_dir.c_str(), mode.c_str(), (long long)seq, ttt.c_str(), r.loss(), r.bpb(),
+                (long long)r.targets, r.bytes, secs);
+    return 0;
+  }
   // A model with a linear combiner (examples/combiner.lua) scores the last positions both ways:
   // the base (its prefill's loss) and the combined prediction (after the thinking step).
   if (mode == "last" && m.eval_model->store.has("combiner.M")) {

@@ -92,7 +92,7 @@ const Command kCommands[] = {
      golf::cli::cmd_train, nullptr},
     {"decode", "score or sample from an artifact, with nothing but the artifact and the data",
      "golfrt decode ARTIFACT [--data DIR] [--eval blocks|sliding|last] [--stride 64] [--chunk 2048] [--seq N]\n"
-     "                       [--max-tokens N] [--batch B] [--device cpu|cuda]\n"
+     "                       [--max-tokens N] [--batch B] [--device cpu|cuda] [--ttt sgd|lora ...]\n"
      "       golfrt decode ARTIFACT --generate TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]\n"
      "                             [--seq N] [--no-cache] [--data DIR | --tokenizer MODEL]\n\n"
      "  --eval blocks    non-overlapping windows of seq_len (the challenge's score; default)\n"
@@ -113,7 +113,14 @@ const Command kCommands[] = {
      "  --check-causal N windows checked for later tokens moving earlier scores (default 2; 0: off)\n"
      "  --script-seconds S  wall-clock limit per call into the artifact's script (default 30)\n"
      "  --memory-budget G   GiB one graph or script-made value may take (default 4)\n"
-     "  --any-tokenizer  score data whose tokenizer differs from (or is missing in) the artifact's",
+     "  --any-tokenizer  score data whose tokenizer differs from (or is missing in) the artifact's\n"
+     "  --ttt sgd|lora   score-first test-time training (docs/decoding.md); with blocks or sliding\n"
+     "    sgd: --ttt-chunk N (32768 tokens) --ttt-lr (0.002) --ttt-momentum (0.9) --ttt-epochs (3)\n"
+     "         --ttt-batch B (8 windows a step) --ttt-grad-clip (1.0); cosine decay over the chunks\n"
+     "    lora: --ttt-rank (8) --ttt-targets q,k,v,o,mlp,head --ttt-lora-chunk N (64 targets a step;\n"
+     "         sliding: the stride) --ttt-lora-lr (0.01, Adam) --ttt-docs (8 side by side)\n"
+     "         --ttt-global-every N (documents between sgd passes over scored ones; 0: none) --ttt-seed\n"
+     "    --ttt-jsonl FILE  each chunk's (lora: step's) bpb; the script's ttt table sets defaults",
      golf::cli::cmd_decode, nullptr},
     {"import", "pack a PyTorch state_dict (as safetensors) into an artifact, as train packs its own",
      golf::cli::kImportUsage, golf::cli::cmd_import, nullptr},

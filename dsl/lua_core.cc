@@ -76,17 +76,6 @@ int guarded(lua_State* L) {
   return luaL_error(L, "%s", err.c_str());
 }
 
-// The decode graph's position input, made on first use.
-Var decode_position(BuildContext& ctx) {
-  if (!ctx.pos.valid()) {
-    std::string loc = ctx.graph->location();
-    ctx.graph->set_location("input");
-    ctx.pos = input(*ctx.graph, "pos", {1}, true);
-    ctx.graph->set_location(loc);
-  }
-  return ctx.pos;
-}
-
 bool is_tensor(lua_State* L, int idx) { return luaL_testudata(L, idx, kTensorMeta) != nullptr; }
 
 int64_t check_int(lua_State* L, int idx) {
@@ -459,26 +448,12 @@ int l_index_select(lua_State* L) {
   graph_for_op(L);
   return ret(L, index_select(check_tensor(L, 1), check_tensor(L, 2)));
 }
-// In decode mode a shift by one carries its state: an input "shift.N" [B, 1, ...] holds the
-// previous step's x (zero before the first step, as token_shift's t = 0). The step reads it
-// through a copy made before the assign that stores this step's x, and nodes run in build order,
-// so the read always sees the previous step.
+// The decode step's state (and every other decode-time choice) is the step builder's.
 int l_token_shift(lua_State* L) {
   graph_for_op(L);
   Var x = check_tensor(L, 1);
   const int64_t k = lua_isnoneornil(L, 2) ? 1 : check_int(L, 2);
-  BuildContext* ctx = context(L);
-  if (!ctx->decoding) return ret(L, token_shift(x, k));
-  if (k != 1) return luaL_error(L, "token_shift by %d carries no state across decode steps: this model %s", int(k), kNotIncremental);
-  if (x.integer() || x.rank() < 2 || x.dim(1) != 1) return luaL_error(L, "token_shift: expects a real [B, 1, ...] tensor in decode mode");
-  std::string name = "shift." + std::to_string(ctx->caches.size());
-  Graph& g = *ctx->graph;
-  Var state = input(g, name, x.shape());
-  ctx->caches.push_back({name, x.shape()});
-  g.set_location(location(L));
-  Var prev = scale(state, 1.0);
-  assign(state, x);
-  return ret(L, prev);
+  return ret(L, context(L)->step->token_shift(x, k));
 }
 int l_to_real(lua_State* L) {
   graph_for_op(L);
@@ -516,21 +491,7 @@ int l_ngram_hash(lua_State* L) {
   }
   if (kind != "mult" && kind != "xxh3") return luaL_error(L, "ngram_hash: hash must be \"mult\" or \"xxh3\", not \"%s\"", kind.c_str());
   h.kind = kind == "xxh3" ? NgramKind::xxh3 : NgramKind::multiply_xor;
-  BuildContext* ctx = context(L);
-  if (!ctx->decoding) return ret(L, ngram_hash(tokens, h));
-  // A decode step keeps the last n−1 ids in an integer state "ngram.N" [B, n−1]: the window is the
-  // state and the step's id, read before the assign that stores its last n−1 ids.
-  if (tokens.rank() != 2 || tokens.dim(1) != 1) return luaL_error(L, "ngram_hash: expects ids [B, 1] in decode mode");
-  Graph& g = *ctx->graph;
-  std::string name = "ngram." + std::to_string(ctx->caches.size());
-  Shape shape{tokens.dim(0), int64_t(h.n - 1)};
-  Var state = input(g, name, shape, true);
-  ctx->caches.push_back({name, shape, true});
-  g.set_location(location(L));
-  Var window = concat({state, tokens}, 1);
-  Var bucket = ngram_hash_at(window, decode_position(*ctx), h);
-  assign(state, slice(window, 1, 1, h.n));
-  return ret(L, bucket);
+  return ret(L, context(L)->step->ngram_hash(tokens, h));
 }
 int l_matmul(lua_State* L) {
   graph_for_op(L);
@@ -545,8 +506,6 @@ int l_rms_norm(lua_State* L) {
   return ret(L, rms_norm(check_tensor(L, 1), luaL_optnumber(L, 2, 1e-6)));
 }
 // rope(x [B, T, H, hd], {dims = hd, base = 10000, train_len = 0, inverse = false})
-// In decode mode the positions start at the step's position, and the NTK rescale is the one of
-// a sequence as long as the cache.
 int l_rope(lua_State* L) {
   graph_for_op(L);
   Var x = check_tensor(L, 1);
@@ -554,36 +513,19 @@ int l_rope(lua_State* L) {
   double base = opt_field(L, 2, "base", 10000.0);
   int64_t train_len = int64_t(opt_field(L, 2, "train_len", 0));
   bool inverse = opt_bool_field(L, 2, "inverse", false);
-  BuildContext* ctx = context(L);
-  if (ctx->decoding) return ret(L, rope_at(x, decode_position(*ctx), dims, base, train_len, ctx->context, inverse));
-  return ret(L, rope(x, dims, base, train_len, inverse));
+  return ret(L, context(L)->step->rope(x, dims, base, train_len, inverse));
 }
 // attention(q, k, v, {scale = 1/sqrt(hd), xsa = false}) -> y, lse
-// In decode mode each call is one attention use with its own KV cache: k and v are the step's new
-// rows, and y attends over everything the cache holds (lse is nil there).
+// In a decode step lse is nil (each call is one attention use with its own KV cache).
 int l_attention(lua_State* L) {
   graph_for_op(L);
   Var q = check_tensor(L, 1);
   double scale = opt_field(L, 4, "scale", q.rank() == 4 ? 1.0 / std::sqrt(double(q.dim(3))) : 1.0);
   bool xsa = opt_bool_field(L, 4, "xsa", false);
-  BuildContext* ctx = context(L);
-  if (ctx->decoding) {
-    Var k = check_tensor(L, 2), v = check_tensor(L, 3);
-    if (k.rank() != 4) return luaL_error(L, "attention: expects k [B, T, Hkv, hd]");
-    std::string base = "kv." + std::to_string(ctx->caches.size() / 2);
-    Shape shape{k.dim(0), ctx->context, k.dim(2), k.dim(3)};
-    Graph& g = *ctx->graph;
-    Var kc = input(g, base + ".k", shape), vc = input(g, base + ".v", shape);
-    ctx->caches.push_back({base + ".k", shape});
-    ctx->caches.push_back({base + ".v", shape});
-    g.set_location(location(L));
-    push_tensor(L, attention_cached(q, k, v, kc, vc, decode_position(*ctx), scale, xsa));
-    lua_pushnil(L);
-    return 2;
-  }
-  AttentionOut o = attention(q, check_tensor(L, 2), check_tensor(L, 3), scale, xsa);
+  AttentionOut o = context(L)->step->attention(q, check_tensor(L, 2), check_tensor(L, 3), scale, xsa);
   push_tensor(L, o.y);
-  push_tensor(L, o.lse);
+  if (o.lse.valid()) push_tensor(L, o.lse);
+  else lua_pushnil(L);
   return 2;
 }
 int l_cross_entropy(lua_State* L) {

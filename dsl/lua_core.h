@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dsl/sandbox.h"
+#include "runtime/decode/step_builder.h"
 #include "runtime/model_graph.h"
 #include "runtime/params.h"
 
@@ -23,12 +24,9 @@ struct BuildContext {
   Graph* graph = nullptr;
   ParamStore* store = nullptr;
   std::vector<ModuleRecord> modules;  // in attach order
-  // Mode "decode": each step feeds T new tokens at position `pos` (an integer input [1]); rope
-  // becomes rope_at and each attention call reads and extends its own KV cache of `context` rows.
-  bool decoding = false;
-  int64_t context = 0;
-  Var pos;                           // made on first use
-  std::vector<CacheInput> caches;    // in build order
+  // Decides the graph of the ops that differ in a decode step (runtime/decode/step_builder.h);
+  // set for every build, a full-sequence one included.
+  DecodeStepBuilder* step = nullptr;
   std::map<std::string, Var> outputs;  // core.output(name, x)
   // Late QAT (train graphs of a script with train.qat): the bits each parameter is quantized to
   // in the artifact (0: kept as float). Such a weight enters the graph as
@@ -46,10 +44,6 @@ struct BuildContext {
   Var qat_switch;
   std::map<std::string, Var> qat_weights;
 };
-
-// Raised (as a Lua error) by ops that mix positions in a way a decode step cannot reproduce; the
-// generator recognizes it and falls back to full recomputation, saying so.
-constexpr const char* kNotIncremental = "cannot decode incrementally";
 
 // Registers golf.core with the sandbox's `require`.
 void install_golf_core(Sandbox& sb);

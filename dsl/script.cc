@@ -289,8 +289,9 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   BuildContext ctx;
   ctx.graph = &m->graph;
   ctx.store = &m->store;
-  ctx.decoding = decoding;
-  ctx.context = windowed ? seq + 1 : decoding ? seq : 0;
+  const int64_t context = windowed ? seq + 1 : decoding ? seq : 0;
+  DecodeStepBuilder step(m->graph, context);
+  ctx.step = &step;
   ctx.max_value_bytes = max_value_bytes_;
   ctx.max_param_bytes = max_param_bytes_;
   Json qat, quant;
@@ -323,7 +324,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   lua_setfield(L, -2, "batch");
   lua_pushinteger(L, steps);
   lua_setfield(L, -2, "seq");
-  lua_pushinteger(L, ctx.context > 0 ? ctx.context : seq);
+  lua_pushinteger(L, context > 0 ? context : seq);
   lua_setfield(L, -2, "context");
   lua_pushstring(L, mode.c_str());
   lua_setfield(L, -2, "mode");
@@ -354,7 +355,7 @@ std::unique_ptr<BuiltModel> ModelScript::build(const std::string& mode, int64_t 
   m->graph.set_location("");
   m->loss = reshape(m->loss, {n});
   m->modules = std::move(ctx.modules);
-  m->caches = std::move(ctx.caches);
+  m->caches = step.take_caches();
   m->outputs = std::move(ctx.outputs);
   return m;
 }

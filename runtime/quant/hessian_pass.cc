@@ -3,77 +3,24 @@
 #include <stdexcept>
 
 #include "runtime/executor.h"
-#include "runtime/op_attrs.h"
+#include "runtime/quant/linear_uses.h"
 
 namespace golf {
 
-namespace {
-
-// A value that is the parameter W [out, in] seen through reshapes and transposes: `cols_last` says
-// whether W's columns (the `in` axis) are still its last axis.
-struct View {
-  int param = -1;  // index into the target list
-  bool cols_last = true;
-};
-
-struct Use {
-  int param;
-  Value x;  // the matmul's left operand
-  bool trans_a;
-};
-
-}  // namespace
-
 std::vector<std::string> add_hessian_accumulators(Graph& g, const std::vector<std::string>& params) {
-  std::vector<std::string> targets;
-  std::vector<int64_t> in_dim;
-  std::map<std::pair<int, int>, View> views;
-  for (const std::string& name : params) {
-    Value p = g.find_param(name);
-    if (!p.valid() || g.shape(p).size() != 2 || g.is_buffer(p)) continue;  // buffers are not GPTQ targets
-    bool seen = false;
-    for (const std::string& t : targets) seen = seen || t == name;
-    if (seen) continue;
-    views[{p.node, p.out}] = View{int(targets.size()), true};
-    targets.push_back(name);
-    in_dim.push_back(g.shape(p)[1]);
-  }
-
-  // Build order is a topological order, so one forward sweep follows every chain from a parameter.
-  std::vector<Use> uses;
-  const int original = g.size();
-  for (int id = 0; id < original; id++) {
-    const Node& n = g.node(id);
-    if (n.inputs.empty()) continue;
-    auto it = views.find({n.inputs[0].node, n.inputs[0].out});
-    if (n.op == Op::reshape && it != views.end() && it->second.cols_last && !n.outs[0].shape.empty() &&
-        n.outs[0].shape.back() == in_dim[size_t(it->second.param)]) {
-      views[{id, 0}] = it->second;
-    } else if (n.op == Op::fake_quant && it != views.end()) {
-      views[{id, 0}] = it->second;  // QAT rounds W elementwise; the inputs W sees are the same
-    } else if (n.op == Op::permute && it != views.end() && permute_attrs(n).perm == std::vector<int64_t>{1, 0}) {
-      views[{id, 0}] = View{it->second.param, !it->second.cols_last};
-    } else if (n.op == Op::matmul) {
-      auto b = views.find({n.inputs[1].node, n.inputs[1].out});
-      if (b == views.end() || g.shape(n.inputs[1]).size() != 2) continue;
-      const attrs::matmul t = matmul_attrs(n);
-      // The contraction axis of b is its last with trans_b and its first without.
-      if (t.trans_b != b->second.cols_last) continue;
-      uses.push_back({b->second.param, n.inputs[0], t.trans_a});
-    }
-  }
-
+  const LinearUses found = find_linear_uses(g, params);
+  const std::vector<std::string>& targets = found.targets;
   std::string saved_loc = g.location();
   g.set_location("gptq hessian pass");
   std::vector<bool> used(targets.size(), false);
-  for (const Use& u : uses) {
-    int64_t in = in_dim[size_t(u.param)];
+  for (const LinearUse& u : found.uses) {
+    int64_t in = found.in[size_t(u.target)];
     Var x(&g, u.x);
     if (u.trans_a) x = transpose(x, x.rank() - 2, x.rank() - 1);
     x = reshape(x, {-1, in});
-    Var h = input(g, "hessian." + targets[size_t(u.param)], {in, in});
+    Var h = input(g, "hessian." + targets[size_t(u.target)], {in, in});
     accumulate(h, matmul(x, x, true, false));
-    used[size_t(u.param)] = true;
+    used[size_t(u.target)] = true;
   }
   g.set_location(saved_loc);
 

@@ -3,15 +3,7 @@
 // into a persistent "hessian.<name>" [in, in] buffer. A weight used several times (shared blocks,
 // a tied embedding head) sums XᵀX over its uses, which is the Hessian of Σ‖X_u·Wᵀ − X_u·Ŵᵀ‖².
 //
-// A use is a matmul whose right operand is the parameter W, possibly through reshape nodes that
-// keep the last dimension `in`, 2-D transposes and fake_quant (a QAT graph), such that the
-// contraction runs over W's columns: matmul(x, W, _, trans_b = true), or matmul(x, transpose(W))
-// with trans_b = false. The left operand may be batched ([..., M, in], or [..., in, M] with
-// trans_a) and is flattened to X [-1, in]. Not targets, and skipped: a weight that is never such a
-// right operand (an embedding table only gathered, a parameter that feeds a matmul as the left
-// operand or through other ops, a matmul with a batched right operand). Weights that are generated
-// or computed (spectral bases, hypernetwork outputs) are not parameters used directly, so they are
-// never found.
+// The uses are those of runtime/quant/linear_uses.h.
 #pragma once
 #include <map>
 #include <string>

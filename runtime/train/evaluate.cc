@@ -86,6 +86,14 @@ void require_scored(const EvalResult& r, const std::string& what) {
   if (r.bytes <= 0) throw std::runtime_error(what + ": the scored targets stand for 0 bytes of text");
 }
 
+void count_target(EvalResult& r, double nats, const std::vector<uint16_t>& tokens, int64_t position,
+                  const ByteTable& table) {
+  if (!std::isfinite(nats) && r.first_nonfinite < 0) r.first_nonfinite = position;
+  r.nats += nats;
+  r.bytes += table.target_bytes(tokens.data(), int64_t(tokens.size()), position);
+  r.targets++;
+}
+
 double EvalResult::bpb() const { return bytes > 0 ? nats / (std::log(2.0) * bytes) : 0.0; }
 
 int64_t scored_windows(int64_t n_tokens, int64_t seq) { return n_tokens > 1 ? (n_tokens - 1) / seq : 0; }
@@ -110,7 +118,9 @@ Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
 
 void Evaluator::score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                       const ByteTable& table, const std::vector<int64_t>& starts, const std::vector<int64_t>& from,
-                      EvalResult& total) {
+                      EvalResult& total, std::vector<double>* losses) {
+  if (distributed(comm_) && losses)
+    throw std::invalid_argument("evaluation: per-target losses are not gathered across ranks");
   if (distributed(comm_)) {
     const int64_t all = int64_t(starts.size()), k = comm_->size(), me = comm_->rank();
     const int64_t lo = all * me / k, hi = all * (me + 1) / k;
@@ -157,10 +167,8 @@ void Evaluator::score(ParamStore& store, const std::string& set, const std::vect
       for (int64_t i = from[size_t(w0 + w)]; i < seq_; i++) {
         int64_t k = w * seq_ + i;
         const double v = loss.get(k);
-        if (!std::isfinite(v) && r.first_nonfinite < 0) r.first_nonfinite = starts[size_t(w0 + w)] + i + 1;
-        r.nats += v;
-        r.bytes += table.target_bytes(tokens.data(), int64_t(tokens.size()), starts[size_t(w0 + w)] + i + 1);
-        r.targets++;
+        count_target(r, v, tokens, starts[size_t(w0 + w)] + i + 1, table);
+        if (losses) losses->push_back(v);
       }
   }
 }
@@ -232,30 +240,53 @@ void Evaluator::check_causal(ParamStore& store, const std::string& set, const st
                              " were changed (a prediction may depend only on the tokens before it)");
 }
 
+Evaluator::Windows Evaluator::block_windows(int64_t n_tokens, int64_t max_windows) const {
+  int64_t windows = scored_windows(n_tokens, seq_);
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  Windows w;
+  for (int64_t i = 0; i < windows; i++) w.starts.push_back(i * seq_), w.from.push_back(0);
+  return w;
+}
+
+Evaluator::Windows Evaluator::sliding_windows(int64_t n_tokens, int64_t stride, int64_t max_targets) const {
+  if (stride <= 0 || stride > seq_) throw std::invalid_argument("sliding evaluation: stride must be in 1.." + std::to_string(seq_));
+  Windows w;
+  int64_t scored = 0;
+  for (int64_t s = 0; s + seq_ + 1 <= n_tokens; s += stride) {
+    w.starts.push_back(s);
+    w.from.push_back(s == 0 ? 0 : seq_ - stride);
+    scored += s == 0 ? seq_ : stride;
+    if (max_targets > 0 && scored >= max_targets) break;
+  }
+  return w;
+}
+
+EvalResult Evaluator::run_windows(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                                  const ByteTable& table, const Windows& w, std::vector<double>* losses) {
+  if (w.starts.size() != w.from.size()) throw std::invalid_argument("evaluation: one 'from' per window start");
+  for (size_t i = 0; i < w.starts.size(); i++)
+    if (w.starts[i] < 0 || w.starts[i] + seq_ + 1 > int64_t(tokens.size()) || w.from[i] < 0 || w.from[i] >= seq_)
+      throw std::invalid_argument("evaluation: window " + std::to_string(i) + " (start " + std::to_string(w.starts[i]) +
+                                  ", from " + std::to_string(w.from[i]) + ") is outside the stream of " +
+                                  std::to_string(tokens.size()) + " tokens");
+  EvalResult r;
+  score(store, set, tokens, table, w.starts, w.from, r, losses);
+  return r;
+}
+
 EvalResult Evaluator::run(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                           const ByteTable& table, int64_t max_windows) {
-  int64_t windows = scored_windows(int64_t(tokens.size()), seq_);
-  if (max_windows > 0) windows = std::min(windows, max_windows);
-  std::vector<int64_t> starts, from;
-  for (int64_t w = 0; w < windows; w++) starts.push_back(w * seq_), from.push_back(0);
+  Windows w = block_windows(int64_t(tokens.size()), max_windows);
   EvalResult r;
-  score(store, set, tokens, table, starts, from, r);
+  score(store, set, tokens, table, w.starts, w.from, r);
   return r;
 }
 
 EvalResult Evaluator::run_sliding(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                                   const ByteTable& table, int64_t stride, int64_t max_targets) {
-  if (stride <= 0 || stride > seq_) throw std::invalid_argument("sliding evaluation: stride must be in 1.." + std::to_string(seq_));
-  std::vector<int64_t> starts, from;
-  int64_t scored = 0;
-  for (int64_t s = 0; s + seq_ + 1 <= int64_t(tokens.size()); s += stride) {
-    starts.push_back(s);
-    from.push_back(s == 0 ? 0 : seq_ - stride);
-    scored += s == 0 ? seq_ : stride;
-    if (max_targets > 0 && scored >= max_targets) break;
-  }
+  Windows w = sliding_windows(int64_t(tokens.size()), stride, max_targets);
   EvalResult r;
-  score(store, set, tokens, table, starts, from, r);
+  score(store, set, tokens, table, w.starts, w.from, r);
   return r;
 }
 

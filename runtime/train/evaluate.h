@@ -56,6 +56,18 @@ class Evaluator {
   // tokens (chunk >= L). max_targets > 0 stops after that many chunks.
   EvalResult run_last(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
                       const ByteTable& table, int64_t chunk, int64_t max_targets = 0);
+  // The windows run, run_sliding and run_last score, without scoring them: starts[i] is where
+  // window i begins in the stream, from[i] the first of its positions that is scored.
+  struct Windows {
+    std::vector<int64_t> starts, from;
+  };
+  Windows block_windows(int64_t n_tokens, int64_t max_windows = 0) const;
+  Windows sliding_windows(int64_t n_tokens, int64_t stride, int64_t max_targets = 0) const;
+  // Scores the given windows (test-time training scores a stream piecewise, between updates).
+  // `losses`, when given, receives each scored target's loss in scoring order.
+  EvalResult run_windows(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens,
+                         const ByteTable& table, const Windows& w, std::vector<double>* losses = nullptr);
+  int64_t seq() const { return seq_; }
 
  private:
   struct Compiled {
@@ -69,7 +81,8 @@ class Evaluator {
                                     const std::vector<int32_t>& y);
   // Scores windows starting at `starts`, each from position `from[i]` of the window on.
   void score(ParamStore& store, const std::string& set, const std::vector<uint16_t>& tokens, const ByteTable& table,
-             const std::vector<int64_t>& starts, const std::vector<int64_t>& from, EvalResult& r);
+             const std::vector<int64_t>& starts, const std::vector<int64_t>& from, EvalResult& r,
+             std::vector<double>* losses = nullptr);
 
   GraphFactory factory_;
   int64_t seq_, batch_;
@@ -85,6 +98,11 @@ class Evaluator {
 // returned, against the graph's "targets" input. Throws when the graph has no logits or when the
 // logits depend on the targets.
 Var golfrt_scored_loss(ModelGraph& m);
+
+// Adds one scored target to r: its loss `nats`, predicting tokens[position]; its bytes from
+// ByteTable::target_bytes. Every scoring path of decode, test-time training's included, counts here.
+void count_target(EvalResult& r, double nats, const std::vector<uint16_t>& tokens, int64_t position,
+                  const ByteTable& table);
 
 // decode's refusals of a result that scores nothing or scores NaN (`what` names the run).
 void require_scored(const EvalResult& r, const std::string& what);
