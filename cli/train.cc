@@ -30,7 +30,7 @@ int plan_only(const Args& a);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc"},
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc", "fuse"},
                       {"resume", "quiet", "no-artifact", "overwrite", "plan-only"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
   const bool cuda = a.get("device", "cpu") == "cuda";
@@ -145,6 +145,10 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   opt.replay_schedule = a.get("replay-schedule", "");
   opt.real = dtype_from_name(a.get("dtype", "f32"));
   opt.device = device;
+  const std::string fuse = a.get("fuse", "auto");
+  if (fuse == "on") opt.fuse = TrainerOptions::Fuse::on;
+  else if (fuse == "off") opt.fuse = TrainerOptions::Fuse::off;
+  else if (fuse != "auto") throw std::invalid_argument("--fuse " + fuse + ": give auto, on or off");
   opt.comm = &comm;
   opt.quiet = opt.quiet || !root;
   Json quant = script.table_json("quant");

@@ -375,14 +375,19 @@ TEST(Train, sigkill_and_resume_reproduces_the_uninterrupted_run) {
 // replayed batches (phased_long), whose device graphs sum in f32 where the host sums in double.
 TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
   const std::string dir = test_dir();
-  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10"});
+  // The device path runs the fused graph (runtime/fuse_pass.h), so the CPU run fuses too.
+  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10", "--fuse", "on"});
   train_ok(data_dir(), dir + "/dev", {"--seed", "11", "--steps", "10", "--device", "standin"});
   expect_same_steps(step_lines(dir + "/cpu"), step_lines(dir + "/dev"), "cpu vs the stand-in device");
   EXPECT_EQ(metrics_lines(dir + "/cpu").back().dump(), metrics_lines(dir + "/dev").back().dump())
       << "the final evaluation differs on the stand-in device";
+  // Unfused on both sides (the CPU's default): the same, bit for bit.
+  train_ok(data_dir(), dir + "/cpu_unfused", {"--seed", "11", "--steps", "10"});
+  train_ok(data_dir(), dir + "/dev_unfused", {"--seed", "11", "--steps", "10", "--device", "standin", "--fuse", "off"});
+  expect_same_steps(step_lines(dir + "/cpu_unfused"), step_lines(dir + "/dev_unfused"), "cpu vs the stand-in, unfused");
   // Distillation: the teacher's probabilities stay on the device (f32 there, double on the host),
   // so the losses agree closely, not bit for bit, from the first distilled step on.
-  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3"});
+  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3", "--fuse", "on"});
   train_ok(data_dir(), dir + "/kd_dev", {"--preset", "distill", "--seed", "3", "--device", "standin"});
   train_ok(data_dir(), dir + "/kd_dev2", {"--preset", "distill", "--seed", "3", "--device", "standin"});
   expect_same_steps(step_lines(dir + "/kd_dev"), step_lines(dir + "/kd_dev2"), "two distilling runs on the stand-in");

@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include <unistd.h>
+
+#include "runtime/device_memory.h"
 #include "runtime/fs.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/step_on_paper.h"
@@ -26,6 +29,14 @@ int64_t device_free_bytes() {
       throw std::invalid_argument("GOLFRT_DEVICE_FREE_BYTES='" + text +
                                   "': give the device's free memory as a whole number of bytes, e.g. 80000000000");
     return int64_t(v);
+  }
+  // The stand-in device's memory is the host's: what the host has available now.
+  if (standin_device()) {
+    const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+      throw std::runtime_error("the stand-in device's free memory (the host's available memory) is unknown: "
+                               "set train.micro_batch, or GOLFRT_DEVICE_FREE_BYTES to plan for a given size");
+    return int64_t(pages) * int64_t(page);
   }
 #ifdef GOLFRT_WITH_CUDA
   int64_t free_bytes = 0, total_bytes = 0;

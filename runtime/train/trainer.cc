@@ -426,7 +426,9 @@ TrainReport train_model(GraphFactory factory, NameMatcher matcher, const Json& t
   // The CUDA backend runs the fused graphs; the CPU's stay as the script built them (its golden
   // numbers are the unfused graph's). The micro-batch above was planned on the unfused graphs, as
   // --plan-only plans it: an upper bound (the fused step holds 14% less at the baseline's 64).
-  if (opt.device == Device::cuda && opt.fuse) factory = fused_factory(std::move(factory));
+  const bool fuse = opt.fuse == TrainerOptions::Fuse::on ||
+                    (opt.fuse == TrainerOptions::Fuse::device_default && opt.device == Device::cuda);
+  if (fuse) factory = fused_factory(std::move(factory));
   Trainer run(factory, matcher, train["optim"], cfg, data, opt, comm);
   if (opt.resume) run.resume();
   run.open_metrics();

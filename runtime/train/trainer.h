@@ -40,9 +40,11 @@ struct TrainerOptions {
   int64_t checkpoint_every = -1;  // steps; -1: the script's (0: only at the end)
   DType real = DType::f32;
   Device device = Device::cpu;  // where the step, update and evaluation graphs run
-  // On CUDA the script's graphs run through runtime/fuse_pass.h (fused kernels); false runs them
-  // as built. The CPU always runs them as built.
-  bool fuse = true;
+  // Whether the script's graphs run through runtime/fuse_pass.h (fused kernels): by default on
+  // CUDA (and the stand-in device) and not on the CPU, whose golden numbers are the unfused
+  // graph's. `on` fuses on the CPU too (the same kernels as the stand-in: tests compare the two).
+  enum class Fuse { device_default, on, off };
+  Fuse fuse = Fuse::device_default;
   // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
   // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
   int64_t device_free_bytes = 0;
