@@ -76,9 +76,10 @@ echo "phased_long: $(head -1 "$work/p.cmp")"
 
 # The stand-in device (docs/cuda.md): 2 ranks with device-resident gradients (all-reduced where
 # they lie, the stand-in's host memory) and Muon's update buffers on the device take the CPU
-# 2-rank run's steps bit for bit. phased_long clips: the device graph sums the norm and scales in
+# 2-rank run's steps bit for bit (--fuse off: the CPU run is unfused; tests/train_test.cc compares
+# the fused graphs). phased_long clips: the device graph sums the norm and scales in
 # f32 where the host works in double, which moves its 40 steps' losses by up to about 4e-5.
-"${mpi[@]}" "$golfrt" train "$script" "${common[@]}" --device standin --out "$work/s2" --no-artifact >"$work/s2.log" 2>&1 ||
+"${mpi[@]}" "$golfrt" train "$script" "${common[@]}" --device standin --fuse off --out "$work/s2" --no-artifact >"$work/s2.log" 2>&1 ||
   fail "2 ranks on the stand-in device: $(tail -30 "$work/s2.log")"
 python3 - "$work/r2/metrics.jsonl" "$work/s2/metrics.jsonl" <<'PY' || fail "2 ranks: the stand-in device's losses differ from the CPU's"
 import json, sys
