@@ -54,10 +54,13 @@ TEST(CaseOps, token_bytes_charge_the_original_text) {
 
 std::string default_corpus() { return std::string(GOLFRT_SOURCE_DIR) + "/data/corpus/nlp-corpus.txt"; }
 
+// CI's test command does not fetch the corpus (the README's first command does), so these skip
+// there; scripts/acceptance/caseops.sh fetches it and sets GOLFRT_REQUIRE_CORPUS=1, which turns
+// a missing corpus into a failure.
 bool have_corpus() {
   if (file_exists(default_corpus())) return true;
-  const char* ci = std::getenv("CI");
-  if (ci && std::string(ci) == "true") ADD_FAILURE() << "the default corpus is missing (scripts/fetch_corpus.sh)";
+  const char* req = std::getenv("GOLFRT_REQUIRE_CORPUS");
+  if (req && std::string(req) == "1") ADD_FAILURE() << "the default corpus is missing (scripts/fetch_corpus.sh)";
   return false;
 }
 
