@@ -6,7 +6,8 @@
 // both GPUs, and the bytes by op so that a fused or narrowed op's effect can be worked out
 // (docs/perf.md, "The prediction with fixed rates").
 //
-//   bench_step_predict SCRIPT [--micro N] [--set KEY=VALUE ...] [--nodes 1]
+//   bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--set KEY=VALUE ...] [--nodes 1]
+// --fuse: as bench_step_paper's (none, all: the graph the CUDA trainer runs, or a list).
 //
 // --nodes 1 also lists the micro-batch graph's nodes by script line (op, line, count, GB), to see
 // which lines a fused op would replace.
@@ -19,6 +20,7 @@
 #include <set>
 
 #include "dsl/script.h"
+#include "runtime/fuse_pass.h"
 #include "runtime/train/step_on_paper.h"
 #include "runtime/train_step.h"
 
@@ -37,12 +39,13 @@ constexpr double kMatmulShare = 0.70, kAttentionShare = 0.50, kHbmShare = 0.80, 
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_step_predict SCRIPT [--micro N] [--set KEY=VALUE ...]\n");
+    std::fprintf(stderr, "usage: bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--set KEY=VALUE ...] [--nodes 1]\n");
     return 2;
   }
   try {
     int64_t micro = 64;
     bool nodes = false;
+    FuseKinds fuse = FuseKinds::none();
     Overrides overrides;
     for (int i = 2; i < argc; i++) {
       const std::string a = argv[i];
@@ -51,13 +54,16 @@ int main(int argc, char** argv) {
       if (a == "--micro") micro = std::stoll(v);
       else if (a == "--set") overrides.sets.push_back(parse_set(v));
       else if (a == "--nodes") nodes = v == "1";
-      else throw std::invalid_argument("unknown option " + a + " (--micro N, --set KEY=VALUE)");
+      else if (a == "--fuse") fuse = FuseKinds::parse(v);
+      else throw std::invalid_argument("unknown option " + a + " (--micro N, --fuse KINDS, --set KEY=VALUE, --nodes 1)");
     }
     ModelScript script(argv[1], overrides);
     Json train = script.table_json("train");
     const int64_t seq = int64_t(script.config_number("seq_len"));
     const int64_t step_sequences = train.get("batch_tokens", int64_t(8 * seq)) / seq;
-    GraphFactory factory = [&](const std::string& mode, int64_t b, int64_t t) { return script.build(mode, b, t); };
+    GraphFactory factory = fused_factory(
+        [&](const std::string& mode, int64_t b, int64_t t) -> std::unique_ptr<ModelGraph> { return script.build(mode, b, t); },
+        fuse);
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
     const StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences);
     const double k = double(s.micro_batches);
