@@ -2,7 +2,7 @@
 # the system's -dev packages, for a machine that has a compiler, CUDA, cmake and ninja but none of
 # Debian's libraries. It defines the imported targets the pkg-config/find_package path defines,
 # under the same names, so the rest of the build does not know the difference:
-#   static: Lua 5.4 (C++ build), zstd, Brotli, xxHash, OpenBLAS, GoogleTest
+#   static: Lua 5.4 (C++ build), zstd, Brotli, xxHash, OpenBLAS (+ gcc's libgfortran, libquadmath), GoogleTest
 #   shared (beside the binaries through an rpath): SentencePiece, Google Benchmark
 set(S ${GOLFRT_SYSROOT})
 if(NOT IS_ABSOLUTE "${S}")
@@ -11,7 +11,7 @@ endif()
 foreach(f include/lua5.4/lua.hpp include/zstd.h include/brotli/encode.h include/xxhash.h include/openblas/cblas.h
           include/gtest/gtest.h include/benchmark/benchmark.h include/sentencepiece_processor.h
           lib/liblua5.4-c++.a lib/libzstd.a lib/libbrotlienc.a lib/libbrotlidec.a lib/libbrotlicommon.a lib/libxxhash.a
-          lib/libopenblas.a lib/libgtest.a lib/libgtest_main.a lib/libsentencepiece.so.0 lib/libsentencepiece_train.so.0
+          lib/libopenblas.a lib/libgfortran.a lib/libquadmath.a lib/libgtest.a lib/libgtest_main.a lib/libsentencepiece.so.0 lib/libsentencepiece_train.so.0
           lib/libbenchmark.so)
   if(NOT EXISTS ${S}/${f})
     message(FATAL_ERROR "GOLFRT_SYSROOT=${S} lacks ${f}: make it with scripts/gpu/bundle.sh (and, on the GPU "
@@ -25,7 +25,9 @@ function(golf_imported name includes)
 endfunction()
 
 golf_imported(PkgConfig::LUA ${S}/include/lua5.4 ${S}/lib/liblua5.4-c++.a m dl)
-golf_imported(PkgConfig::OPENBLAS ${S}/include/openblas ${S}/lib/libopenblas.a Threads::Threads m)
+# OpenBLAS's LAPACK is Fortran: its routines (dormbr, under LQER's SVD) call the gfortran runtime.
+golf_imported(PkgConfig::OPENBLAS ${S}/include/openblas ${S}/lib/libopenblas.a ${S}/lib/libgfortran.a
+              ${S}/lib/libquadmath.a Threads::Threads m)
 golf_imported(PkgConfig::ZSTD ${S}/include ${S}/lib/libzstd.a)
 golf_imported(PkgConfig::BROTLI ${S}/include ${S}/lib/libbrotlienc.a ${S}/lib/libbrotlidec.a ${S}/lib/libbrotlicommon.a)
 golf_imported(PkgConfig::XXHASH ${S}/include ${S}/lib/libxxhash.a)

@@ -26,6 +26,7 @@
 #include "runtime/json.h"
 #include "runtime/train/checkpoint.h"
 #include "tests/support/run_command.h"
+#include "tests/support/scratch_dir.h"
 
 namespace golf {
 namespace {
@@ -39,25 +40,8 @@ const std::string kScript = std::string(GOLFRT_SOURCE_DIR) + "/tests/data/tiny_t
 // ---------------------------------------------------------------------------------------------
 // Scratch space, one folder per process, kept when a test failed.
 
-const std::string& scratch() {
-  static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "golfrt_careless_test." + std::to_string(::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-class ScratchCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (!fs::exists(scratch())) return;
-    if (::testing::UnitTest::GetInstance()->Passed()) fs::remove_all(scratch());
-    else std::fprintf(stderr, "careless_commands_test: runs kept in %s\n", scratch().c_str());
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+ScratchDir* const kScratch = add_scratch_dir("careless_commands_test");
+const std::string& scratch() { return kScratch->path(); }
 
 std::string test_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();

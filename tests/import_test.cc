@@ -26,6 +26,7 @@
 #include "runtime/safetensors.h"
 #include "tests/support/golden.h"
 #include "tests/support/run_command.h"
+#include "tests/support/scratch_dir.h"
 
 namespace golf {
 namespace {
@@ -38,25 +39,8 @@ const std::string kScript = kSource + "/examples/baseline.lua";
 // The tiny preset on byte-level data (the reference's --vocab 260 and its other defaults).
 const std::vector<std::string> kConfig = {"--preset", "tiny", "--set", "vocab=260"};
 
-const std::string& scratch() {
-  static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "golfrt_import_test." + std::to_string(::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-class ScratchCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (!fs::exists(scratch())) return;
-    if (::testing::UnitTest::GetInstance()->Passed()) fs::remove_all(scratch());
-    else std::fprintf(stderr, "import_test: files kept in %s\n", scratch().c_str());
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+ScratchDir* const kScratch = add_scratch_dir("import_test");
+const std::string& scratch() { return kScratch->path(); }
 
 Result run(const std::string& program, const std::vector<std::string>& args) {
   static int n = 0;

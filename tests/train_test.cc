@@ -34,6 +34,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/train_config.h"
 #include "tests/support/run_command.h"
+#include "tests/support/scratch_dir.h"
 
 extern char** environ;
 
@@ -49,25 +50,8 @@ const std::string kScript = std::string(GOLFRT_SOURCE_DIR) + "/tests/data/tiny_t
 // Scratch space: one folder per process (ctest runs each test in its own process, in parallel),
 // removed at the end unless a test failed, so that a failure leaves its runs to look at.
 
-const std::string& scratch() {
-  static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "golfrt_train_test." + std::to_string(::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-class ScratchCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (!fs::exists(scratch())) return;
-    if (::testing::UnitTest::GetInstance()->Passed()) fs::remove_all(scratch());
-    else std::fprintf(stderr, "train_test: runs kept in %s\n", scratch().c_str());
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+ScratchDir* const kScratch = add_scratch_dir("train_test");
+const std::string& scratch() { return kScratch->path(); }
 
 std::string test_dir_path() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();

@@ -5,7 +5,8 @@
 #
 #   gpu-sysroot/include   headers: Lua 5.4, zstd, Brotli, xxHash, OpenBLAS (cblas), GoogleTest,
 #                         Google Benchmark, SentencePiece
-#   gpu-sysroot/lib       static archives: Lua 5.4 (C++ build), zstd, Brotli, xxHash, GoogleTest;
+#   gpu-sysroot/lib       static archives: Lua 5.4 (C++ build), zstd, Brotli, xxHash, GoogleTest,
+#                         gcc's libgfortran and libquadmath (OpenBLAS's LAPACK calls them);
 #                         libopenblas.a xz-compressed (58 MB as is, DYNAMIC_ARCH kernels for every
 #                         CPU; run.sh unpacks it there); shared: SentencePiece (+ protobuf-lite when
 #                         Debian's build links it), Google Benchmark (Debian ships no static one)
@@ -39,6 +40,13 @@ for a in liblua5.4-c++.a libzstd.a libbrotlienc.a libbrotlidec.a libbrotlicommon
 done
 # OpenBLAS compresses ~35x (the same kernels built for every CPU type).
 xz -T0 -6 -c "$(readlink -f $LIB/openblas-pthread/libopenblas.a)" >"$OUT/lib/libopenblas.a.xz"
+# Its LAPACK is Fortran (dormbr, behind the SVD of LQER's corrections, calls the gfortran
+# runtime), so the static link needs gcc's Fortran runtime too.
+for a in libgfortran.a libquadmath.a; do
+  f=$(gcc -print-file-name=$a)
+  [ -f "$f" ] || { echo "bundle.sh: $a is missing (apt-get install gfortran's runtime: libgfortran-12-dev)" >&2; exit 1; }
+  cp -L "$f" "$OUT/lib/"
+done
 
 # Shared libraries, under the names the binaries ask for (their sonames).
 cp -L $LIB/libsentencepiece.so.0 $LIB/libsentencepiece_train.so.0 "$OUT/lib/"
