@@ -3,6 +3,8 @@
 # up to no more than its budget (quick <= 300 s, full <= 540 s, so two calls and their machine
 # starts fit the 15 minutes a session may hold a GPU), and an unknown mode is refused.
 set -euo pipefail
+# The real caps: run.sh's own dry run (GOLFRT_GPU_CAP_SCALE=8) runs this suite too.
+unset GOLFRT_GPU_CAP_SCALE GOLFRT_GPU_BUDGET_S
 run=$1/scripts/gpu/run.sh
 for mode in quick full; do
   out=$("$run" "$mode" --plan)
