@@ -17,6 +17,19 @@ using kernels::Dims;
 using kernels::Unary;
 using kernels::Binary;
 
+// A real tensor's device pointer and its storage type. DESIGN §3: on CUDA, matmul operands and
+// attention's Q/K/V/O are *stored* in bf16 (runtime/precision_pass.h chooses which values), every
+// other real value in fp32; kernels that read or write such a value take these instead of a
+// float pointer, compute in fp32 and round once at the store (round to nearest even).
+struct Real {
+  const void* p = nullptr;
+  bool bf16 = false;
+};
+struct RealOut {
+  void* p = nullptr;
+  bool bf16 = false;
+};
+
 // ---- elementwise.cu ------------------------------------------------------------------------
 void unary(Unary op, int64_t n, const float* x, float* y, double a = 0.0);
 // numpy broadcasting; a_dims and b_dims are left-padded with 1s to out_dims' rank.
