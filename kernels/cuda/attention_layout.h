@@ -20,14 +20,19 @@ inline int64_t tc_rows(int64_t t) { return (t + kTcTile - 1) / kTcTile * kTcTile
 inline int64_t tc_packed_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool with_dout) {
   return ((with_dout ? 2 : 1) * b * h + 2 * b * hkv) * tc_rows(t) * tc_head_dim(hd) * 2;
 }
-inline int64_t tc_forward_scratch_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd) {
-  return tc_packed_bytes(b, t, h, hkv, hd, false);
+// bf16 Q, K, V (and O, dO) stored by the graph in its [B, T, heads, hd] layout are read in place,
+// no pack, when the head dim is an instantiation's width (rows past T are masked, not padded).
+inline bool tc_direct(int64_t hd) { return hd == tc_head_dim(hd); }
+
+inline int64_t tc_forward_scratch_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool direct = false) {
+  return direct ? 0 : tc_packed_bytes(b, t, h, hkv, hd, false);
 }
 // Then fp32: D per row (padded to 64 rows) and with XSA the pre-XSA output, the gradient at it and
 // XSA's dv terms, each [B, T, H, hd] (kernels/cuda/attention.cu's prep kernel).
-inline int64_t tc_backward_scratch_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool xsa) {
+inline int64_t tc_backward_scratch_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool xsa,
+                                         bool direct = false) {
   const int64_t rows = b * t * h, big = rows * hd;
-  return tc_packed_bytes(b, t, h, hkv, hd, true) + ((rows + 63) / 64 * 64 + (xsa ? 3 * big : 0)) * 4;
+  return (direct ? 0 : tc_packed_bytes(b, t, h, hkv, hd, true)) + ((rows + 63) / 64 * 64 + (xsa ? 3 * big : 0)) * 4;
 }
 
 }  // namespace golf::cuda

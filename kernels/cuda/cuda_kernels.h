@@ -1,6 +1,6 @@
 // CUDA kernels, the twins of kernels/cpu/cpu_kernels.h: raw device pointers, sizes and
-// attributes, fp32 only (DESIGN §3: fp32 storage and math; matmul inputs rounded to bf16 with fp32
-// accumulation unless the fp32 path is asked for). Every kernel runs on the one stream of
+// attributes, fp32 math (DESIGN §3: fp32 storage, except the values stored in bf16, passed as
+// Real/RealOut; matmul inputs in bf16 with fp32 accumulation unless the fp32 path is asked for). Every kernel runs on the one stream of
 // runtime_api.h and returns without waiting. Deterministic: no atomics on results; every sum runs
 // in an order fixed by the shapes alone. Outputs never alias inputs. Integer tensors are int32_t.
 // Kernels that validate data take a `tag` (the backend passes the node's step) and raise a fault
@@ -64,17 +64,23 @@ void token_shift(int64_t b, int64_t t, int64_t inner, int64_t k, const float* x,
 // cpu::matmul's contract. bf16: A and B rounded to bf16 (round to nearest even), products summed
 // in fp32 by cuBLASLt; fp32: fp32 inputs and fp32 compute (no TF32).
 enum class MatmulPrecision { bf16, fp32 };
-// a_bf16 / b_bf16: the operand already in bf16 (runtime/bf16_weight_cache.h's copy of a weight),
-// used instead of converting a or b into scratch; bf16 precision only.
-void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
-            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p, const void* a_bf16 = nullptr,
-            const void* b_bf16 = nullptr);
+// a / b: fp32, or stored in bf16 by the graph (read as they are; bf16 precision only). An fp32
+// operand is rounded to bf16 into scratch, unless a_bf16 / b_bf16 gives its bf16 copy
+// (runtime/bf16_weight_cache.h's copy of a weight). c: fp32, or bf16 rounded once from the fp32
+// accumulator. `add` (fp32 [batch, m, n], or null; may be c.p itself) is added to the product in
+// the GEMM's epilogue (cuBLASLt's β = 1), so that a gradient sum needs no pass of its own; only
+// with an fp32 c.
+void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, Real a, bool trans_a, Real b, bool trans_b,
+            int64_t stride_b, RealOut c, MatmulPrecision p, const void* a_bf16 = nullptr,
+            const void* b_bf16 = nullptr, const float* add = nullptr);
 // y[i] = bf16(x[i]), round to nearest even (the matmul's conversion; the weight cache's).
 void to_bf16(int64_t n, const float* x, void* y);
 
 // ---- rms_norm.cu ---------------------------------------------------------------------------
-void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y);
-void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx);
+void rms_norm(int64_t rows, int64_t d, double eps, const float* x, RealOut y);
+// add (or null): dx = add + the norm's backward, in the same pass (a residual gradient's sum)
+void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx,
+                       const float* add = nullptr);
 
 // ---- rope.cu -------------------------------------------------------------------------------
 // cpu::rope_at's contract, the first position read from device memory (`p0_dev`, one int32; null
@@ -110,16 +116,18 @@ void attention_cached(int64_t b, int64_t t, int64_t c, int64_t h, int64_t hkv, i
 // summed in fp32, the softmax's max, sum and lse in fp32, P and dS rounded to bf16 as the second
 // matmul's operand. XSA runs as its own kernel after the forward. Deterministic: no atomics,
 // every sum in an order fixed by the shapes. hd up to kTcMaxHeadDim (256).
-void attention_tc(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const float* q,
-                  const float* k, const float* v, float* y, float* lse);
-void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
-                           const float* q, const float* k, const float* v, const float* y, const float* lse,
-                           const float* dy, float* dq, float* dk, float* dv);
+// Q, K, V (and O, dO) stored in bf16 by the graph, in its [B, T, heads, hd] layout, are read in
+// place with no pack when tc_direct(hd) (attention_layout.h): all of q, k, v bf16 or all fp32; y
+// (and so the backward's y) bf16 only without XSA. dq, dk, dv: each fp32 or bf16.
+void attention_tc(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, Real q, Real k,
+                  Real v, RealOut y, float* lse);
+void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, Real q,
+                           Real k, Real v, Real y, const float* lse, Real dy, RealOut dq, RealOut dk, RealOut dv);
 
 // ---- cross_entropy.cu ----------------------------------------------------------------------
 void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag);
 void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
-                            const float* dloss, float* dx, int tag);
+                            const float* dloss, RealOut dx, int tag);
 
 // Soft targets (cpu::soft_cross_entropy's contract); statistics in double.
 void soft_cross_entropy(int64_t n, int64_t v, const float* x, const float* p, float* loss);
@@ -139,21 +147,21 @@ void fake_quant(int64_t rows, int64_t d, int bits, const float* x, float* y);
 
 // ---- the fused chains of runtime/fuse_pass.cc (cpu_kernels.h's contracts) ----------------
 // rms_norm.cu: c·rms_norm(x) and its backward
-void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, float* y);
+void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, RealOut y);
 void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const float* x, const float* dy, float* dx);
 // norm_rope.cu: gain [H] or nullptr; dgain_rows [B·T·H] or nullptr
 void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
-                   double eps, const float* x, const float* gain, float* y);
+                   double eps, const float* x, const float* gain, RealOut y);
 void rms_norm_rope_backward(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
-                            bool inverse, double eps, const float* x, const float* gain, const float* dy, float* dx,
+                            bool inverse, double eps, const float* x, const float* gain, const float* dy, RealOut dx,
                             float* dgain_rows);
 // channel_mix.cu: dw through scratch (kernels/channel_chunks.h), two launches
 void add_scaled(int64_t rows, int64_t d, const float* x, const float* y, const float* s, float* out);
 void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* wa, const float* wb, float* out);
-void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, float* du,
+void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, RealOut du,
                             float* dw);
 // relu2.cu
-void relu2(int64_t n, double slope, const float* x, float* y);
-void relu2_backward(int64_t n, double slope, const float* x, const float* dy, float* dx);
+void relu2(int64_t n, double slope, const float* x, RealOut y);
+void relu2_backward(int64_t n, double slope, const float* x, const float* dy, RealOut dx);
 
 }  // namespace golf::cuda
