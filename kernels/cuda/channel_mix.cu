@@ -1,8 +1,11 @@
 // CUDA twins of kernels/cpu/channel_mix.cc. The weight gradient Σ_rows g⊙u is a deterministic
 // two-pass column sum: blocks of 32 columns × one chunk of rows write partial sums (double) to
 // scratch, in a fixed order inside the block; a second kernel adds each column's partials in
-// chunk order. The same kernel writes du = w⊙g, so g and u are read once.
+// chunk order. The same kernel writes du = w⊙g, so g and u are read once; du is fp32 or bf16 (the
+// gradient at a matmul's output: DESIGN §3), the product rounded once at the store
+// (kernels/cuda/bf16_store.h); the fp32 path is the same arithmetic as before, bit for bit.
 #include "kernels/channel_chunks.h"
+#include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -28,7 +31,7 @@ constexpr int kCols = 32, kRowThreads = 8;
 
 // grid (column tiles, row chunks), block (kCols, kRowThreads)
 __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t chunk, const float* u, const float* w,
-                                              const float* g, float* du, double* partial) {
+                                              const float* g, RealOut du, double* partial) {
   __shared__ double buf[kRowThreads][kCols];
   const int64_t j = int64_t(blockIdx.x) * kCols + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * chunk;
@@ -38,7 +41,7 @@ __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t c
     const float wj = w[j];
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowThreads) {
       const float gv = g[r * d + j];
-      du[r * d + j] = __fmul_rn(wj, gv);
+      store_real(du, r * d + j, __fmul_rn(wj, gv));
       acc += double(gv) * double(u[r * d + j]);
     }
   }
@@ -75,7 +78,7 @@ void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* w
   check_launch("mix");
 }
 
-void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, float* du,
+void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, RealOut du,
                             float* dw) {
   if (d == 0) return;
   if (rows == 0) {

@@ -1,6 +1,10 @@
 // Softcapped cross entropy over rows of logits: one warp per row up to kWarpRowMax classes (the
 // baseline's 1,024-token vocabulary), one block per longer row. The capped logits' maximum, then
 // Σ exp(z − max) in double through a fixed-order sum (DESIGN §3: fp32 or better loss statistics).
+// The hard-target backward's dx (the logits' gradient, the head matmul's operand) is fp32 or bf16:
+// computed in fp32 as always and rounded once at the store (kernels/cuda/bf16_store.h); the fp32
+// path is the same arithmetic as before, bit for bit.
+#include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/row_group.cuh"
@@ -41,11 +45,10 @@ __device__ void cross_entropy_row(const Row& g, int64_t v, float softcap, const 
 
 template <class Row>
 __device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softcap, const float* x,
-                                           const int32_t* targets, const float* dloss, float* dx, FaultRecord* f,
+                                           const int32_t* targets, const float* dloss, RealOut dx, FaultRecord* f,
                                            int tag) {
   const int64_t i = g.row();
   const float* xr = x + i * v;
-  float* dr = dx + i * v;
   const int32_t tg = targets[i];
   const bool ok = tg >= 0 && tg < v;
   if (!ok && g.lane() == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
@@ -60,9 +63,9 @@ __device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softca
     if (j == tg) {
       // softmax_t − 1 in double: no precision lost to e_t·g.
       const double dzt = (double(e) / sum - 1.0) * double(dloss[i]);
-      dr[j] = float(softcap != 0.f ? dzt * (1.0 - double(th) * double(th)) : dzt);
+      store_real(dx, i * v + j, float(softcap != 0.f ? dzt * (1.0 - double(th) * double(th)) : dzt));
     } else {
-      dr[j] = softcap != 0.f ? e * gs * (1.f - th * th) : e * gs;
+      store_real(dx, i * v + j, softcap != 0.f ? e * gs * (1.f - th * th) : e * gs);
     }
   }
 }
@@ -82,14 +85,14 @@ __global__ void cross_entropy_warp_kernel(int64_t n, int64_t v, float softcap, c
 }
 
 __global__ void cross_entropy_backward_block_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
-                                                    const float* dloss, float* dx, FaultRecord* f, int tag) {
+                                                    const float* dloss, RealOut dx, FaultRecord* f, int tag) {
   __shared__ float mbuf[kThreads];
   __shared__ double sbuf[kThreads];
   cross_entropy_backward_row(BlockRow{sbuf, mbuf}, v, softcap, x, targets, dloss, dx, f, tag);
 }
 
 __global__ void cross_entropy_backward_warp_kernel(int64_t n, int64_t v, float softcap, const float* x,
-                                                   const int32_t* targets, const float* dloss, float* dx,
+                                                   const int32_t* targets, const float* dloss, RealOut dx,
                                                    FaultRecord* f, int tag) {
   const WarpRow g;
   if (g.row() >= n) return;
@@ -164,7 +167,7 @@ void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const i
 }
 
 void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
-                            const float* dloss, float* dx, int tag) {
+                            const float* dloss, RealOut dx, int tag) {
   if (n == 0) return;
   if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy_backward: more than 2^31 rows");
   if (warp_rows(v))

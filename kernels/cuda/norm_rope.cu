@@ -1,8 +1,13 @@
 // CUDA twin of kernels/cpu/norm_rope.cc: one warp per head vector (hd values of one row and head),
 // eight per block. The norm's statistics in double, summed lane by lane and then down the warp in
 // a fixed order (the result does not depend on scheduling); the angles as rope.cu computes them.
+// y (the forward) and dx (the backward) are fp32 or bf16 (q and k, and their gradients, are
+// attention's operands: DESIGN §3): computed in fp32 as always and rounded once at the store
+// (kernels/cuda/bf16_store.h); the fp32 path is the same arithmetic as before, bit for bit. The
+// gain's dgain_rows stays fp32 (a sum on its way to a weight gradient).
 #include <cmath>
 
+#include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -25,12 +30,12 @@ __device__ inline void angle_cs(int64_t pos, int64_t j, int64_t rot, float base_
 }
 
 __global__ void norm_rope_kernel(int64_t vecs, int64_t t, int64_t h, int64_t hd, int64_t rot, float base_eff, float sign,
-                                 double eps, const float* x, const float* gain, float* y) {
+                                 double eps, const float* x, const float* gain, RealOut y) {
   const int lane = threadIdx.x & 31;
   const int64_t half = rot / 2, step = int64_t(gridDim.x) * kWarps;
   for (int64_t v = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; v < vecs; v += step) {
     const float* xr = x + v * hd;
-    float* yr = y + v * hd;
+    const int64_t yo = v * hd;  // y's row
     const int64_t pos = (v / h) % t;
     double ss = 0.0;
     for (int64_t j = lane; j < hd; j += 32) ss += double(xr[j]) * double(xr[j]);
@@ -41,25 +46,25 @@ __global__ void norm_rope_kernel(int64_t vecs, int64_t t, int64_t h, int64_t hd,
       angle_cs(pos, j, rot, base_eff, sign, &c, &s);
       const float a = float(double(xr[j]) * inv), e = float(double(xr[j + half]) * inv);
       const float r0 = a * c + e * s, r1 = -a * s + e * c;
-      yr[j] = gain ? r0 * g : r0;
-      yr[j + half] = gain ? r1 * g : r1;
+      store_real(y, yo + j, gain ? r0 * g : r0);
+      store_real(y, yo + j + half, gain ? r1 * g : r1);
     }
     for (int64_t j = rot + lane; j < hd; j += 32) {
       const float n = float(double(xr[j]) * inv);
-      yr[j] = gain ? n * g : n;
+      store_real(y, yo + j, gain ? n * g : n);
     }
   }
 }
 
 __global__ void norm_rope_backward_kernel(int64_t vecs, int64_t t, int64_t h, int64_t hd, int64_t rot, float base_eff,
                                           float sign, double eps, const float* x, const float* gain, const float* dy,
-                                          float* dx, float* dgain_rows) {
+                                          RealOut dx, float* dgain_rows) {
   const int lane = threadIdx.x & 31;
   const int64_t half = rot / 2, step = int64_t(gridDim.x) * kWarps;
   for (int64_t v = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; v < vecs; v += step) {
     const float* xr = x + v * hd;
     const float* gr = dy + v * hd;
-    float* dr = dx + v * hd;
+    const int64_t dxo = v * hd;  // dx's row
     const int64_t pos = (v / h) % t;
     const float g = gain ? gain[v % h] : 1.f;
     // Pass 1: Σx² and Σ v·x, v = the inverse rotation of u = dy·gain.
@@ -88,8 +93,8 @@ __global__ void norm_rope_backward_kernel(int64_t vecs, int64_t t, int64_t h, in
       angle_cs(pos, j, rot, base_eff, sign, &c, &s);
       const float u0 = gain ? gr[j] * g : gr[j], u1 = gain ? gr[j + half] * g : gr[j + half];
       const float v0 = u0 * c - u1 * s, v1 = u0 * s + u1 * c;
-      dr[j] = float(inv * double(v0) - k * double(xr[j]));
-      dr[j + half] = float(inv * double(v1) - k * double(xr[j + half]));
+      store_real(dx, dxo + j, float(inv * double(v0) - k * double(xr[j])));
+      store_real(dx, dxo + j + half, float(inv * double(v1) - k * double(xr[j + half])));
       if (dgain_rows) {
         const float a = float(double(xr[j]) * inv), e = float(double(xr[j + half]) * inv);
         dg += double(gr[j]) * double(a * c + e * s) + double(gr[j + half]) * double(-a * s + e * c);
@@ -97,7 +102,7 @@ __global__ void norm_rope_backward_kernel(int64_t vecs, int64_t t, int64_t h, in
     }
     for (int64_t j = rot + lane; j < hd; j += 32) {
       const float u = gain ? gr[j] * g : gr[j];
-      dr[j] = float(inv * double(u) - k * double(xr[j]));
+      store_real(dx, dxo + j, float(inv * double(u) - k * double(xr[j])));
       if (dgain_rows) dg += double(gr[j]) * double(float(double(xr[j]) * inv));
     }
     if (dgain_rows) {
@@ -125,7 +130,7 @@ unsigned warp_blocks(int64_t vecs) {
 }  // namespace
 
 void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
-                   double eps, const float* x, const float* gain, float* y) {
+                   double eps, const float* x, const float* gain, RealOut y) {
   const float base_eff = effective_base(hd, rot, base, train_len, t);
   const int64_t vecs = b * t * h;
   if (vecs == 0 || hd == 0) return;
@@ -135,7 +140,7 @@ void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, dou
 }
 
 void rms_norm_rope_backward(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
-                            bool inverse, double eps, const float* x, const float* gain, const float* dy, float* dx,
+                            bool inverse, double eps, const float* x, const float* gain, const float* dy, RealOut dx,
                             float* dgain_rows) {
   const float base_eff = effective_base(hd, rot, base, train_len, t);
   const int64_t vecs = b * t * h;

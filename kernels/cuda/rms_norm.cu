@@ -1,6 +1,9 @@
 // RMSNorm over the last axis: one warp per row up to kWarpRowMax numbers (the per-head norms over
 // 64, the model's 512), one block per longer row. The statistic in double through a fixed-order
-// sum (DESIGN §3: fp32 storage, statistics at least fp32).
+// sum (DESIGN §3: fp32 storage, statistics at least fp32). The forwards' y is fp32 or bf16
+// (a matmul's operand, DESIGN §3): computed in fp32 as always and rounded once at the store
+// (kernels/cuda/bf16_store.h); the fp32 path is the same arithmetic as before, bit for bit.
+#include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/row_group.cuh"
@@ -8,12 +11,14 @@
 namespace golf::cuda {
 namespace {
 
-template <class Row> __device__ void rms_norm_row(const Row& g, int64_t d, double eps, const float* xr, float* yr) {
+// y's row starts at element `off` of y.
+template <class Row>
+__device__ void rms_norm_row(const Row& g, int64_t d, double eps, const float* xr, RealOut y, int64_t off) {
   double ss = 0.0;
   for (int64_t j = g.lane(); j < d; j += Row::kWidth) ss += double(xr[j]) * double(xr[j]);
   ss = g.sum(ss);
   const double inv = 1.0 / sqrt(ss / double(d) + eps);
-  for (int64_t j = g.lane(); j < d; j += Row::kWidth) yr[j] = float(double(xr[j]) * inv);
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) store_real(y, off + j, float(double(xr[j]) * inv));
 }
 
 template <class Row>
@@ -31,18 +36,18 @@ __device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const
   for (int64_t j = g.lane(); j < d; j += Row::kWidth) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
 }
 
-__global__ void rms_norm_block_kernel(int64_t d, double eps, const float* x, float* y) {
+__global__ void rms_norm_block_kernel(int64_t d, double eps, const float* x, RealOut y) {
   __shared__ double dbuf[kThreads];
   const BlockRow g{dbuf, nullptr};
   const int64_t off = g.row() * d;
-  rms_norm_row(g, d, eps, x + off, y + off);
+  rms_norm_row(g, d, eps, x + off, y, off);
 }
 
-__global__ void rms_norm_warp_kernel(int64_t rows, int64_t d, double eps, const float* x, float* y) {
+__global__ void rms_norm_warp_kernel(int64_t rows, int64_t d, double eps, const float* x, RealOut y) {
   const WarpRow g;
   if (g.row() >= rows) return;  // the whole warp leaves together
   const int64_t off = g.row() * d;
-  rms_norm_row(g, d, eps, x + off, y + off);
+  rms_norm_row(g, d, eps, x + off, y, off);
 }
 
 __global__ void rms_norm_backward_block_kernel(int64_t d, double eps, const float* x, const float* dy, float* dx) {
@@ -61,15 +66,15 @@ __global__ void rms_norm_backward_warp_kernel(int64_t rows, int64_t d, double ep
 }
 
 // The LN scale c folded into the norm (rms_norm_scaled): the kernels above with one more factor.
-__global__ void rms_norm_scaled_kernel(int64_t d, double eps, double c, const float* x, float* y) {
+__global__ void rms_norm_scaled_kernel(int64_t d, double eps, double c, const float* x, RealOut y) {
   __shared__ double buf[kThreads];
-  const float* xr = x + int64_t(blockIdx.x) * d;
-  float* yr = y + int64_t(blockIdx.x) * d;
+  const int64_t off = int64_t(blockIdx.x) * d;
+  const float* xr = x + off;
   double ss = 0.0;
   for (int64_t j = threadIdx.x; j < d; j += kThreads) ss += double(xr[j]) * double(xr[j]);
   ss = block_sum(ss, buf);
   const double inv = c / sqrt(ss / double(d) + eps);
-  for (int64_t j = threadIdx.x; j < d; j += kThreads) yr[j] = float(double(xr[j]) * inv);
+  for (int64_t j = threadIdx.x; j < d; j += kThreads) store_real(y, off + j, float(double(xr[j]) * inv));
 }
 
 __global__ void rms_norm_scaled_backward_kernel(int64_t d, double eps, double c, const float* x, const float* dy,
@@ -96,7 +101,7 @@ void check_rows(int64_t rows) {
 
 }  // namespace
 
-void rms_norm(int64_t rows, int64_t d, double eps, const float* x, float* y) {
+void rms_norm(int64_t rows, int64_t d, double eps, const float* x, RealOut y) {
   if (rows == 0 || d == 0) return;
   check_rows(rows);
   if (warp_rows(d)) rms_norm_warp_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(rows, d, eps, x, y);
@@ -114,7 +119,7 @@ void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, cons
   check_launch("rms_norm_backward");
 }
 
-void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, float* y) {
+void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float* x, RealOut y) {
   if (rows == 0 || d == 0) return;
   check_rows(rows);
   rms_norm_scaled_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(d, eps, c, x, y);
