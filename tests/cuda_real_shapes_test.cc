@@ -10,10 +10,19 @@
 // tokens; a bias-like column sum has 512 outputs over 65,536 rows; per-head RMSNorm has 524,288 rows
 // of 64; the logits are 65,536 rows of 1,024.
 //
+// The fused ops of runtime/fuse_pass.cc run at the same sizes, and every kernel with a RealOut
+// (DESIGN §3's bf16-stored values) runs twice, fp32 and bf16 out: the bf16 output must be the fp32
+// output rounded once to nearest even, bit for bit (expect_rounded_once), and near the CPU
+// reference rounded to bf16 (expect_bf16_ulps; nmse for the rotations, whose angles CUDA's libm
+// takes slightly differently). Host memory peaks near 3 GB (the relu² test's 67M-value tensors).
+//
 // Skip without a CUDA device or in a build without CUDA (tests/support/cuda.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -39,11 +48,111 @@ Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
 
 Tensor as_f64(const Tensor& t) { return t.to(DType::f64); }
 
+// Uniform values in [-scale, scale), each a hash (splitmix64) of the seed and its index, filled in
+// parallel: a micro-batch's 67M values from one Rng stream would take seconds on the GPU
+// machine's CPU, inside run.sh's minute for every CUDA test.
+Tensor uniform(Shape s, uint64_t seed, double scale = 1.0) {
+  Tensor t(std::move(s), DType::f32);
+  float* p = t.data<float>();
+  const int64_t n = t.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t z = (seed << 40) + uint64_t(i) + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    p[i] = float(scale * (double(z >> 11) * 0x1p-52 - 1.0));
+  }
+  return t;
+}
+
+// as_f64 in parallel (the references of the fused ops run in double on tens of millions of values).
+Tensor f64_of(const Tensor& t) {
+  Tensor out(t.shape(), DType::f64);
+  const float* p = t.data<float>();
+  double* q = out.data<double>();
+  const int64_t n = t.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) q[i] = p[i];
+  return out;
+}
+
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
 #ifdef GOLFRT_WITH_CUDA
 Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
 Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
+
+// ---- bf16 outputs (DESIGN §3: a kernel computes in fp32 and rounds once at the store) ----------
+
+Tensor on_cuda(const Shape& s, DType t) { return Tensor(s, t, Device::cuda); }
+cuda::RealOut out_of(Tensor& t) { return cuda::RealOut{t.raw(), t.dtype() == DType::bf16}; }
+
+// The store's contract, exactly: every element of the bf16 output is the same kernel's fp32 output
+// rounded to nearest even (golf::f32_to_bf16), with no tolerance: the arithmetic before the store
+// is the fp32 path's, so any difference is a bug in the store (a wrong index, rounding or type).
+void expect_rounded_once(const std::string& what, const Tensor& got16, const Tensor& got32) {
+  ASSERT_EQ(got16.dtype(), DType::bf16);
+  ASSERT_EQ(got16.numel(), got32.numel());
+  const uint16_t* h = got16.data<uint16_t>();
+  const float* f = got32.data<float>();
+  const int64_t n = got16.numel();
+  int64_t bad = 0, first = n;
+#pragma omp parallel for reduction(+ : bad) reduction(min : first)
+  for (int64_t i = 0; i < n; i++)
+    if (h[i] != f32_to_bf16(f[i])) bad++, first = std::min(first, i);
+  if (bad == 0) first = -1;
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " bf16 elements not the fp32 output rounded once; the first, element " << first
+                    << ": got " << (first < 0 ? 0.0 : bf16_to_f32(h[first])) << ", fp32 "
+                    << (first < 0 ? 0.0 : f[first]);
+}
+
+// Distance in bf16 steps along the number line (-0 and +0 are one point).
+int64_t bf16_order(uint16_t h) { return (h & 0x8000u) ? -int64_t(h & 0x7fffu) : int64_t(h); }
+
+// The bf16 output against the CPU reference (double) rounded to bf16: at most max_ulps bf16 steps
+// apart. 0 where the fp32 result is the reference correctly rounded; 1 where the fp32 results
+// differ by a few fp32 ulps (sums in another order, a libm function against CUDA's): two values
+// that close round to bf16 values at most one step apart.
+void expect_bf16_ulps(const std::string& what, const Tensor& got16, const Tensor& want, int64_t max_ulps) {
+  ASSERT_EQ(got16.numel(), want.numel());
+  const uint16_t* h = got16.data<uint16_t>();
+  const double* w = want.data<double>();
+  const int64_t n = want.numel();
+  int64_t bad = 0, first = n, worst = 0;
+#pragma omp parallel for reduction(+ : bad) reduction(min : first) reduction(max : worst)
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t d = std::abs(bf16_order(h[i]) - bf16_order(f32_to_bf16(float(w[i]))));
+    if (d > max_ulps) bad++, first = std::min(first, i);
+    worst = std::max(worst, d);
+  }
+  if (bad == 0) first = -1;
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " bf16 elements more than " << max_ulps
+                    << " step(s) from the reference rounded (worst " << worst << "); the first, element " << first
+                    << ": got " << (first < 0 ? 0.0 : bf16_to_f32(h[first])) << ", want " << (first < 0 ? 0.0 : w[first]);
+}
+
+// Every fp32 element within tol(i) of the reference (double).
+template <class Tol> void expect_each_within(const std::string& what, const Tensor& got, const Tensor& want, Tol tol) {
+  ASSERT_EQ(got.numel(), want.numel());
+  const float* g = got.data<float>();
+  const double* w = want.data<double>();
+  const int64_t n = want.numel();
+  int64_t bad = 0, first = n;
+#pragma omp parallel for reduction(+ : bad) reduction(min : first)
+  for (int64_t i = 0; i < n; i++)
+    if (!(std::abs(double(g[i]) - w[i]) <= tol(i))) bad++, first = std::min(first, i);
+  if (bad == 0) first = -1;
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " elements beyond the bound; the first, element " << first << ": got "
+                    << (first < 0 ? 0.0 : g[first]) << ", want " << (first < 0 ? 0.0 : w[first]) << ", bound "
+                    << (first < 0 ? 0.0 : tol(first));
+}
+
+// Two fp32 host tensors with the same bits.
+void expect_same_bits(const std::string& what, const Tensor& a, const Tensor& b) {
+  ASSERT_EQ(a.nbytes(), b.nbytes());
+  EXPECT_EQ(std::memcmp(a.data<float>(), b.data<float>(), a.nbytes()), 0) << what;
+}
 
 // C = op(A)·op(B) for one problem; the reference is the exact dot product of the bf16-rounded
 // inputs (double), at `samples` (row, col) pairs spread over C.
@@ -82,8 +191,8 @@ TEST(CudaRealShapes, weight_gradient_matmul_over_65536_tokens) {
   const Tensor dy = normal({K, M}, 1), x = normal({K, N}, 2);
   Tensor c({M, N}, DType::f32, Device::cuda);
   const Tensor ddy = on_device(dy), dx = on_device(x);
-  cuda::matmul(1, M, N, K, ddy.data<float>(), true, dx.data<float>(), false, K * N, c.data<float>(),
-               cuda::MatmulPrecision::bf16);
+  cuda::matmul(1, M, N, K, cuda::Real{ddy.data<float>()}, true, cuda::Real{dx.data<float>()}, false, K * N,
+               cuda::RealOut{c.data<float>()}, cuda::MatmulPrecision::bf16);
   const Sampled s = compare_matmul(on_host(c), dy, true, x, false, M, N, K, 256);
   EXPECT_LT(s.nmse_rounded, kNmseAccumulate);
   EXPECT_GT(s.nmse_unrounded, 100 * s.nmse_rounded) << "the inputs were not rounded to bf16";
@@ -97,12 +206,12 @@ TEST(CudaRealShapes, forward_matmul_and_its_cached_weight_path_agree_bit_for_bit
   const Tensor x = normal({M, K}, 3), w = normal({N, K}, 4, 1.0 / std::sqrt(double(K)));
   const Tensor dx = on_device(x), dw = on_device(w);
   Tensor c({M, N}, DType::f32, Device::cuda), c2({M, N}, DType::f32, Device::cuda);
-  cuda::matmul(1, M, N, K, dx.data<float>(), false, dw.data<float>(), true, 0, c.data<float>(),
-               cuda::MatmulPrecision::bf16);
+  cuda::matmul(1, M, N, K, cuda::Real{dx.data<float>()}, false, cuda::Real{dw.data<float>()}, true, 0,
+               cuda::RealOut{c.data<float>()}, cuda::MatmulPrecision::bf16);
   void* w16 = cuda::device_alloc(size_t(N * K) * 2);
   cuda::to_bf16(N * K, dw.data<float>(), w16);
-  cuda::matmul(1, M, N, K, dx.data<float>(), false, dw.data<float>(), true, 0, c2.data<float>(),
-               cuda::MatmulPrecision::bf16, nullptr, w16);
+  cuda::matmul(1, M, N, K, cuda::Real{dx.data<float>()}, false, cuda::Real{dw.data<float>()}, true, 0,
+               cuda::RealOut{c2.data<float>()}, cuda::MatmulPrecision::bf16, nullptr, w16);
   const Tensor h = on_host(c), h2 = on_host(c2);
   cuda::device_free(w16);
   const Sampled s = compare_matmul(h, x, false, w, true, M, N, K, 512);
@@ -144,11 +253,17 @@ void check_rms_norm(int64_t rows, int64_t d, uint64_t seed) {
   cpu::rms_norm_backward<double>(rows, d, eps, x64.data<double>(), dy64.data<double>(), want_dx.data<double>());
   const Tensor dxd = on_device(x), dyd = on_device(dy);
   Tensor y({rows, d}, DType::f32, Device::cuda), dx({rows, d}, DType::f32, Device::cuda);
-  cuda::rms_norm(rows, d, eps, dxd.data<float>(), y.data<float>());
+  Tensor y16 = on_cuda({rows, d}, DType::bf16);
+  cuda::rms_norm(rows, d, eps, dxd.data<float>(), out_of(y));
+  cuda::rms_norm(rows, d, eps, dxd.data<float>(), out_of(y16));
   cuda::rms_norm_backward(rows, d, eps, dxd.data<float>(), dyd.data<float>(), dx.data<float>());
-  const Tensor hy = on_host(y), hdx = on_host(dx);
-  EXPECT_LT(nmse(hy, want), kNmseF32) << rows << " x " << d << "; " << describe_diff(hy, want);
-  EXPECT_LT(nmse(hdx, want_dx), kNmseF32) << rows << " x " << d << " backward; " << describe_diff(hdx, want_dx);
+  const Tensor hy = on_host(y), hdx = on_host(dx), hy16 = on_host(y16);
+  const std::string at = std::to_string(rows) + " x " + std::to_string(d);
+  EXPECT_LT(nmse(hy, want), kNmseF32) << at << "; " << describe_diff(hy, want);
+  EXPECT_LT(nmse(hdx, want_dx), kNmseF32) << at << " backward; " << describe_diff(hdx, want_dx);
+  // y = x·r, r's sum in double in another order than the CPU's: fp32 within an ulp, bf16 a step.
+  expect_rounded_once("rms_norm " + at, hy16, hy);
+  expect_bf16_ulps("rms_norm " + at, hy16, want, 1);
 }
 
 TEST(CudaRealShapes, rms_norm_rows_of_a_micro_batch) {
@@ -171,18 +286,207 @@ void check_cross_entropy(int64_t n, int64_t v, uint64_t seed) {
                                       want_dx.data<double>());
   const Tensor xd = on_device(x), td = on_device(targets), dld = on_device(dloss);
   Tensor loss({n}, DType::f32, Device::cuda), dx({n, v}, DType::f32, Device::cuda);
+  Tensor dx16 = on_cuda({n, v}, DType::bf16);
   cuda::cross_entropy(n, v, softcap, xd.data<float>(), td.data<int32_t>(), loss.data<float>(), 0);
-  cuda::cross_entropy_backward(n, v, softcap, xd.data<float>(), td.data<int32_t>(), dld.data<float>(), dx.data<float>(), 0);
-  const Tensor hl = on_host(loss), hdx = on_host(dx);
+  cuda::cross_entropy_backward(n, v, softcap, xd.data<float>(), td.data<int32_t>(), dld.data<float>(), out_of(dx), 0);
+  cuda::cross_entropy_backward(n, v, softcap, xd.data<float>(), td.data<int32_t>(), dld.data<float>(), out_of(dx16), 0);
+  const Tensor hl = on_host(loss), hdx = on_host(dx), hdx16 = on_host(dx16);
   EXPECT_EQ(cuda::take_fault().code, cuda::Fault::none);
-  EXPECT_LT(nmse(hl, want), kNmseF32) << n << " x " << v << "; " << describe_diff(hl, want);
-  EXPECT_LT(nmse(hdx, want_dx), kNmseF32) << n << " x " << v << " backward; " << describe_diff(hdx, want_dx);
+  const std::string at = std::to_string(n) + " x " + std::to_string(v);
+  EXPECT_LT(nmse(hl, want), kNmseF32) << at << "; " << describe_diff(hl, want);
+  EXPECT_LT(nmse(hdx, want_dx), kNmseF32) << at << " backward; " << describe_diff(hdx, want_dx);
+  // expf, tanhf and fp32 products against double: a few fp32 ulps (no cancellation: |tanh| < 0.6
+  // at these logits, softmax_t far from 1), so bf16 within a step.
+  expect_rounded_once("cross_entropy_backward " + at, hdx16, hdx);
+  expect_bf16_ulps("cross_entropy_backward " + at, hdx16, want_dx, 1);
 }
 
 TEST(CudaRealShapes, cross_entropy_over_a_micro_batch_of_logits) {
   GOLF_SKIP_WITHOUT_CUDA();
   check_cross_entropy(65536, 1024, 21);  // the baseline's vocabulary: a warp per row
   check_cross_entropy(257, 8192, 22);    // a long row: a block per row
+}
+// ---- the fused ops of runtime/fuse_pass.cc at a micro-batch (64 × 1024 tokens, model dim 512,
+// heads 8 / KV heads 4 of 64, MLP hidden 1,024), each output in fp32 and, where the kernel takes a
+// RealOut, in bf16. References: kernels/cpu in double on the same inputs. -----------------------
+
+// The residual stream's scale-adds, [65,536, 512]. The GPU rounds the product, then the sum
+// (__fmul_rn, __fadd_rn); the double reference is exact but for its own 2⁻⁵³: each element is
+// within 2⁻²⁴ of each rounded term, |p| + |out| (a margin of 2⁻²⁰ of the bound for the reference).
+TEST(CudaRealShapes, add_scaled_and_mix_over_the_residual_stream) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  const int64_t rows = 65536, d = 512;
+  const Tensor x = uniform({rows, d}, 31, 2.0), y = uniform({rows, d}, 32, 2.0), s = uniform({d}, 33);
+  const Tensor wa = uniform({d}, 34), wb = uniform({d}, 35);
+  const Tensor x64 = f64_of(x), y64 = f64_of(y), s64 = f64_of(s), wa64 = f64_of(wa), wb64 = f64_of(wb);
+  Tensor want({rows, d}, DType::f64), want_mix({rows, d}, DType::f64);
+  cpu::add_scaled<double>(rows, d, x64.data<double>(), y64.data<double>(), s64.data<double>(), want.data<double>());
+  cpu::mix<double>(rows, d, x64.data<double>(), y64.data<double>(), wa64.data<double>(), wb64.data<double>(),
+                   want_mix.data<double>());
+  const Tensor xd = on_device(x), yd = on_device(y), sd = on_device(s), wad = on_device(wa), wbd = on_device(wb);
+  Tensor out = on_cuda({rows, d}, DType::f32), out_mix = on_cuda({rows, d}, DType::f32);
+  cuda::add_scaled(rows, d, xd.data<float>(), yd.data<float>(), sd.data<float>(), out.data<float>());
+  cuda::mix(rows, d, xd.data<float>(), yd.data<float>(), wad.data<float>(), wbd.data<float>(), out_mix.data<float>());
+  const Tensor h = on_host(out), hm = on_host(out_mix);
+  const double* pw = want.data<double>();
+  const double* pm = want_mix.data<double>();
+  expect_each_within("add_scaled", h, want, [&](int64_t i) {
+    const double p = s64.data<double>()[i % d] * y64.data<double>()[i];
+    return 0x1p-24 * (std::abs(p) + std::abs(pw[i])) * (1 + 0x1p-20);
+  });
+  expect_each_within("mix", hm, want_mix, [&](int64_t i) {
+    const double pa = wa64.data<double>()[i % d] * x64.data<double>()[i];
+    const double pb = wb64.data<double>()[i % d] * y64.data<double>()[i];
+    return 0x1p-24 * (std::abs(pa) + std::abs(pb) + std::abs(pm[i])) * (1 + 0x1p-20);
+  });
+}
+
+// The backward of w⊙u at [65,536, 512]: du = w⊙g is one product, correctly rounded on both sides
+// (the bits of the CPU's fp32 kernel, which has no sum to fuse into an FMA; bf16: those rounded);
+// dw sums 65,536 rows in double in another order than the CPU (chunks, then chunk totals) and
+// rounds once: nmse as the sums above. dw is the same bits whether du is stored in fp32 or bf16.
+TEST(CudaRealShapes, channel_scale_backward_over_65536_rows) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  const int64_t rows = 65536, d = 512;
+  const Tensor u = uniform({rows, d}, 41, 2.0), w = uniform({d}, 42), g = uniform({rows, d}, 43);
+  Tensor want_du({rows, d}, DType::f32), want_dw({d}, DType::f32);
+  cpu::channel_scale_backward<float>(rows, d, u.data<float>(), w.data<float>(), g.data<float>(), want_du.data<float>(),
+                                     want_dw.data<float>());
+  Tensor want_dw64({d}, DType::f64);
+  {
+    const Tensor u64 = f64_of(u), w64 = f64_of(w), g64 = f64_of(g);
+    Tensor du64({rows, d}, DType::f64);
+    cpu::channel_scale_backward<double>(rows, d, u64.data<double>(), w64.data<double>(), g64.data<double>(),
+                                        du64.data<double>(), want_dw64.data<double>());
+  }
+  const Tensor ud = on_device(u), wd = on_device(w), gd = on_device(g);
+  Tensor du = on_cuda({rows, d}, DType::f32), du16 = on_cuda({rows, d}, DType::bf16);
+  Tensor dw = on_cuda({d}, DType::f32), dw2 = on_cuda({d}, DType::f32);
+  cuda::channel_scale_backward(rows, d, ud.data<float>(), wd.data<float>(), gd.data<float>(), out_of(du),
+                               dw.data<float>());
+  cuda::channel_scale_backward(rows, d, ud.data<float>(), wd.data<float>(), gd.data<float>(), out_of(du16),
+                               dw2.data<float>());
+  const Tensor hdu = on_host(du), hdu16 = on_host(du16), hdw = on_host(dw), hdw2 = on_host(dw2);
+  expect_same_bits("du (fp32) against the CPU's fp32 kernel", hdu, want_du);
+  expect_rounded_once("du (bf16)", hdu16, hdu);
+  expect_rounded_once("du (bf16) against the CPU's fp32 kernel", hdu16, want_du);
+  EXPECT_LT(nmse(hdw, want_dw64), 1e-13) << describe_diff(hdw, want_dw64);
+  expect_same_bits("dw with du in bf16 against dw with du in fp32", hdw2, hdw);
+}
+
+// relu² and leaky relu² (the record's slope 0.5) over the MLP's hidden units, [65,536, 1,024].
+// Every operation is one IEEE product (2r and the slope 0.5 are exact scalings), so the GPU's
+// fp32 output has the bits of the CPU's fp32 kernel (whose products have no sum to fuse into an
+// FMA), and its bf16 output those rounded: no tolerance.
+TEST(CudaRealShapes, relu2_and_leaky_relu2_over_the_mlp_hidden_units) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  const int64_t n = 65536 * 1024;
+  const Tensor x = uniform({n}, 51, 2.0), dy = uniform({n}, 52);
+  const Tensor xd = on_device(x), dyd = on_device(dy);
+  for (const double slope : {0.0, 0.5}) {
+    const std::string at = "slope " + std::to_string(slope);
+    Tensor want({n}, DType::f32), want_dx({n}, DType::f32);
+    cpu::relu2<float>(n, slope, x.data<float>(), want.data<float>());
+    cpu::relu2_backward<float>(n, slope, x.data<float>(), dy.data<float>(), want_dx.data<float>());
+    Tensor y = on_cuda({n}, DType::f32), y16 = on_cuda({n}, DType::bf16);
+    Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
+    cuda::relu2(n, slope, xd.data<float>(), out_of(y));
+    cuda::relu2(n, slope, xd.data<float>(), out_of(y16));
+    cuda::relu2_backward(n, slope, xd.data<float>(), dyd.data<float>(), out_of(dx));
+    cuda::relu2_backward(n, slope, xd.data<float>(), dyd.data<float>(), out_of(dx16));
+    const Tensor hy = on_host(y), hdx = on_host(dx);
+    expect_same_bits("relu2 " + at, hy, want);
+    expect_same_bits("relu2_backward " + at, hdx, want_dx);
+    expect_rounded_once("relu2 (bf16) " + at, on_host(y16), want);
+    expect_rounded_once("relu2_backward (bf16) " + at, on_host(dx16), want_dx);
+  }
+}
+
+// q's and k's RMSNorm + RoPE (+ q's gain) at [64, 1024, H, 64]. The GPU takes cos and sin of the
+// same fp32 angles as the CPU (rope.cu's formula) with CUDA's cosf/sinf (2 ulp) and powf (the
+// inverse frequencies; 4 ulp documented, glibc's within 1): an inverse frequency k ulps off turns
+// the angle at position p by p·k·2⁻²³·f, up to 4.9e-4 rad at p = 1,023, k = 4. Over all 32
+// frequencies (f = 10000^(-j/32), each on 2 of 64 values, mean square over p of (p·k·2⁻²³·f)²)
+// that is an nmse of at most 3.2e-9, far above the 1e-14 of the rest of the fp32 arithmetic:
+constexpr double kNmseRope = 1e-8;
+// The same angle error, up to 4.9e-4·|x̂| on one element, can move a small element by many bf16
+// steps, so the bf16 outputs are held by nmse instead of steps: bf16 rounding moves an element by
+// at most 2⁻⁸ of itself, on top of the fp32 output's √kNmseRope = 1e-4:
+// nmse ≤ (2⁻⁸·(1 + 1e-4) + 1e-4)² = 1.61e-5 (rounding to nearest gives ≈ 2.5e-6). That bound alone
+// does not see a wrong rounding (a truncation gives ≈ 1e-5); expect_rounded_once does, exactly.
+constexpr double kNmseRopeBf16 = 1.7e-5;
+
+void check_rms_norm_rope(int64_t h, int64_t rot, bool with_gain, uint64_t seed) {
+  const int64_t b = 64, t = 1024, hd = 64;
+  const double eps = 1.1920928955078125e-07, base = 10000;
+  const Shape s{b, t, h, hd};
+  const Tensor x = uniform(s, seed, 2.0), dy = uniform(s, seed + 1);
+  Tensor gain = uniform({h}, seed + 2, 0.5);
+  for (int64_t i = 0; i < h; i++) gain.data<float>()[i] += 1.5f;  // the qk gain's 1.5, spread
+  const Tensor x64 = f64_of(x), dy64 = f64_of(dy), g64 = f64_of(gain);
+  const double* gp = with_gain ? g64.data<double>() : nullptr;
+  Tensor want(s, DType::f64), want_dx(s, DType::f64), want_dg({b * t * h}, DType::f64);
+  cpu::rms_norm_rope<double>(b, t, h, hd, rot, base, 0, false, eps, x64.data<double>(), gp, want.data<double>());
+  cpu::rms_norm_rope_backward<double>(b, t, h, hd, rot, base, 0, false, eps, x64.data<double>(), gp,
+                                      dy64.data<double>(), want_dx.data<double>(),
+                                      with_gain ? want_dg.data<double>() : nullptr);
+  const Tensor xd = on_device(x), dyd = on_device(dy), gd = on_device(gain);
+  const float* gdp = with_gain ? gd.data<float>() : nullptr;
+  Tensor y = on_cuda(s, DType::f32), y16 = on_cuda(s, DType::bf16);
+  Tensor dx = on_cuda(s, DType::f32), dx16 = on_cuda(s, DType::bf16);
+  Tensor dg = on_cuda({b * t * h}, DType::f32), dg2 = on_cuda({b * t * h}, DType::f32);
+  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, out_of(y));
+  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, out_of(y16));
+  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, dyd.data<float>(),
+                               out_of(dx), with_gain ? dg.data<float>() : nullptr);
+  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, dyd.data<float>(),
+                               out_of(dx16), with_gain ? dg2.data<float>() : nullptr);
+  const std::string at = shape_str(s) + " rot " + std::to_string(rot) + (with_gain ? " with gain" : "");
+  const Tensor hy = on_host(y).view(s), hy16 = on_host(y16).view(s), hdx = on_host(dx).view(s),
+               hdx16 = on_host(dx16).view(s);
+  EXPECT_LT(nmse(hy, want), kNmseRope) << at << "; " << describe_diff(hy, want);
+  EXPECT_LT(nmse(hdx, want_dx), kNmseRope) << at << " backward; " << describe_diff(hdx, want_dx);
+  expect_rounded_once("rms_norm_rope " + at, hy16, hy);
+  expect_rounded_once("rms_norm_rope_backward " + at, hdx16, hdx);
+  EXPECT_LT(nmse(hy16, want), kNmseRopeBf16) << at << " (bf16); " << describe_diff(hy16, want);
+  EXPECT_LT(nmse(hdx16, want_dx), kNmseRopeBf16) << at << " backward (bf16); " << describe_diff(hdx16, want_dx);
+  if (with_gain) {
+    const Tensor hdg = on_host(dg), hdg2 = on_host(dg2);
+    EXPECT_LT(nmse(hdg, want_dg), kNmseRope) << at << " dgain rows; " << describe_diff(hdg, want_dg);
+    expect_same_bits("dgain rows with dx in bf16 against dx in fp32, " + at, hdg2, hdg);
+  }
+}
+
+TEST(CudaRealShapes, rms_norm_rope_gain_at_q_and_rms_norm_rope_at_k) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  check_rms_norm_rope(8, 64, true, 61);   // q: 8 heads, the baseline's full rotation, the gain [8, 1]
+  check_rms_norm_rope(4, 64, false, 64);  // k: 4 KV heads
+  check_rms_norm_rope(4, 16, false, 67);  // k with the record's partial rotation: 48 values pass through
+}
+
+// c·RMSNorm (the blocks' LN scale) at [65,536, 512]: y = x·(c·r) with r's sum in double in another
+// order than the CPU's, rounded once: fp32 within an ulp (nmse as rms_norm's), bf16 within a step;
+// the backward (fp32 only) likewise.
+TEST(CudaRealShapes, rms_norm_scaled_over_the_residual_stream) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  const int64_t rows = 65536, d = 512;
+  const double eps = 1.1920928955078125e-07, c = 1.0 / std::sqrt(3.0);
+  const Tensor x = uniform({rows, d}, 71, 2.0), dy = uniform({rows, d}, 72);
+  const Tensor x64 = f64_of(x), dy64 = f64_of(dy);
+  Tensor want({rows, d}, DType::f64), want_dx({rows, d}, DType::f64);
+  cpu::rms_norm_scaled<double>(rows, d, eps, c, x64.data<double>(), want.data<double>());
+  cpu::rms_norm_scaled_backward<double>(rows, d, eps, c, x64.data<double>(), dy64.data<double>(),
+                                        want_dx.data<double>());
+  const Tensor xd = on_device(x), dyd = on_device(dy);
+  Tensor y = on_cuda({rows, d}, DType::f32), y16 = on_cuda({rows, d}, DType::bf16), dx = on_cuda({rows, d}, DType::f32);
+  cuda::rms_norm_scaled(rows, d, eps, c, xd.data<float>(), out_of(y));
+  cuda::rms_norm_scaled(rows, d, eps, c, xd.data<float>(), out_of(y16));
+  cuda::rms_norm_scaled_backward(rows, d, eps, c, xd.data<float>(), dyd.data<float>(), dx.data<float>());
+  const Tensor hy = on_host(y), hy16 = on_host(y16), hdx = on_host(dx);
+  EXPECT_LT(nmse(hy, want), kNmseF32) << describe_diff(hy, want);
+  EXPECT_LT(nmse(hdx, want_dx), kNmseF32) << "backward; " << describe_diff(hdx, want_dx);
+  expect_rounded_once("rms_norm_scaled", hy16, hy);
+  expect_bf16_ulps("rms_norm_scaled", hy16, want, 1);
 }
 #else
 TEST(CudaRealShapes, need_a_cuda_build) { GOLF_SKIP_WITHOUT_CUDA(); }
