@@ -38,6 +38,7 @@
 namespace golf {
 namespace {
 
+#ifdef GOLFRT_WITH_CUDA
 Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
   Tensor t(std::move(s), DType::f32);
   Rng rng(seed);
@@ -79,7 +80,6 @@ Tensor f64_of(const Tensor& t) {
 
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
-#ifdef GOLFRT_WITH_CUDA
 Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
 Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
 
