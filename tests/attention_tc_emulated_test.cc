@@ -8,6 +8,13 @@
 // Limits as cuda_attention_tc_test.cc: bf16 P and dS put the normalized MSE near 1e-6 (measured
 // 0.6–3.5e-6 here), the limit is 3e-5, and an indexing or mask error lands near 1. A changed mask
 // (key ≥ row instead of key > row in the forward) fails it: checked by hand when it was written.
+//
+// The direct path (bf16 q, k, v, dy read in place from the graph's layout, bf16 outputs: the
+// direct_bf16_* cases) was checked by hand to fail on each of: the tile loads' row mask removed,
+// the fragment loads' row mask removed, the forward's tail-row store guard removed (each a read or
+// write into the page after a tensor: the test crashes), a bf16 pair stored in swapped order
+// (thousands of elements not the fp32 result rounded once), and the prep widening bf16 wrongly
+// (dq, dk differ from the pack path; normalized MSE 0.19).
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
