@@ -236,8 +236,8 @@ Inputs bf16_inputs(const Case& c) {
 }
 
 // The pack path: fp32 inputs packed to bf16 [B, heads, Tp, HDP] (NaN-filled first: the pack must
-// write its padding too), then the kernels; fp32 outputs.
-template <int HDP> Outputs run_packed(const Case& c, const Inputs& in) {
+// write its padding too), then the kernels.
+template <int HDP> Outputs run_packed(const Case& c, const Inputs& in, bool y_bf16 = false, bool grads_bf16 = false) {
   const int64_t tp = cuda::tc_rows(c.t);
   std::vector<emu::bf16> qp(size_t(c.b * c.h * tp * HDP), emu::bf16{0x7fc0}), kp(size_t(c.b * c.hkv * tp * HDP), emu::bf16{0x7fc0});
   std::vector<emu::bf16> vp(kp), dop(qp);
@@ -252,7 +252,7 @@ template <int HDP> Outputs run_packed(const Case& c, const Inputs& in) {
   auto packed = [&](const emu::bf16* x, int64_t n) { return emu::TcOperand{x, n * tp * HDP, tp * HDP, HDP}; };
   Operands ops{packed(qp.data(), c.h), packed(kp.data(), c.hkv), packed(vp.data(), c.hkv), packed(dop.data(), c.h),
                in.dy.data(), false};
-  return run_kernels<HDP>(c, ops, in.v, false, false);
+  return run_kernels<HDP>(c, ops, in.v, y_bf16, grads_bf16);
 }
 
 // The direct path: bf16 q, k, v, dy read in place from [B, T, heads, hd] (attention_tc.cu's
@@ -323,6 +323,23 @@ template <int HDP> void run_direct_case(const Case& c) {
     const double e = nmse(*g, rounded(*want));
     EXPECT_LT(e, kLimit) << name;
     EXPECT_GT(e, 1e-9) << name << ": no trace of bf16 P or dS";
+  }
+}
+
+// bf16 outputs on the pack path (fp32 q, k, v; hd 40 padded to 64, so the stores stop at hd):
+// y the fp32 y rounded once, and the gradients (D from that bf16 y) within the limit of the double
+// reference rounded to bf16.
+TEST(AttentionTcEmulated, pack_path_bf16_outputs_hd40) {
+  const Case c{2, 70, 4, 2, 40, 0.3, false, ""};
+  const Inputs in = bf16_inputs(c);
+  const Outputs f32 = run_packed<64>(c, in), b16 = run_packed<64>(c, in, true, true);
+  EXPECT_EQ(not_rounded_once(b16.y, f32.y), 0) << "y";
+  const Reference r = reference(c, in.q, in.k, in.v, in.dy);
+  for (auto [name, g, want] : {std::tuple{"dq", &b16.dq, &r.dq}, std::tuple{"dk", &b16.dk, &r.dk},
+                               std::tuple{"dv", &b16.dv, &r.dv}}) {
+    const double e = nmse(*g, rounded(*want));
+    EXPECT_LT(e, kLimit) << name;
+    EXPECT_GT(e, 1e-9) << name;
   }
 }
 
