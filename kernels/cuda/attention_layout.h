@@ -1,10 +1,11 @@
 // The tensor-core attention's operand layout (kernels/cuda/attention_tc.cu), in plain C++ so the
 // device ledger (runtime/device_ledger.cc) can size its scratch without the CUDA headers.
 //
-// Q, K, V and dO are rounded to bf16 into scratch as [B, heads, Tp, HDP]: each head's rows
+// fp32 Q, K, V and dO are rounded to bf16 into scratch as [B, heads, Tp, HDP]: each head's rows
 // contiguous, the sequence padded with zero rows to a multiple of the 64-row tile and the head dim
 // padded with zeros to the kernel instantiation's width (32, 64, 128 or 256). Zero padding leaves
-// every score and every output column that is kept unchanged.
+// every score and every output column that is kept unchanged. bf16 ones stored by the graph are
+// read in place (the direct path): no scratch but the backward's D.
 #pragma once
 #include <cstdint>
 
@@ -21,7 +22,8 @@ inline int64_t tc_packed_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int
   return ((with_dout ? 2 : 1) * b * h + 2 * b * hkv) * tc_rows(t) * tc_head_dim(hd) * 2;
 }
 // bf16 Q, K, V (and O, dO) stored by the graph in its [B, T, heads, hd] layout are read in place,
-// no pack, when the head dim is an instantiation's width (rows past T are masked, not padded).
+// no pack, when the head dim is an instantiation's width (rows past T are masked, not padded;
+// kernels/cuda/attention_tc.cu refuses bf16 inputs otherwise).
 inline bool tc_direct(int64_t hd) { return hd == tc_head_dim(hd); }
 
 inline int64_t tc_forward_scratch_bytes(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, bool direct = false) {

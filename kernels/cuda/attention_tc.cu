@@ -1,16 +1,20 @@
 // Causal GQA attention on tensor cores, FlashAttention-2 style: bf16 operands through
 // mma.sync.m16n8k16 with fp32 accumulation, the softmax statistics in fp32, no T×T matrix.
 //
-//   pack      Q, K, V (and dO) rounded to bf16 into scratch as [B, heads, Tp, HDP]
-//             (kernels/cuda/attention_layout.h): one launch for all of them.
+//   operands  bf16 q, k, v (and dy) stored by the graph (DESIGN §3) are read in place from its
+//             [B, T, heads, hd] layout when hd is an instantiation's width (tc_direct): no pack,
+//             no scratch but D. fp32 ones are packed first: rounded to bf16 into scratch as
+//             [B, heads, Tp, HDP] (kernels/cuda/attention_layout.h), one launch for all of them.
+//             The kernels see either through a TcOperand's strides, rows past T masked to zero.
 //   forward   a block of 4 warps owns 64 query rows (16 per warp) and walks the key tiles 0..its
 //             diagonal; each tile of 64 keys and values passes through shared memory. Per warp:
 //             S = Q·Kᵀ (16×64), masked on the diagonal tile, an online softmax (running max and
 //             sum per row, the sum kept per thread and added over the quad at the end), then
 //             O += P·V with P rounded to bf16 straight from the accumulator registers. Writes y
-//             (fp32, the graph's [B, T, H, hd]) and lse = ln Σ exp(scale·s).
+//             (the graph's [B, T, H, hd], fp32 or bf16 rounded once) and lse = ln Σ exp(scale·s).
 //   xsa       a separate small kernel after it: y ← y − (y·v̂)v̂, as kernels/cuda/attention.cu.
-//   backward  D = dO·o per row (attention.cu's prep kernel, fp32), then two kernels that never add
+//   backward  D = dO·o per row (o and dO fp32 or bf16; with XSA attention.cu's prep kernel, which
+//             also forms the gradient at the pre-XSA output), then two kernels that never add
 //             into one element from two threads, so reruns are bit-identical:
 //             dq    a block per 64 query rows: per key tile S, dP = dO·Vᵀ, dS = P∘(dP − D),
 //                   dQ += dS·K;
@@ -29,6 +33,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <string>
@@ -95,37 +100,39 @@ void pack(int64_t b, int64_t t, int64_t hd, std::initializer_list<std::pair<cons
   check_launch("attention pack bf16");
 }
 
-template <int HDP> void launch_forward(int64_t b, const TcFwd& f) {
+template <int HDP> void launch_forward(int64_t b, int64_t tiles, const TcFwd& f) {
   const size_t smem = size_t(2 * kTile * (HDP + kPad)) * sizeof(bf16);
   allow_smem(tc_forward_kernel<HDP>, smem);
-  tc_forward_kernel<HDP><<<dim3(unsigned(f.tp / kTile), unsigned(b * f.h)), kTcThreads, smem, stream()>>>(f);
+  tc_forward_kernel<HDP><<<dim3(unsigned(tiles), unsigned(b * f.h)), kTcThreads, smem, stream()>>>(f);
   check_launch("attention tensor-core forward");
 }
 void forward(int64_t b, int64_t hd, const TcFwd& f) {
+  const int64_t tiles = tc_rows(f.t) / kTile;
   switch (tc_head_dim(hd)) {
-    case 32: return launch_forward<32>(b, f);
-    case 64: return launch_forward<64>(b, f);
-    case 128: return launch_forward<128>(b, f);
-    default: return launch_forward<256>(b, f);
+    case 32: return launch_forward<32>(b, tiles, f);
+    case 64: return launch_forward<64>(b, tiles, f);
+    case 128: return launch_forward<128>(b, tiles, f);
+    default: return launch_forward<256>(b, tiles, f);
   }
 }
 
-template <int HDP> void launch_backward(int64_t b, const TcBwd& w) {
+template <int HDP> void launch_backward(int64_t b, int64_t tiles, const TcBwd& w) {
   const size_t smem_dq = size_t(2 * kTile * (HDP + kPad)) * sizeof(bf16);
   allow_smem(tc_dq_kernel<HDP>, smem_dq);
-  tc_dq_kernel<HDP><<<dim3(unsigned(w.tp / kTile), unsigned(b * w.h)), kTcThreads, smem_dq, stream()>>>(w);
+  tc_dq_kernel<HDP><<<dim3(unsigned(tiles), unsigned(b * w.h)), kTcThreads, smem_dq, stream()>>>(w);
   check_launch("attention_backward tensor-core dq");
   const size_t smem_kv = smem_dq + 2 * kTile * sizeof(float);
   allow_smem(tc_dkdv_kernel<HDP>, smem_kv);
-  tc_dkdv_kernel<HDP><<<dim3(unsigned(w.tp / kTile), unsigned(b * w.hkv)), kTcThreads, smem_kv, stream()>>>(w);
+  tc_dkdv_kernel<HDP><<<dim3(unsigned(tiles), unsigned(b * w.hkv)), kTcThreads, smem_kv, stream()>>>(w);
   check_launch("attention_backward tensor-core dk dv");
 }
 void backward(int64_t b, int64_t hd, const TcBwd& w) {
+  const int64_t tiles = tc_rows(w.t) / kTile;
   switch (tc_head_dim(hd)) {
-    case 32: return launch_backward<32>(b, w);
-    case 64: return launch_backward<64>(b, w);
-    case 128: return launch_backward<128>(b, w);
-    default: return launch_backward<256>(b, w);
+    case 32: return launch_backward<32>(b, tiles, w);
+    case 64: return launch_backward<64>(b, tiles, w);
+    case 128: return launch_backward<128>(b, tiles, w);
+    default: return launch_backward<256>(b, tiles, w);
   }
 }
 
@@ -135,28 +142,106 @@ void apply_xsa(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, const f
   check_launch("attention xsa");
 }
 
+// D = dO·o per row without XSA, o and dO each fp32 or bf16 (the kernels' file).
+void prep(int64_t b, int64_t t, int64_t h, int64_t hd, Real o, Real dy, float* d_row) {
+  const int64_t rows = b * t * h, per_block = kThreads / 32;
+  tc_prep_kernel<<<blocks_for(rows, int(per_block)), kThreads, 0, stream()>>>(rows, t, h, hd, o.p, o.bf16, dy.p,
+                                                                              dy.bf16, d_row);
+  check_launch("attention_backward prep");
+}
+
+// A packed operand: [B, heads, Tp, HDP].
+TcOperand packed(const bf16* p, int64_t heads, int64_t t, int64_t hd) {
+  const int64_t tp = tc_rows(t), hdp = tc_head_dim(hd);
+  return TcOperand{p, heads * tp * hdp, tp * hdp, hdp};
+}
+// A bf16 value of the graph read in place: [B, T, heads, hd].
+TcOperand direct(const void* p, int64_t heads, int64_t t, int64_t hd) {
+  return TcOperand{static_cast<const bf16*>(p), t * heads * hd, hd, heads * hd};
+}
+TcOut out(RealOut y) { return TcOut{y.p, y.bf16}; }
+
+const char* storage(bool bf16) { return bf16 ? "bf16" : "fp32"; }
+
+// Whether q, k, v are read in place (all bf16) or packed (all fp32); anything else is refused with
+// the reason. The direct loads are 16 bytes wide: each head's row must start 16-byte aligned.
+bool direct_inputs(const char* op, int64_t hd, bool xsa, Real q, Real k, Real v) {
+  if (q.bf16 != k.bf16 || q.bf16 != v.bf16)
+    throw std::invalid_argument(std::string(op) + ": q, k, v are stored as " + storage(q.bf16) + ", " +
+                                storage(k.bf16) + ", " + storage(v.bf16) +
+                                "; the tensor-core kernel takes all three in bf16 (read in place) or all in fp32 "
+                                "(packed)");
+  if (!q.bf16) return false;
+  if (!tc_direct(hd))
+    throw std::invalid_argument(std::string(op) + ": bf16 q, k, v with head dim " + std::to_string(hd) +
+                                ": read in place only at head dims 32, 64, 128 or 256 (tc_direct)");
+  if (xsa)
+    throw std::invalid_argument(std::string(op) +
+                                ": bf16 q, k, v with XSA: XSA's kernels read v in fp32 (store the values of an "
+                                "XSA layer in fp32)");
+  for (auto [name, p] : {std::pair{"q", q.p}, std::pair{"k", k.p}, std::pair{"v", v.p}})
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
+      throw std::invalid_argument(std::string(op) + ": bf16 " + name +
+                                  " is not 16-byte aligned (the direct path's tile loads are 16 bytes wide)");
+  return true;
+}
+
 }  // namespace
 
-void attention_tc(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, const float* q,
-                  const float* k, const float* v, float* y, float* lse) {
+void attention_tc(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, Real q, Real k,
+                  Real v, RealOut y, float* lse) {
   check_tc_shape("attention", b, h, hkv, hd);
+  const bool in_place = direct_inputs("attention", hd, xsa, q, k, v);
+  if (xsa && y.bf16)
+    throw std::invalid_argument("attention: a bf16 y with XSA: the XSA kernel updates y in fp32");
   if (b == 0 || t == 0 || h == 0) return;
+  const float scale_log2 = float(scale * double(kLog2e));
+  if (in_place) {
+    forward(b, hd, TcFwd{t, h, hkv, hd, scale_log2, direct(q.p, h, t, hd), direct(k.p, hkv, t, hd),
+                         direct(v.p, hkv, t, hd), out(y), lse});
+    return;
+  }
   const int64_t tp = tc_rows(t), hdp = tc_head_dim(hd);
   bf16* qp = static_cast<bf16*>(scratch(size_t(tc_forward_scratch_bytes(b, t, h, hkv, hd))));
   bf16* kp = qp + b * h * tp * hdp;
   bf16* vp = kp + b * hkv * tp * hdp;
-  pack(b, t, hd, {{q, h}, {k, hkv}, {v, hkv}}, {qp, kp, vp});
-  forward(b, hd, TcFwd{t, tp, h, hkv, hd, float(scale * double(kLog2e)), qp, kp, vp, y, lse});
-  if (xsa) apply_xsa(b, t, h, hkv, hd, v, y);
+  const float *qf = static_cast<const float*>(q.p), *kf = static_cast<const float*>(k.p),
+              *vf = static_cast<const float*>(v.p);
+  pack(b, t, hd, {{qf, h}, {kf, hkv}, {vf, hkv}}, {qp, kp, vp});
+  forward(b, hd, TcFwd{t, h, hkv, hd, scale_log2, packed(qp, h, t, hd), packed(kp, hkv, t, hd),
+                       packed(vp, hkv, t, hd), out(y), lse});
+  if (xsa) apply_xsa(b, t, h, hkv, hd, vf, static_cast<float*>(y.p));
 }
 
-void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa,
-                           const float* q, const float* k, const float* v, const float* y, const float* lse,
-                           const float* dy, float* dq, float* dk, float* dv) {
+void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t hd, double scale, bool xsa, Real q,
+                           Real k, Real v, Real y, const float* lse, Real dy, RealOut dq, RealOut dk, RealOut dv) {
   check_tc_shape("attention_backward", b, h, hkv, hd);
+  const bool in_place = direct_inputs("attention_backward", hd, xsa, q, k, v);
+  if (xsa && (y.bf16 || dy.bf16))
+    throw std::invalid_argument(std::string("attention_backward: a bf16 ") + (y.bf16 ? "y" : "dy") +
+                                " with XSA: XSA's backward reads y and dy in fp32");
+  // dO is an mma operand: read in place beside q, k, v, or packed beside them; so it is stored as
+  // they are (a lone fp32 dy would need a pack the direct path's scratch does not hold).
+  if (dy.bf16 != in_place)
+    throw std::invalid_argument(std::string("attention_backward: dy is stored as ") + storage(dy.bf16) +
+                                " but q, k, v as " + storage(in_place) +
+                                "; the tensor-core backward takes dy in the storage of q, k, v");
+  if (dy.bf16 && reinterpret_cast<uintptr_t>(dy.p) % 16 != 0)
+    throw std::invalid_argument("attention_backward: bf16 dy is not 16-byte aligned (the direct path's tile loads "
+                                "are 16 bytes wide)");
   if (b == 0 || t == 0 || h == 0) return;
-  const int64_t tp = tc_rows(t), hdp = tc_head_dim(hd), rows = b * t * h, big = rows * hd;
-  char* base = static_cast<char*>(scratch(size_t(tc_backward_scratch_bytes(b, t, h, hkv, hd, xsa))));
+  const int64_t rows = b * t * h;
+  const float scale_log2 = float(scale * double(kLog2e));
+  char* base = static_cast<char*>(scratch(size_t(tc_backward_scratch_bytes(b, t, h, hkv, hd, xsa, in_place))));
+  if (in_place) {  // scratch: D rows only
+    float* d_row = reinterpret_cast<float*>(base);
+    prep(b, t, h, hd, y, dy, d_row);
+    backward(b, hd, TcBwd{t, h, hkv, hd, float(scale), scale_log2, direct(q.p, h, t, hd), direct(k.p, hkv, t, hd),
+                          direct(v.p, hkv, t, hd), direct(dy.p, h, t, hd), lse, d_row, nullptr, out(dq), out(dk),
+                          out(dv)});
+    return;
+  }
+  const int64_t tp = tc_rows(t), hdp = tc_head_dim(hd), big = rows * hd;
   bf16* qp = reinterpret_cast<bf16*>(base);
   bf16* kp = qp + b * h * tp * hdp;
   bf16* vp = kp + b * hkv * tp * hdp;
@@ -165,18 +250,22 @@ void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t
   float* o = d_row + (rows + 63) / 64 * 64;
   float* dd = xsa ? o + big : nullptr;
   float* xsa_dv = xsa ? dd + big : nullptr;
-  const float scale_log2 = float(scale * double(kLog2e));
+  const float *qf = static_cast<const float*>(q.p), *kf = static_cast<const float*>(k.p),
+              *vf = static_cast<const float*>(v.p), *dyf = static_cast<const float*>(dy.p);
+  const TcOperand qo = packed(qp, h, t, hd), ko = packed(kp, hkv, t, hd), vo = packed(vp, hkv, t, hd),
+                  doo = packed(dop, h, t, hd);
   if (xsa) {
     // The pre-XSA output o, by the same forward (its lse is the one already saved).
-    pack(b, t, hd, {{q, h}, {k, hkv}, {v, hkv}}, {qp, kp, vp});
-    forward(b, hd, TcFwd{t, tp, h, hkv, hd, scale_log2, qp, kp, vp, o, nullptr});
-    attention_prep(b, t, h, hkv, hd, true, o, dy, v, dd, d_row, xsa_dv);
+    pack(b, t, hd, {{qf, h}, {kf, hkv}, {vf, hkv}}, {qp, kp, vp});
+    forward(b, hd, TcFwd{t, h, hkv, hd, scale_log2, qo, ko, vo, TcOut{o, false}, nullptr});
+    attention_prep(b, t, h, hkv, hd, true, o, dyf, vf, dd, d_row, xsa_dv);
     pack(b, t, hd, {{dd, h}}, {dop});
   } else {
-    pack(b, t, hd, {{q, h}, {k, hkv}, {v, hkv}, {dy, h}}, {qp, kp, vp, dop});
-    attention_prep(b, t, h, hkv, hd, false, y, dy, v, nullptr, d_row, nullptr);
+    pack(b, t, hd, {{qf, h}, {kf, hkv}, {vf, hkv}, {dyf, h}}, {qp, kp, vp, dop});
+    prep(b, t, h, hd, y, dy, d_row);
   }
-  backward(b, hd, TcBwd{t, tp, h, hkv, hd, float(scale), scale_log2, qp, kp, vp, dop, lse, d_row, xsa_dv, dq, dk, dv});
+  backward(b, hd, TcBwd{t, h, hkv, hd, float(scale), scale_log2, qo, ko, vo, doo, lse, d_row, xsa_dv, out(dq), out(dk),
+                        out(dv)});
 }
 
 }  // namespace golf::cuda

@@ -5,7 +5,9 @@
 //   attention   the attention case at bench size (B 8, T 1024, H 8, Hkv 4, hd 64: the baseline's
 //               shape), forward and backward: ms, TFLOP/s (causal: half the square), for the
 //               tensor-core kernel (the default), the fp32 CUDA-core one, and the CPU once for
-//               scale; the rows cuda_attention_torch.py prints for PyTorch's SDPA line up with them
+//               scale, through the graph; and the tensor-core kernels alone on bf16 tensors (the
+//               direct path); the rows cuda_attention_torch.py prints for PyTorch's SDPA line up
+//               with them
 //   ops         every case of the table at its device size, forward+backward: ms on CUDA (a
 //               regression table, not a speed claim: the shapes are the tests')
 //   train step  examples/baseline.lua, default config, 8 × 1024 tokens: ms per forward+backward on
@@ -13,13 +15,18 @@
 //               host-bound path) and on the CPU
 // Numbers only; the decisions they feed are written in docs/cuda.md and docs/perf.md.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "dsl/script.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/runtime_api.h"
 #include "runtime/autograd.h"
+#include "runtime/dtype.h"
 #include "runtime/executor.h"
 #include "runtime/rng.h"
 #include "runtime/train_step.h"
@@ -85,10 +92,45 @@ void bench_matmul() {
   }
 }
 
+// The tensor-core kernels alone on bf16 q, k, v, dy in the graph's [B, T, heads, hd] layout with
+// bf16 y, dq, dk, dv (kernels/cuda/attention_tc.cu's direct path: no pack, scratch only D), as
+// SDPA's rows see bf16 tensors. Best of `reps`, each ending in a synchronization.
+void bench_attention_direct(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd, double fwd_flops, int reps) {
+  const int64_t nq = B * T * H * hd, nkv = B * T * Hkv * hd;
+  Rng rng(5);
+  auto upload = [&](int64_t n) {
+    std::vector<uint16_t> host(static_cast<size_t>(n));
+    for (uint16_t& e : host) e = f32_to_bf16(float(rng.normal()));
+    void* p = cuda::device_alloc(size_t(n) * 2);
+    cuda::copy_to_device(p, host.data(), size_t(n) * 2);
+    return p;
+  };
+  void *q = upload(nq), *k = upload(nkv), *v = upload(nkv), *dy = upload(nq);
+  void *y = cuda::device_alloc(size_t(nq) * 2), *dq = cuda::device_alloc(size_t(nq) * 2);
+  void *dk = cuda::device_alloc(size_t(nkv) * 2), *dv = cuda::device_alloc(size_t(nkv) * 2);
+  auto* lse = static_cast<float*>(cuda::device_alloc(size_t(B * H * T) * 4));
+  const double scale = 1.0 / std::sqrt(double(hd));
+  auto forward = [&] { cuda::attention_tc(B, T, H, Hkv, hd, scale, false, {q, true}, {k, true}, {v, true}, {y, true}, lse); };
+  const double fwd = time_ms([&] { forward(), cuda::synchronize(); }, reps);
+  const double both = time_ms(
+      [&] {
+        forward();
+        cuda::attention_tc_backward(B, T, H, Hkv, hd, scale, false, {q, true}, {k, true}, {v, true}, {y, true}, lse,
+                                    {dy, true}, {dq, true}, {dk, true}, {dv, true});
+        cuda::synchronize();
+      },
+      reps);
+  std::printf("attention %s B%lld T%lld H%lld/%lld hd%lld: forward %.2f ms (%.1f TFLOP/s), forward+backward %.2f ms "
+              "(%.1f TFLOP/s at 3.5x the forward's FLOPs)\n",
+              "golfrt/tensor-cores bf16 direct", (long long)B, (long long)T, (long long)H, (long long)Hkv,
+              (long long)hd, fwd, fwd_flops / fwd / 1e9, both, 3.5 * fwd_flops / both / 1e9);
+  for (void* p : {q, k, v, dy, y, dq, dk, dv, static_cast<void*>(lse)}) cuda::device_free(p);
+}
+
 // Rows comparable with scripts/bench/cuda_attention_torch.py's (PyTorch SDPA's backends at the
-// same shape, printed by run.sh right after): the same FLOP counts, best of the same reps. golfrt's
-// times include its bf16 pack of fp32 q, k, v (and dy) and fp32 outputs, which SDPA's bf16 tensors
-// do not pay.
+// same shape, printed by run.sh right after): the same FLOP counts, best of the same reps. The
+// graph rows' times include what the graph's storage costs the kernel (with fp32 q, k, v: the bf16
+// pack of q, k, v and dy, and fp32 outputs); the direct row has none of it, as SDPA's bf16 tensors.
 void bench_attention() {
   const int64_t B = 8, T = 1024, H = 8, Hkv = 4, hd = 64;  // the attention case at bench size
   const double fwd_flops = 4.0 * B * H * T * T * hd / 2;  // QKᵀ and PV, causal half
@@ -107,6 +149,7 @@ void bench_attention() {
                 r.name, (long long)B, (long long)T, (long long)H, (long long)Hkv, (long long)hd, fwd,
                 fwd_flops / fwd / 1e9, both, 3.5 * fwd_flops / both / 1e9);
   }
+  bench_attention_direct(B, T, H, Hkv, hd, fwd_flops, 10);
 }
 
 void bench_ops() {
