@@ -572,8 +572,8 @@ void Executor::launch(DevicePath& dev, LaunchMode mode) {
   if (capture) standin_graph_.clear();
 #ifdef GOLFRT_WITH_CUDA
   if (capture && real_gpu) {
-    cuda_freeze_weight_cache(true);  // every cached weight was made current by prepare
     cuda::begin_capture();
+    cuda_freeze_weight_cache(true);  // every cached weight was made current by prepare
   }
 #endif
   std::vector<Tensor> ins, outs;
