@@ -98,6 +98,15 @@ bool attention_fp32(const ExecOptions& o) {
   throw std::runtime_error(std::string("GOLFRT_ATTENTION=") + a + ": expected fp32 or bf16");
 }
 
+// GOLFRT_CUDA_MATMUL=fp32 forces the fp32 matmul path everywhere (diagnosing a bf16 difference).
+bool matmul_fp32_forced() {
+  static const bool forced = [] {
+    const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
+    return m && std::string(m) == "fp32";
+  }();
+  return forced;
+}
+
 }  // namespace
 
 Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt) : g_(g), opt_(opt) {
@@ -440,8 +449,9 @@ void Executor::run() {
 }
 
 bool Executor::standin_weight_stale(int leaf) const {
+  // A host-bound weight's mirror was written by this run's upload, so its count moved too.
   auto v = values_.find({leaf, 0});
-  if (host_side(leaf) || v == values_.end()) return true;  // uploaded this run, or (counting) unknown
+  if (v == values_.end()) return true;  // counting: the weight's writes are unknown
   auto seen = weight_writes_seen_.find(leaf);
   return seen == weight_writes_seen_.end() || seen->second != v->second.writes();
 }
@@ -478,12 +488,7 @@ void Executor::prepare(DevicePath& dev) {
 #ifdef GOLFRT_WITH_CUDA
   if (perform && !standin_) {
     weight_copies_.clear();
-    if (opt_.matmul_fp32 || step_cached_.empty()) return;
-    static const bool force_fp32 = [] {
-      const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
-      return m && std::string(m) == "fp32";
-    }();
-    if (force_fp32) return;
+    if (opt_.matmul_fp32 || matmul_fp32_forced()) return;
     for (int leaf : cached_weights_) weight_copies_.push_back(cuda_prepare_weight(values_.at({leaf, 0})));
     return;
   }
@@ -510,12 +515,7 @@ void Executor::run_node(int step, const Node& n, std::vector<Tensor>& ins, std::
 #ifdef GOLFRT_WITH_CUDA
   if (opt_.device == Device::cuda && !standin_) {
     CudaRunOptions cuda_opt;
-    // GOLFRT_CUDA_MATMUL=fp32 forces the fp32 path everywhere (diagnosing a bf16 difference).
-    static const bool force_fp32 = [] {
-      const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
-      return m && std::string(m) == "fp32";
-    }();
-    cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
+    cuda_opt.matmul_fp32 = opt_.matmul_fp32 || matmul_fp32_forced();
     cuda_opt.attention_fp32 = attention_fp32(opt_);
     cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
     cuda_run_node(n, ins, outs, step, cuda_opt);

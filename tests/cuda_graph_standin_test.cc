@@ -254,6 +254,30 @@ TEST_F(CudaGraphStandin, a_weight_written_between_runs_is_converted_in_prepare) 
   EXPECT_TRUE(same_bits(dev.result(0), cpu.result(0)));
 }
 
+// A host-bound weight (as the evaluator and the tests bind them) is uploaded by every prepare, so
+// its copy is converted there every run, and the capture finds it current.
+TEST_F(CudaGraphStandin, a_host_bound_weight_is_converted_in_every_prepare) {
+  WithWeight m;
+  const Tensor x = host_values({3, 8}, 1);
+  ExecOptions o;
+  o.device = Device::cuda;
+  o.graph = true;
+  Executor dev(m.g, {m.y}, o);
+  dev.bind("x", x);
+  for (int r = 0; r < 4; r++) {
+    const Tensor w = host_values({8, 5}, 10 + r);
+    dev.bind("w", w);
+    dev.run();
+    EXPECT_EQ(dev.ledger().launches, r == 0 ? 3 : 1) << "run " << r << ": w's conversion (and, launch by launch, the matmul's two)";
+    Executor cpu(m.g, {m.y});
+    cpu.bind("x", x);
+    cpu.bind("w", w);
+    cpu.run();
+    EXPECT_TRUE(same_bits(dev.result(0), cpu.result(0))) << "run " << r;
+  }
+  EXPECT_EQ(dev.captures(), 1) << "the mirror stays where it is";
+}
+
 TEST_F(CudaGraphStandin, a_conversion_left_lazy_is_refused_by_the_capture_naming_the_matmul) {
   WithWeight m;
   ExecOptions o;
