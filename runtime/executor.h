@@ -16,6 +16,10 @@
 // can raise one (ids, targets, cache positions). On the stand-in device (runtime/device_memory.h)
 // every node runs on the CPU kernels over host memory and is counted as the CUDA backend's.
 //
+// A device run is prepare (host-bound leaves uploaded, stale bf16 weight copies converted), launch
+// (the nodes' kernels, nothing else: capturable as a CUDA graph with ExecOptions::graph) and
+// finish (fault record, downloads, results); docs/cuda.md "CUDA graphs".
+//
 // Every copy, allocation and sync of the device path is counted (runtime/device_ledger.h):
 // ledger() is the last run's, ledger_total() every run's; GOLFRT_PROFILE prints them. With
 // ExecOptions::count_only the executor plans and counts but allocates nothing and runs no kernel.
