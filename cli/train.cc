@@ -30,9 +30,11 @@ int plan_only(const Args& a);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc", "fuse"},
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc", "fuse", "cuda-graph"},
                       {"resume", "quiet", "no-artifact", "overwrite", "plan-only"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
+  if (const std::string g = a.get("cuda-graph", "on"); g != "on" && g != "off")
+    throw std::invalid_argument("--cuda-graph " + g + ": give on or off");
   const bool cuda = a.get("device", "cpu") == "cuda";
   if (a.options.count("plan-only")) return plan_only(a);
   if (a.options.count("nproc")) {
@@ -149,6 +151,7 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   if (fuse == "on") opt.fuse = TrainerOptions::Fuse::on;
   else if (fuse == "off") opt.fuse = TrainerOptions::Fuse::off;
   else if (fuse != "auto") throw std::invalid_argument("--fuse " + fuse + ": give auto, on or off");
+  opt.cuda_graph = a.get("cuda-graph", "on") == "on";  // checked in cmd_train
   opt.comm = &comm;
   opt.quiet = opt.quiet || !root;
   Json quant = script.table_json("quant");

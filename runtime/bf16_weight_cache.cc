@@ -35,6 +35,10 @@ const void* Bf16WeightCache::get(const Tensor& t) {
                                 " has no cached bf16 copy (f32 tensors covering their storage only)");
   auto it = entries_.find(t.storage_id());
   if (it != entries_.end() && !stale(t)) return it->second.copy;
+  if (frozen_)
+    throw std::logic_error("bf16 weight cache: a miss while frozen (inside a CUDA graph capture): the " + shape_str(t.shape()) +
+                           " weight was written after the run's prepare, or never prepared; its conversion belongs "
+                           "in prepare, before the captured launches");
   // A miss: first forget freed weights, so that a storage at a reused address starts afresh.
   drop_freed();
   it = entries_.find(t.storage_id());

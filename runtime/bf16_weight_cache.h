@@ -46,6 +46,12 @@ class Bf16WeightCache {
   const void* get(const Tensor& t);
   // Would get() convert? (The executor's ledger counts the launch before it happens.)
   bool stale(const Tensor& t) const;
+  // Frozen: get() on a stale or missing entry throws std::logic_error instead of converting. The
+  // executor freezes the cache while it captures a CUDA graph: its prepare converted every weight
+  // the plan reads, so a miss then is a bug, and a conversion recorded into the graph would replay
+  // on every launch against a copy the cache believes current.
+  void set_frozen(bool frozen) { frozen_ = frozen; }
+  bool frozen() const { return frozen_; }
 
   int64_t conversions() const { return conversions_; }
   size_t entries() const { return entries_.size(); }
@@ -62,6 +68,7 @@ class Bf16WeightCache {
   Bf16CacheOps ops_;
   std::map<const Storage*, Entry> entries_;
   int64_t conversions_ = 0, bytes_ = 0;
+  bool frozen_ = false;
 };
 
 }  // namespace golf

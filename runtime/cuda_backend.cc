@@ -279,4 +279,10 @@ std::string cuda_take_fault(int* tag) {
   return "unknown CUDA kernel fault " + s(int64_t(f.code));
 }
 
+const void* cuda_prepare_weight(const Tensor& t) {
+  return Bf16WeightCache::eligible(t) ? weight_cache().get(t) : nullptr;
+}
+
+void cuda_freeze_weight_cache(bool frozen) { weight_cache().set_frozen(frozen); }
+
 }  // namespace golf

@@ -24,6 +24,13 @@ struct CudaRunOptions {
 // counts the difference over a run as launches.
 int64_t cuda_weight_conversions();
 
+// The executor's prepare (runtime/executor.h): the bf16 copy of a weight that matmuls read through
+// the weight cache, converted now when stale, so no conversion happens among the launches; null
+// for a tensor the cache does not hold (the matmul converts it into scratch, a launch of its own).
+const void* cuda_prepare_weight(const Tensor& t);
+// While frozen, a weight cache miss throws (a CUDA graph capture: nothing may convert inside it).
+void cuda_freeze_weight_cache(bool frozen);
+
 // True when kernels/cuda/ has a kernel for the op. The executor asks at plan time, so a missing
 // kernel is an error before anything runs, never a silent CPU fallback.
 bool cuda_has_kernel(Op op);

@@ -23,17 +23,23 @@ void DeviceLedger::add(const DeviceLedger& o) {
   launches += o.launches;
   allocations += o.allocations, allocation_bytes += o.allocation_bytes;
   syncs += o.syncs;
+  graph_launches += o.graph_launches, captures += o.captures;
 }
 
 std::string DeviceLedger::report() const {
-  char line[320];
+  char line[384];
   std::snprintf(line, sizeof line,
                 "runs %lld | up %lld copies %lld B | down %lld copies %lld B | launches %lld | allocations in run %lld "
                 "(%lld B) | syncs %lld",
                 (long long)runs, (long long)uploads, (long long)upload_bytes, (long long)downloads,
                 (long long)download_bytes, (long long)launches, (long long)allocations, (long long)allocation_bytes,
                 (long long)syncs);
-  return line;
+  std::string out = line;
+  if (graph_launches || captures) {
+    std::snprintf(line, sizeof line, " | graph launches %lld (captures %lld)", (long long)graph_launches, (long long)captures);
+    out += line;
+  }
+  return out;
 }
 
 namespace {

@@ -25,6 +25,10 @@ struct DeviceLedger {
   int64_t launches = 0;                       // kernels and device-side copies/memsets on the stream
   int64_t allocations = 0, allocation_bytes = 0;  // device allocations made inside run()
   int64_t syncs = 0;                              // the host waiting for the stream
+  // CUDA graphs (ExecOptions::graph): a replayed run is one graph launch and no node launches
+  // (`launches` then counts only what ran outside the graph: the bf16 weight conversions of
+  // prepare); `captures` counts the runs that recorded the graph (the first, and each recapture).
+  int64_t graph_launches = 0, captures = 0;
   void add(const DeviceLedger& o);
   std::string report() const;  // one line, for GOLFRT_PROFILE and the benchmarks
 };
@@ -68,6 +72,7 @@ class DevicePath {
   // ("" when none) and the node tag that raised it.
   std::string take_fault(int* tag);
   void allocated(int64_t count, int64_t bytes) { l_.allocations += count, l_.allocation_bytes += bytes; }
+  const DeviceLedger& ledger() const { return l_; }
 
  private:
   DeviceLedger& l_;

@@ -98,6 +98,15 @@ bool attention_fp32(const ExecOptions& o) {
   throw std::runtime_error(std::string("GOLFRT_ATTENTION=") + a + ": expected fp32 or bf16");
 }
 
+// GOLFRT_CUDA_MATMUL=fp32 forces the fp32 matmul path everywhere (diagnosing a bf16 difference).
+bool matmul_fp32_forced() {
+  static const bool forced = [] {
+    const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
+    return m && std::string(m) == "fp32";
+  }();
+  return forced;
+}
+
 }  // namespace
 
 Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt) : g_(g), opt_(opt) {
@@ -345,6 +354,9 @@ void print_profiles_at_exit() {
 }
 
 Executor::~Executor() {
+#ifdef GOLFRT_WITH_CUDA
+  cuda::destroy_graph(exec_graph_);
+#endif
   if (!profile_on_) return;
   std::lock_guard<std::mutex> lock(g_profiles_mu);
   if (opt_.device == Device::cuda) g_ledger.add(ledger_total_);
@@ -395,20 +407,64 @@ void Executor::bind_params(ParamStore& store, const std::string& set) {
     if (g_.node(node).op == Op::param) bind(name, store.get(name, set));
 }
 
+bool Executor::graph_mode() const {
+  // Per-op profiling times the launches one by one: it runs them outside a graph.
+  return opt_.graph && opt_.device == Device::cuda && !profile_on_;
+}
+
 void Executor::run() {
   if (!opt_.count_only)
     for (const auto& [name, node] : leaves_)
       if (!values_.count({node, 0}))
         throw std::runtime_error(std::string("executor: ") + op_info(g_.node(node).op).name + " '" + name +
                                  "' is not bound to a tensor");
-  const bool on_cuda = opt_.device == Device::cuda;
   const bool perform = !opt_.count_only;
   DeviceLedger ledger;
   ledger.runs = 1;
   DevicePath dev(ledger, perform);
-  int64_t allocs_before = 0, alloc_bytes_before = 0;
+  int64_t allocs_before = 0, alloc_bytes_before = 0, conversions_before = 0;
   device_allocation_totals(&allocs_before, &alloc_bytes_before);
+#ifdef GOLFRT_WITH_CUDA
+  if (opt_.device == Device::cuda && perform && !standin_) conversions_before = cuda_weight_conversions();
+#endif
+  prepare(dev);
+  if (!graph_mode() || graph_runs_ == 0) {
+    launch(dev, LaunchMode::direct);  // without graphs, or the warm-up run that settles allocations
+  } else {
+    std::vector<const void*> key = graph_key();
+    if (!captured_ || key != graph_key_) {
+      captured_ = false;
+      launch(dev, LaunchMode::capture);
+      graph_key_ = std::move(key);
+      captured_ = true;
+      ledger.captures++;
+    }
+    replay(dev);
+    ledger.graph_launches++;
+  }
+  if (graph_mode()) graph_runs_++;
+  finish(dev, allocs_before, alloc_bytes_before, conversions_before);
+  ledger_ = ledger;
+  ledger_total_.add(ledger);
+}
 
+bool Executor::standin_weight_stale(int leaf) const {
+  // A host-bound weight's mirror was written by this run's upload, so its count moved too.
+  auto v = values_.find({leaf, 0});
+  if (v == values_.end()) return true;  // counting: the weight's writes are unknown
+  auto seen = weight_writes_seen_.find(leaf);
+  return seen == weight_writes_seen_.end() || seen->second != v->second.writes();
+}
+
+void Executor::convert_standin_weight(int leaf, DevicePath& dev) {
+  dev.launched(1);
+  auto v = values_.find({leaf, 0});
+  if (v != values_.end()) weight_writes_seen_[leaf] = v->second.writes();
+}
+
+void Executor::prepare(DevicePath& dev) {
+  const bool on_cuda = opt_.device == Device::cuda;
+  const bool perform = !opt_.count_only;
   if (on_cuda)
     for (const auto& [name, node] : leaves_)
       if (host_side(node)) {
@@ -423,37 +479,110 @@ void Executor::run() {
     if (on_cuda) dev.upload(int64_t(pattern.nbytes()), &arena_, &pattern);
     else arena_.copy_from(pattern);
   }
+  if (!on_cuda || opt_.lazy_weight_conversion) return;
+  // The bf16 weight cache's conversions, after the uploads (a host-bound weight's copy is stale
+  // once its mirror is written) and before any launch: one per weight written since the last run
+  // (an upload, an optimizer's update), none for the others. On a GPU the cache makes them (and
+  // the ledger counts the difference in its conversions); counting and on the stand-in, the
+  // executor counts them as the cache would make them.
 #ifdef GOLFRT_WITH_CUDA
-  CudaRunOptions cuda_opt;
-  // GOLFRT_CUDA_MATMUL=fp32 forces the fp32 path everywhere (diagnosing a bf16 difference).
-  static const bool force_fp32 = [] {
-    const char* m = std::getenv("GOLFRT_CUDA_MATMUL");
-    return m && std::string(m) == "fp32";
-  }();
-  cuda_opt.matmul_fp32 = opt_.matmul_fp32 || force_fp32;
-  cuda_opt.attention_fp32 = attention_fp32(opt_);
-  const int64_t conversions_before = on_cuda && perform && !standin_ ? cuda_weight_conversions() : 0;
+  if (perform && !standin_) {
+    weight_copies_.clear();
+    if (opt_.matmul_fp32 || matmul_fp32_forced()) return;
+    for (int leaf : cached_weights_) weight_copies_.push_back(cuda_prepare_weight(values_.at({leaf, 0})));
+    return;
+  }
 #endif
-  auto run_node = [&](int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
+  for (int leaf : cached_weights_)
+    if (standin_weight_stale(leaf)) convert_standin_weight(leaf, dev);
+}
+
+std::vector<const void*> Executor::graph_key() const {
+  std::vector<const void*> key;
+  key.reserve(values_.size() + weight_copies_.size() + 2);
+  for (const auto& [v, t] : values_) key.push_back(t.raw());
+  key.push_back(arena_.raw());
 #ifdef GOLFRT_WITH_CUDA
-    if (on_cuda && !standin_) {
-      cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
-      cuda_run_node(n, ins, outs, step, cuda_opt);
-      if (profile_on_) dev.sync();  // per-op times need the kernels finished
-      return;
-    }
+  if (!standin_ && !opt_.count_only) {
+    key.push_back(reinterpret_cast<const void*>(uintptr_t(cuda::scratch_generation())));
+    key.insert(key.end(), weight_copies_.begin(), weight_copies_.end());
+  }
 #endif
-    (void)step;
-    // The CPU, or the stand-in device: its tensors are host memory, and the node's launches were
-    // counted by the loop below as the CUDA backend would make them.
-    cpu_run_node(n, ins, outs);
-  };
+  return key;
+}
+
+void Executor::run_node(int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs, DevicePath& dev) {
+#ifdef GOLFRT_WITH_CUDA
+  if (opt_.device == Device::cuda && !standin_) {
+    CudaRunOptions cuda_opt;
+    cuda_opt.matmul_fp32 = opt_.matmul_fp32 || matmul_fp32_forced();
+    cuda_opt.attention_fp32 = attention_fp32(opt_);
+    cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
+    cuda_run_node(n, ins, outs, step, cuda_opt);
+    if (profile_on_) dev.sync();  // per-op times need the kernels finished
+    return;
+  }
+#endif
+  (void)step;
+  (void)dev;
+  // The CPU, or the stand-in device: its tensors are host memory, and the node's launches were
+  // counted by launch() as the CUDA backend would make them.
+  cpu_run_node(n, ins, outs);
+}
+
+namespace {
+
+// What a capture may not do, counted: copies, syncs and allocations, in the run's ledger and in the
+// process (runtime/device_memory.h, kernels/cuda/runtime_api's allocation counter).
+struct Unrecordable {
+  int64_t ledger_copies = 0, ledger_syncs = 0, ledger_allocs = 0, process_copies = 0, process_allocs = 0, device_allocs = 0;
+  static Unrecordable now(const DeviceLedger& l) {
+    Unrecordable u;
+    u.ledger_copies = l.uploads + l.downloads;
+    u.ledger_syncs = l.syncs;
+    u.ledger_allocs = l.allocations;
+    const DeviceTraffic t = device_traffic();
+    u.process_copies = t.uploads + t.downloads;
+    u.process_allocs = t.allocations;
+    int64_t bytes = 0;
+    device_allocation_totals(&u.device_allocs, &bytes);
+    return u;
+  }
+  std::string since(const Unrecordable& b) const {
+    std::string why;
+    auto add = [&](int64_t n, const char* what) {
+      if (n) why += (why.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+    };
+    add(ledger_copies - b.ledger_copies + process_copies - b.process_copies, "host<->device copies");
+    add(ledger_syncs - b.ledger_syncs, "stream syncs");
+    add(ledger_allocs - b.ledger_allocs + process_allocs - b.process_allocs + device_allocs - b.device_allocs,
+        "device allocations");
+    return why;
+  }
+};
+
+}  // namespace
+
+void Executor::launch(DevicePath& dev, LaunchMode mode) {
+  const bool on_cuda = opt_.device == Device::cuda;
+  const bool perform = !opt_.count_only;
+  const bool capture = mode == LaunchMode::capture;
+  const bool real_gpu = on_cuda && perform && !standin_;
+  (void)real_gpu;
+  if (capture) standin_graph_.clear();
+#ifdef GOLFRT_WITH_CUDA
+  if (capture && real_gpu) {
+    cuda::begin_capture();
+    cuda_freeze_weight_cache(true);  // every cached weight was made current by prepare
+  }
+#endif
   std::vector<Tensor> ins, outs;
   for (int step = 0; step < int(plan_.steps.size()); step++) {
     const int id = plan_.steps[size_t(step)];
     const Node& n = g_.node(id);
     if (is_leaf(n.op) || viewed_step_[size_t(step)]) continue;  // a viewed reshape has nothing to run
-    if (on_cuda) dev.launched(step_cost_[size_t(step)].launches);
+    // Captured launches are counted once, as the graph launch that replays them.
+    if (on_cuda && !capture) dev.launched(step_cost_[size_t(step)].launches);
     if (!perform) {
       if (on_cuda && profile_on_) dev.sync();
       continue;
@@ -462,41 +591,90 @@ void Executor::run() {
     outs.clear();
     for (const Value& v : n.inputs) ins.push_back(values_.at({v.node, v.out}));
     for (int k = 0; k < int(n.outs.size()); k++) outs.push_back(values_.at({id, k}));
+    const Unrecordable before = capture ? Unrecordable::now(dev.ledger()) : Unrecordable{};
     try {
-      if (profile_on_) {
+      if (standin_ && step_cached_.size() > size_t(step) && step_cached_[size_t(step)] && !opt_.matmul_fp32) {
+        // The stand-in's bf16 weight cache: a weight still stale here (written earlier in this run,
+        // or left lazy) would be converted by the matmul; inside a capture that is refused, as the
+        // frozen cache refuses it on a GPU.
+        for (size_t i = 0; i < 2; i++) {
+          if (!(step_cached_[size_t(step)] & (1u << i))) continue;
+          const int leaf = n.inputs[i].node;
+          if (!standin_weight_stale(leaf)) continue;
+          if (capture)
+            throw std::logic_error("bf16 weight cache: a miss inside a CUDA graph capture: weight '" + g_.node(leaf).str +
+                                   "' was not converted by the run's prepare; its conversion belongs there, before the "
+                                   "captured launches");
+          convert_standin_weight(leaf, dev);
+        }
+      }
+      if (capture && standin_) {
+        standin_graph_.push_back(RecordedStep{step, ins, outs});  // recorded, run at the replay
+      } else if (profile_on_) {
         auto t0 = std::chrono::steady_clock::now();
-        run_node(step, n, ins, outs);
+        run_node(step, n, ins, outs, dev);
         auto& p = profile_[op_info(n.op).name];
         p.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         p.second++;
       } else {
-        run_node(step, n, ins, outs);
+        run_node(step, n, ins, outs, dev);
       }
+      if (capture) {
+        const std::string why = Unrecordable::now(dev.ledger()).since(before);
+        if (!why.empty()) throw std::logic_error("inside a CUDA graph capture: " + why + " (nothing may be copied, waited for "
+                                                 "or allocated among captured launches)");
+      }
+    } catch (const std::exception& e) {
+#ifdef GOLFRT_WITH_CUDA
+      if (capture && real_gpu) {
+        cuda::abort_capture();
+        cuda_freeze_weight_cache(false);
+      }
+#endif
+      if (capture) standin_graph_.clear();
+      throw std::runtime_error(g_.describe(Value{id, 0}) + (capture ? ": while capturing a CUDA graph: " : ": ") + e.what());
+    }
+  }
+#ifdef GOLFRT_WITH_CUDA
+  if (capture && real_gpu) {
+    cuda_freeze_weight_cache(false);
+    cuda::ExecGraph* previous = exec_graph_;
+    exec_graph_ = nullptr;  // end_capture consumes it: updated in place, or destroyed
+    exec_graph_ = cuda::end_capture(previous);
+  }
+#endif
+}
+
+void Executor::replay(DevicePath& dev) {
+  (void)dev;
+  if (opt_.count_only) return;
+#ifdef GOLFRT_WITH_CUDA
+  if (!standin_) cuda::launch_graph(exec_graph_);
+#endif
+  for (RecordedStep& r : standin_graph_) {
+    const int id = plan_.steps[size_t(r.step)];
+    try {
+      cpu_run_node(g_.node(id), r.ins, r.outs);
     } catch (const std::exception& e) {
       throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
     }
   }
+  // The graph wrote its effects' targets without the host taking their writable pointers: their
+  // write counts move here, so a bf16 copy of one (another executor's cached weight, as the
+  // optimizers' update writes the weights) is seen stale and converted in that executor's prepare.
+  for (int leaf : written_leaves_) values_.at({leaf, 0}).raw();
+}
+
+void Executor::finish(DevicePath& dev, int64_t allocs_before, int64_t alloc_bytes_before, int64_t conversions_before) {
+  const bool on_cuda = opt_.device == Device::cuda;
+  const bool perform = !opt_.count_only;
+  (void)conversions_before;
   if (on_cuda) {
-    // The cached weights' conversions: on a GPU as the cache made them; counting and on the stand-in
-    // device, as it would: one for a weight uploaded this run (host-bound: its copy is stale) or
-    // written since the last run (an optimizer's update of a device-resident weight), else none.
 #ifdef GOLFRT_WITH_CUDA
+    // The cached weights' conversions, on a GPU as the cache made them (in prepare; lazily in a
+    // matmul only where a weight was written earlier in the same run, outside a capture).
     if (perform && !standin_) dev.launched(cuda_weight_conversions() - conversions_before);
 #endif
-    if (!perform || standin_)
-      for (int leaf : cached_weights_) {
-        auto v = values_.find({leaf, 0});
-        if (host_side(leaf) || v == values_.end()) {
-          dev.launched(1);
-          continue;
-        }
-        const uint64_t writes = v->second.writes();
-        auto seen = weight_writes_seen_.find(leaf);
-        if (seen == weight_writes_seen_.end() || seen->second != writes) dev.launched(1);
-        weight_writes_seen_[leaf] = writes;
-      }
-  }
-  if (on_cuda) {
     // Kernels cannot throw: a validating kernel raised a fault naming its node's step instead.
     int tag = -1;
     std::string fault = may_fault_ ? dev.take_fault(&tag) : std::string();
@@ -555,8 +733,6 @@ void Executor::run() {
       counted_weight_copies_ = true;
     }
   }
-  ledger_ = ledger;
-  ledger_total_.add(ledger);
 }
 
 void Executor::check_guards(const Tensor& bytes) const {

@@ -16,6 +16,10 @@
 // can raise one (ids, targets, cache positions). On the stand-in device (runtime/device_memory.h)
 // every node runs on the CPU kernels over host memory and is counted as the CUDA backend's.
 //
+// A device run is prepare (host-bound leaves uploaded, stale bf16 weight copies converted), launch
+// (the nodes' kernels, nothing else: capturable as a CUDA graph with ExecOptions::graph) and
+// finish (fault record, downloads, results); docs/cuda.md "CUDA graphs".
+//
 // Every copy, allocation and sync of the device path is counted (runtime/device_ledger.h):
 // ledger() is the last run's, ledger_total() every run's; GOLFRT_PROFILE prints them. With
 // ExecOptions::count_only the executor plans and counts but allocates nothing and runs no kernel.
@@ -30,6 +34,10 @@
 #include "runtime/params.h"
 
 namespace golf {
+
+namespace cuda {
+struct ExecGraph;  // kernels/cuda/runtime_api.h: an instantiated CUDA graph
+}
 
 struct ExecOptions {
   DType real = DType::f32;  // element type of real values (f32 or f64 on CPU; f32 on CUDA)
@@ -51,6 +59,17 @@ struct ExecOptions {
   // tensors. Checked once the plan is made, before any of it is allocated; the error names the
   // largest value and the script line that built it.
   size_t max_bytes = 0;
+  // Device::cuda (and the stand-in device): run the plan's launches as one CUDA graph. The first
+  // run is a plain warm-up (allocations, scratch growth, cuBLASLt's workspace and plans settle);
+  // the second captures launch() on the one stream and instantiates it; every later run is prepare,
+  // one graph launch and finish. What the captured launches point at (every bound tensor, the
+  // arena, the kernels' scratch buffer, the bf16 weight copies) is checked before each run, and a
+  // change recaptures: a graph is never replayed stale. Off while profiling (per-op times need
+  // the launches one by one). docs/cuda.md "CUDA graphs".
+  bool graph = false;
+  // Tests: leave the bf16 weight conversions to the matmuls inside the launches (lazily, as before
+  // prepare made them), to show that a capture refuses a conversion among its launches.
+  bool lazy_weight_conversion = false;
 };
 
 struct MemoryPlan {
@@ -97,6 +116,9 @@ class Executor {
   const DeviceLedger& ledger_total() const { return ledger_total_; }
   // Device memory this plan holds while it runs (on the CPU: the same host bytes, no scratch).
   const DeviceBytes& device_bytes() const { return device_bytes_; }
+  // ExecOptions::graph: the runs that captured the launches so far (1 once settled; one more per
+  // change of what they point at).
+  int64_t captures() const { return ledger_total_.captures; }
 
  private:
   const Graph& g_;
@@ -131,6 +153,33 @@ class Executor {
   int64_t lt_workspace_bytes_ = 0;       // CUDA: cuBLASLt's workspace, when the plan has a matmul
   bool profile_on_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_;  // op -> (seconds, calls)
+
+  // A run in three parts (docs/cuda.md "CUDA graphs"): prepare makes every host-side decision and
+  // copy (uploads of host-bound leaves, the bf16 weight conversions), launch only enqueues the
+  // nodes' kernels (so it can be captured), finish reads the fault record and downloads.
+  enum class LaunchMode { direct, capture };
+  void prepare(DevicePath& dev);
+  void launch(DevicePath& dev, LaunchMode mode);
+  void replay(DevicePath& dev);
+  void finish(DevicePath& dev, int64_t allocs_before, int64_t alloc_bytes_before, int64_t conversions_before);
+  void run_node(int step, const Node& n, std::vector<Tensor>& ins, std::vector<Tensor>& outs, DevicePath& dev);
+  // The stand-in's picture of the bf16 weight cache: is the leaf's copy stale (written since it
+  // was converted, or never converted)? convert_standin_weight counts the conversion as it would be.
+  bool standin_weight_stale(int leaf) const;
+  void convert_standin_weight(int leaf, DevicePath& dev);
+  // Everything a captured graph points at; a different key means the graph is stale.
+  std::vector<const void*> graph_key() const;
+  bool graph_mode() const;
+  int64_t graph_runs_ = 0;        // performed runs in graph mode (the first is the warm-up)
+  bool captured_ = false;         // a graph for graph_key_ exists
+  std::vector<const void*> graph_key_;
+  cuda::ExecGraph* exec_graph_ = nullptr;  // CUDA: the instantiated graph
+  struct RecordedStep {           // the stand-in's graph: the nodes and the tensors they were given
+    int step = 0;
+    std::vector<Tensor> ins, outs;
+  };
+  std::vector<RecordedStep> standin_graph_;
+  std::vector<const void*> weight_copies_;  // CUDA: the bf16 copies prepare made current, per cached weight
 };
 
 // Prints every profiling executor's table at exit (GOLFRT_PROFILE=1).

@@ -365,6 +365,16 @@ TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
   expect_same_steps(step_lines(dir + "/cpu"), step_lines(dir + "/dev"), "cpu vs the stand-in device");
   EXPECT_EQ(metrics_lines(dir + "/cpu").back().dump(), metrics_lines(dir + "/dev").back().dump())
       << "the final evaluation differs on the stand-in device";
+  // The device steps as CUDA graphs (the default) or launch by launch: the same, bit for bit,
+  // also with the clip, EMA, SWA, a frozen embedding and replayed batches (phased_long).
+  train_ok(data_dir(), dir + "/dev_nograph", {"--seed", "11", "--steps", "10", "--device", "standin", "--cuda-graph", "off"});
+  expect_same_steps(step_lines(dir + "/dev"), step_lines(dir + "/dev_nograph"), "the stand-in with and without CUDA graphs");
+  EXPECT_EQ(metrics_lines(dir + "/dev").back().dump(), metrics_lines(dir + "/dev_nograph").back().dump());
+  train_ok(data_dir(), dir + "/long_graph", {"--preset", "phased_long", "--seed", "9", "--steps", "24", "--device", "standin"});
+  train_ok(data_dir(), dir + "/long_nograph",
+           {"--preset", "phased_long", "--seed", "9", "--steps", "24", "--device", "standin", "--cuda-graph", "off"});
+  expect_same_steps(step_lines(dir + "/long_graph"), step_lines(dir + "/long_nograph"), "phased_long with and without CUDA graphs");
+  EXPECT_EQ(metrics_lines(dir + "/long_graph").back().dump(), metrics_lines(dir + "/long_nograph").back().dump());
   // Unfused on both sides (the CPU's default): the same, bit for bit.
   train_ok(data_dir(), dir + "/cpu_unfused", {"--seed", "11", "--steps", "10"});
   train_ok(data_dir(), dir + "/dev_unfused", {"--seed", "11", "--steps", "10", "--device", "standin", "--fuse", "off"});

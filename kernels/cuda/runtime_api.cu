@@ -17,6 +17,8 @@ struct State {
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
   FaultRecord* fault = nullptr;
+  uint64_t scratch_generation = 0;
+  bool capturing = false;
 };
 
 AllocationTotals g_allocations;
@@ -33,6 +35,14 @@ State& state() {
   return s;
 }
 
+// A call that cannot be recorded into a graph, made while one is being captured.
+void refuse_in_capture(const char* what) {
+  if (state().capturing)
+    throw std::logic_error(std::string("CUDA graph capture: ") + what +
+                           " inside a capture (a synchronous copy, a stream wait or an allocation cannot be recorded; "
+                           "it belongs before the captured launches or after them)");
+}
+
 }  // namespace
 
 cudaStream_t stream() { return state().stream; }
@@ -46,6 +56,7 @@ void require_device(const char* what) {
 
 void* device_alloc(size_t bytes) {
   State& s = state();
+  refuse_in_capture("a device allocation");
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
   if (e != cudaSuccess) {
@@ -67,6 +78,7 @@ void device_free(void* p) noexcept {
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {
   if (!bytes) return;
+  refuse_in_capture("a copy to the device");
   // Synchronous with respect to the host buffer: the caller may reuse it at once.
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()), "copy to device");
   check(cudaStreamSynchronize(stream()), "copy to device");
@@ -74,6 +86,7 @@ void copy_to_device(void* dst, const void* src, size_t bytes) {
 
 void copy_to_host(void* dst, const void* src, size_t bytes) {
   if (!bytes) return;
+  refuse_in_capture("a copy to the host");
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()), "copy to host");
   check(cudaStreamSynchronize(stream()), "copy to host");
 }
@@ -88,11 +101,16 @@ void memset_device(void* dst, int value, size_t bytes) {
   check(cudaMemsetAsync(dst, value, bytes, stream()), "memset");
 }
 
-void synchronize() { check(cudaStreamSynchronize(stream()), "kernel execution"); }
+void synchronize() {
+  refuse_in_capture("a stream synchronize");
+  check(cudaStreamSynchronize(stream()), "kernel execution");
+}
 
 void* scratch(size_t bytes) {
   State& s = state();
   if (bytes > s.scratch_bytes) {
+    refuse_in_capture(("scratch growth to " + std::to_string(bytes) + " bytes (a run before the capture settles it)").c_str());
+    s.scratch_generation++;
     if (s.scratch) {
       check(cudaStreamSynchronize(s.stream), "scratch resize");
       cudaFree(s.scratch);
@@ -115,11 +133,79 @@ FaultRecord* fault_slot() { return state().fault; }
 
 FaultRecord take_fault() {
   State& s = state();
+  refuse_in_capture("reading the fault record");
   FaultRecord r;
   check(cudaMemcpyAsync(&r, s.fault, sizeof r, cudaMemcpyDeviceToHost, s.stream), "fault read");
   check(cudaStreamSynchronize(s.stream), "kernel execution");
   if (r.code != Fault::none) check(cudaMemsetAsync(s.fault, 0, sizeof r, s.stream), "fault clear");
   return r;
+}
+
+uint64_t scratch_generation() { return state().scratch_generation; }
+
+struct ExecGraph {
+  cudaGraphExec_t exec = nullptr;
+};
+
+void begin_capture() {
+  State& s = state();
+  if (s.capturing) throw std::logic_error("CUDA graph capture: a capture is already open");
+  // Thread-local: an unsafe call from this thread breaks the capture (and is refused above first);
+  // other threads, which never touch the stream, are left alone.
+  check(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+  s.capturing = true;
+}
+
+bool capturing() { return state().capturing; }
+
+ExecGraph* end_capture(ExecGraph* previous) {  // consumes `previous`: returned updated, or destroyed
+  State& s = state();
+  s.capturing = false;
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(s.stream, &graph);
+  if (e != cudaSuccess || !graph) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    destroy_graph(previous);
+    throw std::runtime_error(std::string("CUDA graph capture failed: ") + cudaGetErrorString(e) +
+                             " (an operation the capture could not record was issued on the stream)");
+  }
+  if (previous) {
+    // Same topology, other parameters (addresses, sizes): updated in place, no new instantiation.
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(previous->exec, graph, &info) == cudaSuccess) {
+      cudaGraphDestroy(graph);
+      return previous;
+    }
+    cudaGetLastError();  // the update was refused: instantiate anew
+    destroy_graph(previous);
+  }
+  auto* g = new ExecGraph;
+  e = cudaGraphInstantiate(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (e != cudaSuccess) {
+    delete g;
+    check(e, "graph instantiate");
+  }
+  return g;
+}
+
+void abort_capture() noexcept {
+  State& s = state();
+  if (!s.capturing) return;
+  s.capturing = false;
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(s.stream, &graph);
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();
+}
+
+void launch_graph(ExecGraph* g) { check(cudaGraphLaunch(g->exec, state().stream), "graph launch"); }
+
+void destroy_graph(ExecGraph* g) noexcept {
+  if (!g) return;
+  cudaGraphExecDestroy(g->exec);
+  delete g;
 }
 
 }  // namespace golf::cuda

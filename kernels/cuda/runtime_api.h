@@ -44,4 +44,27 @@ FaultRecord* fault_slot();
 // Reads and clears the record (synchronizes).
 FaultRecord take_fault();
 
+// CUDA graphs (docs/cuda.md "CUDA graphs"): the one stream's launches recorded once and replayed
+// with one launch. While a capture is open, every call above that would copy synchronously, wait
+// for the stream or allocate device memory (device_alloc, copy_to_device, copy_to_host,
+// synchronize, a scratch() that must grow, take_fault) throws std::logic_error naming itself
+// instead of breaking the capture silently; the caller names the node and aborts. (A cudaFree
+// inside a capture is not refused here, device_free being noexcept: CUDA then invalidates the
+// capture and end_capture throws.)
+// The capture is thread-local (cudaStreamCaptureModeThreadLocal): this thread may make no unsafe
+// call, other threads (a data loader) are not affected.
+struct ExecGraph;  // an instantiated graph (cudaGraphExec_t)
+void begin_capture();
+bool capturing();
+// Ends the capture and instantiates it: updates `previous` in place when the topology allows
+// (cudaGraphExecUpdate), else destroys it and instantiates anew. Returns the graph to launch;
+// `previous` is consumed either way (destroyed too when this throws).
+ExecGraph* end_capture(ExecGraph* previous);
+// After an error inside a capture: ends it, discards what was recorded, clears the sticky error.
+void abort_capture() noexcept;
+void launch_graph(ExecGraph* g);  // asynchronous, on the one stream
+void destroy_graph(ExecGraph* g) noexcept;
+// Bumped each time scratch() moves its buffer: a graph captured before holds the old address.
+uint64_t scratch_generation();
+
 }  // namespace golf::cuda

@@ -45,16 +45,20 @@ std::vector<std::pair<std::string, AdamWConfig>> same_config(const std::vector<s
 AdamW::AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real, Device device)
     : AdamW(store, same_config(names, cfg), real, device) {}
 
-AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real, Device device)
-    : store_(store), params_(std::move(params)), real_(real), device_(device) {
+AdamW::AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real, Device device,
+             bool graphs)
+    : store_(store), params_(std::move(params)), real_(real), device_(device), graphs_(graphs) {
+  sched_ = std::make_unique<ScheduleScalars>(int64_t(3 * params_.size()), real, device);
+  int64_t slot = 0;
   for (const auto& [n, c] : params_) {
     const Shape& s = store_.spec(n).shape;
     if (m_.count(n)) throw std::invalid_argument("AdamW: parameter '" + n + "' given twice");
     m_[n] = Tensor(s, real, device);
     v_[n] = Tensor(s, real, device);
-    lr_[n] = Tensor({}, real);
-    bias1_[n] = Tensor({}, real);
-    bias2_[n] = Tensor({}, real);
+    for (auto [host, bound] : {std::pair{&lr_, &lr_bound_}, std::pair{&bias1_, &bias1_bound_}, std::pair{&bias2_, &bias2_bound_}}) {
+      (*host)[n] = sched_->host(slot);
+      (*bound)[n] = sched_->bound(slot++);
+    }
     t_[n] = 0;
   }
   rebuild();
@@ -70,11 +74,13 @@ void AdamW::rebuild() {
     if (!frozen_.count(pc.first)) active.push_back(pc);
   if (active.empty()) return;
   build_adamw_update(*g_, store_, active);
-  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
+  ExecOptions o{real_, true, device_};
+  o.graph = graphs_;
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, o);
   for (const auto& [n, c] : active) {
-    ex_->bind("adam_lr." + n, lr_[n]);
-    ex_->bind("adam_bias1." + n, bias1_[n]);
-    ex_->bind("adam_bias2." + n, bias2_[n]);
+    ex_->bind("adam_lr." + n, lr_bound_[n]);
+    ex_->bind("adam_bias1." + n, bias1_bound_[n]);
+    ex_->bind("adam_bias2." + n, bias2_bound_[n]);
     ex_->bind("adam_m." + n, m_[n]);
     ex_->bind("adam_v." + n, v_[n]);
   }
@@ -103,12 +109,17 @@ void AdamW::step(const std::map<std::string, Tensor>& grads, double lr_multiplie
     ex_->bind(n, store_.get(n));
     ex_->bind("grad." + n, it->second);
   }
+  sched_->upload();  // every lr and bias correction in one copy
   ex_->run();
 }
 
 int64_t AdamW::steps_taken(const std::string& name) const { return t_.at(name); }
 
-DeviceLedger AdamW::ledger() const { return ex_ ? ex_->ledger() : DeviceLedger{}; }
+DeviceLedger AdamW::ledger() const {
+  DeviceLedger l = sched_->ledger();
+  if (ex_) l.add(ex_->ledger());
+  return l;
+}
 
 const Tensor& AdamW::moment(const std::string& which, const std::string& name) const {
   return (which == "m" ? m_ : v_).at(name);

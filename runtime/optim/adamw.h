@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/executor.h"
+#include "runtime/optim/schedule_scalars.h"
 
 namespace golf {
 
@@ -35,10 +36,12 @@ class AdamW {
   AdamW(ParamStore& store, std::vector<std::string> names, AdamWConfig cfg, DType real = DType::f32,
         Device device = Device::cpu);
   // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
-  // parameters are used where the store keeps them; the schedule scalars are host tensors
-  // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
+  // parameters are used where the store keeps them; the schedule scalars (lr and both bias
+  // corrections per parameter) are packed in one buffer uploaded once per step
+  // (schedule_scalars.h); state() and load_state() copy through the host. graphs: on a CUDA
+  // device, the update runs as a CUDA graph (ExecOptions::graph).
   AdamW(ParamStore& store, std::vector<std::pair<std::string, AdamWConfig>> params, DType real = DType::f32,
-        Device device = Device::cpu);
+        Device device = Device::cpu, bool graphs = false);
 
   // One update of the "live" weights from `grads` (name -> gradient tensor); each active
   // parameter moves with learning rate cfg.lr × lr_multiplier.
@@ -68,7 +71,10 @@ class AdamW {
   std::set<std::string> frozen_;
   std::unique_ptr<Graph> g_;
   std::unique_ptr<Executor> ex_;
-  std::map<std::string, Tensor> m_, v_, lr_, bias1_, bias2_;
+  bool graphs_ = false;
+  std::map<std::string, Tensor> m_, v_, lr_, bias1_, bias2_;  // lr_, bias1_, bias2_: host slots of sched_
+  std::map<std::string, Tensor> lr_bound_, bias1_bound_, bias2_bound_;  // as the graph reads them
+  std::unique_ptr<ScheduleScalars> sched_;
   std::map<std::string, int64_t> t_;
   int64_t calls_ = 0;
 };

@@ -5,7 +5,8 @@
 
 namespace golf {
 
-DeviceGradClip::DeviceGradClip(const std::map<std::string, Tensor>& grads, Device device) : factor_({}, DType::f32) {
+DeviceGradClip::DeviceGradClip(const std::map<std::string, Tensor>& grads, Device device, bool graphs)
+    : factor_({}, DType::f32) {
   if (grads.empty()) throw std::invalid_argument("DeviceGradClip: no gradients");
   Var total;
   Var factor = input(scale_g_, "clip_factor", {});
@@ -16,7 +17,8 @@ DeviceGradClip::DeviceGradClip(const std::map<std::string, Tensor>& grads, Devic
     Var h = input(scale_g_, "grad." + name, t.shape());
     assign(h, h * factor);
   }
-  const ExecOptions opt{t_real(grads), true, device};
+  ExecOptions opt{t_real(grads), true, device};
+  opt.graph = graphs;
   norm_ex_ = std::make_unique<Executor>(norm_g_, std::vector<Var>{total}, opt);
   scale_ex_ = std::make_unique<Executor>(scale_g_, std::vector<Var>{}, opt);
   for (const auto& [name, t] : grads) {
@@ -38,7 +40,7 @@ double DeviceGradClip::clip(double max_norm) {
   return norm;
 }
 
-DeviceWeightAverage::DeviceWeightAverage(ParamStore& store, std::string set, Device device)
+DeviceWeightAverage::DeviceWeightAverage(ParamStore& store, std::string set, Device device, bool graphs)
     : store_(store), set_(std::move(set)), device_(device), w_({}, DType::f32) {
   if (set_ == "live") throw std::invalid_argument("a weight average cannot be kept in the \"live\" set");
   Var w = input(g_, "average_w", {});
@@ -50,7 +52,9 @@ DeviceWeightAverage::DeviceWeightAverage(ParamStore& store, std::string set, Dev
     Var live = input(g_, "live." + p.name, p.shape);
     assign(avg, avg + w * (live - avg));
   }
-  ex_ = std::make_unique<Executor>(g_, std::vector<Var>{}, ExecOptions{real, true, device_});
+  ExecOptions opt{real, true, device_};
+  opt.graph = graphs;
+  ex_ = std::make_unique<Executor>(g_, std::vector<Var>{}, opt);
   ex_->bind("average_w", w_);
 }
 

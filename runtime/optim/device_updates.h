@@ -18,7 +18,8 @@ namespace golf {
 class DeviceGradClip {
  public:
   // Holds the buffers (shared storage): the same tensors must be passed to every clip().
-  DeviceGradClip(const std::map<std::string, Tensor>& grads, Device device);
+  // graphs: on a CUDA device, both runs are CUDA graphs (ExecOptions::graph).
+  DeviceGradClip(const std::map<std::string, Tensor>& grads, Device device, bool graphs = false);
   // Returns the norm before clipping, as clip_grad_norm does.
   double clip(double max_norm);
 
@@ -34,7 +35,7 @@ class DeviceGradClip {
 // that does not exist yet copies "live" into it, as the host functions do.
 class DeviceWeightAverage {
  public:
-  DeviceWeightAverage(ParamStore& store, std::string set, Device device);
+  DeviceWeightAverage(ParamStore& store, std::string set, Device device, bool graphs = false);  // graphs: as DeviceGradClip
   void ema(double decay) { update(1.0 - decay); }
   void swa(int64_t count);
 

@@ -131,8 +131,10 @@ void build_muon_update(Graph& g, const ParamStore& store, const std::vector<std:
   }
 }
 
-Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real, Device device)
-    : store_(store), params_(std::move(params)), real_(real), device_(device) {
+Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real, Device device, bool graphs)
+    : store_(store), params_(std::move(params)), real_(real), device_(device), graphs_(graphs) {
+  sched_ = std::make_unique<ScheduleScalars>(int64_t(2 * params_.size()), real, device);
+  int64_t slot = 0;
   for (const auto& [n, c] : params_) {
     const Shape& s = store_.spec(n).shape;
     if (s.size() < 2) throw std::invalid_argument("Muon: '" + n + "' has shape " + shape_str(s) + "; Muon needs a matrix");
@@ -142,11 +144,19 @@ Muon::Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> pa
                                   std::to_string(c.ns_steps));
     if (buf_.count(n)) throw std::invalid_argument("Muon: parameter '" + n + "' given twice");
     buf_[n] = Tensor(s, real, device);
-    lr_[n] = Tensor({}, real);
-    mu_[n] = Tensor({}, real);
+    lr_[n] = sched_->host(slot);
+    lr_bound_[n] = sched_->bound(slot++);
+    mu_[n] = sched_->host(slot);
+    mu_bound_[n] = sched_->bound(slot++);
     t_[n] = 0;
   }
   rebuild();
+}
+
+ExecOptions Muon::update_options() const {
+  ExecOptions o{real_, true, device_};
+  o.graph = graphs_;
+  return o;
 }
 
 // As AdamW: the graph holds the active parameters only, rebuilt when the frozen set changes.
@@ -196,23 +206,23 @@ void Muon::rebuild() {
     }
     const std::vector<Var> orth = muon_orthogonalize_all(us, cfgs);
     for (size_t k = 0; k < orth.size(); k++) assign(upd_outs[k], reshape(orth[k], store_.spec(mine_[k]).shape));
-    ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
-    apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
+    ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, update_options());
+    apply_ex_ = std::make_unique<Executor>(*apply_g_, std::vector<Var>{}, update_options());
     for (const std::string& n : active_) {
-      ex_->bind("muon_mu." + n, mu_[n]);
+      ex_->bind("muon_mu." + n, mu_bound_[n]);
       ex_->bind("muon_buf." + n, buf_[n]);
       ex_->bind("muon_upd." + n, upd_[n]);
-      apply_ex_->bind("muon_lr." + n, lr_[n]);
+      apply_ex_->bind("muon_lr." + n, lr_bound_[n]);
       apply_ex_->bind("muon_upd." + n, upd_[n]);
     }
     return;
   }
   build_muon_update(*g_, store_, active);
-  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, ExecOptions{real_, true, device_});
+  ex_ = std::make_unique<Executor>(*g_, std::vector<Var>{}, update_options());
   for (const auto& pc : active) {
     const std::string& n = pc.first;
-    ex_->bind("muon_lr." + n, lr_[n]);
-    ex_->bind("muon_mu." + n, mu_[n]);
+    ex_->bind("muon_lr." + n, lr_bound_[n]);
+    ex_->bind("muon_mu." + n, mu_bound_[n]);
     ex_->bind("muon_buf." + n, buf_[n]);
   }
 }
@@ -242,6 +252,7 @@ void Muon::step(const std::map<std::string, Tensor>& grads, double lr_multiplier
     }
     ex_->bind("grad." + n, it->second);
   }
+  sched_->upload();  // every lr and μ in one copy
   if (apply_ex_) step_split();
   else ex_->run();
 }
@@ -264,7 +275,7 @@ void Muon::step_split() {
 int64_t Muon::steps_taken(const std::string& name) const { return t_.at(name); }
 
 DeviceLedger Muon::ledger() const {
-  DeviceLedger l;
+  DeviceLedger l = sched_->ledger();
   if (ex_) l.add(ex_->ledger());
   if (apply_ex_) l.add(apply_ex_->ledger());
   return l;

@@ -25,6 +25,7 @@
 
 #include "runtime/dist/communicator.h"
 #include "runtime/executor.h"
+#include "runtime/optim/schedule_scalars.h"
 
 namespace golf {
 
@@ -89,8 +90,9 @@ class Muon {
   // `device`: where the update graph runs and the state lives (docs/cuda.md "Residency"): the
   // parameters are used where the store keeps them; the schedule scalars are host tensors
   // uploaded by each run (a few bytes each); state() and load_state() copy through the host.
+  // graphs: on a CUDA device, the update runs as a CUDA graph (ExecOptions::graph).
   Muon(ParamStore& store, std::vector<std::pair<std::string, MuonConfig>> params, DType real = DType::f32,
-       Device device = Device::cpu);
+       Device device = Device::cpu, bool graphs = false);
 
   // One update of the "live" weights; each active parameter moves with learning rate
   // cfg.lr × lr_multiplier and μ = muon_momentum(cfg, updates it has received so far).
@@ -118,6 +120,7 @@ class Muon {
  private:
   void rebuild();
   void step_split();
+  ExecOptions update_options() const;
 
   Communicator* comm_ = nullptr;
   // Split mode: g_ updates the buffers and writes this rank's share of the updates into upd_ (the
@@ -135,7 +138,10 @@ class Muon {
   std::set<std::string> frozen_;
   std::unique_ptr<Graph> g_;
   std::unique_ptr<Executor> ex_;
-  std::map<std::string, Tensor> buf_, lr_, mu_;
+  bool graphs_ = false;
+  std::map<std::string, Tensor> buf_, lr_, mu_;  // lr_, mu_: host slots of sched_
+  std::map<std::string, Tensor> lr_bound_, mu_bound_;  // the same slots as the graphs read them
+  std::unique_ptr<ScheduleScalars> sched_;
   std::map<std::string, int64_t> t_;
 };
 

@@ -108,7 +108,7 @@ std::string describe_adam(const AdamWConfig& c) {
 
 }  // namespace
 
-OptimizerSet::OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real, Device device)
+OptimizerSet::OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real, Device device, bool graphs)
     : store_(store) {
   if (!rules.is_array())
     throw std::invalid_argument("optim rules must be a list of { match = ..., muon|adam|adamw = {...} }, got " +
@@ -168,8 +168,8 @@ OptimizerSet::OptimizerSet(ParamStore& store, const Json& rules, Matcher match, 
       described_[p.name] = describe_adam(hit->adam_cfg);
     }
   }
-  if (!muon_params.empty()) muon_ = std::make_unique<Muon>(store, std::move(muon_params), real, device);
-  if (!adam_params.empty()) adam_ = std::make_unique<AdamW>(store, std::move(adam_params), real, device);
+  if (!muon_params.empty()) muon_ = std::make_unique<Muon>(store, std::move(muon_params), real, device, graphs);
+  if (!adam_params.empty()) adam_ = std::make_unique<AdamW>(store, std::move(adam_params), real, device, graphs);
 }
 
 void OptimizerSet::step(const std::map<std::string, Tensor>& grads, double lr_multiplier) {

@@ -33,7 +33,9 @@ class OptimizerSet {
 
   // Throws naming the rule or the parameter: a malformed rule, an unknown setting, a parameter no
   // rule matches, a Muon rule that matches a non-matrix.
-  OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real = DType::f32, Device device = Device::cpu);
+  // graphs: on a CUDA device, each update graph runs as a CUDA graph (ExecOptions::graph).
+  OptimizerSet(ParamStore& store, const Json& rules, Matcher match, DType real = DType::f32, Device device = Device::cpu,
+               bool graphs = false);
 
   // One update of every unfrozen parameter: each moves with its rule's lr × lr_multiplier.
   void step(const std::map<std::string, Tensor>& grads, double lr_multiplier);

@@ -13,10 +13,11 @@ namespace golf {
 
 namespace {
 
-ExecOptions counting() {
+ExecOptions counting(bool graphs) {
   ExecOptions o;
   o.device = Device::cuda;
   o.count_only = true;
+  o.graph = graphs;
   return o;
 }
 
@@ -70,16 +71,23 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
   }
 }
 
-// The optimizers' state lives on the device (docs/cuda.md "Residency"): every leaf but the
-// schedule scalars ("<optimizer>_lr.", "_mu.", "_bias1.", "_bias2.": uploaded each step).
+// The optimizers' state lives on the device (docs/cuda.md "Residency"), and so do the schedule
+// scalars ("<optimizer>_lr.", "_mu.", "_bias1.", "_bias2."): views of one buffer per optimizer,
+// uploaded once per step (runtime/optim/schedule_scalars.h; add_schedule_upload counts it).
 void bind_state_resident(Executor& ex, const ParamStore& store) {
   for (const ParamSpec& p : store.specs())
-    for (const std::string& prefix : {"", "grad.", "muon_buf.", "adam_m.", "adam_v."}) ex.bind_resident(prefix + p.name);
+    for (const std::string& prefix : {"", "grad.", "muon_buf.", "adam_m.", "adam_v.", "muon_lr.", "muon_mu.", "adam_lr.",
+                                      "adam_bias1.", "adam_bias2."})
+      ex.bind_resident(prefix + p.name);
+}
+void add_schedule_upload(int64_t scalars, GraphOnPaper* p) {
+  p->ledger.uploads++, p->ledger.upload_bytes += scalars * 4, p->ledger.syncs++;
 }
 
 // Runs a count-only executor twice and keeps the second (steady) run's ledger.
 void count(const Graph& g, Executor& ex, GraphOnPaper* p) {
   ex.run();
+  p->node_launches = ex.ledger().launches;
   ex.run();
   p->ledger = ex.ledger();
   p->bytes = ex.device_bytes();
@@ -98,7 +106,7 @@ int64_t StepOnPaper::device_bytes() const {
 }
 
 StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
-                          int64_t seq, int64_t step_sequences, int64_t ranks, bool optimizers) {
+                          int64_t seq, int64_t step_sequences, int64_t ranks, bool optimizers, bool graphs) {
   if (micro_batch <= 0 || step_sequences % micro_batch || (step_sequences / micro_batch) % ranks)
     throw std::invalid_argument("step_on_paper: micro_batch " + std::to_string(micro_batch) + " does not divide " +
                                 std::to_string(step_sequences) + " sequences over " + std::to_string(ranks) + " ranks");
@@ -109,7 +117,7 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   auto model = factory("train", micro_batch, seq);
   model->store.initialize(1, DType::f32);
   // As the trainer builds it (runtime/train/trainer.cc): the mean loss, scaled by 1/micro-batches.
-  TrainStep step(model->graph, mean_all(model->loss), model->store, counting(),
+  TrainStep step(model->graph, mean_all(model->loss), model->store, counting(graphs),
                  1.0 / double(step_sequences / micro_batch));
   count(model->graph, step.executor(), &s.micro);
   // The evaluator's graph as runtime/train/evaluate.cc compiles it: the loss, forward only.
@@ -117,7 +125,7 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   {
     auto eval_model = factory("eval", s.eval_batch, seq);
     eval_model->store.initialize(1, DType::f32);
-    Executor ex(eval_model->graph, {eval_model->loss}, counting());
+    Executor ex(eval_model->graph, {eval_model->loss}, counting(false));  // the evaluator runs launch by launch
     count(eval_model->graph, ex, &s.eval);
   }
   if (!optimizers) return s;
@@ -128,16 +136,18 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   if (optim.muon()) {
     Graph g;
     build_muon_update(g, model->store, optim.muon()->params());
-    Executor ex(g, {}, counting());
+    Executor ex(g, {}, counting(graphs));
     bind_state_resident(ex, model->store);
     count(g, ex, &s.muon);
+    add_schedule_upload(2 * int64_t(optim.muon()->params().size()), &s.muon);  // lr and μ each
   }
   if (optim.adamw()) {
     Graph g;
     build_adamw_update(g, model->store, optim.adamw()->params());
-    Executor ex(g, {}, counting());
+    Executor ex(g, {}, counting(graphs));
     bind_state_resident(ex, model->store);
     count(g, ex, &s.adam);
+    add_schedule_upload(3 * int64_t(optim.adamw()->params().size()), &s.adam);  // lr and both bias corrections
   }
   return s;
 }

@@ -17,6 +17,9 @@ namespace golf {
 
 struct GraphOnPaper {
   DeviceLedger ledger;  // one run (a later one: first-run allocations excluded)
+  // The launches of a run launch by launch (outside a CUDA graph); with graphs, `ledger` is a
+  // replayed run's: one graph launch, and only the bf16 weight conversions launched outside it.
+  int64_t node_launches = 0;
   DeviceBytes bytes;
   int64_t nodes = 0;            // planned steps that do work (leaves and reshape views excluded)
   double matmul_flops = 0;      // tensor cores (bf16 inputs, fp32 accumulation)
@@ -49,7 +52,10 @@ struct StepOnPaper {
 // optimizers false: the train-step and evaluation graphs alone (faster: the planner's
 // per-candidate call adds the optimizers' bytes, which do not depend on the micro-batch, once).
 // The evaluation graph is planned at train.eval_batch, or at micro_batch as the trainer defaults it.
+// graphs: count the executors as the CUDA trainer runs them by default, as CUDA graphs
+// (ExecOptions::graph: the steady run is one graph launch).
 StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
-                          int64_t seq, int64_t step_sequences, int64_t ranks = 1, bool optimizers = true);
+                          int64_t seq, int64_t step_sequences, int64_t ranks = 1, bool optimizers = true,
+                          bool graphs = false);
 
 }  // namespace golf

@@ -64,6 +64,14 @@ std::unique_ptr<ModelGraph> make_model(const GraphFactory& factory, const TrainC
   return model;
 }
 
+// The options of the trainer's per-step graphs: CUDA graphs on a device unless turned off.
+bool step_graphs(const TrainerOptions& opt) { return opt.cuda_graph && opt.device == Device::cuda; }
+ExecOptions step_options(const TrainerOptions& opt) {
+  ExecOptions o{opt.real, true, opt.device};
+  o.graph = step_graphs(opt);
+  return o;
+}
+
 struct StepResult {
   double loss = 0;       // the step's mean loss (for distillation: alpha·T²·KL + (1 − alpha)·CE)
   double grad_norm = 0;  // before clipping; 0 without train.grad_clip
@@ -79,15 +87,15 @@ class Trainer {
           const DataDir& data, const TrainerOptions& opt, Communicator& comm)
       : factory_(factory), matcher_(matcher), cfg_(cfg), data_(data), opt_(opt), comm_(comm),
         model_(make_model(factory, cfg, opt)), store_(model_->store),
-        step_graph_(model_->graph, mean_all(model_->loss), store_, {opt.real, true, opt.device}, 1.0 / double(cfg.accum)),
-        optim_(store_, optim_rules, matcher, opt.real, opt.device),
+        step_graph_(model_->graph, mean_all(model_->loss), store_, step_options(opt), 1.0 / double(cfg.accum)),
+        optim_(store_, optim_rules, matcher, opt.real, opt.device, step_graphs(opt)),
         double_model_(cfg.double_every > 0 ? factory("train_double", cfg.micro, cfg.seq_len) : nullptr),
         double_step_(double_model_ ? std::make_unique<TrainStep>(double_model_->graph, mean_all(double_model_->loss), store_,
-                                                                 ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
+                                                                 step_options(opt), 1.0 / double(cfg.accum))
                                    : nullptr),
         early_model_(cfg.switch_at > 0 ? factory("train_early", cfg.micro, cfg.seq_len) : nullptr),
         early_step_(early_model_ ? std::make_unique<TrainStep>(early_model_->graph, mean_all(early_model_->loss), store_,
-                                                               ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
+                                                               step_options(opt), 1.0 / double(cfg.accum))
                                  : nullptr),
         schedule_(make_schedule(cfg, opt.replay_schedule)),
         evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
@@ -177,7 +185,7 @@ class Trainer {
   std::map<std::string, std::unique_ptr<DeviceWeightAverage>> averages_;
   DeviceWeightAverage& average(const std::string& set) {
     auto& a = averages_[set];
-    if (!a) a = std::make_unique<DeviceWeightAverage>(store_, set, opt_.device);
+    if (!a) a = std::make_unique<DeviceWeightAverage>(store_, set, opt_.device, step_graphs(opt_));
     return *a;
   }
   std::unique_ptr<Distiller> distill_;  // made when a distill phase first starts
@@ -269,7 +277,7 @@ StepResult Trainer::step(const Phase& ph, double lr) {
   const bool on_device = opt_.device != Device::cpu;
   if (cfg_.grad_clip > 0 && on_device) {
     auto& clip = clips_[&active];
-    if (!clip) clip = std::make_unique<DeviceGradClip>(active.grads(), opt_.device);
+    if (!clip) clip = std::make_unique<DeviceGradClip>(active.grads(), opt_.device, step_graphs(opt_));
     r.grad_norm = clip->clip(cfg_.grad_clip);
   } else {
     r.grad_norm = cfg_.grad_clip > 0 ? clip_grad_norm(grads, cfg_.grad_clip) : 0.0;

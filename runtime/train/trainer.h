@@ -45,6 +45,10 @@ struct TrainerOptions {
   // graph's. `on` fuses on the CPU too (the same kernels as the stand-in: tests compare the two).
   enum class Fuse { device_default, on, off };
   Fuse fuse = Fuse::device_default;
+  // On a CUDA device (and the stand-in): the micro-batch's forward+backward, the optimizers'
+  // updates, the gradient clip and the weight averages run as CUDA graphs (ExecOptions::graph,
+  // docs/cuda.md "CUDA graphs"); `golfrt train --cuda-graph off` runs them launch by launch.
+  bool cuda_graph = true;
   // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
   // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
   int64_t device_free_bytes = 0;

@@ -4,7 +4,11 @@
 // (matmul; attention once it moves there) and on CUDA cores, and the ms per step those imply at
 // stated rates (docs/perf.md, "GPU step on paper"). scripts/bench/step_paper.sh runs it.
 //
-//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--preset P] [--set KEY=VALUE ...]
+//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--cuda-graph on|off] [--preset P]
+//                    [--set KEY=VALUE ...]
+// --cuda-graph: count the step as the CUDA trainer runs it by default (on: each micro-batch and
+// each optimizer update one graph launch, docs/cuda.md "CUDA graphs") or launch by launch (off).
+// Either way the launch-by-launch count is printed beside it.
 // --fuse: the chains runtime/fuse_pass.h fuses: none (default: the script's graph as built, as the
 // micro-batch planner and --plan-only count it), all (the graph the CUDA trainer runs), or a list
 // (mix,add_scaled,relu2,norm_rope,rms_norm_scaled).
@@ -33,9 +37,11 @@ constexpr double kSyncS = 10e-6;                             // per synchronous 
 
 void print_graph(const char* what, const GraphOnPaper& g) {
   const DeviceLedger& l = g.ledger;
-  std::printf("%-12s nodes %5lld | launches %5lld | up %5lld copies %9.3f MB | down %5lld copies %9.3f MB | syncs %5lld | "
-              "device %8.3f GB (arena %.3f, leaves %.3f, outputs %.3f, scratch %.3f)\n",
-              what, (long long)g.nodes, (long long)l.launches, (long long)l.uploads, l.upload_bytes / 1e6,
+  // With graphs: "launches" is the graph launch plus what ran outside it; by launch: every node's.
+  std::printf("%-12s nodes %5lld | launches %5lld by launch, %lld graph + %lld outside | up %5lld copies %9.3f MB | down "
+              "%5lld copies %9.3f MB | syncs %5lld | device %8.3f GB (arena %.3f, leaves %.3f, outputs %.3f, scratch %.3f)\n",
+              what, (long long)g.nodes, (long long)g.node_launches, (long long)l.graph_launches,
+              (long long)(l.graph_launches ? l.launches : 0), (long long)l.uploads, l.upload_bytes / 1e6,
               (long long)l.downloads, l.download_bytes / 1e6, (long long)l.syncs, g.bytes.total() / 1e9,
               g.bytes.arena / 1e9, g.bytes.leaves / 1e9, g.bytes.outputs / 1e9, g.bytes.scratch / 1e9);
   std::printf("%-12s matmul %.3f TFLOP | attention %.3f TFLOP | other %.3f GFLOP over %.3f GB read+written\n", "",
@@ -46,7 +52,8 @@ void print_graph(const char* what, const GraphOnPaper& g) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--preset P] [--set KEY=VALUE ...]\n");
+    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--cuda-graph on|off] "
+                         "[--preset P] [--set KEY=VALUE ...]\n");
     return 2;
   }
   try {
@@ -55,6 +62,7 @@ int main(int argc, char** argv) {
     double free_gb = 80;
     Overrides overrides;
     FuseKinds fuse = FuseKinds::none();
+    bool graphs = true;
     for (int i = 2; i < argc; i++) {
       std::string a = argv[i];
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
@@ -63,6 +71,10 @@ int main(int argc, char** argv) {
       else if (a == "--free-gb") free_gb = std::stod(v);
       else if (a == "--ranks") ranks = std::stoll(v);
       else if (a == "--fuse") fuse = FuseKinds::parse(v);
+      else if (a == "--cuda-graph") {
+        if (v != "on" && v != "off") throw std::invalid_argument("--cuda-graph " + v + ": give on or off");
+        graphs = v == "on";
+      }
       else if (a == "--set") overrides.sets.push_back(parse_set(v));
       else if (a == "--preset") overrides.preset = v;
       else {
@@ -83,7 +95,7 @@ int main(int argc, char** argv) {
       std::printf("planned for %.1f GB free: %s\n", free_gb, p.describe().c_str());
       micro = p.micro_batch;
     }
-    StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, ranks);
+    StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, ranks, true, graphs);
     std::printf("%s: %lld tokens per step = %lld sequences of %lld; %lld rank(s); micro_batch %lld, %lld micro-batches "
                 "per rank per step\n",
                 path.c_str(), (long long)(step_sequences * seq), (long long)step_sequences, (long long)seq,
@@ -102,15 +114,27 @@ int main(int argc, char** argv) {
     const double up = per_step(&DeviceLedger::upload_bytes), down = per_step(&DeviceLedger::download_bytes);
     const double copies = per_step(&DeviceLedger::uploads) + per_step(&DeviceLedger::downloads);
     const double syncs = per_step(&DeviceLedger::syncs);
-    const double launches = per_step(&DeviceLedger::launches);
+    // Launch by launch: every node's launches (the bf16 weight conversions among them: counted per
+    // micro-batch, the weights taken as host-bound, as before graphs).
+    const double node_launches = k * double(s.micro.node_launches) + double(s.muon.node_launches + s.adam.node_launches);
+    // As CUDA graphs: one graph launch per micro-batch and per update, plus what prepare launches
+    // outside them, the bf16 conversions of the weights the update wrote: once per step (the
+    // first micro-batch's; count-only counts them in every run, not knowing the weights' writes).
+    const double graph_launches = per_step(&DeviceLedger::graph_launches);
+    const double outside = double(s.micro.ledger.launches + s.muon.ledger.launches + s.adam.ledger.launches);
+    const double launches = graphs ? graph_launches + outside : node_launches;
     const double mm = k * s.micro.matmul_flops + s.muon.matmul_flops + s.adam.matmul_flops;
     const double attn = k * s.micro.attention_flops;
     const double other_bytes = k * s.micro.other_bytes + s.muon.other_bytes + s.adam.other_bytes;
     const double other_flops = k * s.micro.other_flops + s.muon.other_flops + s.adam.other_flops;
-    std::printf("per step: up %.1f MB, down %.1f MB in %.0f synchronous copies (%.0f syncs); launches %.0f "
-                "(%lld per micro-batch, %lld Muon, %lld Adam)\n",
-                up / 1e6, down / 1e6, copies, syncs, launches, (long long)s.micro.ledger.launches,
-                (long long)s.muon.ledger.launches, (long long)s.adam.ledger.launches);
+    std::printf("per step: up %.1f MB, down %.1f MB in %.0f synchronous copies (%.0f syncs: %.0f up, %.0f down)\n",
+                up / 1e6, down / 1e6, copies, syncs, per_step(&DeviceLedger::uploads), per_step(&DeviceLedger::downloads));
+    std::printf("per step launch by launch: %.0f launches (%lld per micro-batch, %lld Muon, %lld Adam)\n", node_launches,
+                (long long)s.micro.node_launches, (long long)s.muon.node_launches, (long long)s.adam.node_launches);
+    if (graphs)
+      std::printf("per step as CUDA graphs: %.0f launches = %.0f graph launches (1 per micro-batch, 1 Muon, 1 Adam) + %.0f "
+                  "outside them (bf16 weight conversions in prepare)\n",
+                  launches, graph_launches, outside);
     std::printf("per step: device memory %.2f GB; matmul %.1f TFLOP (tensor cores), attention %.1f TFLOP, other %.1f "
                 "GFLOP over %.1f GB read+written\n",
                 s.device_bytes() / 1e9, mm / 1e12, attn / 1e12, other_flops / 1e9, other_bytes / 1e9);

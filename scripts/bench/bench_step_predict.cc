@@ -65,18 +65,27 @@ int main(int argc, char** argv) {
         [&](const std::string& mode, int64_t b, int64_t t) -> std::unique_ptr<ModelGraph> { return script.build(mode, b, t); },
         fuse);
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
-    const StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences);
+    // Counted as the CUDA trainer runs the step (CUDA graphs); node_launches is launch by launch.
+    const StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, 1, true, true);
     const double k = double(s.micro_batches);
     const double mm = k * s.micro.matmul_flops + s.muon.matmul_flops + s.adam.matmul_flops;
     const double attn = k * s.micro.attention_flops;
     const double bytes = k * s.micro.other_bytes + s.muon.other_bytes + s.adam.other_bytes;
-    const double launches = k * double(s.micro.ledger.launches) + double(s.muon.ledger.launches + s.adam.ledger.launches);
+    const double launches = k * double(s.micro.node_launches) + double(s.muon.node_launches + s.adam.node_launches);
+    // As CUDA graphs (docs/cuda.md): a graph launch per micro-batch and per update, and the bf16
+    // weight conversions prepare launches once per step, after the update wrote the weights.
+    const double graph_launches = k * double(s.micro.ledger.graph_launches) + double(s.muon.ledger.graph_launches) +
+                                  double(s.adam.ledger.graph_launches) +
+                                  double(s.micro.ledger.launches + s.muon.ledger.launches + s.adam.ledger.launches);
     std::printf("%s: %lld tokens per step, %lld micro-batches of %lld x %lld\n", argv[1],
                 (long long)(step_sequences * seq), (long long)s.micro_batches, (long long)micro, (long long)seq);
     std::printf("per step: matmul %.2f TFLOP, attention %.2f TFLOP, memory-bound ops %.1f GB read+written, launches %.0f "
                 "(%lld per micro-batch, %lld Muon, %lld Adam)\n",
-                mm / 1e12, attn / 1e12, bytes / 1e9, launches, (long long)s.micro.ledger.launches,
-                (long long)s.muon.ledger.launches, (long long)s.adam.ledger.launches);
+                mm / 1e12, attn / 1e12, bytes / 1e9, launches, (long long)s.micro.node_launches,
+                (long long)s.muon.node_launches, (long long)s.adam.node_launches);
+    std::printf("per step as CUDA graphs: %.0f launches (a graph launch per micro-batch and per update, and the bf16 "
+                "weight conversions outside them)\n",
+                graph_launches);
 
     // Bytes by op, one micro-batch, largest first (matmul and attention listed for their traffic,
     // which is not in the memory term: they are counted by their FLOPs).
@@ -124,8 +133,10 @@ int main(int argc, char** argv) {
                   "%.1f GB / %.2f TB/s = %.1f ms; launches %.0f x 3 us = %.1f ms\n",
                   g.name, mm / 1e12, r_mm / 1e12, 1e3 * t_mm, attn / 1e12, r_attn / 1e12, 1e3 * t_attn, bytes / 1e9,
                   r_mem / 1e12, 1e3 * t_mem, launches, 1e3 * t_launch);
-      std::printf("%s: predicted %.1f ms per step outside a graph, %.1f ms as one graph\n", g.name,
-                  1e3 * (t_mm + t_attn + t_mem + t_launch), 1e3 * (t_mm + t_attn + t_mem + kLaunchS));
+      std::printf("%s: predicted %.1f ms per step outside a graph, %.1f ms as one graph, %.1f ms as the trainer's CUDA "
+                  "graphs (%.0f launches x 3 us = %.2f ms)\n",
+                  g.name, 1e3 * (t_mm + t_attn + t_mem + t_launch), 1e3 * (t_mm + t_attn + t_mem + kLaunchS),
+                  1e3 * (t_mm + t_attn + t_mem + graph_launches * kLaunchS), graph_launches, 1e3 * graph_launches * kLaunchS);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_step_predict: %s\n", e.what());
