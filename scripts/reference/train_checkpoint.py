@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from baseline import build  # noqa: E402
+from optim_harness import muon_momentum, set_step  # noqa: E402
 from optim_steps import MUON_MOMENTUM, MUON_WARMUP_START, lr_multiplier, make_optimizers  # noqa: E402
 
 SHARD_MAGIC = 20240520
@@ -89,13 +90,8 @@ def main():
         pos += need - 1
         tokens = buf[:-1].reshape(args.batch, args.seq)
         targets = buf[1:].reshape(args.batch, args.seq)
-        mult = lr_multiplier(step, args.steps)
-        frac = min(step / args.muon_warmup_steps, 1.0) if args.muon_warmup_steps > 0 else 1.0
-        for group in muon.param_groups:
-            group["momentum"] = (1 - frac) * MUON_WARMUP_START + frac * MUON_MOMENTUM
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * mult
+        set_step(optimizers, muon, muon_momentum(step, args.muon_warmup_steps, MUON_WARMUP_START, MUON_MOMENTUM),
+                 lr_multiplier(step, args.steps))
         model.zero_grad(set_to_none=True)
         _, loss = model(tokens, targets)
         loss.backward()
