@@ -15,6 +15,7 @@
 #include "runtime/data/caseops.h"
 #include "tests/support/run_command.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/word_text.h"
 
 namespace golf {
 namespace {
@@ -45,18 +46,9 @@ struct Trained {
 };
 const Trained& trained() {
   static const Trained t = [] {
-    static const char* const words[] = {"The", "cat", "sees", "a", "small", "DOG", "near", "the", "River", "and",
-                                        "runs", "to", "an", "old", "House", "with", "NASA", "every", "day", "McDonald"};
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    std::string text;
-    for (int line = 0; line < 600; line++) {
-      for (int w = 0; w < 6 + line % 5; w++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        text += std::string(w ? " " : "") + words[x % 20];
-      }
-      text += ".\n";
-    }
-    std::ofstream(scratch() + "/text.txt") << text;
+    const std::vector<std::string> words = {"The", "cat",  "sees", "a",     "small", "DOG",  "near", "the",   "River", "and",
+                                            "runs", "to",  "an",   "old",   "House", "with", "NASA", "every", "day",   "McDonald"};
+    std::ofstream(scratch() + "/text.txt") << test::word_lines(words, 600, 5);
     Trained r{scratch() + "/data", scratch() + "/run/artifact.bin"};
     Result p = golfrt({"data", "prepare", "--text", scratch() + "/text.txt", "--out", r.data, "--caseops", "--vocab", "200",
                        "--quiet"});
