@@ -22,7 +22,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from baseline import build, ordered_params, randomize_  # noqa: E402
+from baseline import add_model_args, build, ordered_params, randomize_  # noqa: E402
 from optim_harness import NesterovMuon, muon_momentum, run_steps  # noqa: E402
 
 # The baseline's optimizer settings (train_gpt.py's defaults).
@@ -93,18 +93,7 @@ def lr_multiplier(step, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--vocab", type=int, default=64)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--mlp-mult", type=int, default=2)
-    ap.add_argument("--seq", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--softcap", type=float, default=30.0)
-    ap.add_argument("--rope-base", type=float, default=10000.0)
-    ap.add_argument("--qk-gain", type=float, default=1.5)
+    add_model_args(ap)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--muon-warmup-steps", type=int, default=500)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
