@@ -44,13 +44,7 @@ const std::string kScript = std::string(GOLFRT_SOURCE_DIR) + "/tests/data/tiny_t
 ScratchDir* const kScratch = add_scratch_dir("careless_commands_test");
 const std::string& scratch() { return kScratch->path(); }
 
-std::string test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string d = scratch() + "/" + info->test_suite_name() + "." + info->name();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string test_dir() { return kScratch->test_dir(); }
 
 std::string next_log() {
   static int count = 0;
