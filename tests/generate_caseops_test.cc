@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "runtime/data/caseops.h"
+#include "runtime/fs.h"
+#include "runtime/json.h"
 #include "tests/support/run_command.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/word_text.h"
@@ -54,11 +56,8 @@ const Trained& trained() {
                        "--quiet"});
     if (!p.ok()) throw std::runtime_error("golfrt data prepare --caseops failed: " + p.describe());
     // The vocabulary SentencePiece ends up with is what the data's manifest says.
-    std::ifstream manifest(r.data + "/manifest.json");
-    const std::string m((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
-    const size_t at = m.find("\"vocab\":");
-    if (at == std::string::npos) throw std::runtime_error("no vocab in " + r.data + "/manifest.json");
-    const std::string vocab = std::to_string(std::stoi(m.substr(at + 8)));
+    const std::string manifest = r.data + "/manifest.json";
+    const std::string vocab = std::to_string(Json::parse(read_file(manifest), manifest)["vocab"].integer(manifest));
     Result tr = golfrt({"train", kScript, "--data", r.data, "--out", scratch() + "/run", "--steps", "40", "--quiet", "--set",
                         "vocab=" + vocab});
     if (!tr.ok()) throw std::runtime_error("training on CaseOps data failed: " + tr.describe());
