@@ -25,6 +25,7 @@ int cmd_decode(const std::vector<std::string>& argv) {
   valued.insert(valued.end(), kTttOptions.begin(), kTttOptions.end());
   Args a = parse_args(argv, valued, {"any-tokenizer", "no-cache"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt decode ARTIFACT [options] (golfrt decode --help)");
+  check_ttt_flags(a);
   const Device device = parse_device(a);
   // The artifact is untrusted input (docs/artifact.md, "Limits on an untrusted file").
   ModelLimits limits;
@@ -58,11 +59,8 @@ int cmd_decode(const std::vector<std::string>& argv) {
   // A sample of windows checks that no score depends on later tokens (0 turns it off).
   const int64_t causal_windows = int_option(a, "check-causal", 2, 0, 1 << 20);
   ev.check_causal(m.eval_model->store, "live", val, data.table.vocab, causal_windows);
-  const std::string ttt = a.get("ttt", "");
-  for (const std::string& o : kTttOptions)
-    if (o != "ttt" && a.options.count(o) && ttt.empty())
-      throw std::invalid_argument("--" + o + " sets test-time training, which only --ttt sgd|lora turns on");
-  if (!ttt.empty()) {
+  if (a.options.count("ttt")) {
+    const std::string ttt = a.get("ttt", "");
     const auto t0 = std::chrono::steady_clock::now();
     EvalResult r = decode_with_ttt(m, a, ev, val, data.table, mode);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "runtime/decode/ttt.h"
 #include "runtime/json.h"
@@ -47,11 +48,25 @@ TttSettings settings_from(LoadedModel& m, const Args& a) {
 
 }  // namespace
 
+void check_ttt_flags(const Args& a) {
+  const bool ttt = a.options.count("ttt") != 0;
+  for (const std::string& o : kTttOptions)
+    if (o != "ttt" && a.options.count(o) && !ttt)
+      throw std::invalid_argument("--" + o + " sets test-time training, which only --ttt sgd|lora turns on");
+  if (!ttt) return;
+  if (a.options.count("generate"))
+    throw std::invalid_argument("--ttt trains while scoring the validation stream; --generate does not score it");
+  const std::string mode = a.get("eval", "blocks");
+  if (mode != "blocks" && mode != "sliding")
+    throw std::invalid_argument("--ttt composes with --eval blocks or sliding, not '" + mode + "'");
+  const std::string device = a.get("device", "cpu");
+  if (device != "cpu")
+    throw std::invalid_argument("--ttt: test-time training runs on the CPU only so far (drop --device " + device + ")");
+}
+
 EvalResult decode_with_ttt(LoadedModel& m, const Args& a, Evaluator& ev, const std::vector<uint16_t>& val,
                            const ByteTable& table, const std::string& mode) {
   TttSettings s = settings_from(m, a);
-  if (parse_device(a) != Device::cpu)
-    throw std::invalid_argument("--ttt: test-time training runs on the CPU only so far (drop --device cuda)");
   Evaluator::Windows w;
   if (mode == "blocks") {
     w = ev.block_windows(int64_t(val.size()));
@@ -59,7 +74,7 @@ EvalResult decode_with_ttt(LoadedModel& m, const Args& a, Evaluator& ev, const s
     s.stride = int_option(a, "stride", 64, 1);
     w = ev.sliding_windows(int64_t(val.size()), s.stride);
   } else {
-    throw std::invalid_argument("--ttt composes with --eval blocks or sliding, not '" + mode + "'");
+    throw std::logic_error("decode_with_ttt: --eval '" + mode + "' passed check_ttt_flags");
   }
   std::ofstream jsonl;
   const std::string jsonl_path = a.get("ttt-jsonl", "");

@@ -89,30 +89,36 @@ std::vector<artifact_format::Codec> codecs_for(const std::string& codec) {
 
 struct Candidate {
   fit::ArtifactPlan plan;
-  std::string codec;
-  bool shuffle = true, packed = true;
+  ArtifactOptions options;  // the script's quant.codec, shuffle, packed
 };
 
-// The cheap build: the model's tensors (names, shapes, quant specs) and the exporter's metadata
-// and sources, without a single weight. Throws what the script says when it rejects the config.
-Candidate plan_candidate(const std::string& path, Overrides o) {
-  ModelScript script(path, o);
-  int64_t seq = script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : 16;
-  auto m = script.build("train", 1, seq);
-  Json quant = script.table_json("quant");
-  NameMatcher match = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
-  Candidate c;
-  c.codec = quant.get("codec", "auto");
-  c.shuffle = quant.get("shuffle", true);
-  c.packed = quant.get("packed", true);
+int64_t script_seq(ModelScript& script) {
+  return script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : 16;
+}
+
+// What export_model records of a model fit never trained: no training, no tokenizer.
+ExportInfo untrained_export_info(const std::string& path, const Overrides& o, int64_t seq) {
   ExportInfo info;
   info.script_name = path.substr(path.find_last_of('/') + 1);
   info.overrides = o;
   info.seq_len = seq;
   info.training = Json::object();
   info.tokenizer = Json::object();
+  return info;
+}
+
+// The cheap build: the model's tensors (names, shapes, quant specs) and the exporter's metadata
+// and sources, without a single weight. Throws what the script says when it rejects the config.
+Candidate plan_candidate(const std::string& path, Overrides o) {
+  ModelScript script(path, o);
+  const int64_t seq = script_seq(script);
+  auto m = script.build("train", 1, seq);
+  Json quant = script.table_json("quant");
+  NameMatcher match = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
+  Candidate c;
+  c.options = artifact_options(quant);
   ParamStore none;  // metadata and sources only: the tensors are planned below
-  Artifact shell = export_model(script, none, "live", info);
+  Artifact shell = export_model(script, none, "live", untrained_export_info(path, o, seq));
   c.plan.op_set = shell.op_set;
   c.plan.meta = shell.meta;
   c.plan.sources = shell.sources;
@@ -133,7 +139,7 @@ Candidate plan_candidate(const std::string& path, Overrides o) {
     }
     c.plan.tensors.push_back(std::move(t));
   }
-  fit::plan_lqer(c.plan, read_lqer(quant), c.packed);
+  fit::plan_lqer(c.plan, read_lqer(quant), c.options.packed);
   c.plan.params = m->store.count();
   return c;
 }
@@ -142,7 +148,7 @@ Candidate plan_candidate(const std::string& path, Overrides o) {
 // real exporter and codec over the whole body. Minutes for a full-size model.
 int64_t project_exact(const std::string& path, const Overrides& o, uint64_t seed) {
   ModelScript script(path, o);
-  int64_t seq = script.has_config("seq_len") ? int64_t(script.config_number("seq_len")) : 16;
+  const int64_t seq = script_seq(script);
   auto m = script.build("train", 1, seq);
   ParamStore& store = m->store;
   store.initialize(seed, DType::f32);
@@ -153,19 +159,8 @@ int64_t project_exact(const std::string& path, const Overrides& o, uint64_t seed
     double std = 1.0 / std::sqrt(double(s.shape.back()));
     for (int64_t i = 0; i < w.numel(); i++) w.set(i, std * rng.normal());
   }
-  ExportInfo info;
-  info.script_name = path.substr(path.find_last_of('/') + 1);
-  info.overrides = o;
-  info.seq_len = seq;
-  info.training = Json::object();
-  info.tokenizer = Json::object();
-  Artifact art = export_model(script, store, "live", info);
-  Json quant = script.table_json("quant");
-  ArtifactOptions ao;
-  ao.codec = quant.get("codec", "auto");
-  ao.shuffle = quant.get("shuffle", true);
-  ao.packed = quant.get("packed", true);
-  return int64_t(encode_artifact(art, ao).size());
+  Artifact art = export_model(script, store, "live", untrained_export_info(path, o, seq));
+  return int64_t(encode_artifact(art, artifact_options(script.table_json("quant"))).size());
 }
 
 void print_like(const fit::LikeStats& s) {
@@ -253,12 +248,13 @@ int cmd_fit(const std::vector<std::string>& argv) {
       p.bytes = project_exact(path, override_for(v), seed);
       p.sources = {"gaussian (whole model)"};
     } else {
-      std::string setting = c.codec + (c.shuffle ? "/shuffle" : "") + (c.packed ? "/packed" : "");
+      const ArtifactOptions& ao = c.options;
+      std::string setting = ao.codec + (ao.shuffle ? "/shuffle" : "") + (ao.packed ? "/packed" : "");
       if (!projector) {
         fit::ProjectionOptions o;
-        o.codecs = codecs_for(c.codec);
-        o.shuffle = c.shuffle;
-        o.packed = c.packed;
+        o.codecs = codecs_for(ao.codec);
+        o.shuffle = ao.shuffle;
+        o.packed = ao.packed;
         o.like = like.get();
         o.seed = seed;
         projector = std::make_unique<fit::TensorProjector>(o);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/data/caseops.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/tokenizer.h"
 #include "runtime/decode/kv_decoder.h"
@@ -103,11 +104,23 @@ int sample(const float* logits, int64_t V, double temperature, int64_t top_k, Rn
 }  // namespace
 
 int generate(LoadedModel& m, const Args& a) {
-  Tokenizer tok = a.options.count("tokenizer") ? Tokenizer::sentencepiece_file(a.get("tokenizer", ""))
-                                                 : load_tokenizer(open_data_dir(a.get("data", "data/nlp-corpus-sp1024")));
-  std::string want = m.artifact.meta["tokenizer"].get("fingerprint", "");
-  if (!want.empty() && tok.fingerprint() != want)
-    throw std::runtime_error("the tokenizer (" + tok.fingerprint() + ") is not the one the model was trained with (" + want + ")");
+  // The artifact's fingerprint says which tokenizer, and whether its text was CaseOps text: then
+  // the prompt is encoded and the output decoded, so that both read as plain text.
+  const std::string want = m.artifact.meta["tokenizer"].get("fingerprint", "");
+  const bool caseops = split_fingerprint(want, a.positional[0]).text_transform == kCaseOpsName;
+  std::string have;
+  const Tokenizer tok = [&] {
+    if (a.options.count("tokenizer")) {
+      Tokenizer t = Tokenizer::sentencepiece_file(a.get("tokenizer", ""));
+      have = t.fingerprint() + (caseops ? std::string("+") + kCaseOpsName : "");  // a .model cannot say
+      return t;
+    }
+    const DataDir data = open_data_dir(a.get("data", "data/nlp-corpus-sp1024"));
+    have = data.fingerprint;
+    return load_tokenizer(data);
+  }();
+  if (!want.empty() && have != want)
+    throw std::runtime_error("the tokenizer (" + have + ") is not the one the model was trained with (" + want + ")");
   const int64_t n_new = int_option(a, "tokens", 64, 0);
   const double temperature = real_option(a, "temperature", 0.8, 0, INFINITY);
   const int64_t top_k = int_option(a, "top-k", 40, 0);
@@ -129,12 +142,23 @@ int generate(LoadedModel& m, const Args& a) {
   if (!src) src = std::make_unique<RecomputeSource>(m, context, device);
 
   std::vector<int> ids = {Tokenizer::kBos};
-  for (int t : tok.encode(a.get("generate", ""))) ids.push_back(t);
+  const std::string prompt = a.get("generate", "");
+  for (int t : tok.encode(caseops ? caseops_encode(prompt) : prompt)) ids.push_back(t);
   for (int64_t step = 0; step < n_new; step++) ids.push_back(sample(src->next(ids), src->vocab(), temperature, top_k, rng));
   // The whole sequence decoded at once: decoding the continuation alone would drop the space its
   // first piece ("▁word") stands for.
-  std::vector<int> text(ids.begin() + 1, ids.end());
-  std::printf("%s\n", tok.decode(text).c_str());
+  std::vector<int> ids_out(ids.begin() + 1, ids.end());
+  std::string text = tok.decode(ids_out);
+  if (caseops) {
+    int64_t repaired = 0;
+    text = caseops_decode_lenient(text, repaired);
+    if (repaired > 0)
+      std::fprintf(stderr,
+                   "golfrt decode: the generated CaseOps text has %lld place(s) no encoding makes (a case marker "
+                   "followed by no letter, or a capital): the markers are dropped, the capitals kept\n",
+                   (long long)repaired);
+  }
+  std::printf("%s\n", text.c_str());
   return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "runtime/train/checkpoint.h"
 #include "tests/support/run_command.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/word_text.h"
 
 namespace golf {
 namespace {
@@ -43,13 +44,7 @@ const std::string kScript = std::string(GOLFRT_SOURCE_DIR) + "/tests/data/tiny_t
 ScratchDir* const kScratch = add_scratch_dir("careless_commands_test");
 const std::string& scratch() { return kScratch->path(); }
 
-std::string test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string d = scratch() + "/" + info->test_suite_name() + "." + info->name();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string test_dir() { return kScratch->test_dir(); }
 
 std::string next_log() {
   static int count = 0;
@@ -74,21 +69,8 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 const std::string& data_dir() {
   static const std::string dir = [] {
-    // Varied English-like lines from a fixed generator (the same text everywhere).
-    static const char* const words[] = {"the", "cat", "sees", "a", "small", "dog", "near", "river", "runs", "to",
-                                        "old", "house", "with", "care", "every", "day", "bird", "sings", "at", "night"};
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    std::string text;
-    for (int line = 0; line < 400; line++) {
-      int n = 6 + int(line % 7);
-      for (int w = 0; w < n; w++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        text += std::string(w ? " " : "") + words[x % 20];
-      }
-      text += ".\n";
-    }
     const std::string path = scratch() + "/text.txt";
-    std::ofstream(path) << text;
+    std::ofstream(path) << test::word_lines(test::plain_words(), 400, 7);
     const std::string d = scratch() + "/data";
     Result r = golfrt({"data", "prepare", "--text", path, "--out", d, "--bytes", "--quiet"});
     if (!r.ok()) throw std::runtime_error("golfrt data prepare failed: " + r.describe());

@@ -43,6 +43,35 @@ TEST(CaseOps, the_inverse_refuses_what_no_encoding_makes) {
   EXPECT_NE(why("Abc").find("a capital letter"), std::string::npos);
 }
 
+// decode --generate's inverse: a model's text need not be CaseOps text. Where it is, the lenient
+// inverse is the strict one; elsewhere each place the strict one refuses is counted, its marker
+// dropped (it applies to no letter) and a capital kept.
+TEST(CaseOps, the_lenient_inverse_repairs_what_a_model_may_write) {
+  int64_t n = -1;
+  for (const std::string& s : std::vector<std::string>{"The NASA Launch", "McDonald iPhone aBC", "a" + T + "B" + E + E, ""}) {
+    EXPECT_EQ(caseops_decode_lenient(caseops_encode(s), n), s);
+    EXPECT_EQ(n, 0) << s;
+  }
+  struct Case {
+    std::string in, out;
+    int64_t repaired;
+  };
+  for (const Case& c : std::vector<Case>{
+           {T, "", 1},                         // dangling at the end
+           {"ab" + T + "c", "abc", 1},         // a word marker inside a word
+           {T + " x", " x", 1},                // followed by no letter
+           {T + T + "ab", "Ab", 1},            // the first applies to nothing
+           {A + C + "ab", "Ab", 1},            // the all-caps marker applies to nothing
+           {C + E + T + "x", T + "x", 1},      // an escape where a letter should follow
+           {E + "x", "x", 1},                  // an escape of nothing
+           {"Abc " + A + "de", "Abc DE", 1},   // a capital kept
+           {T + "a" + T + " " + A, "A ", 2}}) {
+    EXPECT_EQ(caseops_decode_lenient(c.in, n), c.out) << c.in;
+    EXPECT_EQ(n, c.repaired) << c.in;
+    EXPECT_FALSE(error_of([&] { caseops_decode(c.in, "t"); }).empty()) << c.in << ": the strict inverse takes it";
+  }
+}
+
 TEST(CaseOps, token_bytes_charge_the_original_text) {
   // "The " + escaped TITLE + "x": pieces [TITLE]["the "][ESC][TITLE]["x"].
   std::string t = T + "the " + E + T + "x";
@@ -72,6 +101,9 @@ TEST(CaseOps, round_trip_holds_on_the_whole_default_corpus) {
   const std::string enc = caseops_encode(text);
   EXPECT_NE(enc, text) << "the corpus has capitals, so the transform changes it";
   EXPECT_EQ(caseops_decode(enc, "nlp-corpus.txt"), text);
+  int64_t repaired = -1;
+  EXPECT_EQ(caseops_decode_lenient(enc, repaired), text);
+  EXPECT_EQ(repaired, 0);
   EXPECT_EQ(caseops_original_bytes(enc), text.size());
   int64_t docs = 0, changed = 0;
   for (const std::string& d : split_documents(text, DocMode::lines, "nlp-corpus.txt")) {

@@ -27,6 +27,7 @@
 #include "tests/support/golden.h"
 #include "tests/support/run_command.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/word_text.h"
 
 namespace golf {
 namespace {
@@ -56,18 +57,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 const std::string& data_dir() {
   static const std::string dir = [] {
-    static const char* const words[] = {"the", "cat", "sees", "a", "small", "dog", "near", "river", "runs", "to",
-                                        "old", "house", "with", "care", "every", "day", "bird", "sings", "at", "night"};
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    std::string text;
-    for (int line = 0; line < 400; line++) {
-      for (int w = 0; w < 6 + line % 7; w++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        text += std::string(w ? " " : "") + words[x % 20];
-      }
-      text += ".\n";
-    }
-    std::ofstream(scratch() + "/text.txt") << text;
+    std::ofstream(scratch() + "/text.txt") << test::word_lines(test::plain_words(), 400, 7);
     const std::string d = scratch() + "/data";
     Result r = golfrt({"data", "prepare", "--text", scratch() + "/text.txt", "--out", d, "--bytes", "--quiet"}, false);
     if (!r.ok()) throw std::runtime_error("golfrt data prepare failed: " + r.describe());

@@ -11,109 +11,39 @@
 // that the optimizer arithmetic is compared free of the model's rounding differences.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <map>
-#include <memory>
-#include <stdexcept>
-
-#include "dsl/script.h"
-#include "runtime/optim/optimizer_set.h"
-#include "runtime/train_step.h"
-#include "tests/support/golden.h"
-#include "tests/support/tensor_dump.h"
+#include "tests/support/optim_golden.h"
 
 namespace golf {
 namespace {
 
-constexpr int kSteps = 10;
-constexpr int64_t kWarmupSteps = 5;
+const OptimReference kBaseline = [] {
+  OptimReference c;
+  c.script = "examples/baseline.lua";
+  c.command = "scripts/reference/optim_steps.py --vocab 64 --dim 32 --layers 5 --heads 4 --kv-heads 2 --mlp-mult 2 "
+              "--seq 16 --batch 2 --seed 3";
+  c.dump = "golden_optim";
+  c.steps = 10;
+  c.muon_warmup_steps = 5;
+  c.name = reference_name;
+  c.moved = 1e-3;
+  return c;
+}();
 
-// baseline.lua's rules with the momentum warmup shortened, as the reference is run.
-Json with_muon_warmup(const Json& rules, int64_t steps) {
-  Json out = Json::array();
-  for (const Json& r : rules.items()) {
-    Json rule = r;
-    if (r["muon"].has("momentum_warmup")) {
-      Json muon = r["muon"], warmup = r["muon"]["momentum_warmup"];
-      warmup.set("steps", steps);
-      muon.set("momentum_warmup", warmup);
-      rule.set("muon", muon);
-    }
-    out.push(rule);
-  }
-  return out;
-}
-
-// Runs the reference into `ref`; without torch it skips the test, or fails it under CI=true
-// (callers return when the test is skipped or has failed).
-void run_reference(DType dtype, bool grads, std::map<std::string, Tensor>& ref) {
-  if (!have_torch()) {
-    const char* ci = std::getenv("CI");
-    if (ci && std::string(ci) == "true") FAIL() << "python3-torch is missing (scripts/setup.sh installs it)";
-    GTEST_SKIP() << "python3-torch is not installed; the golden test needs it";
-  }
-  std::string dump = ::testing::TempDir() + "golden_optim_" + dtype_name(dtype) + (grads ? "_grads" : "") + ".bin";
-  std::string cmd = std::string("/usr/bin/python3 ") + GOLFRT_SOURCE_DIR +
-                    "/scripts/reference/optim_steps.py --vocab 64 --dim 32 --layers 5 --heads 4 --kv-heads 2 "
-                    "--mlp-mult 2 --seq 16 --batch 2 --seed 3 --steps " + std::to_string(kSteps) +
-                    " --muon-warmup-steps " + std::to_string(kWarmupSteps) + " --dtype " +
-                    (dtype == DType::f64 ? "float64" : "float32") + (grads ? " --dump-grads" : "") + " --out " + dump +
-                    " >/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  for (auto& [name, t] : read_tensor_dump(dump)) ref[name] = t;
-}
-
-bool reference_missing() { return ::testing::Test::IsSkipped() || ::testing::Test::HasFailure(); }
-
-// The tiny baseline with the reference's initial weights, and its optimizers from the script.
-struct Setup {
-  std::unique_ptr<ModelScript> script;
-  std::unique_ptr<BuiltModel> model;
-  std::unique_ptr<OptimizerSet> opt;
-
-  Setup(DType dtype, const std::map<std::string, Tensor>& ref) {
-    script = std::make_unique<ModelScript>(std::string(GOLFRT_SOURCE_DIR) + "/examples/baseline.lua", Overrides{"tiny", {}});
-    model = script->build("train", 2, 16);
-    ParamStore& store = model->store;
-    store.initialize(0, dtype);
-    for (const ParamSpec& p : store.specs()) {
-      const Tensor& init = ref.at("init." + reference_name(p.name));
-      if (init.shape() != p.shape) throw std::runtime_error(p.name + ": the reference's shape differs");
-      store.get(p.name) = init.to(dtype);
-    }
-    Json rules = with_muon_warmup(script->table_json("train")["optim"], kWarmupSteps);
-    ModelScript* s = script.get();
-    opt = std::make_unique<OptimizerSet>(
-        store, rules, [s](const std::string& n, const std::string& p) { return s->name_matches(n, p); }, dtype);
-  }
-};
-
-// Relative norm error of every final parameter; returns the worst.
-double compare_final(ParamStore& store, const std::map<std::string, Tensor>& ref, double tol, std::string& worst_name) {
-  double worst = 0;
-  for (const ParamSpec& p : store.specs()) {
-    const Tensor& want = ref.at("final." + reference_name(p.name));
-    double e = rel_err(store.get(p.name), want);
-    EXPECT_LT(e, tol) << "final " << p.name;
-    if (e > worst) worst = e, worst_name = p.name;
-    // The weights must actually have moved, or matching them would prove nothing.
-    EXPECT_GT(rel_err(store.get(p.name), ref.at("init." + reference_name(p.name))), 1e-3) << p.name;
-  }
-  return worst;
+// The reference's LR multipliers, which the test reads rather than restates.
+std::function<double(int)> reference_lr_mult(const std::map<std::string, Tensor>& ref) {
+  return [&ref](int k) { return ref.at("lr_mult").get(k); };
 }
 
 void run_golden(DType dtype, double loss_tol, double param_tol) {
   std::map<std::string, Tensor> ref;
-  run_reference(dtype, false, ref);
+  run_reference(kBaseline, dtype, false, ref);
   if (reference_missing()) return;
-  Setup s(dtype, ref);
-  OptimizerSet& opt = *s.opt;
+  OptimModel m(kBaseline, dtype, ref);
 
   // baseline.lua's rules must group the parameters as the baseline does: the blocks' six
   // projection matrices to Muon, everything else (resid_mix and skip_weights included) to Adam.
   int muon_params = 0;
-  for (const auto& [name, what] : opt.assignment()) {
+  for (const auto& [name, what] : m.opt->assignment()) {
     bool muon = what.rfind("muon ", 0) == 0;
     muon_params += muon;
     if (name.find("resid_mix") != std::string::npos || name == "blocks.skip_weights") {
@@ -124,45 +54,15 @@ void run_golden(DType dtype, double loss_tol, double param_tol) {
     }
   }
   EXPECT_EQ(muon_params, 6 * 5);
-
-  TrainStep train(s.model->graph, mean_all(s.model->loss), s.model->store, {dtype});
-  MuonConfig muon_cfg = opt.muon()->params().front().second;
-  double worst_loss = 0;
-  for (int k = 0; k < kSteps; k++) {
-    EXPECT_NEAR(muon_momentum(muon_cfg, k), ref.at("muon_momentum").get(k), 1e-15) << "step " << k;
-    train.zero_grad();
-    double loss = train.run({{"tokens", ref.at("tokens." + std::to_string(k))},
-                             {"targets", ref.at("targets." + std::to_string(k))}});
-    opt.step(train.grads(), ref.at("lr_mult").get(k));
-    double want = ref.at("loss").get(k);
-    double e = std::abs(loss - want) / std::abs(want);
-    worst_loss = std::max(worst_loss, e);
-    EXPECT_LT(e, loss_tol) << "step " << k << ": loss " << loss << " vs " << want;
-  }
-  std::string worst_name;
-  double worst = compare_final(s.model->store, ref, param_tol, worst_name);
-  std::printf("%s: %d steps, losses %.6f -> %.6f; worst loss error %.3g; worst final parameter error %.3g (%s)\n",
-              dtype_name(dtype), kSteps, ref.at("loss").get(0), ref.at("loss").get(kSteps - 1), worst_loss, worst,
-              worst_name.c_str());
+  train_against_reference(kBaseline, m, ref, dtype, reference_lr_mult(ref), loss_tol, param_tol);
 }
 
-// The optimizers alone: each step applies the reference's own gradients, so the trajectory does
-// not inherit the model's rounding differences and only the optimizer arithmetic is compared.
 void run_replay(DType dtype, double param_tol) {
   std::map<std::string, Tensor> ref;
-  run_reference(dtype, true, ref);
+  run_reference(kBaseline, dtype, true, ref);
   if (reference_missing()) return;
-  Setup s(dtype, ref);
-  for (int k = 0; k < kSteps; k++) {
-    std::map<std::string, Tensor> grads;
-    for (const ParamSpec& p : s.model->store.specs())
-      grads[p.name] = ref.at("grad." + std::to_string(k) + "." + reference_name(p.name)).to(dtype);
-    s.opt->step(grads, ref.at("lr_mult").get(k));
-  }
-  std::string worst_name;
-  double worst = compare_final(s.model->store, ref, param_tol, worst_name);
-  std::printf("%s, reference gradients: worst final parameter error %.3g (%s)\n", dtype_name(dtype), worst,
-              worst_name.c_str());
+  OptimModel m(kBaseline, dtype, ref);
+  replay_reference_gradients(kBaseline, m, ref, dtype, reference_lr_mult(ref), param_tol);
 }
 
 // Bounds, from what was measured (x86-64, OpenBLAS, torch 1.13) with about 10× headroom for other

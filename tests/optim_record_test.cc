@@ -12,102 +12,45 @@
 // moves the fp64 replay (measured: 9.45e-6, blocks.4.mlp.proj.weight).
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <map>
-#include <memory>
-#include <stdexcept>
-
-#include "dsl/script.h"
-#include "runtime/optim/optimizer_set.h"
 #include "runtime/train/schedule.h"
-#include "runtime/train_step.h"
-#include "tests/support/golden.h"
-#include "tests/support/tensor_dump.h"
+#include "tests/support/optim_golden.h"
 
 namespace golf {
 namespace {
 
 constexpr int kSteps = 12;
-constexpr int64_t kWarmupSteps = 5;
 
-Json with_muon_warmup(const Json& rules, int64_t steps) {
-  Json out = Json::array();
-  for (const Json& r : rules.items()) {
-    Json rule = r;
-    if (r["muon"].has("momentum_warmup")) {
-      Json muon = r["muon"], warmup = r["muon"]["momentum_warmup"];
-      warmup.set("steps", steps);
-      muon.set("momentum_warmup", warmup);
-      rule.set("muon", muon);
-    }
-    out.push(rule);
-  }
-  return out;
-}
+const OptimReference kRecord = [] {
+  OptimReference c;
+  c.script = "examples/record.lua";
+  c.command = "scripts/reference/record_optim.py --seed 3";
+  c.dump = "record_optim";
+  c.steps = kSteps;
+  c.muon_warmup_steps = 5;
+  c.moved = 1e-4;
+  return c;
+}();
 
-void run_reference(DType dtype, bool grads, std::map<std::string, Tensor>& ref) {
-  if (!have_torch()) {
-    const char* ci = std::getenv("CI");
-    if (ci && std::string(ci) == "true") FAIL() << "python3-torch is missing (scripts/setup.sh installs it)";
-    GTEST_SKIP() << "python3-torch is not installed; the golden test needs it";
-  }
-  std::string dump = ::testing::TempDir() + "record_optim_" + dtype_name(dtype) + (grads ? "_grads" : "") + ".bin";
-  std::string cmd = std::string("/usr/bin/python3 ") + GOLFRT_SOURCE_DIR +
-                    "/scripts/reference/record_optim.py --seed 3 --steps " + std::to_string(kSteps) +
-                    " --muon-warmup-steps " + std::to_string(kWarmupSteps) + " --dtype " +
-                    (dtype == DType::f64 ? "float64" : "float32") + (grads ? " --dump-grads" : "") + " --out " + dump +
-                    " >/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  for (auto& [name, t] : read_tensor_dump(dump)) ref[name] = t;
-}
-
-bool reference_missing() { return ::testing::Test::IsSkipped() || ::testing::Test::HasFailure(); }
-
-struct RecordSetup {
-  std::unique_ptr<ModelScript> script;
-  std::unique_ptr<BuiltModel> model;
-  std::unique_ptr<OptimizerSet> opt;
+// The record's model and optimizers, and the script's warmdown by its step fraction (the
+// reference's fixed-step form) instead of time.
+struct RecordSetup : OptimModel {
   std::unique_ptr<Schedule> schedule;
 
-  RecordSetup(DType dtype, const std::map<std::string, Tensor>& ref) {
-    script = std::make_unique<ModelScript>(std::string(GOLFRT_SOURCE_DIR) + "/examples/record.lua", Overrides{"tiny", {}});
-    model = script->build("train", 2, 16);
-    ParamStore& store = model->store;
-    store.initialize(0, dtype);
-    for (const ParamSpec& p : store.specs()) {
-      const Tensor& init = ref.at("init." + p.name);
-      if (init.shape() != p.shape) throw std::runtime_error(p.name + ": the reference's shape differs");
-      store.get(p.name) = init.to(dtype);
-    }
+  RecordSetup(DType dtype, const std::map<std::string, Tensor>& ref) : OptimModel(kRecord, dtype, ref) {
     Json train = script->table_json("train");
-    Json rules = with_muon_warmup(train["optim"], kWarmupSteps);
-    ModelScript* s = script.get();
-    opt = std::make_unique<OptimizerSet>(
-        store, rules, [s](const std::string& n, const std::string& p) { return s->name_matches(n, p); }, dtype);
-    // The script's warmdown by its step fraction (the reference's fixed-step form) instead of time.
     Json warmdown = train["warmdown"];
     warmdown.set("by", "steps");
     train.set("warmdown", warmdown);
     schedule = std::make_unique<Schedule>(ScheduleConfig::from_json(train), kSteps, 0.0);
   }
-};
-
-double compare_final(ParamStore& store, const std::map<std::string, Tensor>& ref, double tol, std::string& worst_name) {
-  double worst = 0;
-  for (const ParamSpec& p : store.specs()) {
-    const Tensor& want = ref.at("final." + p.name);
-    double e = rel_err(store.get(p.name), want);
-    EXPECT_LT(e, tol) << "final " << p.name;
-    if (e > worst) worst = e, worst_name = p.name;
-    EXPECT_GT(rel_err(store.get(p.name), ref.at("init." + p.name)), 1e-4) << p.name << " never moved";
+  std::function<double(int)> lr_mult() const {
+    return [this](int k) { return schedule->multiplier(k, 0.0); };
   }
-  return worst;
-}
+};
 
 TEST(RecordOptim, rules_group_and_configure_as_the_record) {
   std::map<std::string, Tensor> ref;
-  run_reference(DType::f64, false, ref);
+  run_reference(kRecord, DType::f64, false, ref);
   if (reference_missing()) return;
   RecordSetup s(DType::f64, ref);
   int muon = 0;
@@ -132,44 +75,18 @@ TEST(RecordOptim, rules_group_and_configure_as_the_record) {
 
 void run_golden(DType dtype, double loss_tol, double param_tol) {
   std::map<std::string, Tensor> ref;
-  run_reference(dtype, false, ref);
+  run_reference(kRecord, dtype, false, ref);
   if (reference_missing()) return;
   RecordSetup s(dtype, ref);
-  TrainStep train(s.model->graph, mean_all(s.model->loss), s.model->store, {dtype});
-  MuonConfig muon_cfg = s.opt->muon()->params().front().second;
-  double worst_loss = 0;
-  for (int k = 0; k < kSteps; k++) {
-    EXPECT_NEAR(muon_momentum(muon_cfg, k), ref.at("muon_momentum").get(k), 1e-15) << "step " << k;
-    train.zero_grad();
-    double loss = train.run({{"tokens", ref.at("tokens." + std::to_string(k))},
-                             {"targets", ref.at("targets." + std::to_string(k))}});
-    s.opt->step(train.grads(), s.schedule->multiplier(k, 0.0));
-    double want = ref.at("loss").get(k), e = std::abs(loss - want) / std::abs(want);
-    worst_loss = std::max(worst_loss, e);
-    EXPECT_LT(e, loss_tol) << "step " << k << ": loss " << loss << " vs " << want;
-  }
-  std::string worst_name;
-  double worst = compare_final(s.model->store, ref, param_tol, worst_name);
-  std::printf("%s: %d steps, losses %.6f -> %.6f; worst loss error %.3g; worst final parameter error %.3g (%s)\n",
-              dtype_name(dtype), kSteps, ref.at("loss").get(0), ref.at("loss").get(kSteps - 1), worst_loss, worst,
-              worst_name.c_str());
+  train_against_reference(kRecord, s, ref, dtype, s.lr_mult(), loss_tol, param_tol);
 }
 
 void run_replay(DType dtype, double param_tol) {
   std::map<std::string, Tensor> ref;
-  run_reference(dtype, true, ref);
+  run_reference(kRecord, dtype, true, ref);
   if (reference_missing()) return;
   RecordSetup s(dtype, ref);
-  for (int k = 0; k < kSteps; k++) {
-    std::map<std::string, Tensor> grads;
-    for (const ParamSpec& p : s.model->store.specs())
-      grads[p.name] = ref.at("grad." + std::to_string(k) + "." + p.name).to(dtype);
-    s.opt->step(grads, s.schedule->multiplier(k, 0.0));
-  }
-  std::string worst_name;
-  double worst = compare_final(s.model->store, ref, param_tol, worst_name);
-  std::printf("%s, reference gradients: worst final parameter error %.3g (%s)\n", dtype_name(dtype), worst,
-              worst_name.c_str());
+  replay_reference_gradients(kRecord, s, ref, dtype, s.lr_mult(), param_tol);
 }
 
 TEST(RecordOptim, fp32_twelve_steps_match_pytorch) { run_golden(DType::f32, 1e-5, 2e-5); }

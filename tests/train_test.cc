@@ -53,18 +53,9 @@ const std::string kScript = std::string(GOLFRT_SOURCE_DIR) + "/tests/data/tiny_t
 ScratchDir* const kScratch = add_scratch_dir("train_test");
 const std::string& scratch() { return kScratch->path(); }
 
-std::string test_dir_path() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return scratch() + "/" + info->test_suite_name() + "." + info->name();
-}
-
-// A fresh folder for this test's runs: scratch/<Suite>.<Test>/ (emptied, for --gtest_repeat).
-std::string test_dir() {
-  std::string d = test_dir_path();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string test_dir_path() { return kScratch->test_dir_path(); }
+// A fresh folder for this test's runs: scratch/<Suite>.<Test>/.
+std::string test_dir() { return kScratch->test_dir(); }
 
 // ---------------------------------------------------------------------------------------------
 // Running golfrt. One BLAS thread: OpenBLAS's threaded sgemm gives different bits for different

@@ -73,9 +73,16 @@ std::string caseops_encode(std::string_view s) {
   return out;
 }
 
-std::string caseops_decode(std::string_view s, const std::string& source) {
+namespace {
+
+// The inverse, strict (repaired null: throws at the first place no encoding makes) or lenient
+// (counts each such place in *repaired and carries on: a marker with nothing to apply to is
+// dropped, a capital letter kept). Both read the text alike wherever it is CaseOps text.
+std::string decode_text(std::string_view s, const std::string& source, int64_t* repaired) {
+  // Returns when the place may be repaired (lenient), having counted it.
   auto fail = [&](size_t at, const std::string& what) {
-    throw std::runtime_error(source + ": not CaseOps text at byte " + std::to_string(at) + ": " + what);
+    if (!repaired) throw std::runtime_error(source + ": not CaseOps text at byte " + std::to_string(at) + ": " + what);
+    ++*repaired;
   };
   std::string out;
   out.reserve(s.size());
@@ -85,27 +92,36 @@ std::string caseops_decode(std::string_view s, const std::string& source) {
   while (i < s.size()) {
     const int ctl = control_at(s, i);
     if (escape) {
-      if (!ctl) fail(i, "an escape marker not followed by a control character");
+      escape = false;
+      if (!ctl) {
+        fail(i, "an escape marker not followed by a control character");
+        continue;  // the escape is dropped; s[i] is read as it stands
+      }
       out.append(s.substr(i, 3));
       i += 3;
-      escape = false;
       in_word = allcaps = false;
       continue;
     }
+    // A marker where a letter should follow one: the one waiting applies to nothing.
+    const bool waiting = pending != Mode::none || capnext;
     if (ctl == 4) {
-      if (pending != Mode::none || capnext) fail(i, "an escape where a letter should follow a case marker");
+      if (waiting) fail(i, "an escape where a letter should follow a case marker");
+      pending = Mode::none;
+      capnext = false;
       escape = true;
       i += 3;
       continue;
     }
     if (ctl == 1 || ctl == 2) {
-      if (pending != Mode::none || in_word || capnext) fail(i, "a word case marker inside a word or after another marker");
-      pending = ctl == 1 ? Mode::title : Mode::allcaps;
+      if (waiting || in_word) fail(i, "a word case marker inside a word or after another marker");
+      capnext = false;
+      pending = in_word ? Mode::none : ctl == 1 ? Mode::title : Mode::allcaps;
       i += 3;
       continue;
     }
     if (ctl == 3) {
-      if (capnext || pending != Mode::none) fail(i, "a next-letter capital marker after another marker");
+      if (waiting) fail(i, "a next-letter capital marker after another marker");
+      pending = Mode::none;
       capnext = true;
       i += 3;
       continue;
@@ -126,7 +142,9 @@ std::string caseops_decode(std::string_view s, const std::string& source) {
       i++;
       continue;
     }
-    if (pending != Mode::none || capnext) fail(i, "a case marker not followed by an ASCII letter");
+    if (waiting) fail(i, "a case marker not followed by an ASCII letter");
+    pending = Mode::none;
+    capnext = false;
     out += c;
     in_word = allcaps = false;
     i++;
@@ -134,6 +152,15 @@ std::string caseops_decode(std::string_view s, const std::string& source) {
   if (escape) fail(s.size(), "a dangling escape marker at the end");
   if (pending != Mode::none || capnext) fail(s.size(), "a dangling case marker at the end");
   return out;
+}
+
+}  // namespace
+
+std::string caseops_decode(std::string_view s, const std::string& source) { return decode_text(s, source, nullptr); }
+
+std::string caseops_decode_lenient(std::string_view s, int64_t& repaired) {
+  repaired = 0;
+  return decode_text(s, "", &repaired);
 }
 
 std::vector<uint16_t> caseops_token_bytes(std::string_view t, const std::vector<size_t>& begins) {

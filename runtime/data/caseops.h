@@ -31,6 +31,10 @@ std::string caseops_encode(std::string_view text);
 // The inverse; throws std::runtime_error naming `source` and the byte offset on text that no
 // encoding produces (a dangling marker, a marker inside a word, ...).
 std::string caseops_decode(std::string_view text, const std::string& source);
+// The inverse of text a model wrote (decode --generate), which need not be CaseOps text: each place
+// caseops_decode would refuse is counted in `repaired` instead, a marker there dropped (it applies
+// to no letter) and a capital letter kept; CaseOps text decodes exactly as caseops_decode does it.
+std::string caseops_decode_lenient(std::string_view text, int64_t& repaired);
 
 // Original UTF-8 bytes of each token of one transformed document. Token i covers the transformed
 // text from begins[i] (0 for the first) to begins[i + 1] (the end for the last), so the counts

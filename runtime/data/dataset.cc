@@ -135,10 +135,22 @@ DataDir open_data_dir(const std::string& dir, const std::string& tokenizer) {
 Tokenizer load_tokenizer(const DataDir& d) {
   if (d.tokenizer_kind == "bytes260") return Tokenizer::bytes260();
   Tokenizer t = Tokenizer::sentencepiece_file(d.tokenizer_path);
-  if (t.fingerprint() != d.fingerprint)
+  // The data's fingerprint names its text transform too; the file is the tokenizer's part.
+  const std::string want = split_fingerprint(d.fingerprint, d.dir).tokenizer;
+  if (t.fingerprint() != want)
     throw std::runtime_error(d.tokenizer_path + ": changed since " + d.dir + " was opened (fingerprint " + t.fingerprint() +
-                             ", expected " + d.fingerprint + ")");
+                             ", expected " + want + ")");
   return t;
+}
+
+DataFingerprint split_fingerprint(const std::string& fingerprint, const std::string& source) {
+  const size_t plus = fingerprint.find('+');
+  if (plus == std::string::npos) return {fingerprint, ""};
+  DataFingerprint f{fingerprint.substr(0, plus), fingerprint.substr(plus + 1)};
+  if (f.text_transform != kCaseOpsName)
+    throw std::runtime_error(source + ": the fingerprint " + fingerprint + " names the text transform '" + f.text_transform +
+                             "' (this golfrt knows " + kCaseOpsName + ")");
+  return f;
 }
 
 std::vector<uint16_t> load_all(const std::vector<std::string>& shards, int vocab) {

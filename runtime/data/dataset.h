@@ -29,7 +29,17 @@ DataDir open_data_dir(const std::string& dir);
 // the manifest names (same fingerprint).
 DataDir open_data_dir(const std::string& dir, const std::string& tokenizer);
 
+// The folder's tokenizer; throws when its file changed since the folder was opened.
 Tokenizer load_tokenizer(const DataDir& d);
+
+// A data fingerprint (DataDir::fingerprint, and an artifact's meta.tokenizer.fingerprint) is the
+// tokenizer's, followed for transformed data by "+" and the transform ("+caseops_v1").
+struct DataFingerprint {
+  std::string tokenizer;
+  std::string text_transform;  // "" or kCaseOpsName
+};
+// Throws naming `source` on a transform this golfrt does not know.
+DataFingerprint split_fingerprint(const std::string& fingerprint, const std::string& source);
 
 // Every token of the shards, concatenated; vocab > 0 checks each token.
 std::vector<uint16_t> load_all(const std::vector<std::string>& shards, int vocab);

@@ -15,6 +15,7 @@
 
 #include "runtime/autograd.h"
 #include "runtime/decode/lora_pass.h"
+#include "runtime/decode/ttt_report.h"
 #include "runtime/decode/ttt_sgd.h"
 #include "runtime/executor.h"
 #include "runtime/rng.h"
@@ -230,16 +231,7 @@ TttResult run_ttt_lora(const TttSettings& s, const GraphFactory& factory, ParamS
         row_piece[size_t(b)]++;
       }
     }
-    r.chunks++;
-    if (on_chunk) {
-      TttProgress p;
-      p.chunk = r.chunks;
-      p.chunk_score = part;
-      p.total = r.score;
-      p.total_targets = total_targets;
-      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      on_chunk(p);
-    }
+    report_chunk(r, part, total_targets, t0, on_chunk);
   }
   return r;
 }

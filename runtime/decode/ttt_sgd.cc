@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "runtime/decode/ttt_report.h"
+
 namespace golf {
 
 SgdTrainer::SgdTrainer(const TttSettings& s, const GraphFactory& factory, ParamStore& store, int64_t seq)
@@ -106,21 +108,12 @@ TttResult run_ttt_sgd(const TttSettings& s, const GraphFactory& factory, ParamSt
     r.score.bytes += part.bytes;
     r.score.targets += part.targets;
     if (part.first_nonfinite >= 0 && r.score.first_nonfinite < 0) r.score.first_nonfinite = part.first_nonfinite;
-    r.chunks++;
     // Then train on what was just scored (nothing after the last chunk: no score would use it).
     if (c + 1 < n) {
       const double lr = s.lr * 0.5 * (1 + std::cos(M_PI * double(c) / double(std::max<int64_t>(1, n - 1))));
       r.steps += trainer.train_span(tokens, lo, hi, lr);
     }
-    if (on_chunk) {
-      TttProgress p;
-      p.chunk = r.chunks;
-      p.chunk_score = part;
-      p.total = r.score;
-      p.total_targets = total_targets;
-      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      on_chunk(p);
-    }
+    report_chunk(r, part, total_targets, t0, on_chunk);
   }
   return r;
 }

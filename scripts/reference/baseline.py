@@ -192,6 +192,16 @@ def randomize_(model, gen):
             p.copy_(v.to(p.dtype))
 
 
+def add_model_args(ap, **defaults):
+    """The options build(args) and a batch read (--vocab ... --qk-gain, --seq, --batch, --seed), with the
+    tiny test model's defaults; `defaults` (by dest, e.g. vocab=260) replaces any of them."""
+    d = dict(vocab=64, dim=32, layers=5, heads=4, kv_heads=2, mlp_mult=2, seq=16, batch=2, seed=0,
+             softcap=30.0, rope_base=10000.0, qk_gain=1.5)
+    d.update(defaults)
+    for name, value in d.items():
+        ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+
+
 def build(args, dtype):
     model = GPT(args.vocab, args.dim, args.layers, args.heads, args.kv_heads, args.mlp_mult,
                 rope_base=args.rope_base, logit_softcap=args.softcap, qk_gain_init=args.qk_gain)
@@ -228,18 +238,7 @@ def gradcheck(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out")
-    ap.add_argument("--vocab", type=int, default=64)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--mlp-mult", type=int, default=2)
-    ap.add_argument("--seq", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--softcap", type=float, default=30.0)
-    ap.add_argument("--rope-base", type=float, default=10000.0)
-    ap.add_argument("--qk-gain", type=float, default=1.5)
+    add_model_args(ap)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--baseline-init", action="store_true",
                     help="keep the baseline's own init (zeroed projections) instead of randomizing")

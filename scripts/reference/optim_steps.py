@@ -22,8 +22,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from baseline import build, ordered_params, randomize_  # noqa: E402
-from tensor_dump import write_tensor_dump  # noqa: E402
+from baseline import add_model_args, build, ordered_params, randomize_  # noqa: E402
+from optim_harness import NesterovMuon, muon_momentum, run_steps  # noqa: E402
 
 # The baseline's optimizer settings (train_gpt.py's defaults).
 MATRIX_LR = 0.04
@@ -53,29 +53,17 @@ def zeropower_via_newtonschulz5(G, steps, eps=1e-7):
     return X.T if transposed else X
 
 
-class Muon(torch.optim.Optimizer):
+class Muon(NesterovMuon):
     """The baseline's Muon on one process: no sharding of the updates across ranks and no bf16 update
     buffer (the updates keep the parameters' dtype)."""
 
-    def __init__(self, params, lr, momentum, backend_steps, nesterov=True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov))
+    def __init__(self, params, lr, momentum, backend_steps):
+        super().__init__(params, lr=lr, momentum=momentum, backend_steps=backend_steps)
 
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            for p in group["params"]:
-                g = p.grad
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(g)
-                buf = state["momentum_buffer"]
-                buf.mul_(momentum).add_(g)
-                if group["nesterov"]:
-                    g = g.add(buf, alpha=momentum)
-                g = zeropower_via_newtonschulz5(g, steps=group["backend_steps"])
-                g *= max(1, g.size(0) / g.size(1)) ** 0.5  # scale correction from Muon reference implementations
-                p.add_(g, alpha=-lr)
+    def update(self, p, g, group):
+        g = zeropower_via_newtonschulz5(g, steps=group["backend_steps"])
+        g *= max(1, g.size(0) / g.size(1)) ** 0.5  # scale correction from Muon reference implementations
+        p.add_(g, alpha=-group["lr"])
 
 
 def make_optimizers(model):
@@ -105,18 +93,7 @@ def lr_multiplier(step, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--vocab", type=int, default=64)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--mlp-mult", type=int, default=2)
-    ap.add_argument("--seq", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--softcap", type=float, default=30.0)
-    ap.add_argument("--rope-base", type=float, default=10000.0)
-    ap.add_argument("--qk-gain", type=float, default=1.5)
+    add_model_args(ap)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--muon-warmup-steps", type=int, default=500)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -132,40 +109,17 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     randomize_(model, gen)
     params = ordered_params(model)
-    entries = [(f"init.{name}", p.detach().clone()) for name, p in params]
-
     optimizers = make_optimizers(model)
-    muon = optimizers[1]
-    losses, mults, momenta = [], [], []
-    for step in range(args.steps):
+
+    def next_batch():
         tokens = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen)
         targets = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen)
-        entries += [(f"tokens.{step}", tokens.to(torch.int32)), (f"targets.{step}", targets.to(torch.int32))]
-        mult = lr_multiplier(step, args.steps)
-        # The baseline's momentum warmup: `step` updates have been taken before this one.
-        frac = min(step / args.muon_warmup_steps, 1.0) if args.muon_warmup_steps > 0 else 1.0
-        momentum = (1 - frac) * MUON_WARMUP_START + frac * MUON_MOMENTUM
-        for group in muon.param_groups:
-            group["momentum"] = momentum
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * mult
-        model.zero_grad(set_to_none=True)
-        _, loss = model(tokens, targets)
-        loss.backward()
-        if args.dump_grads:
-            entries += [(f"grad.{step}.{name}", p.grad.detach().clone()) for name, p in params]
-        for opt in optimizers:
-            opt.step()
-        losses.append(loss.item())
-        mults.append(mult)
-        momenta.append(momentum)
+        return tokens, targets
 
-    entries += [("loss", torch.tensor(losses, dtype=torch.float64)),
-                ("lr_mult", torch.tensor(mults, dtype=torch.float64)),
-                ("muon_momentum", torch.tensor(momenta, dtype=torch.float64))]
-    entries += [(f"final.{name}", p.detach()) for name, p in params]
-    write_tensor_dump(args.out, entries)
+    losses = run_steps(args, model, params, optimizers, optimizers[1], next_batch,
+                       lambda step: lr_multiplier(step, args.steps),
+                       # The baseline's momentum warmup: `step` updates have been taken before this one.
+                       lambda step: muon_momentum(step, args.muon_warmup_steps, MUON_WARMUP_START, MUON_MOMENTUM))
     print(f"{args.out}: {args.steps} steps, {args.dtype}, losses " + " ".join(f"{l:.6f}" for l in losses))
 
 

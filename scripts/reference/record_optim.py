@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import record  # noqa: E402
 import seed_modules as sm  # noqa: E402
-from tensor_dump import write_tensor_dump  # noqa: E402
+from optim_harness import NesterovMuon, muon_momentum, run_steps  # noqa: E402
 
 POLAR_EXPRESS = (
     (8.156554524902461, -22.48329292557795, 15.878769915207462),
@@ -55,26 +55,16 @@ def polar_express(G, steps=5, eps=1e-7):
     return X.T if tall else X
 
 
-class Muon(torch.optim.Optimizer):
+class Muon(NesterovMuon):
     def __init__(self, params, lr, momentum, weight_decay):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                g = p.grad
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(g)
-                buf = state["momentum_buffer"]
-                buf.mul_(mu).add_(g)
-                u = g.add(buf, alpha=mu)
-                u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-7)
-                x = polar_express(u)
-                p.mul_(1.0 - lr * wd)
-                p.add_(x, alpha=-lr * max(1, p.size(0) / p.size(1)) ** 0.5)
+    def update(self, p, u, group):
+        lr, wd = group["lr"], group["weight_decay"]
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-7)
+        x = polar_express(u)
+        p.mul_(1.0 - lr * wd)
+        p.add_(x, alpha=-lr * max(1, p.size(0) / p.size(1)) ** 0.5)
 
 
 def lr_mul(frac):
@@ -99,7 +89,6 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     sm.randomize_(model.named_parameters(), gen, record.random_rules(a))
     params = list(model.named_parameters())
-    entries = [(f"init.{n}", p.detach().clone()) for n, p in params]
 
     # The record's grouping: the blocks' projection matrices to Muon; the tied embedding to one AdamW;
     # every other tensor (vectors, resid_mix, the gates, the skip and lane weights) to the scalar AdamW.
@@ -111,35 +100,10 @@ def main():
     muon.param_groups[0]["base_lr"] = MATRIX_LR
     sc = torch.optim.AdamW([{"params": scalar, "lr": SCALAR_LR, "base_lr": SCALAR_LR}],
                            betas=BETAS, eps=EPS, weight_decay=SCALAR_WD, foreach=False)
-    optimizers = [tok, muon, sc]
 
-    losses, mults, momenta = [], [], []
-    for step in range(args.steps):
-        tokens, targets = sm.make_batch(a, gen)
-        entries += [(f"tokens.{step}", tokens.to(torch.int32)), (f"targets.{step}", targets.to(torch.int32))]
-        mult = lr_mul(step / args.steps)
-        frac = min(step / args.muon_warmup_steps, 1.0) if args.muon_warmup_steps > 0 else 1.0
-        momentum = (1 - frac) * WARMUP_START + frac * MOMENTUM
-        muon.param_groups[0]["momentum"] = momentum
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * mult
-        model.zero_grad(set_to_none=True)
-        _, loss = model(tokens, targets)
-        loss.backward()
-        if args.dump_grads:
-            entries += [(f"grad.{step}.{n}", p.grad.detach().clone()) for n, p in params]
-        for opt in optimizers:
-            opt.step()
-        losses.append(loss.item())
-        mults.append(mult)
-        momenta.append(momentum)
-
-    entries += [("loss", torch.tensor(losses, dtype=torch.float64)),
-                ("lr_mult", torch.tensor(mults, dtype=torch.float64)),
-                ("muon_momentum", torch.tensor(momenta, dtype=torch.float64))]
-    entries += [(f"final.{n}", p.detach()) for n, p in params]
-    write_tensor_dump(args.out, entries)
+    losses = run_steps(args, model, params, [tok, muon, sc], muon, lambda: sm.make_batch(a, gen),
+                       lambda step: lr_mul(step / args.steps),
+                       lambda step: muon_momentum(step, args.muon_warmup_steps, WARMUP_START, MOMENTUM))
     print(f"{args.out}: {args.steps} steps, {args.dtype}, {len(matrix)} Muon matrices, losses " +
           " ".join(f"{v:.6f}" for v in losses))
 

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from baseline import build  # noqa: E402
+from baseline import add_model_args, build  # noqa: E402
+from optim_harness import muon_momentum, set_step  # noqa: E402
 from optim_steps import MUON_MOMENTUM, MUON_WARMUP_START, lr_multiplier, make_optimizers  # noqa: E402
 
 SHARD_MAGIC = 20240520
@@ -51,18 +52,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True, help="the checkpoint (torch.save of the state_dict)")
-    ap.add_argument("--vocab", type=int, default=260)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--mlp-mult", type=int, default=2)
-    ap.add_argument("--seq", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--softcap", type=float, default=30.0)
-    ap.add_argument("--rope-base", type=float, default=10000.0)
-    ap.add_argument("--qk-gain", type=float, default=1.5)
+    add_model_args(ap, vocab=260, batch=8)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--muon-warmup-steps", type=int, default=10)
     ap.add_argument("--max-val-tokens", type=int, default=0, help="score only the first N validation tokens (0: all)")
@@ -89,13 +79,8 @@ def main():
         pos += need - 1
         tokens = buf[:-1].reshape(args.batch, args.seq)
         targets = buf[1:].reshape(args.batch, args.seq)
-        mult = lr_multiplier(step, args.steps)
-        frac = min(step / args.muon_warmup_steps, 1.0) if args.muon_warmup_steps > 0 else 1.0
-        for group in muon.param_groups:
-            group["momentum"] = (1 - frac) * MUON_WARMUP_START + frac * MUON_MOMENTUM
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * mult
+        set_step(optimizers, muon, muon_momentum(step, args.muon_warmup_steps, MUON_WARMUP_START, MUON_MOMENTUM),
+                 lr_multiplier(step, args.steps))
         model.zero_grad(set_to_none=True)
         _, loss = model(tokens, targets)
         loss.backward()

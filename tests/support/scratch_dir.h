@@ -3,7 +3,7 @@
 // failure leaves its runs to look at.
 //
 //   ScratchDir* const kScratch = add_scratch_dir("train_test");   // at namespace scope
-//   const std::string dir = kScratch->path() + "/run1";
+//   const std::string dir = kScratch->path() + "/run1";   // or kScratch->test_dir(): one per test
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -24,6 +24,18 @@ class ScratchDir : public ::testing::Environment {
       std::filesystem::create_directories(path_);
     }
     return path_;
+  }
+  // The running test's folder, path()/<Suite>.<Test>; test_dir() empties it first (for
+  // --gtest_repeat) and makes it.
+  std::string test_dir_path() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return path() + "/" + info->test_suite_name() + "." + info->name();
+  }
+  std::string test_dir() {
+    const std::string d = test_dir_path();
+    std::filesystem::remove_all(d);
+    std::filesystem::create_directories(d);
+    return d;
   }
   void TearDown() override {
     if (path_.empty() || !std::filesystem::exists(path_)) return;
