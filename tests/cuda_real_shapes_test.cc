@@ -82,7 +82,7 @@ TEST(CudaRealShapes, weight_gradient_matmul_over_65536_tokens) {
   const Tensor dy = normal({K, M}, 1), x = normal({K, N}, 2);
   Tensor c({M, N}, DType::f32, Device::cuda);
   const Tensor ddy = on_device(dy), dx = on_device(x);
-  cuda::matmul(1, M, N, K, ddy.data<float>(), true, dx.data<float>(), false, K * N, c.data<float>(),
+  cuda::matmul(1, M, N, K, {ddy.data<float>()}, true, {dx.data<float>()}, false, K * N, {c.data<float>()},
                cuda::MatmulPrecision::bf16);
   const Sampled s = compare_matmul(on_host(c), dy, true, x, false, M, N, K, 256);
   EXPECT_LT(s.nmse_rounded, kNmseAccumulate);
@@ -97,11 +97,11 @@ TEST(CudaRealShapes, forward_matmul_and_its_cached_weight_path_agree_bit_for_bit
   const Tensor x = normal({M, K}, 3), w = normal({N, K}, 4, 1.0 / std::sqrt(double(K)));
   const Tensor dx = on_device(x), dw = on_device(w);
   Tensor c({M, N}, DType::f32, Device::cuda), c2({M, N}, DType::f32, Device::cuda);
-  cuda::matmul(1, M, N, K, dx.data<float>(), false, dw.data<float>(), true, 0, c.data<float>(),
+  cuda::matmul(1, M, N, K, {dx.data<float>()}, false, {dw.data<float>()}, true, 0, {c.data<float>()},
                cuda::MatmulPrecision::bf16);
   void* w16 = cuda::device_alloc(size_t(N * K) * 2);
   cuda::to_bf16(N * K, dw.data<float>(), w16);
-  cuda::matmul(1, M, N, K, dx.data<float>(), false, dw.data<float>(), true, 0, c2.data<float>(),
+  cuda::matmul(1, M, N, K, {dx.data<float>()}, false, {dw.data<float>()}, true, 0, {c2.data<float>()},
                cuda::MatmulPrecision::bf16, nullptr, w16);
   const Tensor h = on_host(c), h2 = on_host(c2);
   cuda::device_free(w16);
