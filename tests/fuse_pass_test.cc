@@ -314,6 +314,22 @@ TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
   // 600 rows: chunks of 32 rows (the minimum), 19 of them, 16 partial sums each in double.
   EXPECT_EQ(kernels::channel_chunks(600, 16).chunks, 19);
   EXPECT_EQ(c.scratch_bytes, 19 * 16 * 8);
+
+  // The gradient folds: matmul_add costs what its matmul costs (the addend is read by the GEMM's
+  // epilogue: no launch of its own), rms_norm_backward_add one launch as rms_norm_backward.
+  Var a = input(g, "a", {2, 300, 16}), w = input(g, "w", {24, 16}), acc = input(g, "acc", {2, 300, 24});
+  const int mm_id = matmul(a, w, false, true).v.node, mma_id = matmul_add(a, w, acc, false, true).v.node;
+  const Node &mm = g.node(mm_id), &mma = g.node(mma_id);  // no node is added below
+  for (uint32_t cached : {0u, 2u}) {
+    std::vector<Shape> ins = {g.shape(a.v), g.shape(w.v)}, outs = {g.shape(acc.v)};
+    const CudaNodeCost plain = cuda_node_cost(mm, ins, outs, true, true, cached);
+    ins.push_back(g.shape(acc.v));
+    const CudaNodeCost folded = cuda_node_cost(mma, ins, outs, true, true, cached);
+    EXPECT_EQ(folded.launches, plain.launches);
+    EXPECT_EQ(folded.scratch_bytes, plain.scratch_bytes);
+  }
+  const int nb_id = rms_norm_backward_add(x, y, x, 1e-6).v.node;
+  EXPECT_EQ(cost(g.node(nb_id)).launches, 1);
 }
 
 }  // namespace
