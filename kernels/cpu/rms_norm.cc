@@ -39,11 +39,11 @@ void rms_norm_backward_rows(int64_t rows, int64_t d, double eps, const T* x, con
     for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
     // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
     const double c = inv * inv * inv * gx / double(d);
-    if (acc) {
-      const T* ar = acc + r * d;
-      for (int64_t j = 0; j < d; ++j) dr[j] = T(inv * double(gr[j]) - c * double(xr[j])) + ar[j];
-    } else {
-      for (int64_t j = 0; j < d; ++j) dr[j] = T(inv * double(gr[j]) - c * double(xr[j]));
+    // One expression for both forms, so the folded op's backward term is the unfolded one's bits.
+    const T* ar = acc ? acc + r * d : nullptr;
+    for (int64_t j = 0; j < d; ++j) {
+      const T v = T(inv * double(gr[j]) - c * double(xr[j]));
+      dr[j] = ar ? T(v + ar[j]) : v;
     }
   }
 }

@@ -31,10 +31,10 @@ __device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const
   const double inv = 1.0 / sqrt(ss / double(d) + eps);
   // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
   const double c = inv * inv * inv * gx / double(d);
-  if (ar) {
-    for (int64_t j = g.lane(); j < d; j += Row::kWidth) dr[j] = float(inv * double(gr[j]) - c * double(xr[j])) + ar[j];
-  } else {
-    for (int64_t j = g.lane(); j < d; j += Row::kWidth) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
+  // One expression for both forms, so the folded op's backward term is the unfolded one's bits.
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) {
+    const float v = float(inv * double(gr[j]) - c * double(xr[j]));
+    dr[j] = ar ? v + ar[j] : v;
   }
 }
 
