@@ -5,7 +5,10 @@
 // relative norm error < 1e-12 in fp64 (the same math, summed in another order) and < 1e-5 in
 // fp32 (products and norms rounded at other points; on the baseline the worst is a q gain's
 // gradient, a sum with heavy cancellation, at 4.8e-6; record's deeper stack: < 6e-5). Every parameter is randomized (the zero
-// inits of the output projections would hide the attention and MLP paths).
+// inits of the output projections would hide the attention and MLP paths). The backward's
+// gradient sums are folded as TrainStep folds them (fold_gradient_sums: counted, none left, none
+// on the unfused graph); the folded ops add after rounding as the unfused adds do, so the errors
+// above are the fused forward ops' alone (the same with the folds off).
 #include <gtest/gtest.h>
 
 
