@@ -91,12 +91,18 @@ struct MatmulDims {
   int64_t batch = 0, m = 0, n = 0, k = 0, stride_b = 0;
   bool trans_a = false, trans_b = false;
 };
+// matmul_add's product is matmul's.
 inline MatmulDims matmul_dims(const Node& node, const Shape& a, const Shape& b, const Shape& out) {
-  const attrs::matmul t = matmul_attrs(node);
   MatmulDims d;
-  d.trans_a = t.trans_a, d.trans_b = t.trans_b;
+  if (node.op == Op::matmul_add) {
+    const attrs::matmul_add t = matmul_add_attrs(node);
+    d.trans_a = t.trans_a, d.trans_b = t.trans_b;
+  } else {
+    const attrs::matmul t = matmul_attrs(node);
+    d.trans_a = t.trans_a, d.trans_b = t.trans_b;
+  }
   d.m = out[out.size() - 2], d.n = out[out.size() - 1];
-  d.k = t.trans_a ? a[a.size() - 2] : a[a.size() - 1];
+  d.k = d.trans_a ? a[a.size() - 2] : a[a.size() - 1];
   d.batch = shape_numel(a) / (d.m * d.k);
   d.stride_b = b.size() == 2 ? 0 : d.k * d.n;
   return d;

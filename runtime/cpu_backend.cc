@@ -213,6 +213,19 @@ Kernel real_kernel(Op op) {
         const attrs::rms_norm_scaled_backward a = rms_norm_scaled_backward_attrs(c.n);
         cpu::rms_norm_scaled_backward(c.rows(), c.last(), a.eps, a.c, c.x<T>(0), c.x<T>(1), c.y<T>());
       };
+    // ---- gradient sums folded into their producers (fold_gradient_sums): the product, then c
+    // added into it, as add(matmul(a, b), c) rounds it
+    case Op::matmul_add:
+      return [](const Call& c) {
+        MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
+        cpu::matmul(d.batch, d.m, d.n, d.k, c.x<T>(0), d.trans_a, c.x<T>(1), d.trans_b, d.stride_b, c.y<T>());
+        cpu::add_into(c.out[0].numel(), c.x<T>(2), c.y<T>());
+      };
+    case Op::rms_norm_backward_add:
+      return [](const Call& c) {
+        cpu::rms_norm_backward_add(c.rows(), c.last(), rms_norm_backward_add_attrs(c.n).eps, c.x<T>(0), c.x<T>(1),
+                                   c.x<T>(2), c.y<T>());
+      };
     default: return nullptr;
   }
 }

@@ -243,6 +243,29 @@ Kernel cuda_kernel(Op op) {
         const attrs::rms_norm_scaled_backward a = rms_norm_scaled_backward_attrs(c.n);
         cuda::rms_norm_scaled_backward(c.rows(), c.last(), a.eps, a.c, c.x(0), c.x(1), c.y());
       };
+
+    // ---- gradient sums folded into their producers (fold_gradient_sums, runtime/fuse_pass.h):
+    // matmul_add's addend through cuBLASLt's epilogue (β = 1), its output fp32; operands as
+    // stored (fp32, or bf16 read as they are), a weight through the bf16 cache as matmul's.
+    case Op::matmul_add:
+      return [](const Call& c) {
+        MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
+        auto operand = [&](size_t i) { return cuda::Real{c.raw(i), c.in[i].dtype() == DType::bf16}; };
+        const cuda::RealOut y{c.y(), false};
+        if (c.opt.matmul_fp32) {
+          cuda::matmul(d.batch, d.m, d.n, d.k, operand(0), d.trans_a, operand(1), d.trans_b, d.stride_b, y,
+                       cuda::MatmulPrecision::fp32, nullptr, nullptr, c.x(2));
+          return;
+        }
+        const void* a16 = cached_bf16(c.in[0], (c.opt.cached_inputs & 1u) != 0);
+        const void* b16 = cached_bf16(c.in[1], (c.opt.cached_inputs & 2u) != 0);
+        cuda::matmul(d.batch, d.m, d.n, d.k, operand(0), d.trans_a, operand(1), d.trans_b, d.stride_b, y,
+                     cuda::MatmulPrecision::bf16, a16, b16, c.x(2));
+      };
+    case Op::rms_norm_backward_add:
+      return [](const Call& c) {
+        cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_add_attrs(c.n).eps, c.x(0), c.x(1), c.y(), c.x(2));
+      };
     default: return nullptr;
   }
 }

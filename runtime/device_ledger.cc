@@ -93,7 +93,8 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     case Op::silu: case Op::elu: case Op::leaky_relu: case Op::scale: case Op::add_scalar: case Op::pow_scalar:
     case Op::add: case Op::sub: case Op::mul: case Op::div:
     case Op::expand:
-    case Op::token_shift: case Op::rms_norm: case Op::rms_norm_backward: case Op::rope: case Op::rope_at:
+    case Op::token_shift: case Op::rms_norm: case Op::rms_norm_backward: case Op::rms_norm_backward_add: case Op::rope:
+    case Op::rope_at:
     case Op::cross_entropy: case Op::cross_entropy_backward: case Op::soft_cross_entropy:
     case Op::soft_cross_entropy_backward: case Op::fake_quant:
       c.launches = one;
@@ -124,14 +125,15 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       if (out_n > 0 && ids > 0) c.scratch_bytes = sort_scratch_bytes(ids);
       return c;
     }
-    case Op::matmul: {
+    case Op::matmul:
+    case Op::matmul_add: {  // the addend is read by the GEMM's epilogue: no launch of its own
       // As cuda_backend.cc and kernels/cuda/matmul.cu: operands converted to bf16 into scratch (a
       // launch each, none for a cached weight), then one cuBLASLt call, or one per problem when A is transposed against a
       // shared B. cuBLASLt may split a call into more kernels (split-K); counted as one.
       const MatmulDims d = matmul_dims(n, ins.at(0), ins.at(1), outs.at(0));
       if (out_n == 0) return c;
       if (d.k == 0) {
-        c.launches = 1;  // a fill
+        c.launches = 1;  // a fill (matmul_add: a copy of the addend)
         return c;
       }
       const bool merged = d.stride_b == 0 && !d.trans_a;  // stacked A against one B: one problem

@@ -275,7 +275,7 @@ void Executor::plan_device_costs() {
         // A parameter read by a bf16 matmul comes from the bf16 weight cache: converted once per
         // write (upload or optimizer update), not per use.
         uint32_t cached = 0;
-        if (n.op == Op::matmul && !opt_.matmul_fp32)
+        if ((n.op == Op::matmul || n.op == Op::matmul_add) && !opt_.matmul_fp32)
           for (size_t i = 0; i < n.inputs.size() && i < 2; i++)
             if (g_.node(n.inputs[i].node).op == Op::param) {
               cached |= 1u << i;
@@ -287,7 +287,7 @@ void Executor::plan_device_costs() {
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
-      has_matmul = has_matmul || n.op == Op::matmul;
+      has_matmul = has_matmul || n.op == Op::matmul || n.op == Op::matmul_add;
     }
   }
   for (const MemoryPlan::Slot& s : plan_.slots) {

@@ -189,9 +189,11 @@ FuseKinds FuseKinds::parse(const std::string& list) {
     else if (name == "relu2") k.relu2 = true;
     else if (name == "norm_rope") k.norm_rope = true;
     else if (name == "rms_norm_scaled") k.rms_norm_scaled = true;
+    else if (name == "matmul_add") k.matmul_add = true;
+    else if (name == "norm_backward_add") k.norm_backward_add = true;
     else
       throw std::invalid_argument("fusion kind '" + name + "' is none of all, none, mix, add_scaled, relu2, norm_rope, " +
-                                  "rms_norm_scaled (in '" + list + "')");
+                                  "rms_norm_scaled, matmul_add, norm_backward_add (in '" + list + "')");
     at = end + 1;
   }
   return k;
@@ -243,6 +245,55 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
   return f;
 }
 
+FoldCounts fold_gradient_sums(Graph& g, int first, const std::vector<Value>& results, const GradientFolds& folds) {
+  FoldCounts counts;
+  if (!folds.any()) return counts;
+  std::vector<int> uses(size_t(g.size()), 0);
+  for (const Node& n : g.nodes())
+    for (const Value& v : n.inputs) uses[size_t(v.node)]++;
+  for (const Value& v : results)
+    if (v.valid()) uses[size_t(v.node)] += 2;  // a result is never folded away
+  // The producer behind operand v, if `op`, one output read only by this add, shaped as the sum.
+  auto producer = [&](Value v, Op op, const Shape& out) -> const Node* {
+    const Node& p = g.node(v.node);
+    if (p.op != op || p.outs.size() != 1 || uses[size_t(v.node)] != 1 || p.outs[0].shape != out) return nullptr;
+    return &p;
+  };
+  // From the last node back, so that the outermost add of a chain takes its matmul first and the
+  // inner add, still read once (now by the matmul_add), folds next.
+  for (int id = g.size() - 1; id >= std::max(first, 0); id--) {
+    const Node& n = g.node(id);
+    if (n.op != Op::add || n.outs[0].integer) continue;
+    const Shape out = n.outs[0].shape;
+    const Value l = n.inputs[0], r = n.inputs[1];
+    if (g.shape(l) != out || g.shape(r) != out || g.spec(l).integer || g.spec(r).integer) continue;
+    bool done = false;
+    for (int k = 0; k < 2 && !done && folds.rms_norm_backward_add; k++) {
+      const Value v = k ? r : l, acc = k ? l : r;
+      const Node* p = producer(v, Op::rms_norm_backward, out);
+      if (!p) continue;
+      const Value x = p->inputs[0], dy = p->inputs[1];
+      const double eps = rms_norm_backward_attrs(*p).eps;
+      uses[size_t(v.node)] = 0;
+      g.replace(id, Op::rms_norm_backward_add, {x, dy, acc}, {}, {eps});
+      counts.rms_norm_backward_add++;
+      done = true;
+    }
+    for (int k = 0; k < 2 && !done && folds.matmul_add; k++) {
+      const Value v = k ? r : l, c = k ? l : r;
+      const Node* p = producer(v, Op::matmul, out);
+      if (!p) continue;
+      const Value a = p->inputs[0], b = p->inputs[1];
+      const attrs::matmul t = matmul_attrs(*p);
+      uses[size_t(v.node)] = 0;
+      g.replace(id, Op::matmul_add, {a, b, c}, {t.trans_a ? 1 : 0, t.trans_b ? 1 : 0}, {});
+      counts.matmul_add++;
+      done = true;
+    }
+  }
+  return counts;
+}
+
 FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds) {
   std::vector<Value> results;
   if (m.loss.valid()) results.push_back(m.loss.v);
@@ -255,6 +306,9 @@ FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds) {
   for (const auto& [name, v] : m.outputs) outs[name] = f.at(v.v);
   m.graph = std::move(f.graph);
   m.graph.set_location("");
+  GradientFolds folds;
+  folds.matmul_add = kinds.matmul_add, folds.rms_norm_backward_add = kinds.norm_backward_add;
+  m.graph.set_gradient_folds(folds);
   m.loss = m.loss.valid() ? Var(&m.graph, loss) : Var();
   m.logits = m.logits.valid() ? Var(&m.graph, logits) : Var();
   for (auto& [name, v] : m.outputs) v = Var(&m.graph, outs[name]);

@@ -7,6 +7,12 @@
 //   rope(rms_norm(x))                -> rms_norm_rope(x)         golf.Attention's k
 //   mul(rope(rms_norm(x)), gain)     -> rms_norm_rope_gain(x, gain)   its q with the q gain
 //   scale(rms_norm(x), c)            -> rms_norm_scaled(x, c)    golf.Block's LN scale
+// and, once autograd has written the backward (TrainStep, through Graph::gradient_folds), the
+// gradient sums into their producers, rewritten in place:
+//   add(matmul(a, b), c)             -> matmul_add(a, b, c)      the q/k/v input gradients' sums
+//   add(rms_norm_backward(x, dy), acc) -> rms_norm_backward_add(x, dy, acc)   the residual's gradient
+// (either operand order; chains fold from the outermost add in: add(add(m1, m2), m3) becomes
+// matmul_add(.., matmul_add(.., m1)).)
 // (weights per channel: [D] or [1, ..., 1, D] against [..., D]; the gain [H, 1] against
 // [B, T, H, hd]). A chain is fused only where its inner values have no other reader and are not
 // results of the graph. The trainer applies it to the graphs it runs on CUDA (runtime/train/
@@ -35,18 +41,29 @@ struct FusedGraph {
 
 // Which chains to fuse (all by default; the byte accounting of docs/perf.md turns them on one at a
 // time). norm_rope covers rms_norm_rope and rms_norm_rope_gain.
+// matmul_add and norm_backward_add are the gradient folds (GradientFolds).
 struct FuseKinds {
   bool mix = true, add_scaled = true, relu2 = true, norm_rope = true, rms_norm_scaled = true;
-  static FuseKinds none() { return {false, false, false, false, false}; }
-  // "all", "none" or a comma-separated list of mix, add_scaled, relu2, norm_rope, rms_norm_scaled;
-  // throws naming an unknown kind.
+  bool matmul_add = true, norm_backward_add = true;
+  static FuseKinds none() { return {false, false, false, false, false, false, false}; }
+  // "all", "none" or a comma-separated list of mix, add_scaled, relu2, norm_rope, rms_norm_scaled,
+  // matmul_add, norm_backward_add; throws naming an unknown kind.
   static FuseKinds parse(const std::string& list);
 };
 
 // `results`: the values the caller reads (loss, logits, named outputs); they survive the rewrite.
 FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const FuseKinds& kinds = {});
 
-// Rewrites a model's graph in place; its loss, logits and outputs follow.
+// The gradient folds: rewrites, in place, the adds among nodes first.. (the backward autograd
+// appended) whose operand is a matmul or rms_norm_backward read by that add alone and not in
+// `results`. Node ids and values do not change; the folded producers are left unread.
+struct FoldCounts {
+  int matmul_add = 0, rms_norm_backward_add = 0;
+};
+FoldCounts fold_gradient_sums(Graph& g, int first, const std::vector<Value>& results, const GradientFolds& folds);
+
+// Rewrites a model's graph in place; its loss, logits and outputs follow. The graph carries the
+// kinds' gradient folds (Graph::gradient_folds) for TrainStep to apply after autograd.
 FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds = {});
 
 // A factory whose graphs are rewritten by fuse_model.

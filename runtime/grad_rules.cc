@@ -110,10 +110,9 @@ void grad_index_select(Ctx& c) { c.gx[0] = index_add(c.dy(), c.x[1], c.x[0].dim(
 void grad_index_add(Ctx& c) { c.gx[0] = index_select(c.dy(), c.x[1]); }
 void grad_token_shift(Ctx& c) { c.gx[0] = token_shift(c.dy(), -token_shift_attrs(c.n).k); }
 
-void grad_matmul(Ctx& c) {
+// matmul's gradients for a and b (matmul_add's too, whose c gets dy as it is).
+void matmul_grads(Ctx& c, bool ta, bool tb) {
   Var a = c.x[0], b = c.x[1], g = c.dy();
-  const attrs::matmul t = matmul_attrs(c.n);
-  const bool ta = t.trans_a, tb = t.trans_b;
   // dA: d op(A) = dC · op(B)ᵀ
   Var da = matmul(g, b, false, !tb);
   c.gx[0] = ta ? transpose(da, -1, -2) : da;
@@ -132,6 +131,15 @@ void grad_matmul(Ctx& c) {
     }
   }
   c.gx[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+}
+void grad_matmul(Ctx& c) {
+  const attrs::matmul t = matmul_attrs(c.n);
+  matmul_grads(c, t.trans_a, t.trans_b);
+}
+void grad_matmul_add(Ctx& c) {
+  const attrs::matmul_add t = matmul_add_attrs(c.n);
+  matmul_grads(c, t.trans_a, t.trans_b);
+  c.gx[2] = c.dy();
 }
 
 void grad_rms_norm(Ctx& c) {

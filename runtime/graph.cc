@@ -70,6 +70,33 @@ Value Graph::add(Op op, std::vector<Value> inputs, std::vector<int64_t> ints, st
   return Value{size() - 1, 0};
 }
 
+void Graph::replace(int id, Op op, std::vector<Value> inputs, std::vector<int64_t> ints, std::vector<double> floats) {
+  if (id < 0 || id >= size()) throw std::logic_error("Graph::replace: no node " + std::to_string(id));
+  for (const Value& v : inputs)
+    if (v.node >= id)
+      throw std::logic_error("Graph::replace: " + describe(Value{id, 0}) + " cannot read node " + std::to_string(v.node) +
+                             " (not earlier)");
+  const std::string saved = loc_;
+  loc_ = nodes_[size_t(id)].loc;
+  try {
+    add(op, std::move(inputs), std::move(ints), std::move(floats));  // checks and shapes it at the end
+  } catch (...) {
+    loc_ = saved;
+    throw;
+  }
+  loc_ = saved;
+  Node n = std::move(nodes_.back());
+  nodes_.pop_back();
+  const Node& old = nodes_[size_t(id)];
+  bool same = n.outs.size() == old.outs.size();
+  for (size_t k = 0; same && k < n.outs.size(); k++)
+    same = n.outs[k].shape == old.outs[k].shape && n.outs[k].integer == old.outs[k].integer;
+  if (!same)
+    throw std::logic_error("Graph::replace: " + std::string(op_info(op).name) + " would change the outputs of " +
+                           describe(Value{id, 0}));
+  nodes_[size_t(id)] = std::move(n);
+}
+
 Value Graph::input(const std::string& name, const Shape& shape, bool integer) {
   if (Value v = find_input(name); v.valid()) {
     if (this->shape(v) != shape || spec(v).integer != integer)

@@ -57,6 +57,14 @@ struct Node {
   std::string loc;  // "file:line" of the code that built it ("" when unknown)
 };
 
+// Which sums of gradients a graph's training step folds into their producers once autograd has
+// written them (fold_gradient_sums, runtime/fuse_pass.h): set by fuse_model on the graphs the CUDA
+// backend runs, applied by TrainStep. Off: the graph as autograd builds it (the CPU's default).
+struct GradientFolds {
+  bool matmul_add = false, rms_norm_backward_add = false;
+  bool any() const { return matmul_add || rms_norm_backward_add; }
+};
+
 class Graph {
  public:
   // Appends a node after checking arity and running the op's shape rule. For leaves, `outs` gives
@@ -71,6 +79,14 @@ class Graph {
   // marked by its attribute `buffer` (runtime/op_attrs.def) and integer when the buffer is: bound from the weight set like a
   // parameter, never differentiated (param_names() leaves it out).
   Value buffer(const std::string& name, const Shape& shape, bool integer);
+
+  // Rewrites node `id` in place as `op` over `inputs` (each from an earlier node), keeping its
+  // location; the op's shape rule must give the outputs the node had, so every reader stays valid.
+  // A node no longer read afterwards is left in place (executors skip what no result needs).
+  void replace(int id, Op op, std::vector<Value> inputs, std::vector<int64_t> ints = {}, std::vector<double> floats = {});
+
+  void set_gradient_folds(GradientFolds f) { folds_ = f; }
+  const GradientFolds& gradient_folds() const { return folds_; }
 
   const Node& node(int i) const { return nodes_.at(size_t(i)); }
   const std::vector<Node>& nodes() const { return nodes_; }
@@ -94,6 +110,7 @@ class Graph {
  private:
   std::vector<Node> nodes_;
   std::string loc_;
+  GradientFolds folds_;
 };
 
 }  // namespace golf

@@ -167,6 +167,12 @@ Var rms_norm_rope_gain(Var x, Var gain, double eps, int64_t rot_dims, double bas
       {x, gain});
 }
 Var rms_norm_scaled(Var x, double eps, double c) { return make_op(attrs::rms_norm_scaled{.eps = eps, .c = c}, {x}); }
+Var matmul_add(Var a, Var b, Var c, bool trans_a, bool trans_b) {
+  return make_op(attrs::matmul_add{.trans_a = trans_a, .trans_b = trans_b}, {a, b, c});
+}
+Var rms_norm_backward_add(Var x, Var dy, Var acc, double eps) {
+  return make_op(attrs::rms_norm_backward_add{.eps = eps}, {x, dy, acc});
+}
 
 namespace {
 void effect(Op op, Var target, Var value) {

@@ -142,6 +142,12 @@ Var rms_norm_rope_gain(Var x, Var gain, double eps, int64_t rot_dims, double bas
                        bool inverse = false);
 Var rms_norm_scaled(Var x, double eps, double c);  // c·rms_norm(x) (the blocks' LN scale)
 
+// gradient sums folded into their producers (fold_gradient_sums in runtime/fuse_pass.h introduces
+// them after autograd; scripts never need to): c + matmul(a, b), c shaped as the product; and
+// acc + the rms_norm backward of (x, dy), acc shaped as x.
+Var matmul_add(Var a, Var b, Var c, bool trans_a = false, bool trans_b = false);
+Var rms_norm_backward_add(Var x, Var dy, Var acc, double eps);
+
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);
 void accumulate(Var target, Var value);

@@ -69,9 +69,14 @@ void shape_same(Node& n, const Ins& in) {
 }
 
 void shape_first(Node& n, const Ins& in) {
-  if (n.op == Op::rms_norm_backward || n.op == Op::relu2_backward || n.op == Op::rms_norm_scaled_backward) {
+  if (n.op == Op::rms_norm_backward || n.op == Op::relu2_backward || n.op == Op::rms_norm_scaled_backward ||
+      n.op == Op::rms_norm_backward_add) {
     need_real(n, in, 1);
     if (in[0]->shape != in[1]->shape) fail(n, in, "x and dy shapes differ");
+    if (n.op == Op::rms_norm_backward_add) {
+      need_real(n, in, 2);
+      if (in[2]->shape != in[0]->shape) fail(n, in, "acc and x shapes differ");
+    }
   } else if (n.op == Op::cross_entropy_backward) {
     need_int(n, in, 1);
     const Shape& l = in[0]->shape;
@@ -264,8 +269,9 @@ void shape_matmul(Node& n, const Ins& in) {
   const Shape& a = in[0]->shape;
   const Shape& b = in[1]->shape;
   if (a.size() < 2 || b.size() < 2) fail(n, in, "operands must have rank >= 2");
-  const attrs::matmul t = matmul_attrs(n);
-  const bool ta = t.trans_a, tb = t.trans_b;
+  // matmul_add (a, b, c) is matmul's product plus c, shaped as the product.
+  const bool ta = n.op == Op::matmul_add ? matmul_add_attrs(n).trans_a : matmul_attrs(n).trans_a;
+  const bool tb = n.op == Op::matmul_add ? matmul_add_attrs(n).trans_b : matmul_attrs(n).trans_b;
   int64_t m = ta ? a[a.size() - 1] : a[a.size() - 2];
   int64_t ka = ta ? a[a.size() - 2] : a[a.size() - 1];
   int64_t kb = tb ? b[b.size() - 1] : b[b.size() - 2];
@@ -276,6 +282,10 @@ void shape_matmul(Node& n, const Ins& in) {
   Shape s(a.begin(), a.end() - 2);
   s.push_back(m);
   s.push_back(nn);
+  if (n.op == Op::matmul_add) {
+    need_real(n, in, 2);
+    if (in[2]->shape != s) fail(n, in, "the addend " + shape_str(in[2]->shape) + " must have the product's shape " + shape_str(s));
+  }
   out1(n, s);
 }
 

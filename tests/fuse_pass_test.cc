@@ -5,7 +5,10 @@
 // relative norm error < 1e-12 in fp64 (the same math, summed in another order) and < 1e-5 in
 // fp32 (products and norms rounded at other points; on the baseline the worst is a q gain's
 // gradient, a sum with heavy cancellation, at 4.8e-6; record's deeper stack: < 6e-5). Every parameter is randomized (the zero
-// inits of the output projections would hide the attention and MLP paths).
+// inits of the output projections would hide the attention and MLP paths). The backward's
+// gradient sums are folded as TrainStep folds them (fold_gradient_sums: counted, none left, none
+// on the unfused graph); the folded ops add after rounding as the unfused adds do, so the errors
+// above are the fused forward ops' alone (the same with the folds off).
 #include <gtest/gtest.h>
 
 
@@ -16,6 +19,7 @@
 #include "runtime/executor.h"
 #include "runtime/fuse_pass.h"
 #include "runtime/rng.h"
+#include "runtime/train_step.h"
 #include "tests/support/golden.h"
 
 namespace golf {
@@ -60,10 +64,37 @@ struct Run {
   std::vector<std::pair<std::string, Tensor>> grads;
 };
 
-// Loss and every gradient of the model on one random batch, with every parameter random.
-Run run_model(ModelGraph& m, DType dtype, int64_t vocab) {
+// The adds of the backward (nodes first..) that fold_gradient_sums should have folded: an operand
+// made by a matmul or rms_norm_backward that nothing else reads, shaped as the sum.
+int unfolded_sums(const Graph& g, int first) {
+  std::vector<int> uses(size_t(g.size()), 0);
+  for (const Node& n : g.nodes())
+    for (const Value& v : n.inputs) uses[size_t(v.node)]++;
+  int c = 0;
+  for (int id = first; id < g.size(); id++) {
+    const Node& n = g.node(id);
+    if (n.op != Op::add) continue;
+    for (const Value& v : n.inputs) {
+      const Node& p = g.node(v.node);
+      if ((p.op == Op::matmul || p.op == Op::rms_norm_backward) && uses[size_t(v.node)] == 1 && p.outs[0].shape == n.outs[0].shape &&
+          g.shape(n.inputs[0]) == g.shape(n.inputs[1])) {
+        c++;
+        break;
+      }
+    }
+  }
+  return c;
+}
+
+// Loss and every gradient of the model on one random batch, with every parameter random. The
+// gradient sums are folded as TrainStep folds them (by the graph's gradient_folds: none unfused).
+Run run_model(ModelGraph& m, DType dtype, int64_t vocab, FoldCounts* folds = nullptr, int* unfolded = nullptr) {
   Var loss = mean_all(m.loss);
+  const int first = m.graph.size();
   std::vector<Gradient> grads = backward(loss);
+  const FoldCounts f = fold_gradient_sums(m.graph, first, {loss.v}, m.graph.gradient_folds());
+  if (folds) *folds = f;
+  if (unfolded) *unfolded = unfolded_sums(m.graph, first);
   std::vector<Var> outs = {loss};
   for (const Gradient& g : grads) outs.push_back(g.grad);
   m.store.initialize(0, dtype);
@@ -92,6 +123,7 @@ Run run_model(ModelGraph& m, DType dtype, int64_t vocab) {
 struct Expect {
   std::vector<std::pair<std::string, std::string>> sets;
   FuseCounts counts;
+  FoldCounts folds;
 };
 
 void check_variant(const std::string& example, const Expect& e, DType dtype, double tol) {
@@ -112,8 +144,19 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
   EXPECT_EQ(unfused_chains(fused->graph), 0) << "a chain the pass should have fused is left";
   EXPECT_LT(fused->graph.size(), before);
 
-  const Run a = run_model(*plain, dtype, vocab);
-  const Run b = run_model(*fused, dtype, vocab);
+  FoldCounts none, folds;
+  int unfolded_plain = 0, unfolded_fused = 0;
+  const Run a = run_model(*plain, dtype, vocab, &none, &unfolded_plain);
+  const Run b = run_model(*fused, dtype, vocab, &folds, &unfolded_fused);
+  // The gradient sums: the unfused graph keeps its adds, the fused one folds every one of them.
+  EXPECT_EQ(none.matmul_add + none.rms_norm_backward_add, 0);
+  EXPECT_EQ(count_ops(plain->graph, Op::matmul_add) + count_ops(plain->graph, Op::rms_norm_backward_add), 0);
+  EXPECT_GT(unfolded_plain, 0);
+  EXPECT_EQ(unfolded_fused, 0) << "a gradient sum the folds should have taken is left";
+  EXPECT_EQ(folds.matmul_add, e.folds.matmul_add);
+  EXPECT_EQ(folds.rms_norm_backward_add, e.folds.rms_norm_backward_add);
+  EXPECT_EQ(count_ops(fused->graph, Op::matmul_add), folds.matmul_add);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_backward_add), folds.rms_norm_backward_add);
   // The backward of the fused graph runs the fused backward ops, once per fused forward use.
   EXPECT_EQ(count_ops(fused->graph, Op::channel_scale_backward), 2 * c.mix + c.add_scaled);
   EXPECT_EQ(count_ops(fused->graph, Op::relu2_backward), c.relu2);
@@ -135,9 +178,13 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
 }
 
 // tiny: 5 blocks, so 5 resid_mix, 2 × 5 block scales + 2 U-Net skips, 5 MLPs, 5 q and 5 k paths.
+// Folds: the normed input's gradient, q's + k's + v's (two adds per block), and the tied
+// embedding's (its lm-head product plus the lookup's scatter): 11 matmul_add; the residual's
+// gradient through each block's two norms: 10 rms_norm_backward_add.
 Expect baseline_tiny() {
   Expect e;
   e.counts.mix = 5, e.counts.add_scaled = 12, e.counts.relu2 = 5, e.counts.rms_norm_rope = 5, e.counts.rms_norm_rope_gain = 5;
+  e.folds.matmul_add = 11, e.folds.rms_norm_backward_add = 10;
   return e;
 }
 // examples/record.lua's tiny preset: 17 virtual layers (blocks 3-5 looped three times), the last 3
@@ -149,6 +196,10 @@ Expect record_tiny() {
   Expect e;
   e.counts.mix = 25, e.counts.add_scaled = 28, e.counts.relu2 = 17, e.counts.rms_norm_rope = 17;
   e.counts.rms_norm_rope_gain = 17, e.counts.rms_norm_scaled = 34;
+  // Folds: the q/k/v input sums of every virtual layer and the weight gradients summed over the
+  // looped blocks' reuses and the tied embedding; its norms are all rms_norm_scaled, whose
+  // backward has no folded form, so no rms_norm_backward_add.
+  e.folds.matmul_add = 94, e.folds.rms_norm_backward_add = 0;
   return e;
 }
 
@@ -157,6 +208,74 @@ TEST(FusePass, baseline_tiny_fp32_equals_the_unfused_graph) { check_variant("bas
 TEST(FusePass, record_tiny_fp64_equals_the_unfused_graph) { check_variant("record.lua", record_tiny(), DType::f64, 1e-12); }
 // 17 virtual layers of random weights carry fp32 rounding further: measured worst 3.2e-5.
 TEST(FusePass, record_tiny_fp32_equals_the_unfused_graph) { check_variant("record.lua", record_tiny(), DType::f32, 6e-5); }
+
+// A gradient sum folds only where its producer has no other reader and is not a result (folding
+// would compute the product twice), in place (node ids stay), and a chain of sums folds from its
+// outermost add in: add(add(m1, m2), m3) -> matmul_add(.., matmul_add(.., m1)).
+TEST(FusePass, gradient_sums_fold_in_place_where_the_producer_has_no_other_reader) {
+  Graph g;
+  Var x = input(g, "x", {3, 4}), w = input(g, "w", {5, 4}), c = input(g, "c", {3, 5}), dy = input(g, "dy", {3, 5});
+  Var m1 = matmul(x, w, false, true), m2 = matmul(x, w, false, true), m3 = matmul(x, w, false, true);
+  Var chain = add(add(m1, m2), m3);
+  Var shared = matmul(x, w, false, true);
+  Var s_shared = shared + c, other = shared * c;  // the product has two readers
+  Var result = matmul(x, w, false, true);
+  Var s_result = c + result;                      // the product is a result
+  Var nb = make_op(attrs::rms_norm_backward{.eps = 1e-6}, {c, dy});
+  Var s_norm = c + nb;
+  const int size = g.size();
+  GradientFolds all;
+  all.matmul_add = all.rms_norm_backward_add = true;
+  const FoldCounts f = fold_gradient_sums(g, 0, {chain.v, s_shared.v, other.v, s_result.v, result.v, s_norm.v}, all);
+  EXPECT_EQ(f.matmul_add, 2);
+  EXPECT_EQ(f.rms_norm_backward_add, 1);
+  EXPECT_EQ(g.size(), size);
+  const Node& outer = g.node(chain.v.node);
+  ASSERT_EQ(outer.op, Op::matmul_add);
+  EXPECT_TRUE(outer.inputs[0] == x.v && outer.inputs[1] == w.v);
+  EXPECT_EQ(outer.ints, (std::vector<int64_t>{0, 1}));  // matmul's transposes, kept
+  const Node& inner = g.node(outer.inputs[2].node);
+  ASSERT_EQ(inner.op, Op::matmul_add);
+  EXPECT_TRUE(inner.inputs[2] == m1.v || inner.inputs[2] == m2.v);
+  EXPECT_EQ(g.node(s_shared.v.node).op, Op::add);
+  EXPECT_EQ(g.node(s_result.v.node).op, Op::add);
+  const Node& norm = g.node(s_norm.v.node);
+  ASSERT_EQ(norm.op, Op::rms_norm_backward_add);
+  EXPECT_TRUE(norm.inputs[0] == c.v && norm.inputs[1] == dy.v && norm.inputs[2] == c.v);
+  EXPECT_EQ(norm.floats, (std::vector<double>{1e-6}));
+  // Nodes before `first` (the forward) are never rewritten; no kinds, nothing.
+  Graph g2;
+  Var y = add(matmul(input(g2, "x", {3, 4}), input(g2, "w", {4, 5})), input(g2, "c", {3, 5}));
+  EXPECT_EQ(fold_gradient_sums(g2, g2.size(), {y.v}, all).matmul_add, 0);
+  EXPECT_EQ(fold_gradient_sums(g2, 0, {y.v}, GradientFolds{}).matmul_add, 0);
+  EXPECT_EQ(g2.node(y.v.node).op, Op::add);
+  EXPECT_EQ(FuseKinds::parse("matmul_add").matmul_add, true);
+  EXPECT_EQ(FuseKinds::parse("matmul_add").norm_backward_add, false);
+  EXPECT_EQ(FuseKinds::parse("norm_backward_add").norm_backward_add, true);
+  EXPECT_EQ(FuseKinds::none().matmul_add || FuseKinds::none().norm_backward_add, false);
+}
+
+// TrainStep folds the gradient sums of the graphs fuse_model marked, and of no other: the CPU's
+// graphs keep autograd's adds.
+TEST(FusePass, train_step_folds_the_sums_of_fused_graphs_only) {
+  ModelScript script(std::string(GOLFRT_SOURCE_DIR) + "/examples/baseline.lua", Overrides{"tiny", {}});
+  for (bool fuse : {false, true}) {
+    auto m = script.build("train", kBatch, kSeq);
+    if (fuse) fuse_model(*m);
+    m->store.initialize(0, DType::f32);
+    TrainStep step(m->graph, mean_all(m->loss), m->store);
+    EXPECT_EQ(count_ops(m->graph, Op::matmul_add), fuse ? 11 : 0);
+    EXPECT_EQ(count_ops(m->graph, Op::rms_norm_backward_add), fuse ? 10 : 0);
+  }
+  auto m = script.build("train", kBatch, kSeq);
+  FuseKinds k;
+  k.norm_backward_add = false;
+  fuse_model(*m, k);
+  m->store.initialize(0, DType::f32);
+  TrainStep step(m->graph, mean_all(m->loss), m->store);
+  EXPECT_EQ(count_ops(m->graph, Op::matmul_add), 11);
+  EXPECT_EQ(count_ops(m->graph, Op::rms_norm_backward_add), 0);
+}
 
 // A chain whose inner value has another reader, or is a result, stays as it is: fusing it would
 // compute that value twice.
@@ -198,6 +317,22 @@ TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
   // 600 rows: chunks of 32 rows (the minimum), 19 of them, 16 partial sums each in double.
   EXPECT_EQ(kernels::channel_chunks(600, 16).chunks, 19);
   EXPECT_EQ(c.scratch_bytes, 19 * 16 * 8);
+
+  // The gradient folds: matmul_add costs what its matmul costs (the addend is read by the GEMM's
+  // epilogue: no launch of its own), rms_norm_backward_add one launch as rms_norm_backward.
+  Var a = input(g, "a", {2, 300, 16}), w = input(g, "w", {24, 16}), acc = input(g, "acc", {2, 300, 24});
+  const int mm_id = matmul(a, w, false, true).v.node, mma_id = matmul_add(a, w, acc, false, true).v.node;
+  const Node &mm = g.node(mm_id), &mma = g.node(mma_id);  // no node is added below
+  for (uint32_t cached : {0u, 2u}) {
+    std::vector<Shape> ins = {g.shape(a.v), g.shape(w.v)}, outs = {g.shape(acc.v)};
+    const CudaNodeCost plain = cuda_node_cost(mm, ins, outs, true, true, cached);
+    ins.push_back(g.shape(acc.v));
+    const CudaNodeCost folded = cuda_node_cost(mma, ins, outs, true, true, cached);
+    EXPECT_EQ(folded.launches, plain.launches);
+    EXPECT_EQ(folded.scratch_bytes, plain.scratch_bytes);
+  }
+  const int nb_id = rms_norm_backward_add(x, y, x, 1e-6).v.node;
+  EXPECT_EQ(cost(g.node(nb_id)).launches, 1);
 }
 
 }  // namespace

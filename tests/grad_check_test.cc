@@ -1,7 +1,8 @@
 // Gradient checks for every op of runtime/ops.def, one CTest entry per op (GradCheck/<op>):
 //   FD        autograd vs central finite differences in fp64 on random inputs, on the op's case of
 //             the shared table (tests/support/op_cases.h) at CaseSize::grad
-//   BACKWARD  the op must appear in (and so be exercised by) the FD check of its forward op
+//   BACKWARD  the op must appear in (and so be exercised by) the FD check of its forward op; one
+//             that only the gradient folds introduce: FD through a folded graph (check_folded_op)
 //   STE       the gradient must equal the identity's
 //   EFFECT    runs and writes exactly what it declares
 //   LEAF      has no inputs and no gradient rule output
@@ -16,6 +17,7 @@
 
 #include "runtime/autograd.h"
 #include "runtime/executor.h"
+#include "runtime/fuse_pass.h"
 #include "runtime/params.h"
 #include "runtime/rng.h"
 #include "tests/support/op_cases.h"
@@ -82,7 +84,57 @@ void check_fd(const std::string& op) {
   else EXPECT_GT(total_norm, 1e-6) << op << ": a vacuous check (all gradients zero)";
 }
 
+// A backward op that only fold_gradient_sums introduces (runtime/fuse_pass.h): a graph whose
+// gradient of x sums it with another part, folded, then its gradients against finite differences
+// in fp64. rms_norm_backward_add: loss = Σ (rms_norm(x) + x⊙w)·probe, so that dL/dx =
+// add(rms_norm_backward(x, probe), probe⊙w) becomes rms_norm_backward_add.
+void check_folded_op(const std::string& op) {
+  ASSERT_EQ(op, "rms_norm_backward_add") << "a folded BACKWARD op without a check";
+  Graph g;
+  ParamStore store;
+  Scope s(store, g);
+  Var x = s.param("x", {3, 8}, Init::normal(1.0)), w = s.param("w", {3, 8}, Init::normal(1.0));
+  Var probe = input(g, "probe", {3, 8});
+  Var loss = sum_all((rms_norm(x, 1e-6) + x * w) * probe);
+  const int first = g.size();
+  std::vector<Gradient> grads = backward(loss, {"x", "w"});
+  GradientFolds folds;
+  folds.rms_norm_backward_add = true;
+  EXPECT_EQ(fold_gradient_sums(g, first, {loss.v}, folds).rms_norm_backward_add, 1);
+  ASSERT_TRUE(ops_in(g).count(Op::rms_norm_backward_add));
+  EXPECT_EQ(g.node(grads[0].grad.v.node).op, Op::rms_norm_backward_add) << "x's gradient is not the folded op";
+  store.initialize(11, DType::f64);
+  Tensor pr({3, 8}, DType::f64);
+  Rng rng(13);
+  for (int64_t i = 0; i < pr.numel(); i++) pr.set(i, rng.normal());
+  Executor ex(g, {grads[0].grad, grads[1].grad}, {DType::f64});
+  ex.bind_params(store);
+  ex.bind("probe", pr);
+  ex.run();
+  Executor fwd(g, {loss}, {DType::f64});
+  fwd.bind_params(store);
+  fwd.bind("probe", pr);
+  const double h = 1e-6;
+  const char* names[2] = {"x", "w"};
+  for (int p = 0; p < 2; p++) {
+    Tensor& t = store.get(names[p]);
+    for (int64_t i = 0; i < t.numel(); i++) {
+      const double x0 = t.get(i);
+      t.set(i, x0 + h);
+      fwd.run();
+      const double lp = fwd.result(0).get(0);
+      t.set(i, x0 - h);
+      fwd.run();
+      const double lm = fwd.result(0).get(0);
+      t.set(i, x0);
+      const double num = (lp - lm) / (2 * h);
+      ASSERT_NEAR(ex.result(size_t(p)).get(i), num, 1e-6 + 1e-6 * std::fabs(num)) << op << ": d loss / d " << names[p] << "[" << i << "]";
+    }
+  }
+}
+
 void check_backward_op(const std::string& op) {
+  if (op == "rms_norm_backward_add") return check_folded_op(op);
   // The forward op whose gradient rule emits this op: its FD case must contain it after backward.
   static const std::map<std::string, std::string> forward_of = {
       {"gelu_grad", "gelu"},

@@ -618,8 +618,21 @@ TEST(KernelErrors, name_the_sizes_they_refuse) {
   EXPECT_NE(e.find("pad: negative padding (before -1, after 0)"), std::string::npos) << e;
   e = kernel_error([&] { cuda::broadcast(Dims(9, 1), a.data(), Dims(9, 1), out.data()); });
   EXPECT_NE(e.find("broadcast: rank 9 is above 8"), std::string::npos) << e;
-  e = kernel_error([&] { cuda::matmul(-1, 2, 3, 1, a.data(), false, b.data(), false, 0, out.data(), cuda::MatmulPrecision::fp32); });
+  e = kernel_error([&] { cuda::matmul(-1, 2, 3, 1, {a.data()}, false, {b.data()}, false, 0, {out.data()}, cuda::MatmulPrecision::fp32); });
   EXPECT_NE(e.find("matmul: negative size or stride (batch -1, m 2, n 3, k 1, stride_b 0)"), std::string::npos) << e;
+  // The storage types and the epilogue add: combinations cuBLASLt has no kernel for are refused.
+  e = kernel_error([&] { cuda::matmul(1, 2, 3, 1, {a.data(), true}, false, {b.data()}, false, 0, {out.data()}, cuda::MatmulPrecision::fp32); });
+  EXPECT_NE(e.find("matmul: operand a is stored in bf16 but the fp32 path was asked for"), std::string::npos) << e;
+  e = kernel_error([&] {
+    cuda::matmul(1, 2, 3, 1, {a.data()}, false, {b.data()}, false, 0, {out.data(), true}, cuda::MatmulPrecision::bf16, nullptr,
+                 nullptr, a.data());
+  });
+  EXPECT_NE(e.find("matmul: the epilogue add needs an fp32 output (c is bf16)"), std::string::npos) << e;
+  e = kernel_error([&] {
+    cuda::matmul(1, 2, 3, 1, {a.data()}, false, {b.data(), true}, false, 0, {out.data()}, cuda::MatmulPrecision::bf16, nullptr,
+                 b.data());
+  });
+  EXPECT_NE(e.find("matmul: operand b is stored in bf16 and was also given a bf16 copy"), std::string::npos) << e;
   try {
     cuda::fake_quant(int64_t(1) << 31, 4, 8, a.data(), out.data());
     e = "(no error)";

@@ -68,6 +68,9 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, bool tra
 // y = x / sqrt(mean(x², last dim) + eps), no gain; statistics in double.
 template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x, T* y);
 template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx);
+// dx = acc + rms_norm_backward(x, dy), the sum rounded as add() rounds it (a residual gradient's sum)
+template <class T>
+void rms_norm_backward_add(int64_t rows, int64_t d, double eps, const T* x, const T* dy, const T* acc, T* dx);
 // c·rms_norm(x) and its backward (the blocks' LN scale c).
 template <class T> void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const T* x, T* y);
 template <class T>

@@ -25,7 +25,10 @@ template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x
   }
 }
 
-template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx) {
+// acc (or null) is added to each dx after its rounding to T, so that the fused op equals
+// add(rms_norm_backward(x, dy), acc) bit for bit.
+template <class T>
+void rms_norm_backward_rows(int64_t rows, int64_t d, double eps, const T* x, const T* dy, const T* acc, T* dx) {
 #pragma omp parallel for if (rows * d > parallel_min)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * d;
@@ -36,8 +39,22 @@ template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, c
     for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
     // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
     const double c = inv * inv * inv * gx / double(d);
-    for (int64_t j = 0; j < d; ++j) dr[j] = T(inv * double(gr[j]) - c * double(xr[j]));
+    // One expression for both forms, so the folded op's backward term is the unfolded one's bits.
+    const T* ar = acc ? acc + r * d : nullptr;
+    for (int64_t j = 0; j < d; ++j) {
+      const T v = T(inv * double(gr[j]) - c * double(xr[j]));
+      dr[j] = ar ? T(v + ar[j]) : v;
+    }
   }
+}
+
+template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx) {
+  rms_norm_backward_rows<T>(rows, d, eps, x, dy, nullptr, dx);
+}
+
+template <class T>
+void rms_norm_backward_add(int64_t rows, int64_t d, double eps, const T* x, const T* dy, const T* acc, T* dx) {
+  rms_norm_backward_rows<T>(rows, d, eps, x, dy, acc, dx);
 }
 
 // The LN scale folded in: y = c·x·r, dx = c·(r·dy − x·r³·mean(dy·x)).
@@ -70,6 +87,9 @@ template void rms_norm<float>(int64_t, int64_t, double, const float*, float*);
 template void rms_norm<double>(int64_t, int64_t, double, const double*, double*);
 template void rms_norm_backward<float>(int64_t, int64_t, double, const float*, const float*, float*);
 template void rms_norm_backward<double>(int64_t, int64_t, double, const double*, const double*, double*);
+template void rms_norm_backward_add<float>(int64_t, int64_t, double, const float*, const float*, const float*, float*);
+template void rms_norm_backward_add<double>(int64_t, int64_t, double, const double*, const double*, const double*,
+                                            double*);
 template void rms_norm_scaled<float>(int64_t, int64_t, double, double, const float*, float*);
 template void rms_norm_scaled<double>(int64_t, int64_t, double, double, const double*, double*);
 template void rms_norm_scaled_backward<float>(int64_t, int64_t, double, double, const float*, const float*, float*);

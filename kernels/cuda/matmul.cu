@@ -2,10 +2,18 @@
 // C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ: the row-major buffers, read column-major, are
 // already the transposes, and no data moves.
 //
-// bf16 (the training default, DESIGN §3): A and B are rounded to bf16 into scratch, unless the
-// caller passes an operand's bf16 copy (a cached weight, runtime/bf16_weight_cache.h), and
-// cuBLASLt multiplies them with fp32 accumulation and an fp32 output. fp32: fp32 inputs with
-// CUBLAS_COMPUTE_32F (never TF32), for tests and for comparing against the CPU.
+// bf16 (the training default, DESIGN §3): A and B are rounded to bf16 into scratch, unless an
+// operand is stored in bf16 by the graph (read as it is) or the caller passes its bf16 copy (a
+// cached weight, runtime/bf16_weight_cache.h), and cuBLASLt multiplies them with fp32
+// accumulation (compute and scale types 32F). The output D is fp32, or bf16 rounded once from the
+// accumulator (cuBLASLt's D type 16BF; its C type must then be 16BF too, unused at β = 0). fp32:
+// fp32 inputs and output with CUBLAS_COMPUTE_32F (never TF32), for tests and for comparing
+// against the CPU.
+//
+// The epilogue add (matmul_add, a gradient sum): β = 1 with C = the fp32 addend, D = c, both with
+// the one fp32 layout (cuBLASLt allows C == D in place only with identical descriptors, which
+// these are). D = A·B + C is then summed in fp32 inside the GEMM: the addend is read once by the
+// epilogue and no separate add pass runs.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
@@ -54,7 +62,7 @@ struct Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
 };
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, int>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, bool, int>;
 
 // cuBLASLt assumes 256-byte aligned operands unless told otherwise; a batch's later matrices and
 // sub-buffers of scratch can be less aligned, and the algorithm must be chosen knowing it.
@@ -65,12 +73,13 @@ uint32_t alignment(std::initializer_list<uint64_t> values) {
   return a;
 }
 
+// c_bf16: D (and so C) in bf16.
 const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t stride_b, bool ta, bool tb,
-                     MatmulPrecision p, uint32_t align) {
+                     MatmulPrecision p, bool c_bf16, uint32_t align) {
   static std::map<Key, Plan> plans;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  Key key{batch, m, n, k, stride_b, ta, tb, int(p), int(align)};
+  Key key{batch, m, n, k, stride_b, ta, tb, int(p), c_bf16, int(align)};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
 
@@ -88,7 +97,7 @@ const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t str
   check_lt(ta ? cublasLtMatrixLayoutCreate(&pl.b, in, uint64_t(m), uint64_t(k), m)
               : cublasLtMatrixLayoutCreate(&pl.b, in, uint64_t(k), uint64_t(m), k),
            "layout b");
-  check_lt(cublasLtMatrixLayoutCreate(&pl.c, CUDA_R_32F, uint64_t(n), uint64_t(m), n), "layout c");
+  check_lt(cublasLtMatrixLayoutCreate(&pl.c, c_bf16 ? CUDA_R_16BF : CUDA_R_32F, uint64_t(n), uint64_t(m), n), "layout c");
   if (batch > 1) {
     int32_t count = int32_t(batch);
     int64_t sa = stride_b, sb = m * k, sc = m * n;
@@ -120,15 +129,17 @@ const Plan& plan_for(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t str
   return plans.emplace(key, pl).first->second;
 }
 
+// c: D, fp32 or bf16; add: C with β = 1 (fp32 D only), or null (β = 0, C = D unread).
 void run_lt(int64_t batch, int64_t m, int64_t n, int64_t k, const void* a, bool ta, const void* b, bool tb,
-            int64_t stride_b, float* c, MatmulPrecision p) {
-  const uint64_t es = p == MatmulPrecision::bf16 ? 2 : 4;
+            int64_t stride_b, void* c, bool c_bf16, const float* add, MatmulPrecision p) {
+  const uint64_t es = p == MatmulPrecision::bf16 ? 2 : 4, ce = c_bf16 ? 2 : 4;
   const uint32_t align = alignment({uint64_t(reinterpret_cast<uintptr_t>(a)), uint64_t(reinterpret_cast<uintptr_t>(b)),
-                                    uint64_t(reinterpret_cast<uintptr_t>(c)), uint64_t(stride_b) * es,
-                                    uint64_t(m * k) * es, uint64_t(m * n) * 4});
-  const Plan& pl = plan_for(batch, m, n, k, stride_b, ta, tb, p, align);
+                                    uint64_t(reinterpret_cast<uintptr_t>(c)), uint64_t(reinterpret_cast<uintptr_t>(add)),
+                                    uint64_t(stride_b) * es, uint64_t(m * k) * es, uint64_t(m * n) * ce});
+  const Plan& pl = plan_for(batch, m, n, k, stride_b, ta, tb, p, c_bf16, align);
   const float one = 1.f, zero = 0.f;
-  check_lt(cublasLtMatmul(lt().handle, pl.op, &one, b, pl.a, a, pl.b, &zero, c, pl.c, c, pl.c, &pl.algo,
+  const void* cin = add ? static_cast<const void*>(add) : c;
+  check_lt(cublasLtMatmul(lt().handle, pl.op, &one, b, pl.a, a, pl.b, add ? &one : &zero, cin, pl.c, c, pl.c, &pl.algo,
                           lt().workspace, kLtWorkspace, stream()),
            "matmul");
 }
@@ -141,16 +152,33 @@ void to_bf16(int64_t n, const float* x, void* y) {
   check_launch("to_bf16");
 }
 
-void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
-            bool trans_b, int64_t stride_b, float* c, MatmulPrecision p, const void* a_bf16, const void* b_bf16) {
+void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, Real a, bool trans_a, Real b, bool trans_b,
+            int64_t stride_b, RealOut c, MatmulPrecision p, const void* a_bf16, const void* b_bf16, const float* add) {
   if (p != MatmulPrecision::bf16 && (a_bf16 || b_bf16))
     throw std::invalid_argument("matmul: a bf16 copy of an operand was passed to the fp32 path");
+  if (p != MatmulPrecision::bf16 && (a.bf16 || b.bf16))
+    throw std::invalid_argument(std::string("matmul: operand ") + (a.bf16 ? "a" : "b") +
+                                " is stored in bf16 but the fp32 path was asked for (it reads fp32 operands only)");
+  if (p != MatmulPrecision::bf16 && c.bf16)
+    throw std::invalid_argument("matmul: the fp32 path writes an fp32 output, not bf16");
+  if ((a.bf16 && a_bf16) || (b.bf16 && b_bf16))
+    throw std::invalid_argument(std::string("matmul: operand ") + (a.bf16 && a_bf16 ? "a" : "b") +
+                                " is stored in bf16 and was also given a bf16 copy");
+  if (add && c.bf16)
+    throw std::invalid_argument("matmul: the epilogue add needs an fp32 output (c is bf16)");
   if (batch < 0 || m < 0 || n < 0 || k < 0 || stride_b < 0)
     throw std::invalid_argument("matmul: negative size or stride (batch " + std::to_string(batch) + ", m " + std::to_string(m) +
                                 ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", stride_b " + std::to_string(stride_b) + ")");
   if (batch == 0 || m == 0 || n == 0) return;
-  if (k == 0) {
-    fill(batch * m * n, 0.f, c);
+  const size_t ce = c.bf16 ? 2 : 4;
+  if (k == 0) {  // an empty sum: c = 0, or the addend
+    if (add) {
+      if (add != c.p) copy4(batch * m * n, add, c.p);
+    } else if (c.bf16) {
+      check(cudaMemsetAsync(c.p, 0, size_t(batch * m * n) * ce, stream()), "matmul: zeroing c");  // bf16 +0 is all zero bits
+    } else {
+      fill(batch * m * n, 0.f, static_cast<float*>(c.p));
+    }
     return;
   }
   // Stacked row-major A_i against one shared B are a single (batch·M)×K problem, as on the CPU.
@@ -158,23 +186,27 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool
     m *= batch;
     batch = 1;
   }
-  const void* pa = a;
-  const void* pb = b;
+  const void* pa = a.p;
+  const void* pb = b.p;
   const int64_t na = batch * m * k, nb = stride_b == 0 ? k * n : batch * stride_b;
   if (p == MatmulPrecision::bf16) {
     const int64_t b_at = (na + 127) / 128 * 128;  // B's copy starts 256-byte aligned
     // The scratch is the same size either way (runtime/device_ledger.cc reserves it per node).
     auto* buf = static_cast<__nv_bfloat16*>(scratch(size_t(b_at + nb) * sizeof(__nv_bfloat16)));
-    if (a_bf16) {
+    if (a.bf16) {
+      pa = a.p;  // stored in bf16: read as it is
+    } else if (a_bf16) {
       pa = a_bf16;
     } else {
-      to_bf16(na, a, buf);
+      to_bf16(na, static_cast<const float*>(a.p), buf);
       pa = buf;
     }
-    if (b_bf16) {
+    if (b.bf16) {
+      pb = b.p;
+    } else if (b_bf16) {
       pb = b_bf16;
     } else {
-      to_bf16(nb, b, buf + b_at);
+      to_bf16(nb, static_cast<const float*>(b.p), buf + b_at);
       pb = buf + b_at;
     }
   }
@@ -182,10 +214,11 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, bool
     // A shared B under a transposed A: one call per problem (a zero batch stride is not relied on).
     const size_t es = p == MatmulPrecision::bf16 ? 2 : 4;
     for (int64_t i = 0; i < batch; ++i)
-      run_lt(1, m, n, k, static_cast<const char*>(pa) + size_t(i * m * k) * es, trans_a, pb, trans_b, 0, c + i * m * n, p);
+      run_lt(1, m, n, k, static_cast<const char*>(pa) + size_t(i * m * k) * es, trans_a, pb, trans_b, 0,
+             static_cast<char*>(c.p) + size_t(i * m * n) * ce, c.bf16, add ? add + i * m * n : nullptr, p);
     return;
   }
-  run_lt(batch, m, n, k, pa, trans_a, pb, trans_b, stride_b, c, p);
+  run_lt(batch, m, n, k, pa, trans_a, pb, trans_b, stride_b, c.p, c.bf16, add, p);
 }
 
 }  // namespace golf::cuda

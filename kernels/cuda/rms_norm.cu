@@ -21,8 +21,11 @@ __device__ void rms_norm_row(const Row& g, int64_t d, double eps, const float* x
   for (int64_t j = g.lane(); j < d; j += Row::kWidth) store_real(y, off + j, float(double(xr[j]) * inv));
 }
 
+// ar (or null): the gradient sum's other term, added to each dx after its rounding to fp32, as
+// add(rms_norm_backward(x, dy), acc) rounds it (cpu::rms_norm_backward_add).
 template <class Row>
-__device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const float* xr, const float* gr, float* dr) {
+__device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const float* xr, const float* gr,
+                                      const float* ar, float* dr) {
   double ss = 0.0, gx = 0.0;
   for (int64_t j = g.lane(); j < d; j += Row::kWidth) {
     ss += double(xr[j]) * double(xr[j]);
@@ -33,7 +36,11 @@ __device__ void rms_norm_backward_row(const Row& g, int64_t d, double eps, const
   const double inv = 1.0 / sqrt(ss / double(d) + eps);
   // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
   const double c = inv * inv * inv * gx / double(d);
-  for (int64_t j = g.lane(); j < d; j += Row::kWidth) dr[j] = float(inv * double(gr[j]) - c * double(xr[j]));
+  // One expression for both forms, so the folded op's backward term is the unfolded one's bits.
+  for (int64_t j = g.lane(); j < d; j += Row::kWidth) {
+    const float v = float(inv * double(gr[j]) - c * double(xr[j]));
+    dr[j] = ar ? v + ar[j] : v;
+  }
 }
 
 __global__ void rms_norm_block_kernel(int64_t d, double eps, const float* x, RealOut y) {
@@ -50,19 +57,20 @@ __global__ void rms_norm_warp_kernel(int64_t rows, int64_t d, double eps, const 
   rms_norm_row(g, d, eps, x + off, y, off);
 }
 
-__global__ void rms_norm_backward_block_kernel(int64_t d, double eps, const float* x, const float* dy, float* dx) {
+__global__ void rms_norm_backward_block_kernel(int64_t d, double eps, const float* x, const float* dy, const float* add,
+                                               float* dx) {
   __shared__ double dbuf[kThreads];
   const BlockRow g{dbuf, nullptr};
   const int64_t off = g.row() * d;
-  rms_norm_backward_row(g, d, eps, x + off, dy + off, dx + off);
+  rms_norm_backward_row(g, d, eps, x + off, dy + off, add ? add + off : nullptr, dx + off);
 }
 
 __global__ void rms_norm_backward_warp_kernel(int64_t rows, int64_t d, double eps, const float* x, const float* dy,
-                                              float* dx) {
+                                              const float* add, float* dx) {
   const WarpRow g;
   if (g.row() >= rows) return;
   const int64_t off = g.row() * d;
-  rms_norm_backward_row(g, d, eps, x + off, dy + off, dx + off);
+  rms_norm_backward_row(g, d, eps, x + off, dy + off, add ? add + off : nullptr, dx + off);
 }
 
 // The LN scale c folded into the norm (rms_norm_scaled): the kernels above with one more factor.
@@ -109,13 +117,13 @@ void rms_norm(int64_t rows, int64_t d, double eps, const float* x, RealOut y) {
   check_launch("rms_norm");
 }
 
-void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx) {
+void rms_norm_backward(int64_t rows, int64_t d, double eps, const float* x, const float* dy, float* dx, const float* add) {
   if (rows == 0 || d == 0) return;
   check_rows(rows);
   if (warp_rows(d))
-    rms_norm_backward_warp_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(rows, d, eps, x, dy, dx);
+    rms_norm_backward_warp_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(rows, d, eps, x, dy, add, dx);
   else
-    rms_norm_backward_block_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(d, eps, x, dy, dx);
+    rms_norm_backward_block_kernel<<<row_blocks(rows, d), kThreads, 0, stream()>>>(d, eps, x, dy, add, dx);
   check_launch("rms_norm_backward");
 }
 

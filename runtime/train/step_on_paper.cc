@@ -37,7 +37,7 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
     tally.nodes++;
     for (const Value& v : n.inputs) tally.bytes += double(value_bytes(g, v));
     for (int k = 0; k < int(n.outs.size()); k++) tally.bytes += double(value_bytes(g, Value{id, k}));
-    if (n.op == Op::matmul) {
+    if (n.op == Op::matmul || n.op == Op::matmul_add) {  // matmul_add's addend is read in the GEMM's epilogue
       const MatmulDims d = matmul_dims(n, g.spec(n.inputs[0]).shape, g.spec(n.inputs[1]).shape, out);
       p->matmul_flops += 2.0 * double(shape_numel(out)) * double(d.k);
       continue;

@@ -141,7 +141,7 @@ step configure cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release 
   -DGOLFRT_MPI=OFF -DGOLFRT_NCCL=AUTO || exit 1
 
 # What quick needs first: the CLI, the CUDA suites and the benchmark; the rest comes in full.
-step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test cuda_real_shapes_test cuda_attention_tc_test cuda_graph_test bench_cuda bench_gpu_train || exit 1
+step build_quick cmake --build "$BUILD" -j "$CORES" --target golfrt cuda_ops_test cuda_train_test cuda_real_shapes_test cuda_attention_tc_test cuda_graph_test cuda_folds_test bench_cuda bench_gpu_train || exit 1
 
 ldd_check() {  # nothing "not found": the shared libraries come from the sysroot through the rpath
   local bad=0 b
@@ -163,7 +163,7 @@ export GOLFRT_REQUIRE_CUDA=$GPU_EXPECTED OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} O
 cuda_tests() {
   local bin base rc t bad=0
   for bin in "$BUILD"/tests/cuda_ops_test "$BUILD"/tests/cuda_train_test "$BUILD"/tests/cuda_real_shapes_test "$BUILD"/tests/cuda_attention_tc_test \
-             "$BUILD"/tests/cuda_graph_test; do
+             "$BUILD"/tests/cuda_graph_test "$BUILD"/tests/cuda_folds_test; do
     base=$(basename "$bin")
     rc=0
     "$bin" >"$LOGS/$base.log" 2>&1 || rc=$?
@@ -248,7 +248,7 @@ if [ "$MODE" = full ]; then
   else skip sanitizer "no GPU expected or no compute-sanitizer"; fi
 
   # The rest of the suite (the CUDA suites ran above, one process per test).
-  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|CudaRealShapes|GuardBytes|Shapes/CudaAttentionTc|CudaAttention|CudaGraph\.|gpu_train_smoke)" \
+  step ctest ctest --test-dir "$BUILD" -j "$CORES" --output-on-failure -E "^(AllOps/CudaOp|CudaOps|CudaTrain|CudaRealShapes|CudaFolds|GuardBytes|Shapes/CudaAttentionTc|CudaAttention|CudaGraph\.|gpu_train_smoke)" \
     --timeout "$(cap_of ctest)"
 fi
 

@@ -298,6 +298,32 @@ inline std::map<std::string, OpCase> make_op_cases() {
   }};  // backward: rms_norm_rope_gain_backward
   c["rms_norm_scaled"] = {
       [](In in) { return rms_norm_scaled(in.real("x", {in.pick(3, 37, 8192), in.pick(6, 700, 512)}), 1e-6, 0.57735); }};
+
+  // ---- the gradient sums of fold_gradient_sums (runtime/fuse_pass.h; their unfused twins:
+  // tests/fuse_pass_test.cc). matmul_add: a batched A against a shared B transposed (the q/k/v
+  // input gradients: dy·W summed into the running gradient) and the other transposes; at bench
+  // size the baseline's, 8 × 1024 tokens of d 512 against W [512, 512].
+  c["matmul_add"] = {[](In in) {
+    const int64_t B = in.pick(2, 3, 8), M = in.pick(3, 33, 1024), K = in.pick(4, 70, 512), N = in.pick(5, 45, 512);
+    Var a = in.real("a", {B, M, K}), wt = in.real("wt", {N, K});
+    Var y = matmul_add(a, wt, in.real("c", {B, M, N}), false, true);
+    if (in.size == CaseSize::bench) return y;
+    Var at = in.real("at", {B, K, M}), b = in.real("b", {B, K, N}), w = in.real("w", {K, N});
+    std::vector<Var> outs = {y, matmul_add(at, b, in.real("c1", {B, M, N}), true, false),
+                             matmul_add(at, wt, in.real("c2", {B, M, N}), true, true), matmul_add(a, w, in.real("c3", {B, M, N}))};
+    for (Var& o : outs) o = reshape(o, {-1});
+    return concat(outs, 0);
+  }};
+  // A backward op built directly (its check, by finite differences through the fold:
+  // tests/grad_check_test.cc); rows of the model's 512 and of a head's 64.
+  c["rms_norm_backward_add"] = {[](In in) {
+    const Shape s{in.pick(3, 37, 8192), in.pick(6, 700, 512)};
+    Var y = rms_norm_backward_add(in.real("x", s), in.real("dy", s), in.real("acc", s), 1e-6);
+    if (in.size == CaseSize::bench) return y;
+    const Shape h{in.pick(4, 300), in.pick(8, 64)};
+    Var yh = rms_norm_backward_add(in.real("xh", h), in.real("dyh", h), in.real("acch", h), 1e-6);
+    return concat({reshape(y, {-1}), reshape(yh, {-1})}, 0);
+  }};
   return c;
 }
 

@@ -1,0 +1,215 @@
+// The gradient sums folded into their producers (issue 18; runtime/fuse_pass.h's
+// fold_gradient_sums) on CUDA at the baseline's real sizes: cuda::matmul's epilogue add (cuBLASLt's
+// β = 1, matmul_add) and cuda::rms_norm_backward's add (rms_norm_backward_add), and the matmul's
+// storage types of the bf16 contract (operands stored in bf16 and read as they are, a bf16
+// output). Each is compared with the unfolded computation on the same GPU (the product, then the
+// sum) and with kernels/cpu/* on the same inputs; tolerances are stated where each is checked.
+//
+// Sizes per micro-batch of 64 × 1024 tokens: the normed input's gradient dx [65,536, 512] =
+// dq·W_q + dk·W_k + dv·W_v (K = 512 per product, the k/v products 256 wide in the baseline's GQA:
+// K = 256), the residual's gradient through rms_norm over rows of 512 (a warp per row) and a
+// longer row (a block per row).
+//
+// Skips without a CUDA device or in a build without CUDA (tests/support/cuda.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "runtime/dtype.h"
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+#include "tests/support/cuda.h"
+#ifdef GOLFRT_WITH_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/runtime_api.h"
+#endif
+
+namespace golf {
+namespace {
+
+#ifdef GOLFRT_WITH_CUDA
+Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
+  Tensor t(std::move(s), DType::f32);
+  Rng rng(seed);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); i++) p[i] = float(scale * rng.normal());
+  return t;
+}
+Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
+Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
+float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+// A bf16 copy of a device fp32 tensor, in memory of its own (freed by the owner).
+struct Bf16Buffer {
+  void* p = nullptr;
+  int64_t n = 0;
+  explicit Bf16Buffer(int64_t elems) : p(cuda::device_alloc(size_t(elems) * 2)), n(elems) {}
+  ~Bf16Buffer() { cuda::device_free(p); }
+  Bf16Buffer(const Bf16Buffer&) = delete;
+  Bf16Buffer& operator=(const Bf16Buffer&) = delete;
+  std::vector<float> to_host() const {
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    cuda::copy_to_host(h.data(), p, size_t(n) * 2);
+    std::vector<float> f(static_cast<size_t>(n));
+    for (size_t i = 0; i < f.size(); i++) f[i] = bf16_to_f32(h[i]);
+    return f;
+  }
+};
+
+// The sum of a product rounded to fp32 and an addend, rounded again (the unfolded graph), against
+// the product plus the addend rounded once (the epilogue): at most an ulp or so of the larger of
+// the two terms apart. 1e-6 relative is 8 ulps of fp32.
+void expect_sum_within_rounding(const Tensor& got, const Tensor& product, const Tensor& addend, const char* what) {
+  const float *g = got.data<float>(), *p = product.data<float>(), *a = addend.data<float>();
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < got.numel(); i++) {
+    const double want = double(p[i]) + double(a[i]);
+    const double tol = 1e-6 * (std::fabs(double(p[i])) + std::fabs(double(a[i]))) + 1e-30;
+    if (std::fabs(double(g[i]) - want) > tol) bad++, first = first < 0 ? i : first;
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " elements off, the first at " << first << ": got " << g[first < 0 ? 0 : first]
+                    << ", product " << p[first < 0 ? 0 : first] << " + addend " << a[first < 0 ? 0 : first];
+}
+
+// C = op(A)·op(B) (+ addend) at `samples` points against the exact dot product of the
+// bf16-rounded inputs in double (+ the addend): normalized MSE. fp32 accumulation of K products:
+// ≈ √K·2⁻²⁴ relative, so nmse ≈ 1e-11 at K = 512; 1e-8 leaves room for cuBLASLt's order.
+double sampled_nmse(const Tensor& c, const Tensor& a, bool ta, const Tensor& b, bool tb, const float* addend, int64_t m,
+                    int64_t n, int64_t k, int samples) {
+  const float *pa = a.data<float>(), *pb = b.data<float>(), *pc = c.data<float>();
+  double num = 0, den = 0;
+  Rng rng(91);
+  for (int s = 0; s < samples; s++) {
+    const int64_t i = int64_t(rng.below(uint64_t(m))), j = int64_t(rng.below(uint64_t(n)));
+    double want = addend ? double(addend[i * n + j]) : 0.0;
+    for (int64_t p = 0; p < k; p++) {
+      const float x = ta ? pa[p * m + i] : pa[i * k + p];
+      const float y = tb ? pb[j * k + p] : pb[p * n + j];
+      want += double(bf16_round(x)) * double(bf16_round(y));
+    }
+    num += (double(pc[i * n + j]) - want) * (double(pc[i * n + j]) - want);
+    den += want * want;
+  }
+  return num / den;
+}
+constexpr double kNmseMatmul = 1e-8;
+#endif
+
+// The normed input's gradient, one term folded: dx = acc + dy·W (W [512, 512] not transposed, as
+// matmul's gradient rule builds it) at 65,536 rows, bf16 operands; out of place and in place
+// (C = D, the same descriptor), against the product then the sum, and the CPU's reference.
+TEST(CudaFolds, matmul_epilogue_add_at_the_baseline_gradient_shape) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  const int64_t M = 65536, K = 512, N = 512;
+  const Tensor dy = normal({M, K}, 1), w = normal({K, N}, 2, 1.0 / std::sqrt(double(K))), acc = normal({M, N}, 3);
+  const Tensor ddy = on_device(dy), dw = on_device(w), dacc = on_device(acc);
+  Tensor product({M, N}, DType::f32, Device::cuda), folded({M, N}, DType::f32, Device::cuda);
+  cuda::matmul(1, M, N, K, {ddy.data<float>()}, false, {dw.data<float>()}, false, 0, {product.data<float>()},
+               cuda::MatmulPrecision::bf16);
+  cuda::matmul(1, M, N, K, {ddy.data<float>()}, false, {dw.data<float>()}, false, 0, {folded.data<float>()},
+               cuda::MatmulPrecision::bf16, nullptr, nullptr, dacc.data<float>());
+  Tensor in_place = acc.to_device(Device::cuda);  // D = C: the addend's buffer receives the sum
+  cuda::matmul(1, M, N, K, {ddy.data<float>()}, false, {dw.data<float>()}, false, 0, {in_place.data<float>()},
+               cuda::MatmulPrecision::bf16, nullptr, nullptr, in_place.data<float>());
+  const Tensor hp = on_host(product), hf = on_host(folded), hi = on_host(in_place);
+  expect_sum_within_rounding(hf, hp, acc, "out of place");
+  expect_sum_within_rounding(hi, hp, acc, "in place");
+  EXPECT_LT(sampled_nmse(hf, dy, false, w, false, acc.data<float>(), M, N, K, 512), kNmseMatmul);
+  // The addend really was added (a test that cannot fail otherwise: the product alone is far off).
+  EXPECT_GT(sampled_nmse(hp, dy, false, w, false, acc.data<float>(), M, N, K, 64), 0.1);
+#endif
+}
+
+// A transposed A against a shared B runs one cuBLASLt call per problem: each gets its own slice of
+// the addend. And the fp32 path (tests, matmul_fp32) takes the add too.
+TEST(CudaFolds, matmul_epilogue_add_per_problem_and_on_the_fp32_path) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  const int64_t B = 4, M = 256, K = 1024, N = 192;
+  const Tensor at = normal({B, K, M}, 4), w = normal({K, N}, 5, 1.0 / 32), acc = normal({B, M, N}, 6);
+  const Tensor dat = on_device(at), dw = on_device(w), dacc = on_device(acc);
+  for (bool fp32 : {false, true}) {
+    const auto p = fp32 ? cuda::MatmulPrecision::fp32 : cuda::MatmulPrecision::bf16;
+    Tensor product({B, M, N}, DType::f32, Device::cuda), folded({B, M, N}, DType::f32, Device::cuda);
+    cuda::matmul(B, M, N, K, {dat.data<float>()}, true, {dw.data<float>()}, false, 0, {product.data<float>()}, p);
+    cuda::matmul(B, M, N, K, {dat.data<float>()}, true, {dw.data<float>()}, false, 0, {folded.data<float>()}, p, nullptr,
+                 nullptr, dacc.data<float>());
+    expect_sum_within_rounding(on_host(folded), on_host(product), acc, fp32 ? "fp32, per problem" : "bf16, per problem");
+  }
+#endif
+}
+
+// Operands stored in bf16 are read as they are: the same bits as the fp32 operands converted into
+// scratch by the same rounding (the executor's two ways to the same product). A bf16 output is
+// the fp32 accumulator rounded once: within one bf16 ulp (at most 2⁻⁷ relative) of the fp32
+// output rounded to bf16 (cuBLASLt may pick another algorithm for another D type, so not bit for
+// bit).
+TEST(CudaFolds, matmul_bf16_stored_operands_and_bf16_output) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  const int64_t M = 65536, K = 512, N = 1024;  // the MLP's fc: x·Wᵀ
+  const Tensor x = normal({M, K}, 7), w = normal({N, K}, 8, 1.0 / std::sqrt(double(K)));
+  const Tensor dx = on_device(x), dw = on_device(w);
+  Bf16Buffer x16(M * K), w16(N * K);
+  cuda::to_bf16(M * K, dx.data<float>(), x16.p);
+  cuda::to_bf16(N * K, dw.data<float>(), w16.p);
+  Tensor from_fp32({M, N}, DType::f32, Device::cuda), from_bf16({M, N}, DType::f32, Device::cuda);
+  cuda::matmul(1, M, N, K, {dx.data<float>()}, false, {dw.data<float>()}, true, 0, {from_fp32.data<float>()},
+               cuda::MatmulPrecision::bf16);
+  cuda::matmul(1, M, N, K, {x16.p, true}, false, {w16.p, true}, true, 0, {from_bf16.data<float>()},
+               cuda::MatmulPrecision::bf16);
+  Bf16Buffer out16(M * N);
+  cuda::matmul(1, M, N, K, {x16.p, true}, false, {dw.data<float>()}, true, 0, {out16.p, true}, cuda::MatmulPrecision::bf16);
+  const Tensor h32 = on_host(from_fp32), h16in = on_host(from_bf16);
+  const std::vector<float> h16out = out16.to_host();
+  int64_t differ = 0, off = 0;
+  for (int64_t i = 0; i < h32.numel(); i++) {
+    const float f = h32.data<float>()[i];
+    differ += h16in.data<float>()[i] != f;
+    const float want = bf16_round(f);
+    // One bf16 ulp is at most 2⁻⁷ of the value; 1e-5 absolute covers another algorithm's fp32
+    // accumulation (≈ √K·2⁻²⁴ of these unit-sized sums) near zero.
+    off += std::fabs(double(h16out[size_t(i)]) - double(want)) > std::ldexp(std::fabs(double(want)), -7) + 1e-5;
+  }
+  EXPECT_EQ(differ, 0) << "bf16-stored operands gave other bits than the converted fp32 ones";
+  EXPECT_EQ(off, 0) << "bf16 outputs more than one rounding from the fp32 output";
+  EXPECT_LT(sampled_nmse(h32, x, false, w, true, nullptr, M, N, K, 512), kNmseMatmul);
+#endif
+}
+
+// rms_norm_backward with the addend: the same bits as the backward and then the sum (the kernel
+// adds after rounding, as the unfolded graph), and the CPU's rms_norm_backward_add within the fp32
+// rounding of a value computed in double (nmse < 1e-12), at rows of 512 (warp per row) and 2,048
+// (block per row).
+TEST(CudaFolds, rms_norm_backward_add_at_the_baseline_residual_shape) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  for (const auto& [rows, d] : std::vector<std::pair<int64_t, int64_t>>{{65536, 512}, {4096, 2048}}) {
+    const Tensor x = normal({rows, d}, 9), dy = normal({rows, d}, 10), acc = normal({rows, d}, 11);
+    const Tensor dx_ = on_device(x), ddy = on_device(dy), dacc = on_device(acc);
+    Tensor plain({rows, d}, DType::f32, Device::cuda), folded({rows, d}, DType::f32, Device::cuda);
+    cuda::rms_norm_backward(rows, d, 1e-6, dx_.data<float>(), ddy.data<float>(), plain.data<float>());
+    cuda::rms_norm_backward(rows, d, 1e-6, dx_.data<float>(), ddy.data<float>(), folded.data<float>(), dacc.data<float>());
+    const Tensor hp = on_host(plain), hf = on_host(folded);
+    Tensor cpu({rows, d}, DType::f32);
+    cpu::rms_norm_backward_add<float>(rows, d, 1e-6, x.data<float>(), dy.data<float>(), acc.data<float>(), cpu.data<float>());
+    int64_t differ = 0;
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < hf.numel(); i++) {
+      const float want = hp.data<float>()[i] + acc.data<float>()[i];
+      differ += hf.data<float>()[i] != want;
+      const double e = double(hf.data<float>()[i]) - double(cpu.data<float>()[i]);
+      num += e * e;
+      den += double(cpu.data<float>()[i]) * double(cpu.data<float>()[i]);
+    }
+    EXPECT_EQ(differ, 0) << "rows of " << d << ": the folded sum differs from the backward then the add";
+    EXPECT_LT(num / den, 1e-12) << "rows of " << d << " against the CPU";
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace golf
