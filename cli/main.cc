@@ -66,7 +66,8 @@ const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
      "                    [--seed S] [--out DIR] [--resume | --overwrite] [--checkpoint-every N] [--replay-schedule FILE]\n"
-     "                    [--dtype f32|f64] [--device cpu|cuda|standin] [--fuse auto|on|off] [--nproc N] [--quiet]\n"
+     "                    [--dtype f32|f64] [--device cpu|cuda|standin] [--fuse auto|on|off] [--storage auto|fp32|bf16]\n"
+     "                    [--nproc N] [--quiet]\n"
      "       golfrt train SCRIPT --device cuda --plan-only [--set ...] [--nproc N] [--resume --out DIR]\n"
      "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
      "  --data DIR             a folder from `golfrt data prepare` or a challenge folder (default data/nlp-corpus-sp1024)\n"
@@ -84,6 +85,8 @@ const Command kCommands[] = {
      "                         and launch counted (any build, no GPU; docs/cuda.md)\n"
      "  --fuse auto|on|off     run the graphs through the fused kernels (runtime/fuse_pass.h); auto: on for\n"
      "                         cuda and standin, off for cpu (the CPU's golden numbers are the unfused graph's)\n"
+     "  --storage auto|fp32|bf16  store matmul operands and attention's q, k, v, o in bf16 (DESIGN §3,\n"
+     "                         runtime/precision_pass.h); auto: bf16 on cuda and standin, fp32 on cpu\n"
      "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce\n"
      "  --plan-only            with --device cuda: print the micro-batch the run would use and exit (no data,\n"
      "                         no training); without train.micro_batch it is derived from count-only plans\n"

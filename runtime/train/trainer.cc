@@ -30,6 +30,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// The train-step executors' options: the run's element type, device and storage.
+ExecOptions step_options(const TrainerOptions& opt) {
+  ExecOptions o{opt.real, true, opt.device};
+  o.storage = opt.storage;
+  return o;
+}
+
 Tensor tokens_tensor(const std::vector<uint16_t>& buf, int64_t offset, int64_t b, int64_t t) {
   Tensor x({b, t}, DType::i32);
   int32_t* p = x.data<int32_t>();
@@ -79,18 +86,18 @@ class Trainer {
           const DataDir& data, const TrainerOptions& opt, Communicator& comm)
       : factory_(factory), matcher_(matcher), cfg_(cfg), data_(data), opt_(opt), comm_(comm),
         model_(make_model(factory, cfg, opt)), store_(model_->store),
-        step_graph_(model_->graph, mean_all(model_->loss), store_, {opt.real, true, opt.device}, 1.0 / double(cfg.accum)),
+        step_graph_(model_->graph, mean_all(model_->loss), store_, step_options(opt), 1.0 / double(cfg.accum)),
         optim_(store_, optim_rules, matcher, opt.real, opt.device),
         double_model_(cfg.double_every > 0 ? factory("train_double", cfg.micro, cfg.seq_len) : nullptr),
         double_step_(double_model_ ? std::make_unique<TrainStep>(double_model_->graph, mean_all(double_model_->loss), store_,
-                                                                 ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
+                                                                 step_options(opt), 1.0 / double(cfg.accum))
                                    : nullptr),
         early_model_(cfg.switch_at > 0 ? factory("train_early", cfg.micro, cfg.seq_len) : nullptr),
         early_step_(early_model_ ? std::make_unique<TrainStep>(early_model_->graph, mean_all(early_model_->loss), store_,
-                                                               ExecOptions{opt.real, true, opt.device}, 1.0 / double(cfg.accum))
+                                                               step_options(opt), 1.0 / double(cfg.accum))
                                  : nullptr),
         schedule_(make_schedule(cfg, opt.replay_schedule)),
-        evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
+        evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device, opt.storage),
         stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real, opt.device),
         progress_(cfg.max_steps, cfg.budget, opt.quiet || !comm.is_root()) {
     st_.micro_batch = cfg.micro;

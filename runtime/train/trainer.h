@@ -25,6 +25,7 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/dist/communicator.h"
+#include "runtime/executor.h"
 #include "runtime/model_graph.h"
 #include "runtime/train/evaluate.h"
 
@@ -45,6 +46,9 @@ struct TrainerOptions {
   // graph's. `on` fuses on the CPU too (the same kernels as the stand-in: tests compare the two).
   enum class Fuse { device_default, on, off };
   Fuse fuse = Fuse::device_default;
+  // Which values the step and evaluation graphs store in bf16 (ExecOptions::storage,
+  // runtime/precision_pass.h): automatic is bf16 on CUDA (and the stand-in device), fp32 on the CPU.
+  RealStorage storage = RealStorage::automatic;
   // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
   // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
   int64_t device_free_bytes = 0;
