@@ -199,7 +199,8 @@ class Trainer {
 
 void Trainer::enter_phase(const Phase& ph) {
   if (ph.distill && !distill_)
-    distill_ = std::make_unique<Distiller>(factory_, store_, ph, cfg_.micro, cfg_.seq_len, cfg_.accum, opt_.real, opt_.device);
+    distill_ = std::make_unique<Distiller>(factory_, store_, ph, cfg_.micro, cfg_.seq_len, cfg_.accum, opt_.real, opt_.device,
+                                            opt_.storage);
   std::set<std::string> frozen;
   for (const ParamSpec& p : store_.specs())
     for (const std::string& pat : ph.freeze)
