@@ -27,6 +27,7 @@ std::string stem(const std::string& path) {
 namespace {
 int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator& comm);
 int plan_only(const Args& a);
+RealStorage storage_option(const Args& a);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
@@ -35,6 +36,7 @@ int cmd_train(const std::vector<std::string>& argv) {
                       {"resume", "quiet", "no-artifact", "overwrite", "plan-only"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
   const bool cuda = a.get("device", "cpu") == "cuda";
+  storage_option(a);  // a bad --storage is refused before anything starts
   if (a.options.count("plan-only")) return plan_only(a);
   if (a.options.count("nproc")) {
     if (!cuda)
