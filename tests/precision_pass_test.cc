@@ -285,6 +285,22 @@ TEST(PrecisionPass, cpu_bf16_storage_tracks_fp32_and_f64_is_untouched) {
   EXPECT_THROW(Executor(c.m->graph, {c.m->loss}, o), std::invalid_argument);
 }
 
+// Guard bytes around every value (ExecOptions::guard_bytes): the widened CPU kernels write exactly
+// a bf16 slot's 2 bytes an element, and the result is the unguarded run's.
+TEST(PrecisionPass, bf16_slots_are_written_within_their_bytes) {
+  Model a("baseline.lua", tiny_hd32(), true), b("baseline.lua", tiny_hd32(), true);
+  ExecOptions guarded = storage(RealStorage::bf16);
+  guarded.guard_bytes = 64;
+  TrainStep plain(a.m->graph, mean_all(a.m->loss), a.m->store, storage(RealStorage::bf16));
+  TrainStep checked(b.m->graph, mean_all(b.m->loss), b.m->store, guarded);
+  auto [x, y] = batch(a.m->logits.dim(-1), 1);
+  plain.zero_grad(), checked.zero_grad();
+  EXPECT_EQ(checked.run({{"tokens", x}, {"targets", y}}), plain.run({{"tokens", x}, {"targets", y}}));
+  int bf16 = 0;
+  for (const MemoryPlan::Slot& s : checked.executor().plan().slots) bf16 += s.dtype == DType::bf16 ? 1 : 0;
+  EXPECT_GT(bf16, 20);
+}
+
 struct Training {
   Model t;
   std::unique_ptr<TrainStep> step;
