@@ -226,11 +226,11 @@ Kernel cuda_kernel(Op op) {
       };
     case Op::cross_entropy:
       return [](const Call& c) {
-        cuda::cross_entropy(c.s0()[0], c.s0()[1], cross_entropy_attrs(c.n).softcap, c.x(0), c.ids(1), c.y(), c.tag);
+        cuda::cross_entropy(c.s0()[0], c.s0()[1], cross_entropy_attrs(c.n).softcap, c.r(0), c.ids(1), c.y(), c.tag);
       };
     case Op::cross_entropy_backward:
       return [](const Call& c) {
-        cuda::cross_entropy_backward(c.s0()[0], c.s0()[1], cross_entropy_backward_attrs(c.n).softcap, c.x(0), c.ids(1),
+        cuda::cross_entropy_backward(c.s0()[0], c.s0()[1], cross_entropy_backward_attrs(c.n).softcap, c.r(0), c.ids(1),
                                      c.x(2), c.w(), c.tag);
       };
     case Op::soft_cross_entropy:
@@ -245,30 +245,30 @@ Kernel cuda_kernel(Op op) {
     case Op::accumulate: return [](const Call& c) { cuda::add_into(c.in[1].numel(), c.x(1), c.written(0)); };
     // ---- fused (runtime/fuse_pass.cc)
     case Op::add_scaled:
-      return [](const Call& c) { cuda::add_scaled(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y()); };
+      return [](const Call& c) { cuda::add_scaled(c.rows(), c.last(), c.x(0), c.r(1), c.x(2), c.y()); };
     case Op::mix: return [](const Call& c) { cuda::mix(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.x(3), c.y()); };
     case Op::channel_scale_backward:
-      return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.w(), c.y(1)); };
-    case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.x(0), c.w()); };
+      return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.r(0), c.x(1), c.x(2), c.w(), c.y(1)); };
+    case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.r(0), c.w()); };
     case Op::relu2_backward:
-      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.x(0), c.x(1), c.w()); };
+      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.r(0), c.x(1), c.w()); };
     case Op::rms_norm_rope:
     case Op::rms_norm_rope_gain:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
         const float* gain = c.n.op == Op::rms_norm_rope_gain ? c.x(1) : nullptr;
-        cuda::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), gain, c.w());
+        cuda::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.r(0), gain, c.w());
       };
     case Op::rms_norm_rope_backward:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
-        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), nullptr,
+        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.r(0), nullptr,
                                      c.x(1), c.w(), nullptr);
       };
     case Op::rms_norm_rope_gain_backward:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
-        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), c.x(1),
+        cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.r(0), c.x(1),
                                      c.x(2), c.w(), c.y(1));
       };
     case Op::rms_norm_scaled:

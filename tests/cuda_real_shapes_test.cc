@@ -15,6 +15,10 @@
 // output rounded once to nearest even, bit for bit (expect_rounded_once), and near the CPU
 // reference rounded to bf16 (expect_bf16_ulps; nmse for the rotations, whose angles CUDA's libm
 // takes slightly differently). Host memory peaks near 3 GB (the relu² test's 67M-value tensors).
+// The kernels that read a matmul's output (a Real input: add_scaled's y, channel_scale_backward's
+// u, the norm-ropes' x, relu²'s x, the logits) run once more on that input stored in bf16: the
+// same bits as on its rounded values in fp32, which are held to the case's bounds (bit for bit
+// where the case is) against the CPU fed the same rounded values.
 //
 // Skip without a CUDA device or in a build without CUDA (tests/support/cuda.h).
 #include <gtest/gtest.h>
@@ -87,6 +91,34 @@ Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
 
 Tensor on_cuda(const Shape& s, DType t) { return Tensor(s, t, Device::cuda); }
 cuda::RealOut out_of(Tensor& t) { return cuda::RealOut{t.raw(), t.dtype() == DType::bf16}; }
+cuda::Real in_of(const Tensor& t) { return cuda::Real{t.raw(), t.dtype() == DType::bf16}; }
+
+// ---- bf16 inputs (a matmul's output stored in bf16, as PyTorch's autocast stores it) -----------
+// The kernel widens a bf16 input exactly, so on x rounded to bf16 it must give, bit for bit, what
+// it gives on the fp32 tensor of the same rounded values; and that run is held to the case's own
+// bounds against the CPU reference fed the same rounded values.
+
+// x with every element rounded to bf16 (nearest even), kept in fp32.
+Tensor rounded_to_bf16(const Tensor& x) {
+  Tensor r(x.shape(), DType::f32);
+  const float* p = x.data<float>();
+  float* q = r.data<float>();
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) q[i] = bf16_round(p[i]);
+  return r;
+}
+
+// The same values stored in bf16 on the device.
+Tensor bf16_on_device(const Tensor& x) {
+  Tensor h(x.shape(), DType::bf16);
+  const float* p = x.data<float>();
+  uint16_t* q = h.data<uint16_t>();
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) q[i] = f32_to_bf16(p[i]);
+  return h.to_device(Device::cuda);
+}
 
 // The store's contract, exactly: every element of the bf16 output is the same kernel's fp32 output
 // rounded to nearest even (golf::f32_to_bf16), with no tolerance: the arithmetic before the store
@@ -273,9 +305,11 @@ TEST(CudaRealShapes, rms_norm_rows_of_a_micro_batch) {
   check_rms_norm(4099, 1025, 13);  // just past the warp limit: a block per row, a ragged last warp-block
 }
 
-void check_cross_entropy(int64_t n, int64_t v, uint64_t seed) {
+// bf16_in: the logits rounded to bf16 (the head matmul's output as the trainer stores it), the
+// reference fed the rounded values; the kernels then also read them stored in bf16.
+void check_cross_entropy(int64_t n, int64_t v, uint64_t seed, bool bf16_in = false) {
   const double softcap = 30;
-  const Tensor x = normal({n, v}, seed, 3.0), dloss = normal({n}, seed + 1, 1e-3);
+  const Tensor x = bf16_in ? rounded_to_bf16(normal({n, v}, seed, 3.0)) : normal({n, v}, seed, 3.0), dloss = normal({n}, seed + 1, 1e-3);
   Tensor targets({n}, DType::i32);
   Rng rng(seed + 2);
   for (int64_t i = 0; i < n; i++) targets.data<int32_t>()[i] = int32_t(rng.below(uint64_t(v)));
@@ -287,9 +321,9 @@ void check_cross_entropy(int64_t n, int64_t v, uint64_t seed) {
   const Tensor xd = on_device(x), td = on_device(targets), dld = on_device(dloss);
   Tensor loss({n}, DType::f32, Device::cuda), dx({n, v}, DType::f32, Device::cuda);
   Tensor dx16 = on_cuda({n, v}, DType::bf16);
-  cuda::cross_entropy(n, v, softcap, xd.data<float>(), td.data<int32_t>(), loss.data<float>(), 0);
-  cuda::cross_entropy_backward(n, v, softcap, xd.data<float>(), td.data<int32_t>(), dld.data<float>(), out_of(dx), 0);
-  cuda::cross_entropy_backward(n, v, softcap, xd.data<float>(), td.data<int32_t>(), dld.data<float>(), out_of(dx16), 0);
+  cuda::cross_entropy(n, v, softcap, in_of(xd), td.data<int32_t>(), loss.data<float>(), 0);
+  cuda::cross_entropy_backward(n, v, softcap, in_of(xd), td.data<int32_t>(), dld.data<float>(), out_of(dx), 0);
+  cuda::cross_entropy_backward(n, v, softcap, in_of(xd), td.data<int32_t>(), dld.data<float>(), out_of(dx16), 0);
   const Tensor hl = on_host(loss), hdx = on_host(dx), hdx16 = on_host(dx16);
   EXPECT_EQ(cuda::take_fault().code, cuda::Fault::none);
   const std::string at = std::to_string(n) + " x " + std::to_string(v);
@@ -299,12 +333,22 @@ void check_cross_entropy(int64_t n, int64_t v, uint64_t seed) {
   // at these logits, softmax_t far from 1), so bf16 within a step.
   expect_rounded_once("cross_entropy_backward " + at, hdx16, hdx);
   expect_bf16_ulps("cross_entropy_backward " + at, hdx16, want_dx, 1);
+  if (!bf16_in) return;
+  const Tensor x16 = bf16_on_device(x);
+  Tensor loss_b({n}, DType::f32, Device::cuda), dx_b({n, v}, DType::f32, Device::cuda);
+  cuda::cross_entropy(n, v, softcap, in_of(x16), td.data<int32_t>(), loss_b.data<float>(), 0);
+  cuda::cross_entropy_backward(n, v, softcap, in_of(x16), td.data<int32_t>(), dld.data<float>(), out_of(dx_b), 0);
+  EXPECT_EQ(cuda::take_fault().code, cuda::Fault::none);
+  expect_same_bits("cross_entropy, logits stored in bf16, " + at, on_host(loss_b), hl);
+  expect_same_bits("cross_entropy_backward, logits stored in bf16, " + at, on_host(dx_b), hdx);
 }
 
 TEST(CudaRealShapes, cross_entropy_over_a_micro_batch_of_logits) {
   GOLF_SKIP_WITHOUT_CUDA();
   check_cross_entropy(65536, 1024, 21);  // the baseline's vocabulary: a warp per row
   check_cross_entropy(257, 8192, 22);    // a long row: a block per row
+  check_cross_entropy(65536, 1024, 23, true);  // the logits stored in bf16, a warp per row
+  check_cross_entropy(257, 8192, 24, true);    // and a block per row
 }
 // ---- the fused ops of runtime/fuse_pass.cc at a micro-batch (64 × 1024 tokens, model dim 512,
 // heads 8 / KV heads 4 of 64, MLP hidden 1,024), each output in fp32 and, where the kernel takes a
@@ -325,7 +369,7 @@ TEST(CudaRealShapes, add_scaled_and_mix_over_the_residual_stream) {
                    want_mix.data<double>());
   const Tensor xd = on_device(x), yd = on_device(y), sd = on_device(s), wad = on_device(wa), wbd = on_device(wb);
   Tensor out = on_cuda({rows, d}, DType::f32), out_mix = on_cuda({rows, d}, DType::f32);
-  cuda::add_scaled(rows, d, xd.data<float>(), yd.data<float>(), sd.data<float>(), out.data<float>());
+  cuda::add_scaled(rows, d, xd.data<float>(), in_of(yd), sd.data<float>(), out.data<float>());
   cuda::mix(rows, d, xd.data<float>(), yd.data<float>(), wad.data<float>(), wbd.data<float>(), out_mix.data<float>());
   const Tensor h = on_host(out), hm = on_host(out_mix);
   const double* pw = want.data<double>();
@@ -338,6 +382,28 @@ TEST(CudaRealShapes, add_scaled_and_mix_over_the_residual_stream) {
     const double pa = wa64.data<double>()[i % d] * x64.data<double>()[i];
     const double pb = wb64.data<double>()[i % d] * y64.data<double>()[i];
     return 0x1p-24 * (std::abs(pa) + std::abs(pb) + std::abs(pm[i])) * (1 + 0x1p-20);
+  });
+}
+
+// add_scaled's y stored in bf16 (the attention or MLP projection's output): the same bits as y's
+// rounded values in fp32, and those within the bound above of the double reference on them.
+TEST(CudaRealShapes, add_scaled_reads_its_y_stored_in_bf16) {
+  GOLF_SKIP_WITHOUT_CUDA();
+  const int64_t rows = 65536, d = 512;
+  const Tensor x = uniform({rows, d}, 36, 2.0), y = rounded_to_bf16(uniform({rows, d}, 37, 2.0)), s = uniform({d}, 38);
+  const Tensor x64 = f64_of(x), y64 = f64_of(y), s64 = f64_of(s);
+  Tensor want({rows, d}, DType::f64);
+  cpu::add_scaled<double>(rows, d, x64.data<double>(), y64.data<double>(), s64.data<double>(), want.data<double>());
+  const Tensor xd = on_device(x), yd = on_device(y), y16 = bf16_on_device(y), sd = on_device(s);
+  Tensor out = on_cuda({rows, d}, DType::f32), out16 = on_cuda({rows, d}, DType::f32);
+  cuda::add_scaled(rows, d, xd.data<float>(), in_of(yd), sd.data<float>(), out.data<float>());
+  cuda::add_scaled(rows, d, xd.data<float>(), in_of(y16), sd.data<float>(), out16.data<float>());
+  const Tensor h = on_host(out), h16 = on_host(out16);
+  expect_same_bits("add_scaled, y stored in bf16", h16, h);
+  const double* pw = want.data<double>();
+  expect_each_within("add_scaled, y rounded to bf16", h, want, [&](int64_t i) {
+    const double p = s64.data<double>()[i % d] * y64.data<double>()[i];
+    return 0x1p-24 * (std::abs(p) + std::abs(pw[i])) * (1 + 0x1p-20);
   });
 }
 
@@ -362,9 +428,9 @@ TEST(CudaRealShapes, channel_scale_backward_over_65536_rows) {
   const Tensor ud = on_device(u), wd = on_device(w), gd = on_device(g);
   Tensor du = on_cuda({rows, d}, DType::f32), du16 = on_cuda({rows, d}, DType::bf16);
   Tensor dw = on_cuda({d}, DType::f32), dw2 = on_cuda({d}, DType::f32);
-  cuda::channel_scale_backward(rows, d, ud.data<float>(), wd.data<float>(), gd.data<float>(), out_of(du),
+  cuda::channel_scale_backward(rows, d, in_of(ud), wd.data<float>(), gd.data<float>(), out_of(du),
                                dw.data<float>());
-  cuda::channel_scale_backward(rows, d, ud.data<float>(), wd.data<float>(), gd.data<float>(), out_of(du16),
+  cuda::channel_scale_backward(rows, d, in_of(ud), wd.data<float>(), gd.data<float>(), out_of(du16),
                                dw2.data<float>());
   const Tensor hdu = on_host(du), hdu16 = on_host(du16), hdw = on_host(dw), hdw2 = on_host(dw2);
   expect_same_bits("du (fp32) against the CPU's fp32 kernel", hdu, want_du);
@@ -372,6 +438,27 @@ TEST(CudaRealShapes, channel_scale_backward_over_65536_rows) {
   expect_rounded_once("du (bf16) against the CPU's fp32 kernel", hdu16, want_du);
   EXPECT_LT(nmse(hdw, want_dw64), 1e-13) << describe_diff(hdw, want_dw64);
   expect_same_bits("dw with du in bf16 against dw with du in fp32", hdw2, hdw);
+
+  // u stored in bf16 (the projection's output before its channel scale): dw = Σ g⊙u against the
+  // double reference on u rounded, and the same bits as the kernel on those values in fp32; du
+  // (which does not read u) the same bits as above.
+  const Tensor ur = rounded_to_bf16(u);
+  Tensor want_dw_r({d}, DType::f64);
+  {
+    const Tensor u64 = f64_of(ur), w64 = f64_of(w), g64 = f64_of(g);
+    Tensor du64({rows, d}, DType::f64);
+    cpu::channel_scale_backward<double>(rows, d, u64.data<double>(), w64.data<double>(), g64.data<double>(),
+                                        du64.data<double>(), want_dw_r.data<double>());
+  }
+  const Tensor urd = on_device(ur), u16 = bf16_on_device(ur);
+  Tensor du_r = on_cuda({rows, d}, DType::f32), du_b = on_cuda({rows, d}, DType::f32);
+  Tensor dw_r = on_cuda({d}, DType::f32), dw_b = on_cuda({d}, DType::f32);
+  cuda::channel_scale_backward(rows, d, in_of(urd), wd.data<float>(), gd.data<float>(), out_of(du_r), dw_r.data<float>());
+  cuda::channel_scale_backward(rows, d, in_of(u16), wd.data<float>(), gd.data<float>(), out_of(du_b), dw_b.data<float>());
+  const Tensor hdw_r = on_host(dw_r);
+  EXPECT_LT(nmse(hdw_r, want_dw_r), 1e-13) << "u rounded to bf16; " << describe_diff(hdw_r, want_dw_r);
+  expect_same_bits("dw with u stored in bf16", on_host(dw_b), hdw_r);
+  expect_same_bits("du with u stored in bf16", on_host(du_b), hdu);
 }
 
 // relu² and leaky relu² (the record's slope 0.5) over the MLP's hidden units, [65,536, 1,024].
@@ -390,13 +477,32 @@ TEST(CudaRealShapes, relu2_and_leaky_relu2_over_the_mlp_hidden_units) {
     cpu::relu2_backward<float>(n, slope, x.data<float>(), dy.data<float>(), want_dx.data<float>());
     Tensor y = on_cuda({n}, DType::f32), y16 = on_cuda({n}, DType::bf16);
     Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
-    cuda::relu2(n, slope, xd.data<float>(), out_of(y));
-    cuda::relu2(n, slope, xd.data<float>(), out_of(y16));
-    cuda::relu2_backward(n, slope, xd.data<float>(), dyd.data<float>(), out_of(dx));
-    cuda::relu2_backward(n, slope, xd.data<float>(), dyd.data<float>(), out_of(dx16));
+    cuda::relu2(n, slope, in_of(xd), out_of(y));
+    cuda::relu2(n, slope, in_of(xd), out_of(y16));
+    cuda::relu2_backward(n, slope, in_of(xd), dyd.data<float>(), out_of(dx));
+    cuda::relu2_backward(n, slope, in_of(xd), dyd.data<float>(), out_of(dx16));
     const Tensor hy = on_host(y), hdx = on_host(dx);
     expect_same_bits("relu2 " + at, hy, want);
     expect_same_bits("relu2_backward " + at, hdx, want_dx);
+    expect_rounded_once("relu2 (bf16) " + at, on_host(y16), want);
+    expect_rounded_once("relu2_backward (bf16) " + at, on_host(dx16), want_dx);
+  }
+  // x stored in bf16 (the up projection's output): the CPU's fp32 kernel on x rounded, bit for bit,
+  // with y and dx in fp32 and in bf16.
+  const Tensor xr = rounded_to_bf16(x), x16 = bf16_on_device(xr);
+  for (const double slope : {0.0, 0.5}) {
+    const std::string at = "x stored in bf16, slope " + std::to_string(slope);
+    Tensor want({n}, DType::f32), want_dx({n}, DType::f32);
+    cpu::relu2<float>(n, slope, xr.data<float>(), want.data<float>());
+    cpu::relu2_backward<float>(n, slope, xr.data<float>(), dy.data<float>(), want_dx.data<float>());
+    Tensor y = on_cuda({n}, DType::f32), y16 = on_cuda({n}, DType::bf16);
+    Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
+    cuda::relu2(n, slope, in_of(x16), out_of(y));
+    cuda::relu2(n, slope, in_of(x16), out_of(y16));
+    cuda::relu2_backward(n, slope, in_of(x16), dyd.data<float>(), out_of(dx));
+    cuda::relu2_backward(n, slope, in_of(x16), dyd.data<float>(), out_of(dx16));
+    expect_same_bits("relu2 " + at, on_host(y), want);
+    expect_same_bits("relu2_backward " + at, on_host(dx), want_dx);
     expect_rounded_once("relu2 (bf16) " + at, on_host(y16), want);
     expect_rounded_once("relu2_backward (bf16) " + at, on_host(dx16), want_dx);
   }
@@ -416,11 +522,13 @@ constexpr double kNmseRope = 1e-8;
 // does not see a wrong rounding (a truncation gives ≈ 1e-5); expect_rounded_once does, exactly.
 constexpr double kNmseRopeBf16 = 1.7e-5;
 
-void check_rms_norm_rope(int64_t h, int64_t rot, bool with_gain, uint64_t seed) {
+// bf16_in: x rounded to bf16 (the q or k projection's output as the trainer stores it), the
+// reference fed the rounded values; the kernels then also read them stored in bf16.
+void check_rms_norm_rope(int64_t h, int64_t rot, bool with_gain, uint64_t seed, bool bf16_in = false) {
   const int64_t b = 64, t = 1024, hd = 64;
   const double eps = 1.1920928955078125e-07, base = 10000;
   const Shape s{b, t, h, hd};
-  const Tensor x = uniform(s, seed, 2.0), dy = uniform(s, seed + 1);
+  const Tensor x = bf16_in ? rounded_to_bf16(uniform(s, seed, 2.0)) : uniform(s, seed, 2.0), dy = uniform(s, seed + 1);
   Tensor gain = uniform({h}, seed + 2, 0.5);
   for (int64_t i = 0; i < h; i++) gain.data<float>()[i] += 1.5f;  // the qk gain's 1.5, spread
   const Tensor x64 = f64_of(x), dy64 = f64_of(dy), g64 = f64_of(gain);
@@ -435,11 +543,11 @@ void check_rms_norm_rope(int64_t h, int64_t rot, bool with_gain, uint64_t seed) 
   Tensor y = on_cuda(s, DType::f32), y16 = on_cuda(s, DType::bf16);
   Tensor dx = on_cuda(s, DType::f32), dx16 = on_cuda(s, DType::bf16);
   Tensor dg = on_cuda({b * t * h}, DType::f32), dg2 = on_cuda({b * t * h}, DType::f32);
-  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, out_of(y));
-  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, out_of(y16));
-  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, dyd.data<float>(),
+  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, in_of(xd), gdp, out_of(y));
+  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, in_of(xd), gdp, out_of(y16));
+  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, in_of(xd), gdp, dyd.data<float>(),
                                out_of(dx), with_gain ? dg.data<float>() : nullptr);
-  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, xd.data<float>(), gdp, dyd.data<float>(),
+  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, in_of(xd), gdp, dyd.data<float>(),
                                out_of(dx16), with_gain ? dg2.data<float>() : nullptr);
   const std::string at = shape_str(s) + " rot " + std::to_string(rot) + (with_gain ? " with gain" : "");
   const Tensor hy = on_host(y).view(s), hy16 = on_host(y16).view(s), hdx = on_host(dx).view(s),
@@ -455,6 +563,15 @@ void check_rms_norm_rope(int64_t h, int64_t rot, bool with_gain, uint64_t seed) 
     EXPECT_LT(nmse(hdg, want_dg), kNmseRope) << at << " dgain rows; " << describe_diff(hdg, want_dg);
     expect_same_bits("dgain rows with dx in bf16 against dx in fp32, " + at, hdg2, hdg);
   }
+  if (!bf16_in) return;
+  const Tensor x16 = bf16_on_device(x);
+  Tensor y_b = on_cuda(s, DType::f32), dx_b = on_cuda(s, DType::f32), dg_b = on_cuda({b * t * h}, DType::f32);
+  cuda::rms_norm_rope(b, t, h, hd, rot, base, 0, false, eps, in_of(x16), gdp, out_of(y_b));
+  cuda::rms_norm_rope_backward(b, t, h, hd, rot, base, 0, false, eps, in_of(x16), gdp, dyd.data<float>(), out_of(dx_b),
+                               with_gain ? dg_b.data<float>() : nullptr);
+  expect_same_bits("rms_norm_rope, x stored in bf16, " + at, on_host(y_b).view(s), hy);
+  expect_same_bits("rms_norm_rope_backward, x stored in bf16, " + at, on_host(dx_b).view(s), hdx);
+  if (with_gain) expect_same_bits("dgain rows, x stored in bf16, " + at, on_host(dg_b), on_host(dg));
 }
 
 TEST(CudaRealShapes, rms_norm_rope_gain_at_q_and_rms_norm_rope_at_k) {
@@ -462,6 +579,8 @@ TEST(CudaRealShapes, rms_norm_rope_gain_at_q_and_rms_norm_rope_at_k) {
   check_rms_norm_rope(8, 64, true, 61);   // q: 8 heads, the baseline's full rotation, the gain [8, 1]
   check_rms_norm_rope(4, 64, false, 64);  // k: 4 KV heads
   check_rms_norm_rope(4, 16, false, 67);  // k with the record's partial rotation: 48 values pass through
+  check_rms_norm_rope(8, 64, true, 71, true);   // q and k stored in bf16 (the projections' outputs)
+  check_rms_norm_rope(4, 64, false, 74, true);
 }
 
 // c·RMSNorm (the blocks' LN scale) at [65,536, 512]: y = x·(c·r) with r's sum in double in another

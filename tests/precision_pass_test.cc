@@ -2,8 +2,11 @@
 //   - On the tiny baseline (fused as the CUDA trainer runs it, head dim 32 so that attention takes
 //     its direct path; and unfused at head dim 8), the bf16 set is exactly the expected values:
 //     the normed block inputs, q and k after the norm-rope, v, attention's output, relu²'s output,
-//     the gradients that feed matmuls and attention, dlogits; never a leaf, an integer or a
-//     requested output; every bf16 value is read only by matmuls and attention.
+//     the gradients that feed matmuls and attention, dlogits, and (rule (d'), as PyTorch's autocast
+//     stores them) the forward matmuls' outputs: q and k before the norm-rope, the projections'
+//     outputs, the MLP's hidden h, the logits; never a leaf, an integer, a requested output or a
+//     weight gradient; every bf16 value is read only by matmuls, attention and the table's readers
+//     of matmul outputs.
 //   - The record's tiny (XSA in every block): nothing of its attention is bf16.
 //   - A value with a consumer that does not accept bf16 stays fp32; attention's q, k, v all or none.
 //   - The CPU with RealStorage::bf16 stays within a stated tolerance of fp32 (and f64 is untouched);
@@ -93,7 +96,12 @@ void expect_rule_holds(const Graph& g, const Executor& ex, const std::vector<Var
     for (size_t i = 0; i < n.inputs.size(); i++) {
       if (dt.at({n.inputs[i].node, n.inputs[i].out}) != DType::bf16) continue;
       const bool ok = (n.op == Op::matmul && i < 2) || (n.op == Op::attention && i < 3) ||
-                      (n.op == Op::attention_backward && (i <= 3 || i == 5));
+                      (n.op == Op::attention_backward && (i <= 3 || i == 5)) || (n.op == Op::add_scaled && i == 1) ||
+                      (i == 0 && (n.op == Op::channel_scale_backward || n.op == Op::rms_norm_rope ||
+                                  n.op == Op::rms_norm_rope_gain || n.op == Op::rms_norm_rope_backward ||
+                                  n.op == Op::rms_norm_rope_gain_backward || n.op == Op::relu2 ||
+                                  n.op == Op::relu2_backward || n.op == Op::cross_entropy ||
+                                  n.op == Op::cross_entropy_backward));
       EXPECT_TRUE(ok) << g.describe(Value{id, 0}) << " reads a bf16 value at input " << i;
     }
     if (n.op == Op::attention || n.op == Op::attention_backward) {
@@ -120,8 +128,11 @@ TEST(PrecisionPass, tiny_baseline_fused_stores_the_matmul_and_attention_operands
   // k after the norm-rope, q after the norm-rope and gain, attention's output, relu²'s output; then
   // the final norm. Backward: dlogits; per block the gradients into its matmuls (two from the
   // residual scales, relu²'s, the attention output's into the attention backward, dv, dq, dk).
+  // The forward matmuls' outputs (rule (d')): per block q and k before the norm-rope, the
+  // attention and MLP projections' outputs (read by add_scaled and channel_scale_backward), h (read
+  // by relu² and its backward); once the logits (the loss and its backward).
   const std::multiset<std::string> want = expand({{"rms_norm", 2 * 2 + 1},
-                                                   {"matmul", 2 + 2},
+                                                   {"matmul", 2 + 2 + 5 * 2 + 1},
                                                    {"rms_norm_rope", 2},
                                                    {"rms_norm_rope_gain", 2},
                                                    {"attention.0", 2},
@@ -151,7 +162,9 @@ TEST(PrecisionPass, tiny_baseline_unfused_head_dim_8) {
   // blocks' attention and MLP inputs.
   Model t("baseline.lua", {"tiny", {}}, false);
   TrainStep step(t.m->graph, mean_all(t.m->loss), t.m->store, storage(RealStorage::bf16));
-  EXPECT_EQ(bf16_values(t.m->graph, step.executor()), expand({{"rms_norm", 5 * 2 + 1}, {"cross_entropy_backward", 1}}));
+  // And the logits (a matmul output read only by the loss and its backward: rule (d')).
+  EXPECT_EQ(bf16_values(t.m->graph, step.executor()),
+            expand({{"rms_norm", 5 * 2 + 1}, {"cross_entropy_backward", 1}, {"matmul", 1}}));
   expect_rule_holds(t.m->graph, step.executor(), {t.m->loss});
 }
 
@@ -202,6 +215,47 @@ TEST(PrecisionPass, a_consumer_that_does_not_accept_bf16_keeps_the_value_fp32) {
   Executor cpu(g, {out, result});
   EXPECT_EQ(stored(cpu, only_mm), DType::f32);
   EXPECT_FALSE(cpu.bf16_storage());
+}
+
+// Rule (d'): a matmul's output is stored in bf16 when every reader accepts it (as PyTorch's autocast
+// stores every linear's output), with no matmul or attention among its readers needed; not when one
+// reader is an op outside the table, nor a matmul_add's output (a gradient sum), nor a weight
+// gradient (accumulate, which adds into the fp32 gradient leaf, reads fp32 only). Fails on the
+// rule before (d'): hidden and logits were fp32.
+TEST(PrecisionPass, matmul_outputs_are_bf16_where_every_reader_accepts_them) {
+  Graph g;
+  Var x = input(g, "x", {4, 8}), w = param(g, "w", {8, 8}), grad = input(g, "grad", {8, 8});
+  Var targets = input(g, "targets", {4}, true);
+  Var hidden = matmul(x, w);                     // read by relu2 only: bf16
+  Var shared = matmul(x, w, false, true);        // read by relu2 and exp: fp32
+  Var summed = matmul_add(x, w, x);              // a gradient sum: fp32
+  Var weight_grad = matmul(x, x, true, false);   // accumulated into a gradient leaf: fp32
+  Var logits = matmul(relu2(hidden), w);         // read by the loss only: bf16
+  Var out = mean_all(cross_entropy(logits, targets, 30.0)) + mean_all(relu2(shared) + exp(shared)) +
+            mean_all(relu2(summed));
+  accumulate(grad, weight_grad);
+  Executor ex(g, {out}, storage(RealStorage::bf16));
+  EXPECT_EQ(stored(ex, hidden), DType::bf16);
+  EXPECT_EQ(stored(ex, logits), DType::bf16);
+  EXPECT_EQ(stored(ex, shared), DType::f32);
+  EXPECT_EQ(stored(ex, summed), DType::f32);
+  EXPECT_EQ(stored(ex, weight_grad), DType::f32) << "a weight gradient stays fp32";
+}
+
+// On the trainer's graph (fused, gradient sums folded): every value accumulated into a gradient
+// leaf is fp32, matmul outputs (the weight gradients) among them.
+TEST(PrecisionPass, tiny_baseline_weight_gradients_stay_fp32) {
+  Model t("baseline.lua", tiny_hd32(), true);
+  TrainStep step(t.m->graph, mean_all(t.m->loss), t.m->store, storage(RealStorage::bf16));
+  const Graph& g = t.m->graph;
+  int from_matmul = 0;
+  for (int id : step.executor().plan().steps) {
+    const Node& n = g.node(id);
+    if (n.op != Op::accumulate) continue;
+    EXPECT_EQ(stored(step.executor(), n.inputs[1]), DType::f32) << g.describe(n.inputs[1]);
+    if (g.node(n.inputs[1].node).op == Op::matmul) from_matmul++;
+  }
+  EXPECT_GT(from_matmul, 0) << "no weight gradient came from a matmul";
 }
 
 TEST(PrecisionPass, attention_q_k_v_are_all_bf16_or_all_fp32) {

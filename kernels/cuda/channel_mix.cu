@@ -3,7 +3,9 @@
 // scratch, in a fixed order inside the block; a second kernel adds each column's partials in
 // chunk order. The same kernel writes du = w⊙g, so g and u are read once; du is fp32 or bf16 (the
 // gradient at a matmul's output: DESIGN §3), the product rounded once at the store
-// (kernels/cuda/bf16_store.h); the fp32 path is the same arithmetic as before, bit for bit.
+// (kernels/cuda/bf16_store.h). add_scaled's y and channel_scale_backward's u (a projection's
+// output, bf16 where autocast would store it) are fp32 or bf16, widened exactly; the fp32 path is
+// the same arithmetic as before, bit for bit.
 #include "kernels/channel_chunks.h"
 #include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
@@ -12,9 +14,9 @@
 namespace golf::cuda {
 namespace {
 
-__global__ void add_scaled_kernel(int64_t n, int64_t d, const float* x, const float* y, const float* s, float* out) {
+__global__ void add_scaled_kernel(int64_t n, int64_t d, const float* x, Real y, const float* s, float* out) {
   GOLF_GRID_STRIDE(i, n) {
-    const float p = __fmul_rn(s[i % d], y[i]);
+    const float p = __fmul_rn(s[i % d], load_real(y, i));
     out[i] = __fadd_rn(x[i], p);
   }
 }
@@ -30,7 +32,7 @@ __global__ void mix_kernel(int64_t n, int64_t d, const float* a, const float* b,
 constexpr int kCols = 32, kRowThreads = 8;
 
 // grid (column tiles, row chunks), block (kCols, kRowThreads)
-__global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t chunk, const float* u, const float* w,
+__global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t chunk, Real u, const float* w,
                                               const float* g, RealOut du, double* partial) {
   __shared__ double buf[kRowThreads][kCols];
   const int64_t j = int64_t(blockIdx.x) * kCols + threadIdx.x;
@@ -42,7 +44,7 @@ __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t c
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowThreads) {
       const float gv = g[r * d + j];
       store_real(du, r * d + j, __fmul_rn(wj, gv));
-      acc += double(gv) * double(u[r * d + j]);
+      acc += double(gv) * double(load_real(u, r * d + j));
     }
   }
   buf[threadIdx.y][threadIdx.x] = acc;
@@ -64,7 +66,7 @@ __global__ void column_total_kernel(int64_t chunks, int64_t d, const double* par
 
 }  // namespace
 
-void add_scaled(int64_t rows, int64_t d, const float* x, const float* y, const float* s, float* out) {
+void add_scaled(int64_t rows, int64_t d, const float* x, Real y, const float* s, float* out) {
   const int64_t n = rows * d;
   if (n == 0) return;
   add_scaled_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(n, d, x, y, s, out);
@@ -78,7 +80,7 @@ void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* w
   check_launch("mix");
 }
 
-void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, RealOut du,
+void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, const float* g, RealOut du,
                             float* dw) {
   if (d == 0) return;
   if (rows == 0) {

@@ -2,8 +2,10 @@
 // baseline's 1,024-token vocabulary), one block per longer row. The capped logits' maximum, then
 // Σ exp(z − max) in double through a fixed-order sum (DESIGN §3: fp32 or better loss statistics).
 // The hard-target backward's dx (the logits' gradient, the head matmul's operand) is fp32 or bf16:
-// computed in fp32 as always and rounded once at the store (kernels/cuda/bf16_store.h); the fp32
-// path is the same arithmetic as before, bit for bit.
+// computed in fp32 as always and rounded once at the store (kernels/cuda/bf16_store.h). The hard-target
+// kernels' logits x (the head matmul's output, bf16 where autocast would store it) are fp32 or bf16,
+// widened exactly at each read; the statistics stay fp32/double. The fp32 path is the same
+// arithmetic as before, bit for bit.
 #include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
@@ -16,50 +18,50 @@ __device__ inline float capped(float x, float softcap, float inv) { return softc
 
 // The row maximum and Σ exp(z − max) (every lane of the row gets both).
 template <class Row>
-__device__ inline void row_stats(const Row& g, int64_t v, const float* xr, float softcap, float& m, double& sum) {
+__device__ inline void row_stats(const Row& g, int64_t v, Real x, int64_t xo, float softcap, float& m, double& sum) {
   const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
   float mx = -INFINITY;
-  for (int64_t j = g.lane(); j < v; j += Row::kWidth) mx = fmaxf(mx, capped(xr[j], softcap, inv));
+  for (int64_t j = g.lane(); j < v; j += Row::kWidth) mx = fmaxf(mx, capped(load_real(x, xo + j), softcap, inv));
   m = g.max(mx);
   double s = 0.0;
-  for (int64_t j = g.lane(); j < v; j += Row::kWidth) s += double(expf(capped(xr[j], softcap, inv) - m));
+  for (int64_t j = g.lane(); j < v; j += Row::kWidth) s += double(expf(capped(load_real(x, xo + j), softcap, inv) - m));
   sum = g.sum(s);
 }
 
 template <class Row>
-__device__ void cross_entropy_row(const Row& g, int64_t v, float softcap, const float* x, const int32_t* targets,
+__device__ void cross_entropy_row(const Row& g, int64_t v, float softcap, Real x, const int32_t* targets,
                                   float* loss, FaultRecord* f, int tag) {
   const int64_t i = g.row();
-  const float* xr = x + i * v;
+  const int64_t xo = i * v;  // x's row
   const int32_t tg = targets[i];
   const bool ok = tg >= 0 && tg < v;
   if (!ok && g.lane() == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
   float m;
   double sum;
-  row_stats(g, v, xr, softcap, m, sum);
+  row_stats(g, v, x, xo, softcap, m, sum);
   if (g.lane() == 0) {
     const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
-    loss[i] = ok ? float(double(m) + log(sum) - double(capped(xr[tg], softcap, inv))) : 0.f;
+    loss[i] = ok ? float(double(m) + log(sum) - double(capped(load_real(x, xo + tg), softcap, inv))) : 0.f;
   }
 }
 
 template <class Row>
-__device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softcap, const float* x,
+__device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softcap, Real x,
                                            const int32_t* targets, const float* dloss, RealOut dx, FaultRecord* f,
                                            int tag) {
   const int64_t i = g.row();
-  const float* xr = x + i * v;
+  const int64_t xo = i * v;  // x's row
   const int32_t tg = targets[i];
   const bool ok = tg >= 0 && tg < v;
   if (!ok && g.lane() == 0) raise_fault(f, Fault::target_range, tag, tg, i, v);
   float m;
   double sum;
-  row_stats(g, v, xr, softcap, m, sum);
+  row_stats(g, v, x, xo, softcap, m, sum);
   const float inv = softcap != 0.f ? 1.f / softcap : 0.f;
   const float gs = float(double(dloss[i]) / sum);
   for (int64_t j = g.lane(); j < v; j += Row::kWidth) {
-    const float th = softcap != 0.f ? tanhf(xr[j] * inv) : 0.f;
-    const float e = expf((softcap != 0.f ? softcap * th : xr[j]) - m);
+    const float th = softcap != 0.f ? tanhf(load_real(x, xo + j) * inv) : 0.f;
+    const float e = expf((softcap != 0.f ? softcap * th : load_real(x, xo + j)) - m);
     if (j == tg) {
       // softmax_t − 1 in double: no precision lost to e_t·g.
       const double dzt = (double(e) / sum - 1.0) * double(dloss[i]);
@@ -70,28 +72,28 @@ __device__ void cross_entropy_backward_row(const Row& g, int64_t v, float softca
   }
 }
 
-__global__ void cross_entropy_block_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
+__global__ void cross_entropy_block_kernel(int64_t v, float softcap, Real x, const int32_t* targets,
                                            float* loss, FaultRecord* f, int tag) {
   __shared__ float mbuf[kThreads];
   __shared__ double sbuf[kThreads];
   cross_entropy_row(BlockRow{sbuf, mbuf}, v, softcap, x, targets, loss, f, tag);
 }
 
-__global__ void cross_entropy_warp_kernel(int64_t n, int64_t v, float softcap, const float* x, const int32_t* targets,
+__global__ void cross_entropy_warp_kernel(int64_t n, int64_t v, float softcap, Real x, const int32_t* targets,
                                           float* loss, FaultRecord* f, int tag) {
   const WarpRow g;
   if (g.row() >= n) return;  // the whole warp leaves together
   cross_entropy_row(g, v, softcap, x, targets, loss, f, tag);
 }
 
-__global__ void cross_entropy_backward_block_kernel(int64_t v, float softcap, const float* x, const int32_t* targets,
+__global__ void cross_entropy_backward_block_kernel(int64_t v, float softcap, Real x, const int32_t* targets,
                                                     const float* dloss, RealOut dx, FaultRecord* f, int tag) {
   __shared__ float mbuf[kThreads];
   __shared__ double sbuf[kThreads];
   cross_entropy_backward_row(BlockRow{sbuf, mbuf}, v, softcap, x, targets, dloss, dx, f, tag);
 }
 
-__global__ void cross_entropy_backward_warp_kernel(int64_t n, int64_t v, float softcap, const float* x,
+__global__ void cross_entropy_backward_warp_kernel(int64_t n, int64_t v, float softcap, Real x,
                                                    const int32_t* targets, const float* dloss, RealOut dx,
                                                    FaultRecord* f, int tag) {
   const WarpRow g;
@@ -154,7 +156,7 @@ void soft_cross_entropy_backward(int64_t n, int64_t v, const float* x, const flo
   check_launch("soft_cross_entropy_backward");
 }
 
-void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag) {
+void cross_entropy(int64_t n, int64_t v, double softcap, Real x, const int32_t* targets, float* loss, int tag) {
   if (n == 0) return;
   if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy: more than 2^31 rows");
   if (warp_rows(v))
@@ -166,7 +168,7 @@ void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const i
   check_launch("cross_entropy");
 }
 
-void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
+void cross_entropy_backward(int64_t n, int64_t v, double softcap, Real x, const int32_t* targets,
                             const float* dloss, RealOut dx, int tag) {
   if (n == 0) return;
   if (n > int64_t(INT32_MAX)) throw std::length_error("cross_entropy_backward: more than 2^31 rows");

@@ -125,8 +125,8 @@ void attention_tc_backward(int64_t b, int64_t t, int64_t h, int64_t hkv, int64_t
                            Real k, Real v, Real y, const float* lse, Real dy, RealOut dq, RealOut dk, RealOut dv);
 
 // ---- cross_entropy.cu ----------------------------------------------------------------------
-void cross_entropy(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets, float* loss, int tag);
-void cross_entropy_backward(int64_t n, int64_t v, double softcap, const float* x, const int32_t* targets,
+void cross_entropy(int64_t n, int64_t v, double softcap, Real x, const int32_t* targets, float* loss, int tag);
+void cross_entropy_backward(int64_t n, int64_t v, double softcap, Real x, const int32_t* targets,
                             const float* dloss, RealOut dx, int tag);
 
 // Soft targets (cpu::soft_cross_entropy's contract); statistics in double.
@@ -151,17 +151,17 @@ void rms_norm_scaled(int64_t rows, int64_t d, double eps, double c, const float*
 void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const float* x, const float* dy, float* dx);
 // norm_rope.cu: gain [H] or nullptr; dgain_rows [B·T·H] or nullptr
 void rms_norm_rope(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len, bool inverse,
-                   double eps, const float* x, const float* gain, RealOut y);
+                   double eps, Real x, const float* gain, RealOut y);
 void rms_norm_rope_backward(int64_t b, int64_t t, int64_t h, int64_t hd, int64_t rot, double base, int64_t train_len,
-                            bool inverse, double eps, const float* x, const float* gain, const float* dy, RealOut dx,
+                            bool inverse, double eps, Real x, const float* gain, const float* dy, RealOut dx,
                             float* dgain_rows);
 // channel_mix.cu: dw through scratch (kernels/channel_chunks.h), two launches
-void add_scaled(int64_t rows, int64_t d, const float* x, const float* y, const float* s, float* out);
+void add_scaled(int64_t rows, int64_t d, const float* x, Real y, const float* s, float* out);
 void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* wa, const float* wb, float* out);
-void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, RealOut du,
+void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, const float* g, RealOut du,
                             float* dw);
 // relu2.cu
-void relu2(int64_t n, double slope, const float* x, RealOut y);
-void relu2_backward(int64_t n, double slope, const float* x, const float* dy, RealOut dx);
+void relu2(int64_t n, double slope, Real x, RealOut y);
+void relu2_backward(int64_t n, double slope, Real x, const float* dy, RealOut dx);
 
 }  // namespace golf::cuda
