@@ -95,7 +95,7 @@ void expect_rule_holds(const Graph& g, const Executor& ex, const std::vector<Var
     if (views.count(id)) continue;
     for (size_t i = 0; i < n.inputs.size(); i++) {
       if (dt.at({n.inputs[i].node, n.inputs[i].out}) != DType::bf16) continue;
-      const bool ok = (n.op == Op::matmul && i < 2) || (n.op == Op::attention && i < 3) ||
+      const bool ok = ((n.op == Op::matmul || n.op == Op::matmul_add) && i < 2) || (n.op == Op::attention && i < 3) ||
                       (n.op == Op::attention_backward && (i <= 3 || i == 5)) || (n.op == Op::add_scaled && i == 1) ||
                       (i == 0 && (n.op == Op::channel_scale_backward || n.op == Op::rms_norm_rope ||
                                   n.op == Op::rms_norm_rope_gain || n.op == Op::rms_norm_rope_backward ||
@@ -418,7 +418,7 @@ TEST(PrecisionPass, count_only_plans_shrink_by_the_bf16_values) {
   for (int id : e16.plan().steps) {
     const Node& n = g.node(id);
     auto bf16 = [&](size_t i) { return stored(e16, n.inputs[i]) == DType::bf16; };
-    if (n.op == Op::matmul) operands += int64_t(bf16(0)) + int64_t(bf16(1));
+    if (n.op == Op::matmul || n.op == Op::matmul_add) operands += int64_t(bf16(0)) + int64_t(bf16(1));
     if ((n.op == Op::attention || n.op == Op::attention_backward) && bf16(0)) attention++;
   }
   EXPECT_GT(operands, 0);
