@@ -9,7 +9,12 @@
 //   (c) every consumer accepts bf16 at that input (reads_bf16 below). A reshape planned as a view
 //       is transparent: it shares its input's bytes and so its storage, and its consumers decide;
 //   (d) at least one consumer (through views) is a matmul, attention or attention_backward: the
-//       rule is for matmul operands and attention's tensors, not for whatever could be narrowed.
+//       rule is for matmul operands and attention's tensors, not for whatever could be narrowed;
+//   (d') or its producer is a matmul (not matmul_add, whose output is a gradient sum): PyTorch's
+//       autocast, the challenge's reference, stores every linear's output in bf16 (q, k, v, the
+//       projections' outputs, the MLP's hidden h, the logits), and the fused kernels that read
+//       them (the table's reads below) widen them exactly. A weight gradient stays fp32: its reader,
+//       accumulate, reads fp32 only.
 // Attention's q, k and v at one node are all bf16 or all fp32 (the kernel's contract,
 // kernels/cuda/cuda_kernels.h): if one cannot be, none is, and that node then reads and writes
 // nothing in bf16 (no y, dy, dq, dk, dv), so it takes its packing path with fp32 tensors. The
@@ -22,7 +27,9 @@
 // Numerics: every bf16 RealOut is computed in fp32 and rounded once at the store; a bf16 input is
 // widened exactly. Where every consumer is a matmul (which rounds its operands to bf16 anyway),
 // storing in bf16 changes no result; what changes is the attention backward's fp32 reads of y and
-// dy (its D = dO·O) and the CPU's matmul, which then multiplies bf16-valued operands.
+// dy (its D = dO·O), the CPU's matmul, which then multiplies bf16-valued operands, and under (d')
+// the matmul outputs' readers (the residual adds, the norm-ropes, relu², the loss), which read
+// their input rounded to bf16 as PyTorch's autocast does.
 #pragma once
 #include <set>
 #include <utility>

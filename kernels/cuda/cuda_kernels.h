@@ -17,9 +17,9 @@ using kernels::Dims;
 using kernels::Unary;
 using kernels::Binary;
 
-// A real tensor's device pointer and its storage type. DESIGN §3: on CUDA, matmul operands and
-// attention's Q/K/V/O are *stored* in bf16 (runtime/precision_pass.h chooses which values), every
-// other real value in fp32; kernels that read or write such a value take these instead of a
+// A real tensor's device pointer and its storage type. DESIGN §3: on CUDA, matmul operands,
+// matmul outputs (as PyTorch's autocast stores them) and attention's Q/K/V/O are *stored* in bf16
+// (runtime/precision_pass.h chooses which values), every other real value in fp32; kernels that read or write such a value take these instead of a
 // float pointer, compute in fp32 and round once at the store (round to nearest even).
 struct Real {
   const void* p = nullptr;
