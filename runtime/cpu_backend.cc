@@ -226,6 +226,11 @@ Kernel real_kernel(Op op) {
         cpu::rms_norm_backward_add(c.rows(), c.last(), rms_norm_backward_add_attrs(c.n).eps, c.x<T>(0), c.x<T>(1),
                                    c.x<T>(2), c.y<T>());
       };
+    case Op::channel_scale_backward_add:
+      return [](const Call& c) {
+        cpu::channel_scale_backward_add(c.rows(), c.last(), c.x<T>(0), c.x<T>(1), c.x<T>(2), c.x<T>(3), c.y<T>(),
+                                        c.y<T>(1));
+      };
     default: return nullptr;
   }
 }

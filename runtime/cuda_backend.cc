@@ -266,6 +266,11 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) {
         cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_add_attrs(c.n).eps, c.x(0), c.x(1), c.y(), c.x(2));
       };
+    // the running sum (output 0) in fp32: it is no matmul operand
+    case Op::channel_scale_backward_add:
+      return [](const Call& c) {
+        cuda::channel_scale_backward_add(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.x(3), c.y(), c.y(1));
+      };
     default: return nullptr;
   }
 }

@@ -184,7 +184,8 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward:
       c.launches = one;
       return c;
-    case Op::channel_scale_backward: {
+    case Op::channel_scale_backward:
+    case Op::channel_scale_backward_add: {  // the addend is read by the same kernel
       const int64_t d = ins.at(0).empty() ? 0 : ins.at(0).back();
       const int64_t rows = d > 0 ? in_n(0) / d : 0;
       if (d == 0) return c;

@@ -173,6 +173,9 @@ Var matmul_add(Var a, Var b, Var c, bool trans_a, bool trans_b) {
 Var rms_norm_backward_add(Var x, Var dy, Var acc, double eps) {
   return make_op(attrs::rms_norm_backward_add{.eps = eps}, {x, dy, acc});
 }
+Var channel_scale_backward_add(Var u, Var w, Var g, Var acc) {
+  return make_op(attrs::channel_scale_backward_add{}, {u, w, g, acc});
+}
 
 namespace {
 void effect(Op op, Var target, Var value) {

@@ -1,6 +1,7 @@
 // The gradient sums folded into their producers (issue 18; runtime/fuse_pass.h's
 // fold_gradient_sums) on CUDA at the baseline's real sizes: cuda::matmul's epilogue add (cuBLASLt's
-// β = 1, matmul_add) and cuda::rms_norm_backward's add (rms_norm_backward_add), and the matmul's
+// β = 1, matmul_add), cuda::rms_norm_backward's add (rms_norm_backward_add),
+// cuda::channel_scale_backward_add, and the matmul's
 // storage types of the bf16 contract (operands stored in bf16 and read as they are, a bf16
 // output). Each is compared with the unfolded computation on the same GPU (the product, then the
 // sum) and with kernels/cpu/* on the same inputs; tolerances are stated where each is checked.
@@ -207,6 +208,44 @@ TEST(CudaFolds, rms_norm_backward_add_at_the_baseline_residual_shape) {
     }
     EXPECT_EQ(differ, 0) << "rows of " << d << ": the folded sum differs from the backward then the add";
     EXPECT_LT(num / den, 1e-12) << "rows of " << d << " against the CPU";
+  }
+#endif
+}
+
+// channel_scale_backward with the addend (channel_scale_backward_add: the x0 stream's gradient
+// sums) at the baseline's residual shape, [65,536, 512] with w [512]: du the same bits as the
+// plain kernel's du then the sum (the product rounds, then the sum, as the unfolded graph), and as
+// the CPU's (the same two fp32 operations); dw the plain kernel's bits (the same kernel and order)
+// and the CPU's within fp32 rounding of a double sum (relative 1e-6: the two sum in different
+// orders).
+TEST(CudaFolds, channel_scale_backward_add_at_the_baseline_residual_shape) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  const int64_t rows = 65536, d = 512;
+  const Tensor u = normal({rows, d}, 21), w = normal({d}, 22), g = normal({rows, d}, 23), acc = normal({rows, d}, 24);
+  const Tensor du_ = on_device(u), dw_ = on_device(w), dg = on_device(g), dacc = on_device(acc);
+  Tensor plain({rows, d}, DType::f32, Device::cuda), folded({rows, d}, DType::f32, Device::cuda);
+  Tensor plain_w({d}, DType::f32, Device::cuda), folded_w({d}, DType::f32, Device::cuda);
+  cuda::channel_scale_backward(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(),
+                               cuda::RealOut{plain.data<float>(), false}, plain_w.data<float>());
+  cuda::channel_scale_backward_add(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(), dacc.data<float>(),
+                                   folded.data<float>(), folded_w.data<float>());
+  const Tensor hp = on_host(plain), hf = on_host(folded), hpw = on_host(plain_w), hfw = on_host(folded_w);
+  Tensor cpu({rows, d}, DType::f32), cpu_w({d}, DType::f32);
+  cpu::channel_scale_backward_add<float>(rows, d, u.data<float>(), w.data<float>(), g.data<float>(), acc.data<float>(),
+                                         cpu.data<float>(), cpu_w.data<float>());
+  int64_t differ = 0, differ_cpu = 0;
+  for (int64_t i = 0; i < hf.numel(); i++) {
+    const float want = hp.data<float>()[i] + acc.data<float>()[i];
+    differ += hf.data<float>()[i] != want;
+    differ_cpu += hf.data<float>()[i] != cpu.data<float>()[i];
+  }
+  EXPECT_EQ(differ, 0) << "the folded sum differs from the plain du then the add";
+  EXPECT_EQ(differ_cpu, 0) << "du differs from the CPU's";
+  for (int64_t j = 0; j < d; j++) {
+    EXPECT_EQ(hfw.data<float>()[j], hpw.data<float>()[j]) << "dw[" << j << "] differs from the plain kernel's";
+    const double want = cpu_w.data<float>()[j];
+    EXPECT_NEAR(hfw.data<float>()[j], want, 1e-6 * std::fabs(want) + 1e-6) << "dw[" << j << "] against the CPU";
   }
 #endif
 }

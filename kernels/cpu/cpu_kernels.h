@@ -114,6 +114,9 @@ template <class T> void add_scaled(int64_t rows, int64_t d, const T* x, const T*
 template <class T> void mix(int64_t rows, int64_t d, const T* a, const T* b, const T* wa, const T* wb, T* out);
 template <class T>
 void channel_scale_backward(int64_t rows, int64_t d, const T* u, const T* w, const T* g, T* du, T* dw);
+// du = acc + w⊙g, the sum rounded as add() rounds it (the x0 stream's gradient sums); dw as above
+template <class T>
+void channel_scale_backward_add(int64_t rows, int64_t d, const T* u, const T* w, const T* g, const T* acc, T* du, T* dw);
 
 // ---- relu2.cc ------------------------------------------------------------------------------
 // y = r², r = x > 0 ? x : slope·x; dx = dy·2r·(x > 0 ? 1 : slope).

@@ -160,6 +160,9 @@ void add_scaled(int64_t rows, int64_t d, const float* x, const float* y, const f
 void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* wa, const float* wb, float* out);
 void channel_scale_backward(int64_t rows, int64_t d, const float* u, const float* w, const float* g, RealOut du,
                             float* dw);
+// du = acc + w⊙g (the sum an fp32 running gradient: fold_gradient_sums), dw as above
+void channel_scale_backward_add(int64_t rows, int64_t d, const float* u, const float* w, const float* g,
+                                const float* acc, float* du, float* dw);
 // relu2.cu
 void relu2(int64_t n, double slope, const float* x, RealOut y);
 void relu2_backward(int64_t n, double slope, const float* x, const float* dy, RealOut dx);
