@@ -181,7 +181,7 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     // two-pass column sum (kernels/cuda/channel_mix.cu), whose partials live in scratch.
     case Op::add_scaled: case Op::mix: case Op::relu2: case Op::relu2_backward: case Op::rms_norm_rope:
     case Op::rms_norm_rope_gain: case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward:
-    case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward:
+    case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward: case Op::mix_rms_norm: case Op::add_scaled_rms_norm:
       c.launches = one;
       return c;
     case Op::channel_scale_backward:

@@ -173,7 +173,8 @@ bool match_scale(Matcher& m, int id, Plan* p, FuseCounts* c) {
 std::string FuseCounts::str() const {
   return "mix " + std::to_string(mix) + ", add_scaled " + std::to_string(add_scaled) + ", relu2 " + std::to_string(relu2) +
          ", rms_norm_rope " + std::to_string(rms_norm_rope) + ", rms_norm_rope_gain " + std::to_string(rms_norm_rope_gain) +
-         ", rms_norm_scaled " + std::to_string(rms_norm_scaled);
+         ", rms_norm_scaled " + std::to_string(rms_norm_scaled) + ", mix_rms_norm " + std::to_string(mix_rms_norm) +
+         ", add_scaled_rms_norm " + std::to_string(add_scaled_rms_norm);
 }
 
 FuseKinds FuseKinds::parse(const std::string& list) {
@@ -192,10 +193,11 @@ FuseKinds FuseKinds::parse(const std::string& list) {
     else if (name == "matmul_add") k.matmul_add = true;
     else if (name == "norm_backward_add") k.norm_backward_add = true;
     else if (name == "scale_backward_add") k.scale_backward_add = true;
+    else if (name == "residual_norm") k.residual_norm = true;
     else
       throw std::invalid_argument("fusion kind '" + name + "' is none of all, none, mix, add_scaled, relu2, norm_rope, " +
-                                  "rms_norm_scaled, matmul_add, norm_backward_add, scale_backward_add (in '" + list +
-                                  "')");
+                                  "rms_norm_scaled, matmul_add, norm_backward_add, scale_backward_add, residual_norm (in '" +
+                                  list + "')");
     at = end + 1;
   }
   return k;
@@ -222,6 +224,25 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
     if (hit) plans[size_t(id)] = std::make_unique<Plan>(std::move(p));
   }
 
+  // The pre-norm: an rms_norm (no chain's inner node) of a value that a mix or add_scaled plan
+  // makes becomes that plan's second output. The stream keeps its other readers (the next residual
+  // op): it stays output 0. One norm per stream (a second norm of it stays a norm).
+  std::vector<int> norm_of(size_t(g.size()), -1);
+  std::vector<bool> second(size_t(g.size()), false);
+  for (int id = 0; kinds.residual_norm && id < g.size(); id++) {
+    const Node& n = g.node(id);
+    if (n.op != Op::rms_norm || m.claimed(id) || plans[size_t(id)]) continue;
+    const int a = n.inputs[0].node;
+    Plan* p = plans[size_t(a)].get();
+    if (!p || (p->op != Op::mix && p->op != Op::add_scaled) || norm_of[size_t(a)] >= 0) continue;
+    const bool mix = p->op == Op::mix;
+    p->op = mix ? Op::mix_rms_norm : Op::add_scaled_rms_norm;
+    p->floats = {rms_norm_attrs(n).eps};
+    norm_of[size_t(a)] = id;
+    second[size_t(id)] = true;
+    (mix ? f.counts.mix_rms_norm : f.counts.add_scaled_rms_norm)++;
+  }
+
   f.map.resize(size_t(g.size()));
   auto at = [&](Value v) {
     const Value r = f.at(v);
@@ -230,6 +251,7 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
   };
   for (int id = 0; id < g.size(); id++) {
     const Node& n = g.node(id);
+    if (second[size_t(id)]) continue;  // a pre-norm: output 1 of the residual op before it
     f.map[size_t(id)].assign(n.outs.size(), Value{});
     if (m.claimed(id)) continue;  // inside a chain: its root computes it
     f.graph.set_location(n.loc);
@@ -237,6 +259,8 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
     if (const Plan* p = plans[size_t(id)].get()) {
       for (const Value& v : p->inputs) ins.push_back(at(v));
       f.map[size_t(id)][0] = f.graph.add(p->op, ins, p->ints, p->floats);
+      if (const int norm = norm_of[size_t(id)]; norm >= 0)
+        f.map[size_t(norm)] = {Value{f.map[size_t(id)][0].node, 1}};
       continue;
     }
     for (const Value& v : n.inputs) ins.push_back(at(v));

@@ -7,6 +7,9 @@
 //   rope(rms_norm(x))                -> rms_norm_rope(x)         golf.Attention's k
 //   mul(rope(rms_norm(x)), gain)     -> rms_norm_rope_gain(x, gain)   its q with the q gain
 //   scale(rms_norm(x), c)            -> rms_norm_scaled(x, c)    golf.Block's LN scale
+//   rms_norm(mix(..)), rms_norm(add_scaled(..)) -> mix_rms_norm, add_scaled_rms_norm: the stream
+//                                       (output 0, its other readers kept) and its norm (output 1);
+//                                       golf.Block's pre-norms of the stream it just wrote
 // and, once autograd has written the backward (TrainStep, through Graph::gradient_folds), the
 // gradient sums into their producers, rewritten in place:
 //   add(matmul(a, b), c)             -> matmul_add(a, b, c)      the q/k/v input gradients' sums
@@ -32,6 +35,8 @@ namespace golf {
 
 struct FuseCounts {
   int mix = 0, add_scaled = 0, relu2 = 0, rms_norm_rope = 0, rms_norm_rope_gain = 0, rms_norm_scaled = 0;
+  // of the mix and add_scaled chains, those that took the rms_norm after them (no more chains)
+  int mix_rms_norm = 0, add_scaled_rms_norm = 0;
   int total() const { return mix + add_scaled + relu2 + rms_norm_rope + rms_norm_rope_gain + rms_norm_scaled; }
   std::string str() const;  // "mix 5, add_scaled 22, ..."
 };
@@ -49,9 +54,10 @@ struct FusedGraph {
 struct FuseKinds {
   bool mix = true, add_scaled = true, relu2 = true, norm_rope = true, rms_norm_scaled = true;
   bool matmul_add = true, norm_backward_add = true, scale_backward_add = true;
-  static FuseKinds none() { return {false, false, false, false, false, false, false, false}; }
+  bool residual_norm = true;  // rms_norm(mix) / rms_norm(add_scaled): only with mix / add_scaled on
+  static FuseKinds none() { return {false, false, false, false, false, false, false, false, false}; }
   // "all", "none" or a comma-separated list of mix, add_scaled, relu2, norm_rope, rms_norm_scaled,
-  // matmul_add, norm_backward_add, scale_backward_add; throws naming an unknown kind.
+  // matmul_add, norm_backward_add, scale_backward_add, residual_norm; throws naming an unknown kind.
   static FuseKinds parse(const std::string& list);
 };
 

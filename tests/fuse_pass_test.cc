@@ -57,6 +57,7 @@ int unfused_chains(const Graph& g) {
     if (n.op == Op::rope && from(0, Op::rms_norm)) c++;
     if (n.op == Op::add && (channel_product(0) || channel_product(1))) c++;
     if (n.op == Op::scale && from(0, Op::rms_norm)) c++;
+    if (n.op == Op::rms_norm && (from(0, Op::mix) || from(0, Op::add_scaled))) c++;  // the pre-norm
   }
   return c;
 }
@@ -148,8 +149,14 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
   const int before = fused->graph.size();
   const FuseCounts c = fuse_model(*fused);
   EXPECT_EQ(c.str(), e.counts.str());
-  EXPECT_EQ(count_ops(fused->graph, Op::mix), c.mix);
-  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled), c.add_scaled);
+  // The pre-norm: a mix or add_scaled chain that took the rms_norm after it is the two-output op.
+  EXPECT_EQ(count_ops(fused->graph, Op::mix), c.mix - c.mix_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled), c.add_scaled - c.add_scaled_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::mix_rms_norm), c.mix_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled_rms_norm), c.add_scaled_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm), count_ops(plain->graph, Op::rms_norm) - c.mix_rms_norm -
+                                                        c.add_scaled_rms_norm - c.rms_norm_rope - c.rms_norm_rope_gain -
+                                                        c.rms_norm_scaled);
   EXPECT_EQ(count_ops(fused->graph, Op::relu2), c.relu2);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope), c.rms_norm_rope);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_gain), c.rms_norm_rope_gain);
@@ -203,6 +210,9 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
 Expect baseline_tiny() {
   Expect e;
   e.counts.mix = 5, e.counts.add_scaled = 12, e.counts.relu2 = 5, e.counts.rms_norm_rope = 5, e.counts.rms_norm_rope_gain = 5;
+  // The pre-norms: each block's attention norm reads its mix (5), its MLP norm the attention's
+  // scale-add (5), and the final norm the last block's MLP scale-add (1).
+  e.counts.mix_rms_norm = 5, e.counts.add_scaled_rms_norm = 6;
   e.folds.matmul_add = 11, e.folds.rms_norm_backward_add = 10;
   // x0's gradient, one part per block's mix: 4 sums; each encoder output's (the next block's mix
   // and the U-Net skip): 2; one more where a skip's sum meets the first decoder block's: 7.
@@ -437,6 +447,86 @@ TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
   }
   const int nb_id = rms_norm_backward_add(x, y, x, 1e-6).v.node;
   EXPECT_EQ(cost(g.node(nb_id)).launches, 1);
+  // channel_scale_backward_add: channel_scale_backward's two launches and scratch (the addend is
+  // read by the same kernel); the pre-norm fused into the residual op: one launch.
+  Var cs = channel_scale_backward_add(y, s, x, x);
+  const CudaNodeCost ca = cost(g.node(cs.v.node));
+  EXPECT_EQ(ca.launches, 2);
+  EXPECT_EQ(ca.scratch_bytes, 19 * 16 * 8);
+  const int mn = mix_rms_norm(x, y, s, s, 1e-6).v.node, an = add_scaled_rms_norm(x, y, s, 1e-6).v.node;
+  EXPECT_EQ(cost(g.node(mn)).launches, 1);
+  EXPECT_EQ(cost(g.node(an)).launches, 1);
+}
+
+// The pre-norm fuses only with mix / add_scaled on and residual_norm on; the stream keeps its
+// other readers (output 0), a second norm of the same stream stays an rms_norm, and a norm of an
+// unfused sum stays as it is.
+TEST(FusePass, the_pre_norm_joins_the_residual_op_before_it) {
+  Graph g;
+  const Shape s{2, 3, 8};
+  Var x = input(g, "x", s), y = input(g, "y", s), w = input(g, "w", {8}), w2 = input(g, "w2", {1, 8});
+  Var stream = x + w * y;                  // add_scaled
+  Var n1 = rms_norm(stream, 1e-5);         // joins it
+  Var n2 = rms_norm(stream, 1e-5);         // a second norm of the same stream: stays
+  Var next = w2 * stream + w * x;          // mix, reading the stream: its norm joins it too
+  Var n3 = rms_norm(next, 1e-6);
+  Var plain_sum = x + y;
+  Var n4 = rms_norm(plain_sum, 1e-6);      // no residual op before it
+  const std::vector<Value> results = {n1.v, n2.v, next.v, n3.v, n4.v};
+  FusedGraph f = fuse_graph(g, results);
+  EXPECT_EQ(f.counts.add_scaled, 1);
+  EXPECT_EQ(f.counts.mix, 1);
+  EXPECT_EQ(f.counts.add_scaled_rms_norm, 1);
+  EXPECT_EQ(f.counts.mix_rms_norm, 1);
+  const Value fn1 = f.at(n1.v), fn3 = f.at(n3.v), fnext = f.at(next.v);
+  EXPECT_EQ(f.graph.node(fn1.node).op, Op::add_scaled_rms_norm);
+  EXPECT_EQ(fn1.out, 1);
+  EXPECT_EQ(f.graph.node(fn1.node).floats, (std::vector<double>{1e-5}));
+  EXPECT_EQ(f.graph.node(f.at(n2.v).node).op, Op::rms_norm);
+  EXPECT_TRUE(f.graph.node(f.at(n2.v).node).inputs[0] == (Value{fn1.node, 0})) << "the second norm reads output 0";
+  EXPECT_EQ(f.graph.node(fn3.node).op, Op::mix_rms_norm);
+  EXPECT_TRUE((fnext == Value{fn3.node, 0}) && fn3.out == 1);
+  EXPECT_TRUE(f.graph.node(fn3.node).inputs[0] == (Value{fn1.node, 0})) << "the mix reads the stream";
+  EXPECT_EQ(f.graph.node(f.at(n4.v).node).op, Op::rms_norm);
+
+  FuseKinds k;
+  k.residual_norm = false;
+  FusedGraph off = fuse_graph(g, results, k);
+  EXPECT_EQ(off.counts.mix_rms_norm + off.counts.add_scaled_rms_norm, 0);
+  EXPECT_EQ(count_ops(off.graph, Op::rms_norm), 4);
+
+  // Bit for bit in fp32 what the residual ops and rms_norm compute one after the other (the CPU
+  // kernels are those two in turn), and the unfused graph's numbers within fp32 rounding (the
+  // compiler may fuse add_scaled's multiply and add where mul and add round twice).
+  Rng rng(3);
+  std::map<std::string, Tensor> bound;
+  for (const char* name : {"x", "y", "w", "w2"}) {
+    const std::string nm = name;
+    Tensor t(nm == "w" ? Shape{8} : nm == "w2" ? Shape{1, 8} : s, DType::f32);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
+    bound.emplace(nm, t);
+  }
+  auto run = [&](Graph& gr, const std::vector<Value>& outs) {
+    std::vector<Var> vars;
+    for (const Value& v : outs) vars.push_back(Var(&gr, v));
+    Executor ex(gr, vars, {DType::f32});
+    for (const auto& [name, t] : bound) ex.bind(name, t);
+    ex.run();
+    std::vector<Tensor> r;
+    for (size_t q = 0; q < outs.size(); q++) r.push_back(ex.result(q));
+    return r;
+  };
+  std::vector<Value> fused_outs, off_outs;
+  for (const Value& v : results) fused_outs.push_back(f.at(v)), off_outs.push_back(off.at(v));
+  const std::vector<Tensor> rp = run(g, results), rf = run(f.graph, fused_outs), ro = run(off.graph, off_outs);
+  for (size_t q = 0; q < results.size(); q++)
+    for (int64_t i = 0; i < rp[q].numel(); i++) {
+      ASSERT_EQ(rf[q].get(i), ro[q].get(i)) << "result " << q << " element " << i;
+      ASSERT_NEAR(rf[q].get(i), rp[q].get(i), 1e-5 * (1 + std::fabs(rp[q].get(i)))) << "result " << q << " element " << i;
+    }
+  EXPECT_EQ(FuseKinds::parse("residual_norm").residual_norm, true);
+  EXPECT_EQ(FuseKinds::parse("mix").residual_norm, false);
+  EXPECT_EQ(FuseKinds::none().residual_norm, false);
 }
 
 }  // namespace

@@ -118,6 +118,14 @@ void channel_scale_backward(int64_t rows, int64_t d, const T* u, const T* w, con
 template <class T>
 void channel_scale_backward_add(int64_t rows, int64_t d, const T* u, const T* w, const T* g, const T* acc, T* du, T* dw);
 
+// ---- residual_norm.cc ----------------------------------------------------------------------
+// The pre-norm fused into the residual op before it: s = mix(a, b, wa, wb) or add_scaled(x, y, sc)
+// as above, and n = rms_norm(s); each the same numbers as the two ops one after the other.
+template <class T>
+void mix_rms_norm(int64_t rows, int64_t d, double eps, const T* a, const T* b, const T* wa, const T* wb, T* s, T* n);
+template <class T>
+void add_scaled_rms_norm(int64_t rows, int64_t d, double eps, const T* x, const T* y, const T* sc, T* s, T* n);
+
 // ---- relu2.cc ------------------------------------------------------------------------------
 // y = r², r = x > 0 ? x : slope·x; dx = dy·2r·(x > 0 ? 1 : slope).
 template <class T> void relu2(int64_t n, double slope, const T* x, T* y);

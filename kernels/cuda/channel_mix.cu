@@ -32,9 +32,9 @@ __global__ void mix_kernel(int64_t n, int64_t d, const float* a, const float* b,
 constexpr int kCols = 32, kRowThreads = 8;
 
 // grid (column tiles, row chunks), block (kCols, kRowThreads)
-// acc: null, or the running sum added into du
+// sum: null, or the running sum added into du
 __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t chunk, const float* u, const float* w,
-                                              const float* g, const float* acc, RealOut du, double* partial) {
+                                              const float* g, const float* sum, RealOut du, double* partial) {
   __shared__ double buf[kRowThreads][kCols];
   const int64_t j = int64_t(blockIdx.x) * kCols + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * chunk;
@@ -45,7 +45,7 @@ __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t c
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowThreads) {
       const float gv = g[r * d + j];
       const float p = __fmul_rn(wj, gv);
-      store_real(du, r * d + j, acc ? __fadd_rn(p, acc[r * d + j]) : p);
+      store_real(du, r * d + j, sum ? __fadd_rn(p, sum[r * d + j]) : p);
       acc += double(gv) * double(u[r * d + j]);
     }
   }

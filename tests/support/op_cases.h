@@ -339,6 +339,18 @@ inline std::map<std::string, OpCase> make_op_cases() {
     }
     return concat(outs, 0);
   }};
+  // The pre-norm fused into the residual op (fuse_graph): both outputs, so that the FD check
+  // covers the stream's own gradient and the norm's; rows of the model's 512 at bench size.
+  c["mix_rms_norm"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var m = mix_rms_norm(in.real("a", s), in.real("b", s), in.real("wa", {1, s[2]}), in.real("wb", {s[2]}), 1e-6);
+    return concat({reshape(m, {-1}), reshape(output(m, 1), {-1})}, 0);
+  }};  // backward: rms_norm_backward (+ add), channel_scale_backward
+  c["add_scaled_rms_norm"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var m = add_scaled_rms_norm(in.real("x", s), in.real("y", s), in.real("s", {s[2]}), 1e-6);
+    return concat({reshape(m, {-1}), reshape(output(m, 1), {-1})}, 0);
+  }};
   return c;
 }
 
