@@ -50,7 +50,8 @@ struct FusedGraph {
 
 // Which chains to fuse (all by default; the byte accounting of docs/perf.md turns them on one at a
 // time). norm_rope covers rms_norm_rope and rms_norm_rope_gain.
-// matmul_add and norm_backward_add are the gradient folds (GradientFolds).
+// matmul_add, norm_backward_add and scale_backward_add are the gradient folds (GradientFolds);
+// residual_norm the pre-norm joining the mix / add_scaled before it.
 struct FuseKinds {
   bool mix = true, add_scaled = true, relu2 = true, norm_rope = true, rms_norm_scaled = true;
   bool matmul_add = true, norm_backward_add = true, scale_backward_add = true;
