@@ -66,7 +66,8 @@ const Command kCommands[] = {
     {"train", "train a model script on a data folder and score it (val_bpb)",
      "golfrt train SCRIPT [--data DIR] [--set key=value ...] [--preset NAME] [--time-budget S] [--steps N]\n"
      "                    [--seed S] [--out DIR] [--resume | --overwrite] [--checkpoint-every N] [--replay-schedule FILE]\n"
-     "                    [--dtype f32|f64] [--device cpu|cuda|standin] [--fuse auto|on|off] [--cuda-graph on|off]\n"
+     "                    [--dtype f32|f64] [--device cpu|cuda|standin] [--fuse auto|on|off] [--storage auto|fp32|bf16]\n"
+     "                    [--cuda-graph on|off]\n"
      "                    [--nproc N] [--quiet]\n"
      "       golfrt train SCRIPT --device cuda --plan-only [--set ...] [--nproc N] [--resume --out DIR]\n"
      "       mpirun -np N golfrt train SCRIPT ...   (N data-parallel ranks; docs/distributed.md)\n\n"
@@ -87,6 +88,8 @@ const Command kCommands[] = {
      "                         cuda and standin, off for cpu (the CPU's golden numbers are the unfused graph's)\n"
      "  --cuda-graph on|off    with cuda or standin: run each step's micro-batches, optimizer updates, clip and\n"
      "                         weight averages as CUDA graphs, one launch each (default on; docs/cuda.md)\n"
+     "  --storage auto|fp32|bf16  store matmul operands and attention's q, k, v, o in bf16 (DESIGN §3,\n"
+     "                         runtime/precision_pass.h); auto: bf16 on cuda and standin, fp32 on cpu\n"
      "  --nproc N              with --device cuda: start N local ranks, one GPU each, NCCL all-reduce\n"
      "  --plan-only            with --device cuda: print the micro-batch the run would use and exit (no data,\n"
      "                         no training); without train.micro_batch it is derived from count-only plans\n"

@@ -27,15 +27,18 @@ std::string stem(const std::string& path) {
 namespace {
 int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator& comm);
 int plan_only(const Args& a);
+RealStorage storage_option(const Args& a);
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc", "fuse", "cuda-graph"},
+  Args a = parse_args(argv, {"data", "time-budget", "steps", "seed", "out", "replay-schedule", "checkpoint-every", "dtype", "device", "nproc", "fuse", "cuda-graph",
+                              "storage"},
                       {"resume", "quiet", "no-artifact", "overwrite", "plan-only"});
   if (a.positional.size() != 1) throw std::invalid_argument("usage: golfrt train SCRIPT [options] (golfrt train --help)");
   if (const std::string g = a.get("cuda-graph", "on"); g != "on" && g != "off")
     throw std::invalid_argument("--cuda-graph " + g + ": give on or off");
   const bool cuda = a.get("device", "cpu") == "cuda";
+  storage_option(a);  // a bad --storage is refused before anything starts
   if (a.options.count("plan-only")) return plan_only(a);
   if (a.options.count("nproc")) {
     if (!cuda)
@@ -70,6 +73,13 @@ int cmd_train(const std::vector<std::string>& argv) {
 
 namespace {
 
+// --storage auto|fp32|bf16 (TrainerOptions::storage).
+RealStorage storage_option(const Args& a) {
+  const std::string s = a.get("storage", "auto");
+  if (s != "auto" && s != "fp32" && s != "bf16") throw std::invalid_argument("--storage " + s + ": give auto, fp32 or bf16");
+  return real_storage_from_name(s);
+}
+
 // --plan-only: the micro-batch a CUDA run would use (runtime/train/device_plan.h), from count-only
 // plans; nothing is trained, no data is read, no device is touched except to ask its free memory
 // (GOLFRT_DEVICE_FREE_BYTES answers instead, in a build without CUDA too).
@@ -88,6 +98,7 @@ int plan_only(const Args& a) {
   opt.out_dir = a.get("out", "runs/" + stem(path));
   opt.resume = a.options.count("resume") != 0;
   opt.replay_schedule = a.get("replay-schedule", "");
+  opt.storage = storage_option(a);  // bf16-stored values take half the bytes: the plan follows the run's
   const int64_t ranks = int_option(a, "nproc", 1, 1, 4096);
   GraphFactory factory = [&](const std::string& mode, int64_t batch, int64_t t) { return script.build(mode, batch, t); };
   NameMatcher matcher = [&](const std::string& name, const std::string& pattern) { return script.name_matches(name, pattern); };
@@ -152,6 +163,7 @@ int train_rank(const Args& a, const std::vector<std::string>& argv, Communicator
   else if (fuse == "off") opt.fuse = TrainerOptions::Fuse::off;
   else if (fuse != "auto") throw std::invalid_argument("--fuse " + fuse + ": give auto, on or off");
   opt.cuda_graph = a.get("cuda-graph", "on") == "on";  // checked in cmd_train
+  opt.storage = storage_option(a);
   opt.comm = &comm;
   opt.quiet = opt.quiet || !root;
   Json quant = script.table_json("quant");

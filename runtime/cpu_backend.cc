@@ -273,7 +273,47 @@ bool cpu_has_kernel(Op op) {
   return op == Op::input || op == Op::param || real_kernel<float>(op) || integer_kernel(op);
 }
 
+namespace {
+
+bool any_bf16(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts)
+    if (t.dtype() == DType::bf16) return true;
+  return false;
+}
+
+// A node touching bf16-stored values (runtime/precision_pass.h): as the CUDA kernels do, read them
+// widened to fp32 exactly, compute in fp32 and round the bf16 outputs once at the store (to nearest
+// even). The fp32 temporaries are host memory (the stand-in device's tensors are host memory too).
+void run_widened(const Node& n, const std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
+  std::vector<Tensor> wide_in, wide_out;
+  for (const Tensor& t : ins) {
+    if (t.dtype() != DType::bf16) {
+      wide_in.push_back(t);
+      continue;
+    }
+    Tensor w(t.shape(), DType::f32);
+    const uint16_t* src = t.data<uint16_t>();
+    float* dst = w.data<float>();
+    for (int64_t i = 0; i < t.numel(); i++) dst[i] = bf16_to_f32(src[i]);
+    wide_in.push_back(w);
+  }
+  for (const Tensor& t : outs) wide_out.push_back(t.dtype() == DType::bf16 ? Tensor(t.shape(), DType::f32) : t);
+  cpu_run_node(n, wide_in, wide_out);
+  for (size_t k = 0; k < outs.size(); k++) {
+    if (outs[k].dtype() != DType::bf16) continue;
+    const float* src = wide_out[k].data<float>();
+    uint16_t* dst = outs[k].data<uint16_t>();
+    for (int64_t i = 0; i < outs[k].numel(); i++) dst[i] = f32_to_bf16(src[i]);
+  }
+}
+
+}  // namespace
+
 void cpu_run_node(const Node& n, const std::vector<Tensor>& ins, std::vector<Tensor>& outs) {
+  if (any_bf16(ins) || any_bf16(outs)) {
+    run_widened(n, ins, outs);
+    return;
+  }
   // The element type comes from the data: the first real tensor the node touches.
   DType t = DType::f32;
   bool found = false;

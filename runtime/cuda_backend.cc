@@ -6,22 +6,47 @@
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/backend_util.h"
 #include "runtime/bf16_weight_cache.h"
+#include "runtime/precision_pass.h"
 
 namespace golf {
 
 namespace {
 
-void require_device_f32(const Node& n, const std::vector<Tensor>& ins, const std::vector<Tensor>& outs) {
-  for (const auto* list : {&ins, &outs})
-    for (const Tensor& t : *list) {
-      if (t.device() != Device::cuda)
-        throw std::runtime_error(std::string("CUDA backend: op '") + op_info(n.op).name + "' was given a " +
-                                 device_name(t.device()) + " tensor");
-      if (t.dtype() != DType::f32 && t.dtype() != DType::i32)
-        throw std::runtime_error(std::string("CUDA backend: op '") + op_info(n.op).name + "' has no " +
-                                 dtype_name(t.dtype()) + " kernel (CUDA computes in f32)");
+// Device tensors, fp32 or int32, or bf16 exactly where runtime/precision_pass.h's table lets the
+// op read or write one; attention's q, k, v all bf16 or all fp32, and nothing else of that node in
+// bf16 unless they are (the kernel's direct path).
+void require_device_storage(const Node& n, const std::vector<Tensor>& ins, const std::vector<Tensor>& outs,
+                            const CudaRunOptions& opt) {
+  std::vector<Shape> shapes;
+  for (const Tensor& t : ins) shapes.push_back(t.shape());
+  const PrecisionRule rule{!opt.matmul_fp32, !opt.attention_fp32};
+  auto fail = [&](const std::string& what) {
+    throw std::runtime_error(std::string("CUDA backend: op '") + op_info(n.op).name + "' " + what);
+  };
+  bool any_bf16 = false;
+  for (size_t list = 0; list < 2; list++) {
+    const std::vector<Tensor>& ts = list == 0 ? ins : outs;
+    for (size_t i = 0; i < ts.size(); i++) {
+      const Tensor& t = ts[i];
+      if (t.device() != Device::cuda) fail(std::string("was given a ") + device_name(t.device()) + " tensor");
+      if (t.dtype() == DType::f32 || t.dtype() == DType::i32) continue;
+      const bool allowed = t.dtype() == DType::bf16 &&
+                           (list == 0 ? reads_bf16(n, int(i), shapes, rule) : writes_bf16(n, int(i), shapes, rule));
+      if (!allowed)
+        fail(std::string("has no kernel for a ") + dtype_name(t.dtype()) + (list == 0 ? " input " : " output ") +
+             std::to_string(i) + " (DESIGN §3: bf16 only where runtime/precision_pass.h allows it)");
+      any_bf16 = true;
     }
+  }
+  if (any_bf16 && (n.op == Op::attention || n.op == Op::attention_backward)) {
+    const bool q16 = ins[0].dtype() == DType::bf16;
+    if (!q16 || ins[1].dtype() != DType::bf16 || ins[2].dtype() != DType::bf16)
+      fail("needs q, k and v all stored in bf16 when any of its tensors is (the direct path)");
+  }
 }
+
+cuda::Real real(const Tensor& t) { return cuda::Real{t.raw(), t.dtype() == DType::bf16}; }
+cuda::RealOut real_out(Tensor& t) { return cuda::RealOut{t.raw(), t.dtype() == DType::bf16}; }
 
 // The process's bf16 weight copies, in device memory, converted by the matmul's kernel. Never
 // destroyed (the CUDA context may be gone at exit); copies of freed weights are freed on a miss.
@@ -57,6 +82,10 @@ struct Call {
   float* written(size_t i) const { return const_cast<Tensor&>(in[i]).data<float>(); }
   void* written_raw(size_t i) const { return const_cast<Tensor&>(in[i]).raw(); }
   float* y(size_t i = 0) const { return out[i].data<float>(); }
+  // A real tensor that may be stored in bf16 (runtime/precision_pass.h), for the Real/RealOut
+  // kernels of cuda_kernels.h.
+  cuda::Real r(size_t i) const { return real(in[i]); }
+  cuda::RealOut w(size_t i = 0) const { return real_out(out[i]); }
   const Shape& s0() const { return in.empty() ? out[0].shape() : in[0].shape(); }
   int64_t last() const { return s0().back(); }               // input 0's last dimension
   int64_t rows() const { return in[0].numel() / last(); }    // and the rows of it
@@ -144,16 +173,18 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) {
         MatmulDims d = matmul_dims(c.n, c.in[0].shape(), c.in[1].shape(), c.out[0].shape());
         if (c.opt.matmul_fp32) {
-          cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
+          cuda::matmul(d.batch, d.m, d.n, d.k, c.r(0), d.trans_a, c.r(1), d.trans_b, d.stride_b, c.w(),
                        cuda::MatmulPrecision::fp32);
           return;
         }
+        // A bf16-stored operand is read as it is; a cached weight (never bf16-stored: a leaf) comes
+        // from the cache.
         const void* a16 = cached_bf16(c.in[0], (c.opt.cached_inputs & 1u) != 0);
         const void* b16 = cached_bf16(c.in[1], (c.opt.cached_inputs & 2u) != 0);
-        cuda::matmul(d.batch, d.m, d.n, d.k, c.x(0), d.trans_a, c.x(1), d.trans_b, d.stride_b, c.y(),
+        cuda::matmul(d.batch, d.m, d.n, d.k, c.r(0), d.trans_a, c.r(1), d.trans_b, d.stride_b, c.w(),
                      cuda::MatmulPrecision::bf16, a16, b16);
       };
-    case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.y()); };
+    case Op::rms_norm: return [](const Call& c) { cuda::rms_norm(c.rows(), c.last(), rms_norm_attrs(c.n).eps, c.x(0), c.w()); };
     case Op::rms_norm_backward:
       return [](const Call& c) { cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_attrs(c.n).eps, c.x(0), c.x(1), c.y()); };
     case Op::rope:  // rope_at's kernel at position 0 (no position tensor)
@@ -169,15 +200,22 @@ Kernel cuda_kernel(Op op) {
     case Op::attention:
       return [](const Call& c) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
-        auto run = c.opt.attention_fp32 ? cuda::attention : cuda::attention_tc;
-        run(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
+        if (c.opt.attention_fp32) {
+          cuda::attention(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.y(), c.y(1));
+          return;
+        }
+        cuda::attention_tc(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.r(0), c.r(1), c.r(2), c.w(), c.y(1));
       };
     case Op::attention_backward:
       return [](const Call& c) {
         AttentionDims d = attention_dims(c.n, c.s0(), c.in[1].shape());
-        auto run = c.opt.attention_fp32 ? cuda::attention_backward : cuda::attention_tc_backward;
-        run(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.x(3), c.x(4), c.x(5), c.y(), c.y(1),
-            c.y(2));
+        if (c.opt.attention_fp32) {
+          cuda::attention_backward(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.x(0), c.x(1), c.x(2), c.x(3), c.x(4),
+                                   c.x(5), c.y(), c.y(1), c.y(2));
+          return;
+        }
+        cuda::attention_tc_backward(d.b, d.t, d.h, d.hkv, d.hd, d.scale, d.xsa, c.r(0), c.r(1), c.r(2), c.r(3), c.x(4),
+                                    c.r(5), c.w(0), c.w(1), c.w(2));
       };
     case Op::attention_cached:
       return [](const Call& c) {
@@ -193,7 +231,7 @@ Kernel cuda_kernel(Op op) {
     case Op::cross_entropy_backward:
       return [](const Call& c) {
         cuda::cross_entropy_backward(c.s0()[0], c.s0()[1], cross_entropy_backward_attrs(c.n).softcap, c.x(0), c.ids(1),
-                                     c.x(2), c.y(), c.tag);
+                                     c.x(2), c.w(), c.tag);
       };
     case Op::soft_cross_entropy:
       return [](const Call& c) { cuda::soft_cross_entropy(c.s0()[0], c.s0()[1], c.x(0), c.x(1), c.y()); };
@@ -210,33 +248,33 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) { cuda::add_scaled(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y()); };
     case Op::mix: return [](const Call& c) { cuda::mix(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.x(3), c.y()); };
     case Op::channel_scale_backward:
-      return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.y(), c.y(1)); };
-    case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.x(0), c.y()); };
+      return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.w(), c.y(1)); };
+    case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.x(0), c.w()); };
     case Op::relu2_backward:
-      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.x(0), c.x(1), c.y()); };
+      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.x(0), c.x(1), c.w()); };
     case Op::rms_norm_rope:
     case Op::rms_norm_rope_gain:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
         const float* gain = c.n.op == Op::rms_norm_rope_gain ? c.x(1) : nullptr;
-        cuda::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), gain, c.y());
+        cuda::rms_norm_rope(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), gain, c.w());
       };
     case Op::rms_norm_rope_backward:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
         cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), nullptr,
-                                     c.x(1), c.y(), nullptr);
+                                     c.x(1), c.w(), nullptr);
       };
     case Op::rms_norm_rope_gain_backward:
       return [](const Call& c) {
         NormRopeDims d = norm_rope_dims(c.n, c.s0());
         cuda::rms_norm_rope_backward(d.b, d.t, d.h, d.hd, d.rot, d.base, d.train_len, d.inverse, d.eps, c.x(0), c.x(1),
-                                     c.x(2), c.y(), c.y(1));
+                                     c.x(2), c.w(), c.y(1));
       };
     case Op::rms_norm_scaled:
       return [](const Call& c) {
         const attrs::rms_norm_scaled a = rms_norm_scaled_attrs(c.n);
-        cuda::rms_norm_scaled(c.rows(), c.last(), a.eps, a.c, c.x(0), c.y());
+        cuda::rms_norm_scaled(c.rows(), c.last(), a.eps, a.c, c.x(0), c.w());
       };
     case Op::rms_norm_scaled_backward:
       return [](const Call& c) {
@@ -298,7 +336,7 @@ bool cuda_has_kernel(Op op) {
 
 void cuda_run_node(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>& out, int tag,
                    const CudaRunOptions& opt) {
-  require_device_f32(n, in, out);
+  require_device_storage(n, in, out, opt);
   Kernel k = cuda_kernel(n.op);
   if (!k) throw std::logic_error(std::string("CUDA backend: no kernel for op '") + op_info(n.op).name + "'");
   k(Call{n, in, out, tag, opt});

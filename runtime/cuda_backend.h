@@ -1,5 +1,6 @@
 // The CUDA backend: maps one graph node onto the kernels of kernels/cuda/. Built only with
-// GOLFRT_WITH_CUDA. Tensors are device tensors (Device::cuda), fp32 for real values.
+// GOLFRT_WITH_CUDA. Tensors are device tensors (Device::cuda), fp32 for real values, or bf16 where
+// runtime/precision_pass.h's rule stored them so (checked per call against its capability table).
 #pragma once
 #include <cstdint>
 #include <string>

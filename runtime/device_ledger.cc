@@ -75,7 +75,9 @@ int64_t sorted_scatter(int64_t ids, int64_t out_elems) {
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes) { return bytes > capacity ? bytes + bytes / 2 : capacity; }
 
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16, bool attention_bf16, uint32_t cached_inputs) {
+                            bool matmul_bf16, bool attention_bf16, uint32_t cached_inputs, uint32_t bf16_inputs,
+                            uint32_t bf16_outputs) {
+  (void)bf16_outputs;  // a bf16 output costs no launch: the kernel rounds at its store
   const int64_t out_n = outs.empty() ? 0 : shape_numel(outs[0]);
   const int64_t one = out_n > 0 ? 1 : 0;  // a kernel over no elements is not launched
   auto in_n = [&](size_t i) { return shape_numel(ins.at(i)); };
@@ -140,9 +142,13 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       const int64_t calls = d.stride_b == 0 && !merged && d.batch > 1 ? d.batch : 1;
       c.launches = calls;
       if (matmul_bf16) {
-        c.launches += ((cached_inputs & 1u) ? 0 : 1) + ((cached_inputs & 2u) ? 0 : 1);
+        // An operand stored in bf16 is read as it is: neither a conversion nor scratch for it. A
+        // cached weight is converted elsewhere but keeps its part of the scratch (matmul.cu sizes
+        // the scratch for both fp32 operands either way).
+        const bool a16 = (bf16_inputs & 1u) != 0, b16 = (bf16_inputs & 2u) != 0;
+        c.launches += ((cached_inputs & 1u) || a16 ? 0 : 1) + ((cached_inputs & 2u) || b16 ? 0 : 1);
         const int64_t na = shape_numel(ins.at(0)), nb = shape_numel(ins.at(1));
-        c.scratch_bytes = ((na + 127) / 128 * 128 + nb) * 2;
+        c.scratch_bytes = ((a16 ? 0 : (na + 127) / 128 * 128) + (b16 ? 0 : nb)) * 2;
       }
       return c;
     }
@@ -155,8 +161,10 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
         return c;
       }
       const bool xsa = attention_dims(n, q, ins.at(1)).xsa;
-      c.launches = 2 + (xsa ? 1 : 0);
-      c.scratch_bytes = cuda::tc_forward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3]);
+      // q, k, v stored in bf16 (never with XSA: precision_pass.h): read in place, one kernel.
+      const bool direct = (bf16_inputs & 7u) == 7u;
+      c.launches = direct ? 1 : 2 + (xsa ? 1 : 0);
+      c.scratch_bytes = cuda::tc_forward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3], direct);
       return c;
     }
     case Op::attention_backward: {
@@ -165,9 +173,11 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
       if (shape_numel(q) == 0) return c;
       if (attention_bf16) {
         // Without XSA: pack q, k, v, dy; prep; dq; dk/dv. With XSA: pack q, k, v; the pre-XSA
-        // forward; prep; pack its gradient; dq; dk/dv.
-        c.launches = xsa ? 6 : 4;
-        c.scratch_bytes = cuda::tc_backward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3], xsa);
+        // forward; prep; pack its gradient; dq; dk/dv. q, k, v (and y, dy) stored in bf16: no
+        // pack, prep, dq, dk/dv.
+        const bool direct = (bf16_inputs & 7u) == 7u;
+        c.launches = direct ? 3 : xsa ? 6 : 4;
+        c.scratch_bytes = cuda::tc_backward_scratch_bytes(q[0], q[1], q[2], ins.at(1)[2], q[3], xsa, direct);
         return c;
       }
       // fp32: XSA recomputes the pre-XSA forward; then the prep, dq and dk/dv kernels.

@@ -52,8 +52,12 @@ struct CudaNodeCost {
 // attention_bf16: attention and its backward on the tensor-core kernel (the default), else fp32.
 // cached_inputs: bit i set when input i is a weight whose bf16 copy comes from the weight cache
 // (CudaRunOptions::cached_inputs): its conversion is not the node's, it is counted once per write.
+// bf16_inputs / bf16_outputs: bit i set when that value is stored in bf16 (runtime/precision_pass.h):
+// a matmul reads such an operand as it is (no conversion launch, no scratch for it), and attention
+// whose q, k, v are stored in bf16 reads them in place (the direct path: no pack, no pack scratch).
 CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const std::vector<Shape>& outs,
-                            bool matmul_bf16, bool attention_bf16 = true, uint32_t cached_inputs = 0);
+                            bool matmul_bf16, bool attention_bf16 = true, uint32_t cached_inputs = 0,
+                            uint32_t bf16_inputs = 0, uint32_t bf16_outputs = 0);
 // The scratch buffer's capacity after a request of `bytes` to one of `capacity` (it grows by half
 // again, as kernels/cuda/runtime_api.cu does): the same value when no allocation is needed.
 int64_t cuda_scratch_after(int64_t capacity, int64_t bytes);

@@ -11,6 +11,7 @@
 
 #include "runtime/cpu_backend.h"
 #include "runtime/device_memory.h"
+#include "runtime/precision_pass.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/runtime_api.h"
 #include "runtime/cuda_backend.h"
@@ -109,6 +110,22 @@ bool matmul_fp32_forced() {
 
 }  // namespace
 
+const char* real_storage_name(RealStorage s) {
+  switch (s) {
+    case RealStorage::automatic: return "auto";
+    case RealStorage::fp32: return "fp32";
+    case RealStorage::bf16: return "bf16";
+  }
+  return "?";
+}
+
+RealStorage real_storage_from_name(const std::string& name) {
+  if (name == "auto") return RealStorage::automatic;
+  if (name == "fp32") return RealStorage::fp32;
+  if (name == "bf16") return RealStorage::bf16;
+  throw std::invalid_argument("storage '" + name + "': give auto, fp32 or bf16");
+}
+
 Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions opt) : g_(g), opt_(opt) {
   if (const char* p = std::getenv("GOLFRT_PROFILE"); p && *p && std::string(p) != "0") {
     profile_on_ = true;
@@ -131,6 +148,11 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
     if (!opt_.count_only && !standin_) cuda::require_device("executor: --device cuda");
 #endif
   }
+  matmul_fp32_ = opt_.matmul_fp32 || matmul_fp32_forced();
+  bf16_storage_ = opt_.storage == RealStorage::bf16 ||
+                  (opt_.storage == RealStorage::automatic && opt_.device == Device::cuda);
+  if (opt_.storage == RealStorage::bf16 && opt_.real != DType::f32)
+    throw std::invalid_argument(std::string("executor: bf16 storage is for f32 computation, not ") + dtype_name(opt_.real));
   if (opt_.guard_bytes) {
     opt_.reuse_memory = false;  // a reused slot legitimately overwrites an old neighbour's guard
     opt_.guard_bytes = align_up(opt_.guard_bytes);
@@ -171,7 +193,8 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
       MemoryPlan::Slot s;
       s.value = Value{i, k};
       s.first = s.last = step;
-      s.bytes = size_t(shape_numel(n.outs[size_t(k)].shape)) * dtype_size(n.outs[size_t(k)].integer ? DType::i32 : opt_.real);
+      s.dtype = n.outs[size_t(k)].integer ? DType::i32 : opt_.real;
+      s.bytes = size_t(shape_numel(n.outs[size_t(k)].shape)) * dtype_size(s.dtype);
       s.in_arena = !is_leaf(n.op);
       if (opt_.max_bytes && s.in_arena && s.bytes > opt_.max_bytes)  // before the arena sums could wrap
         throw std::runtime_error(g.describe(s.value) + " needs " + std::to_string(s.bytes) +
@@ -206,6 +229,19 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   viewed_step_.assign(plan_.steps.size(), false);
   for (const MemoryPlan::Slot& s : plan_.slots)
     if (s.alias >= 0) viewed_step_[size_t(s.first)] = true;
+
+  // Storage: the values precision_pass.h's rule stores in bf16 take 2 bytes an element.
+  if (bf16_storage_) {
+    std::vector<bool> view(size_t(g.size()), false);
+    for (const MemoryPlan::Slot& s : plan_.slots)
+      if (s.alias >= 0) view[size_t(s.value.node)] = true;
+    bf16_values_ = choose_bf16(g, plan_.steps, outputs_, view, PrecisionRule{!matmul_fp32_, !attention_fp32(opt_)});
+    for (MemoryPlan::Slot& s : plan_.slots)
+      if (bf16_values_.count({s.value.node, s.value.out})) {
+        s.dtype = DType::bf16;
+        s.bytes = size_t(shape_numel(g.spec(s.value).shape)) * dtype_size(DType::bf16);
+      }
+  }
 
   // Assign arena offsets: at each step, outputs are placed before the inputs' slots are freed,
   // so a kernel never writes over what it reads.
@@ -249,7 +285,7 @@ Executor::Executor(const Graph& g, const std::vector<Var>& outputs, ExecOptions 
   arena_ = Tensor({int64_t(plan_.arena_bytes)}, DType::u8, opt_.device);
   for (const MemoryPlan::Slot& s : plan_.slots) {
     const OutSpec& spec = g.spec(s.value);
-    DType t = spec.integer ? DType::i32 : opt_.real;
+    const DType t = s.dtype;
     if (s.alias >= 0) {
       const Value root = plan_.slots[size_t(s.alias)].value;
       values_[{s.value.node, s.value.out}] = values_.at({root.node, root.out}).view(spec.shape);
@@ -275,7 +311,7 @@ void Executor::plan_device_costs() {
         // A parameter read by a bf16 matmul comes from the bf16 weight cache: converted once per
         // write (upload or optimizer update), not per use.
         uint32_t cached = 0;
-        if ((n.op == Op::matmul || n.op == Op::matmul_add) && !opt_.matmul_fp32)
+        if ((n.op == Op::matmul || n.op == Op::matmul_add) && !matmul_fp32_)
           for (size_t i = 0; i < n.inputs.size() && i < 2; i++)
             if (g_.node(n.inputs[i].node).op == Op::param) {
               cached |= 1u << i;
@@ -283,7 +319,15 @@ void Executor::plan_device_costs() {
                 cached_weights_.push_back(n.inputs[i].node);
             }
         step_cached_.push_back(cached);
-        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{} : cuda_node_cost(n, ins, outs, !opt_.matmul_fp32, !attention_fp32(opt_), cached));
+        // The node's bf16-stored inputs and outputs: no conversion, no pack (device_ledger.h).
+        uint32_t bf16_in = 0, bf16_out = 0;
+        for (size_t i = 0; i < n.inputs.size() && i < 32; i++)
+          if (bf16_values_.count({n.inputs[i].node, n.inputs[i].out})) bf16_in |= 1u << i;
+        for (size_t k = 0; k < n.outs.size() && k < 32; k++)
+          if (bf16_values_.count({id, int(k)})) bf16_out |= 1u << k;
+        step_cost_.push_back(viewed_step_[step] ? CudaNodeCost{}
+                                                : cuda_node_cost(n, ins, outs, !matmul_fp32_, !attention_fp32(opt_), cached,
+                                                                 bf16_in, bf16_out));
       } catch (const std::exception& e) {
         throw std::runtime_error(g_.describe(Value{id, 0}) + ": " + e.what());
       }
@@ -488,7 +532,7 @@ void Executor::prepare(DevicePath& dev) {
 #ifdef GOLFRT_WITH_CUDA
   if (perform && !standin_) {
     weight_copies_.clear();
-    if (opt_.matmul_fp32 || matmul_fp32_forced()) return;
+    if (matmul_fp32_) return;
     for (int leaf : cached_weights_) weight_copies_.push_back(cuda_prepare_weight(values_.at({leaf, 0})));
     return;
   }
@@ -515,7 +559,7 @@ void Executor::run_node(int step, const Node& n, std::vector<Tensor>& ins, std::
 #ifdef GOLFRT_WITH_CUDA
   if (opt_.device == Device::cuda && !standin_) {
     CudaRunOptions cuda_opt;
-    cuda_opt.matmul_fp32 = opt_.matmul_fp32 || matmul_fp32_forced();
+    cuda_opt.matmul_fp32 = matmul_fp32_;
     cuda_opt.attention_fp32 = attention_fp32(opt_);
     cuda_opt.cached_inputs = cuda_opt.matmul_fp32 ? 0 : step_cached_[size_t(step)];
     cuda_run_node(n, ins, outs, step, cuda_opt);

@@ -39,6 +39,14 @@ namespace cuda {
 struct ExecGraph;  // kernels/cuda/runtime_api.h: an instantiated CUDA graph
 }
 
+// Where real intermediate values are stored in bf16 (runtime/precision_pass.h: DESIGN §3's rule,
+// matmul operands and attention's Q/K/V/O). automatic: the rule on Device::cuda (the GPU and the
+// stand-in device), fp32 on the CPU (its golden numbers); bf16: the rule on any device, so the
+// CPU reproduces the stand-in's numbers; fp32: nothing in bf16. Leaves and results are never bf16.
+enum class RealStorage { automatic, fp32, bf16 };
+const char* real_storage_name(RealStorage s);
+RealStorage real_storage_from_name(const std::string& name);  // auto, fp32, bf16; throws otherwise
+
 struct ExecOptions {
   DType real = DType::f32;  // element type of real values (f32 or f64 on CPU; f32 on CUDA)
   bool reuse_memory = true;
@@ -70,6 +78,8 @@ struct ExecOptions {
   // Tests: leave the bf16 weight conversions to the matmuls inside the launches (lazily, as before
   // prepare made them), to show that a capture refuses a conversion among its launches.
   bool lazy_weight_conversion = false;
+
+  RealStorage storage = RealStorage::automatic;
 };
 
 struct MemoryPlan {
@@ -79,6 +89,7 @@ struct MemoryPlan {
     int first = 0, last = 0;  // steps (indices into `steps`) where it is written and last read
     bool in_arena = false;    // false: a leaf (bound tensor), a requested output (own tensor) or a view
     int alias = -1;           // a reshape viewing this slot's bytes (no copy): the slot it views
+    DType dtype = DType::f32; // its element type: i32, the real type, or bf16 (precision_pass.h)
   };
   std::vector<int> steps;  // node ids, in execution order
   std::vector<Slot> slots;
@@ -110,6 +121,8 @@ class Executor {
   void enable_profile() { profile_on_ = true; }
   std::string profile_report() const;
   const ExecOptions& options() const { return opt_; }
+  // Whether this plan stores any value in bf16 (ExecOptions::storage resolved for its device).
+  bool bf16_storage() const { return bf16_storage_; }
 
   // The device work of the last run() and of all runs (zeros but `runs` on the CPU).
   const DeviceLedger& ledger() const { return ledger_; }
@@ -151,6 +164,9 @@ class Executor {
   int64_t counted_scratch_ = 0;          // count-only: the scratch capacity the runs so far reached
   bool counted_lt_workspace_ = false;    // count-only: cuBLASLt's workspace allocated by a run
   int64_t lt_workspace_bytes_ = 0;       // CUDA: cuBLASLt's workspace, when the plan has a matmul
+  std::set<std::pair<int, int>> bf16_values_;  // the values stored in bf16 (views included)
+  bool bf16_storage_ = false;            // the bf16 rule applies (ExecOptions::storage, the device)
+  bool matmul_fp32_ = false;             // fp32 matmuls (the option or GOLFRT_CUDA_MATMUL=fp32)
   bool profile_on_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_;  // op -> (seconds, calls)
 

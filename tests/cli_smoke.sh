@@ -32,6 +32,9 @@ if "$golfrt" train "$src/examples/baseline.lua" --device tpu 2>"$err"; then fail
 grep -q "must be cpu, cuda or standin" "$err" || fail "--device tpu message"
 if "$golfrt" train "$src/examples/baseline.lua" --device standin --cuda-graph maybe 2>"$err"; then fail "--cuda-graph maybe was accepted"; fi
 grep -q -- "--cuda-graph maybe: give on or off" "$err" || fail "--cuda-graph maybe: $(cat "$err")"
+
+if "$golfrt" train "$src/examples/baseline.lua" --storage half 2>"$err"; then fail "--storage half was accepted"; fi
+grep -q -- "--storage half: give auto, fp32 or bf16" "$err" || fail "--storage half message: $(cat "$err")"
 # Numbers are parsed whole, and the error names the flag and the value (it said "stoll").
 if "$golfrt" summary "$src/examples/baseline.lua" --seq abc 2>"$err"; then fail "summary --seq abc was accepted"; fi
 grep -q -- "--seq needs a whole number (at least 1), got 'abc'" "$err" || fail "summary --seq abc: $(cat "$err")"

@@ -77,9 +77,10 @@ echo "phased_long: $(head -1 "$work/p.cmp")"
 # The stand-in device (docs/cuda.md): 2 ranks with device-resident gradients (all-reduced where
 # they lie, the stand-in's host memory) and Muon's update buffers on the device take the CPU
 # 2-rank run's steps bit for bit (--fuse off: the CPU run is unfused; tests/train_test.cc compares
-# the fused graphs). phased_long clips: the device graph sums the norm and scales in
+# the fused graphs; --storage fp32: the CPU run stores every value in fp32, where the device's
+# default stores matmul operands in bf16, runtime/precision_pass.h). phased_long clips: the device graph sums the norm and scales in
 # f32 where the host works in double, which moves its 40 steps' losses by up to about 4e-5.
-"${mpi[@]}" "$golfrt" train "$script" "${common[@]}" --device standin --fuse off --out "$work/s2" --no-artifact >"$work/s2.log" 2>&1 ||
+"${mpi[@]}" "$golfrt" train "$script" "${common[@]}" --device standin --fuse off --storage fp32 --out "$work/s2" --no-artifact >"$work/s2.log" 2>&1 ||
   fail "2 ranks on the stand-in device: $(tail -30 "$work/s2.log")"
 python3 - "$work/r2/metrics.jsonl" "$work/s2/metrics.jsonl" <<'PY' || fail "2 ranks: the stand-in device's losses differ from the CPU's"
 import json, sys
@@ -87,7 +88,7 @@ a, b = ([j["loss"] for j in map(json.loads, open(p)) if "loss" in j] for p in sy
 print(f"2 ranks, cpu vs stand-in: {len(a)} and {len(b)} steps, equal: {a == b}")
 sys.exit(len(a) != 8 or a != b)
 PY
-"${mpi[@]}" "$golfrt" train "$script" --data "$work/data" --quiet --preset phased_long --device standin --out "$work/ps2" \
+"${mpi[@]}" "$golfrt" train "$script" --data "$work/data" --quiet --preset phased_long --device standin --storage fp32 --out "$work/ps2" \
   --no-artifact >"$work/ps2.log" 2>&1 || fail "phased_long, 2 ranks on the stand-in device: $(tail -30 "$work/ps2.log")"
 compare_losses "$work/p2/metrics.jsonl" "$work/ps2/metrics.jsonl" 1 2e-4 >"$work/ps.cmp" ||
   fail "phased_long, 2 ranks: the stand-in device took other steps than the CPU: $(cat "$work/ps.cmp")"

@@ -60,9 +60,12 @@ struct Training {
   Device device;
   std::unique_ptr<TrainStep> step;
   std::unique_ptr<OptimizerSet> optim;
-  Training(uint64_t seed, Device d) : t(seed), device(d) {
+  // storage: the train step's (automatic: bf16 on the device, fp32 on the CPU).
+  Training(uint64_t seed, Device d, RealStorage storage = RealStorage::automatic) : t(seed), device(d) {
     if (d != Device::cpu) t.m->store.move_to(d);
-    step = std::make_unique<TrainStep>(t.m->graph, mean_all(t.m->loss), t.m->store, ExecOptions{DType::f32, true, d});
+    ExecOptions o{DType::f32, true, d};
+    o.storage = storage;
+    step = std::make_unique<TrainStep>(t.m->graph, mean_all(t.m->loss), t.m->store, o);
     optim = std::make_unique<OptimizerSet>(
         t.m->store, t.script.table_json("train")["optim"],
         [this](const std::string& n, const std::string& p) { return t.script.name_matches(n, p); }, DType::f32, d);
@@ -125,8 +128,11 @@ TEST_F(StandinDevice, executor_runs_the_cpu_kernels_and_counts_the_cuda_launches
   EXPECT_EQ(dev.ledger().download_bytes, 24 * 4);
 }
 
-TEST_F(StandinDevice, ten_steps_equal_the_cpu_path_bit_for_bit) {
-  Training cpu(5, Device::cpu), dev(5, Device::cuda);
+// Like with like: the device's default storage (bf16 matmul operands, runtime/precision_pass.h)
+// against the CPU told to store the same values in bf16, and fp32 storage on both sides.
+void expect_ten_steps_equal(RealStorage cpu_storage, RealStorage dev_storage) {
+  Training cpu(5, Device::cpu, cpu_storage), dev(5, Device::cuda, dev_storage);
+  EXPECT_EQ(cpu.step->executor().bf16_storage(), dev.step->executor().bf16_storage());
   for (int s = 0; s < 10; s++) {
     const double lc = cpu.train_step(s), ld = dev.train_step(s);
     EXPECT_EQ(ld, lc) << "loss at step " << s;
@@ -136,6 +142,11 @@ TEST_F(StandinDevice, ten_steps_equal_the_cpu_path_bit_for_bit) {
   const std::map<std::string, Tensor> sc = cpu.optim->state(), sd = dev.optim->state();
   ASSERT_EQ(sc.size(), sd.size());
   for (const auto& [k, v] : sc) EXPECT_TRUE(same_bits(sd.at(k), v)) << k;
+}
+
+TEST_F(StandinDevice, ten_steps_equal_the_cpu_path_bit_for_bit) {
+  expect_ten_steps_equal(RealStorage::bf16, RealStorage::automatic);
+  expect_ten_steps_equal(RealStorage::fp32, RealStorage::fp32);
 }
 
 TEST_F(StandinDevice, after_the_first_step_only_data_loss_and_schedule_scalars_cross) {

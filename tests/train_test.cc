@@ -348,10 +348,12 @@ TEST(Train, sigkill_and_resume_reproduces_the_uninterrupted_run) {
 // (no clip, no averages) give the CPU's losses and final evaluation bit for bit; killed and
 // resumed, the device run reproduces itself, also with the clip, EMA, SWA, a frozen embedding and
 // replayed batches (phased_long), whose device graphs sum in f32 where the host sums in double.
+// The device path stores matmul operands in bf16 (runtime/precision_pass.h), so the CPU run it is
+// compared with does too (--storage bf16); with fp32 storage on both sides they agree as well.
 TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
   const std::string dir = test_dir();
   // The device path runs the fused graph (runtime/fuse_pass.h), so the CPU run fuses too.
-  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10", "--fuse", "on"});
+  train_ok(data_dir(), dir + "/cpu", {"--seed", "11", "--steps", "10", "--fuse", "on", "--storage", "bf16"});
   train_ok(data_dir(), dir + "/dev", {"--seed", "11", "--steps", "10", "--device", "standin"});
   expect_same_steps(step_lines(dir + "/cpu"), step_lines(dir + "/dev"), "cpu vs the stand-in device");
   EXPECT_EQ(metrics_lines(dir + "/cpu").back().dump(), metrics_lines(dir + "/dev").back().dump())
@@ -366,13 +368,14 @@ TEST(Train, standin_device_equals_the_cpu_and_resumes_exactly) {
            {"--preset", "phased_long", "--seed", "9", "--steps", "24", "--device", "standin", "--cuda-graph", "off"});
   expect_same_steps(step_lines(dir + "/long_graph"), step_lines(dir + "/long_nograph"), "phased_long with and without CUDA graphs");
   EXPECT_EQ(metrics_lines(dir + "/long_graph").back().dump(), metrics_lines(dir + "/long_nograph").back().dump());
-  // Unfused on both sides (the CPU's default): the same, bit for bit.
+  // Unfused and fp32-stored on both sides (the CPU's default): the same, bit for bit.
   train_ok(data_dir(), dir + "/cpu_unfused", {"--seed", "11", "--steps", "10"});
-  train_ok(data_dir(), dir + "/dev_unfused", {"--seed", "11", "--steps", "10", "--device", "standin", "--fuse", "off"});
+  train_ok(data_dir(), dir + "/dev_unfused",
+           {"--seed", "11", "--steps", "10", "--device", "standin", "--fuse", "off", "--storage", "fp32"});
   expect_same_steps(step_lines(dir + "/cpu_unfused"), step_lines(dir + "/dev_unfused"), "cpu vs the stand-in, unfused");
   // Distillation: the teacher's probabilities stay on the device (f32 there, double on the host),
   // so the losses agree closely, not bit for bit, from the first distilled step on.
-  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3", "--fuse", "on"});
+  train_ok(data_dir(), dir + "/kd_cpu", {"--preset", "distill", "--seed", "3", "--fuse", "on", "--storage", "bf16"});
   train_ok(data_dir(), dir + "/kd_dev", {"--preset", "distill", "--seed", "3", "--device", "standin"});
   train_ok(data_dir(), dir + "/kd_dev2", {"--preset", "distill", "--seed", "3", "--device", "standin"});
   expect_same_steps(step_lines(dir + "/kd_dev"), step_lines(dir + "/kd_dev2"), "two distilling runs on the stand-in");

@@ -52,12 +52,12 @@ int64_t device_free_bytes() {
 }
 
 std::function<int64_t(int64_t)> planned_run_bytes(const GraphFactory& factory, const NameMatcher& matcher,
-                                                  const Json& train, int64_t seq, int64_t ranks) {
+                                                  const Json& train, int64_t seq, int64_t ranks, RealStorage storage) {
   const int64_t step_sequences = train.get("batch_tokens", int64_t(8 * seq)) / seq;
   // The optimizers' executors do not depend on the micro-batch: counted once, at the smallest.
-  const StepOnPaper one = step_on_paper(factory, matcher, train, 1, seq, step_sequences, ranks);
+  const StepOnPaper one = step_on_paper(factory, matcher, train, 1, seq, step_sequences, ranks, true, false, storage);
   return [=](int64_t n) {
-    StepOnPaper s = step_on_paper(factory, matcher, train, n, seq, step_sequences, ranks, false);
+    StepOnPaper s = step_on_paper(factory, matcher, train, n, seq, step_sequences, ranks, false, false, storage);
     s.muon = one.muon;
     s.adam = one.adam;
     return s.device_bytes();
@@ -121,7 +121,7 @@ MicroBatchChoice choose_micro_batch(const GraphFactory& factory, const NameMatch
   const int64_t free_bytes =
       smallest_free_bytes(opt.device_free_bytes > 0 ? opt.device_free_bytes : device_free_bytes(), comm);
   const MicroBatchPlan p =
-      plan_micro_batch(step_sequences, ranks, free_bytes, wanted, planned_run_bytes(factory, matcher, train, seq, ranks), seq);
+      plan_micro_batch(step_sequences, ranks, free_bytes, wanted, planned_run_bytes(factory, matcher, train, seq, ranks, opt.storage), seq);
   c.micro_batch = p.micro_batch;
   c.line = p.describe();
   if (wanted == recorded && recorded > 0) c.line += " (reused from " + from + ")";

@@ -25,8 +25,10 @@ int64_t device_free_bytes();
 // All of the run's device bytes at n sequences per micro-batch, for plan_micro_batch: the
 // train-step graph, the evaluator's graph and the optimizers' update graphs, counted by
 // count-only executors (the optimizers once: they do not depend on n).
+// storage: the run's (TrainerOptions::storage; bf16-stored values take half the bytes).
 std::function<int64_t(int64_t)> planned_run_bytes(const GraphFactory& factory, const NameMatcher& matcher,
-                                                  const Json& train, int64_t seq, int64_t ranks);
+                                                  const Json& train, int64_t seq, int64_t ranks,
+                                                  RealStorage storage = RealStorage::automatic);
 
 struct MicroBatchChoice {
   int64_t micro_batch = 0;

@@ -8,8 +8,10 @@
 namespace golf {
 
 Distiller::Distiller(const GraphFactory& factory, ParamStore& store, const Phase& ph, int64_t micro, int64_t seq,
-                     int64_t accum, DType real, Device device)
+                     int64_t accum, DType real, Device device, RealStorage storage)
     : real_(real), device_(device), temperature_(ph.temperature) {
+  ExecOptions exec{real, true, device};
+  exec.storage = storage;  // the run's (TrainerOptions::storage)
   if (!store.has_set("teacher")) {
     if (ph.teacher == "ema" && !store.has_set("ema"))
       throw std::invalid_argument("phase '" + ph.name + "' distills from the EMA weights, but train.ema is not set");
@@ -25,10 +27,10 @@ Distiller::Distiller(const GraphFactory& factory, ParamStore& store, const Phase
   Var probs = input(g, "teacher_probs", logits.shape());
   Var kd = mean_all(soft_cross_entropy(scale(logits, 1.0 / ph.temperature), probs));
   Var loss = scale(kd, ph.alpha * ph.temperature * ph.temperature) + scale(mean_all(student_->loss), 1.0 - ph.alpha);
-  step_ = std::make_unique<TrainStep>(g, loss, store, ExecOptions{real, true, device}, 1.0 / double(accum));
+  step_ = std::make_unique<TrainStep>(g, loss, store, exec, 1.0 / double(accum));
   if (device == Device::cpu) {
     teacher_exec_ = std::make_unique<Executor>(teacher_->graph, std::vector<Var>{reshape(teacher_->logits, {-1, V})},
-                                               ExecOptions{real, true, device});
+                                               exec);
   } else {
     // Off the host (docs/cuda.md "Residency"): the second output of soft_cross_entropy_backward
     // with dloss = 1 is −log softmax(z) (its probs input scales only the first output), so
@@ -43,7 +45,7 @@ Distiller::Distiller(const GraphFactory& factory, ParamStore& store, const Phase
     Var q = exp(neg(neg_log_q));
     assign(input(tg, "teacher_probs_out", {n, V}), q);
     Var entropy = mean_all(sum(q * neg_log_q, {1}));
-    teacher_exec_ = std::make_unique<Executor>(tg, std::vector<Var>{entropy}, ExecOptions{real, true, device});
+    teacher_exec_ = std::make_unique<Executor>(tg, std::vector<Var>{entropy}, exec);
     probs_ = Tensor({n, V}, real, device);
     teacher_exec_->bind("teacher_probs_out", probs_);
   }

@@ -16,7 +16,7 @@ class Distiller {
  public:
   // Builds both graphs with `phase`'s temperature and alpha; accum: the step's micro-batches.
   Distiller(const GraphFactory& factory, ParamStore& store, const Phase& phase, int64_t micro, int64_t seq,
-            int64_t accum, DType real, Device device);
+            int64_t accum, DType real, Device device, RealStorage storage = RealStorage::automatic);
 
   TrainStep& step() { return *step_; }
   // softmax(teacher logits / T) per row of `tokens`, in double; adds the rows' mean entropy to

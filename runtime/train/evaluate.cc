@@ -98,8 +98,8 @@ double EvalResult::bpb() const { return bytes > 0 ? nats / (std::log(2.0) * byte
 
 int64_t scored_windows(int64_t n_tokens, int64_t seq) { return n_tokens > 1 ? (n_tokens - 1) / seq : 0; }
 
-Evaluator::Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device)
-    : factory_(std::move(factory)), seq_(seq), batch_(batch), real_(real), device_(device) {}
+Evaluator::Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device, RealStorage storage)
+    : factory_(std::move(factory)), seq_(seq), batch_(batch), real_(real), device_(device), storage_(storage) {}
 
 Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
   auto it = graphs_.find(batch);
@@ -107,6 +107,7 @@ Evaluator::Compiled& Evaluator::compiled(int64_t batch) {
   Compiled c;
   c.model = factory_("eval", batch, seq_);
   ExecOptions opt{real_, true, device_};
+  opt.storage = storage_;
   Var loss = c.model->loss;
   if (untrusted_) {
     loss = golfrt_scored_loss(*c.model);

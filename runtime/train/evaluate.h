@@ -25,7 +25,9 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device = Device::cpu);
+  // storage: ExecOptions::storage of its executors (automatic: bf16 on CUDA, fp32 on the CPU).
+  Evaluator(GraphFactory factory, int64_t seq, int64_t batch, DType real, Device device = Device::cpu,
+            RealStorage storage = RealStorage::automatic);
   // Data-parallel ranks: every run below must then be called by every rank with the same
   // arguments; each scores a contiguous share of the windows and the sums are reduced in float64,
   // so every rank returns the whole result.
@@ -88,6 +90,7 @@ class Evaluator {
   int64_t seq_, batch_;
   DType real_;
   Device device_;
+  RealStorage storage_ = RealStorage::automatic;
   std::map<int64_t, Compiled> graphs_;
   Communicator* comm_ = nullptr;
   bool untrusted_ = false;

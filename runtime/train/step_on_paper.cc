@@ -1,9 +1,11 @@
 #include "runtime/train/step_on_paper.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <set>
 
+#include "kernels/cuda/attention_layout.h"
 #include "runtime/backend_util.h"
 #include "runtime/executor.h"
 #include "runtime/optim/optimizer_set.h"
@@ -13,21 +15,35 @@ namespace golf {
 
 namespace {
 
-ExecOptions counting(bool graphs) {
+ExecOptions counting(bool graphs, RealStorage storage) {
   ExecOptions o;
   o.device = Device::cuda;
   o.count_only = true;
   o.graph = graphs;
+  o.storage = storage;
   return o;
 }
-
-int64_t value_bytes(const Graph& g, Value v) { return shape_numel(g.spec(v).shape) * 4; }  // f32 and i32 alike
 
 // FLOPs and bytes of the planned nodes, by where they run.
 void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
   std::set<int> views;  // reshapes planned as views: no work
-  for (const MemoryPlan::Slot& s : ex.plan().slots)
+  std::map<std::pair<int, int>, DType> stored;  // each value's element type as the plan stores it
+  for (const MemoryPlan::Slot& s : ex.plan().slots) {
     if (s.alias >= 0) views.insert(s.value.node);
+    stored[{s.value.node, s.value.out}] = s.dtype;
+  }
+  auto is_bf16 = [&](Value v) {
+    auto it = stored.find({v.node, v.out});
+    return it != stored.end() && it->second == DType::bf16;
+  };
+  auto value_bytes = [&](const Graph& gr, Value v) {
+    auto it = stored.find({v.node, v.out});
+    return shape_numel(gr.spec(v).shape) * int64_t(it == stored.end() ? 4 : dtype_size(it->second));
+  };
+  const ExecOptions& opt = ex.options();
+  const bool matmul_bf16 = !opt.matmul_fp32;
+  const char* a = std::getenv("GOLFRT_ATTENTION");
+  const bool attention_tc = !opt.attention_fp32 && !(a && std::string(a) == "fp32");
   for (int id : ex.plan().steps) {
     const Node& n = g.node(id);
     if (n.op == Op::input || n.op == Op::param || views.count(id)) continue;
@@ -40,6 +56,19 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
     if (n.op == Op::matmul || n.op == Op::matmul_add) {  // matmul_add's addend is read in the GEMM's epilogue
       const MatmulDims d = matmul_dims(n, g.spec(n.inputs[0]).shape, g.spec(n.inputs[1]).shape, out);
       p->matmul_flops += 2.0 * double(shape_numel(out)) * double(d.k);
+      // kernels/cuda/matmul.cu converts an fp32 operand into bf16 scratch per call, unless it is a
+      // weight with a cached bf16 copy (converted once per write, not per call: not counted here).
+      if (matmul_bf16 && d.k > 0 && shape_numel(out) > 0)
+        for (size_t i = 0; i < 2; i++) {
+          const Value v = n.inputs[i];
+          if (is_bf16(v) || g.node(v.node).op == Op::param) continue;
+          const double conv = 6.0 * double(shape_numel(g.spec(v).shape));
+          p->conversion_bytes += conv;
+          p->other_bytes += conv;
+          GraphOnPaper::OpTally& t = p->by_op["matmul operand conversion"];
+          t.nodes++;
+          t.bytes += conv;
+        }
       continue;
     }
     if (n.op == Op::attention || n.op == Op::attention_backward) {
@@ -53,6 +82,20 @@ void add_work(const Graph& g, const Executor& ex, GraphOnPaper* p) {
       // (kernels/cuda/attention_tc.cu), on CUDA cores with GOLFRT_ATTENTION=fp32.
       const bool xsa = attention_dims(n, q, k).xsa;
       p->attention_flops += n.op == Op::attention ? fwd : 3.5 * fwd + (xsa ? fwd : 0.0);
+      // Tensor cores without q, k, v stored in bf16: kernels/cuda/attention_tc.cu packs q, k, v
+      // (and the backward's dO) into padded bf16 scratch per call, reading them in fp32.
+      if (attention_tc && !(is_bf16(n.inputs[0]) && is_bf16(n.inputs[1]) && is_bf16(n.inputs[2]))) {
+        const bool bwd = n.op == Op::attention_backward;
+        double read = 0;
+        for (size_t i : {size_t(0), size_t(1), size_t(2)}) read += double(value_bytes(g, n.inputs[i]));
+        if (bwd) read += double(value_bytes(g, n.inputs[5]));
+        const double pack = read + double(cuda::tc_packed_bytes(q[0], q[1], q[2], k[2], q[3], bwd));
+        p->pack_bytes += pack;
+        p->other_bytes += pack;
+        GraphOnPaper::OpTally& t = p->by_op["attention pack"];
+        t.nodes++;
+        t.bytes += pack;
+      }
       continue;
     }
     int64_t bytes = 0, largest = 0;
@@ -106,7 +149,8 @@ int64_t StepOnPaper::device_bytes() const {
 }
 
 StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json& train, int64_t micro_batch,
-                          int64_t seq, int64_t step_sequences, int64_t ranks, bool optimizers, bool graphs) {
+                          int64_t seq, int64_t step_sequences, int64_t ranks, bool optimizers, bool graphs,
+                          RealStorage storage) {
   if (micro_batch <= 0 || step_sequences % micro_batch || (step_sequences / micro_batch) % ranks)
     throw std::invalid_argument("step_on_paper: micro_batch " + std::to_string(micro_batch) + " does not divide " +
                                 std::to_string(step_sequences) + " sequences over " + std::to_string(ranks) + " ranks");
@@ -117,15 +161,16 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   auto model = factory("train", micro_batch, seq);
   model->store.initialize(1, DType::f32);
   // As the trainer builds it (runtime/train/trainer.cc): the mean loss, scaled by 1/micro-batches.
-  TrainStep step(model->graph, mean_all(model->loss), model->store, counting(graphs),
+  TrainStep step(model->graph, mean_all(model->loss), model->store, counting(graphs, storage),
                  1.0 / double(step_sequences / micro_batch));
   count(model->graph, step.executor(), &s.micro);
+  s.bf16_storage = step.executor().bf16_storage();
   // The evaluator's graph as runtime/train/evaluate.cc compiles it: the loss, forward only.
   s.eval_batch = train.get("eval_batch", micro_batch);
   {
     auto eval_model = factory("eval", s.eval_batch, seq);
     eval_model->store.initialize(1, DType::f32);
-    Executor ex(eval_model->graph, {eval_model->loss}, counting(false));  // the evaluator runs launch by launch
+    Executor ex(eval_model->graph, {eval_model->loss}, counting(false, storage));  // the evaluator runs launch by launch
     count(eval_model->graph, ex, &s.eval);
   }
   if (!optimizers) return s;
@@ -136,7 +181,7 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   if (optim.muon()) {
     Graph g;
     build_muon_update(g, model->store, optim.muon()->params());
-    Executor ex(g, {}, counting(graphs));
+    Executor ex(g, {}, counting(graphs, storage));
     bind_state_resident(ex, model->store);
     count(g, ex, &s.muon);
     add_schedule_upload(2 * int64_t(optim.muon()->params().size()), &s.muon);  // lr and μ each
@@ -144,7 +189,7 @@ StepOnPaper step_on_paper(GraphFactory factory, NameMatcher matcher, const Json&
   if (optim.adamw()) {
     Graph g;
     build_adamw_update(g, model->store, optim.adamw()->params());
-    Executor ex(g, {}, counting(graphs));
+    Executor ex(g, {}, counting(graphs, storage));
     bind_state_resident(ex, model->store);
     count(g, ex, &s.adam);
     add_schedule_upload(3 * int64_t(optim.adamw()->params().size()), &s.adam);  // lr and both bias corrections

@@ -30,6 +30,17 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// The trainer's per-step graphs run as CUDA graphs on a device unless turned off.
+bool step_graphs(const TrainerOptions& opt) { return opt.cuda_graph && opt.device == Device::cuda; }
+
+// The train-step executors' options: the run's element type, device, storage and CUDA graphs.
+ExecOptions step_options(const TrainerOptions& opt) {
+  ExecOptions o{opt.real, true, opt.device};
+  o.storage = opt.storage;
+  o.graph = step_graphs(opt);
+  return o;
+}
+
 Tensor tokens_tensor(const std::vector<uint16_t>& buf, int64_t offset, int64_t b, int64_t t) {
   Tensor x({b, t}, DType::i32);
   int32_t* p = x.data<int32_t>();
@@ -64,13 +75,6 @@ std::unique_ptr<ModelGraph> make_model(const GraphFactory& factory, const TrainC
   return model;
 }
 
-// The options of the trainer's per-step graphs: CUDA graphs on a device unless turned off.
-bool step_graphs(const TrainerOptions& opt) { return opt.cuda_graph && opt.device == Device::cuda; }
-ExecOptions step_options(const TrainerOptions& opt) {
-  ExecOptions o{opt.real, true, opt.device};
-  o.graph = step_graphs(opt);
-  return o;
-}
 
 struct StepResult {
   double loss = 0;       // the step's mean loss (for distillation: alpha·T²·KL + (1 − alpha)·CE)
@@ -98,7 +102,7 @@ class Trainer {
                                                                step_options(opt), 1.0 / double(cfg.accum))
                                  : nullptr),
         schedule_(make_schedule(cfg, opt.replay_schedule)),
-        evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device),
+        evaluator_(factory, cfg.seq_len, cfg.eval_batch, opt.real, opt.device, opt.storage),
         stream_(data.train, data.vocab), val_(load_all(data.val, data.vocab)), qat_switch_({1}, opt.real, opt.device),
         progress_(cfg.max_steps, cfg.budget, opt.quiet || !comm.is_root()) {
     st_.micro_batch = cfg.micro;
@@ -200,7 +204,8 @@ class Trainer {
 
 void Trainer::enter_phase(const Phase& ph) {
   if (ph.distill && !distill_)
-    distill_ = std::make_unique<Distiller>(factory_, store_, ph, cfg_.micro, cfg_.seq_len, cfg_.accum, opt_.real, opt_.device);
+    distill_ = std::make_unique<Distiller>(factory_, store_, ph, cfg_.micro, cfg_.seq_len, cfg_.accum, opt_.real, opt_.device,
+                                            opt_.storage);
   std::set<std::string> frozen;
   for (const ParamSpec& p : store_.specs())
     for (const std::string& pat : ph.freeze)

@@ -25,6 +25,7 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/dist/communicator.h"
+#include "runtime/executor.h"
 #include "runtime/model_graph.h"
 #include "runtime/train/evaluate.h"
 
@@ -49,6 +50,10 @@ struct TrainerOptions {
   // updates, the gradient clip and the weight averages run as CUDA graphs (ExecOptions::graph,
   // docs/cuda.md "CUDA graphs"); `golfrt train --cuda-graph off` runs them launch by launch.
   bool cuda_graph = true;
+
+  // Which values the step and evaluation graphs store in bf16 (ExecOptions::storage,
+  // runtime/precision_pass.h): automatic is bf16 on CUDA (and the stand-in device), fp32 on the CPU.
+  RealStorage storage = RealStorage::automatic;
   // With Device::cuda: the free bytes the micro-batch is planned for (runtime/train/device_plan.h);
   // 0 asks the device (or GOLFRT_DEVICE_FREE_BYTES). A stand-in device or a test says it here.
   int64_t device_free_bytes = 0;

@@ -4,8 +4,10 @@
 // (matmul; attention once it moves there) and on CUDA cores, and the ms per step those imply at
 // stated rates (docs/perf.md, "GPU step on paper"). scripts/bench/step_paper.sh runs it.
 //
-//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--cuda-graph on|off] [--preset P]
-//                    [--set KEY=VALUE ...]
+//   bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--storage fp32|bf16]
+//                    [--cuda-graph on|off] [--preset P] [--set KEY=VALUE ...]
+// --storage: which values are stored in bf16 (runtime/precision_pass.h); default: the trainer's on
+// CUDA (bf16), as the planner counts it.
 // --cuda-graph: count the step as the CUDA trainer runs it by default (on: each micro-batch and
 // each optimizer update one graph launch, docs/cuda.md "CUDA graphs") or launch by launch (off).
 // Either way the launch-by-launch count is printed beside it.
@@ -53,8 +55,8 @@ void print_graph(const char* what, const GraphOnPaper& g) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--cuda-graph on|off] "
-                         "[--preset P] [--set KEY=VALUE ...]\n");
+    std::fprintf(stderr, "usage: bench_step_paper SCRIPT [--micro N | --free-gb G] [--ranks R] [--fuse KINDS] [--storage fp32|bf16] "
+                         "[--cuda-graph on|off] [--preset P] [--set KEY=VALUE ...]\n");
     return 2;
   }
   try {
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     Overrides overrides;
     FuseKinds fuse = FuseKinds::none();
     bool graphs = true;
+    RealStorage storage = RealStorage::automatic;  // what the CUDA trainer runs: bf16
     for (int i = 2; i < argc; i++) {
       std::string a = argv[i];
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
@@ -75,6 +78,10 @@ int main(int argc, char** argv) {
       else if (a == "--cuda-graph") {
         if (v != "on" && v != "off") throw std::invalid_argument("--cuda-graph " + v + ": give on or off");
         graphs = v == "on";
+      }
+      else if (a == "--storage") {
+        if (v != "fp32" && v != "bf16") throw std::invalid_argument("--storage " + v + ": give fp32 or bf16");
+        storage = real_storage_from_name(v);
       }
       else if (a == "--set") overrides.sets.push_back(parse_set(v));
       else if (a == "--preset") overrides.preset = v;
@@ -92,15 +99,16 @@ int main(int argc, char** argv) {
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
     if (micro == 0) {
       MicroBatchPlan p = plan_micro_batch(step_sequences, ranks, int64_t(free_gb * 1e9), 0,
-                                          planned_run_bytes(factory, matcher, train, seq, ranks), seq);
+                                          planned_run_bytes(factory, matcher, train, seq, ranks, storage), seq);
       std::printf("planned for %.1f GB free: %s\n", free_gb, p.describe().c_str());
       micro = p.micro_batch;
     }
-    StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, ranks, true, graphs);
+    StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, ranks, true, graphs, storage);
     std::printf("%s: %lld tokens per step = %lld sequences of %lld; %lld rank(s); micro_batch %lld, %lld micro-batches "
                 "per rank per step\n",
                 path.c_str(), (long long)(step_sequences * seq), (long long)step_sequences, (long long)seq,
                 (long long)ranks, (long long)micro, (long long)s.micro_batches);
+    std::printf("storage: %s (runtime/precision_pass.h)\n", s.bf16_storage ? "bf16 matmul operands and attention q/k/v/o" : "fp32");
     print_graph("micro-batch", s.micro);
     print_graph("muon", s.muon);
     print_graph("adam", s.adam);

@@ -6,8 +6,11 @@
 // both GPUs, and the bytes by op so that a fused or narrowed op's effect can be worked out
 // (docs/perf.md, "The prediction with fixed rates").
 //
-//   bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--set KEY=VALUE ...] [--nodes 1]
+//   bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--storage fp32|bf16] [--set KEY=VALUE ...] [--nodes 1]
 // --fuse: as bench_step_paper's (none, all: the graph the CUDA trainer runs, or a list).
+// --storage: which values are stored in bf16 (runtime/precision_pass.h); default: what the CUDA
+// trainer runs (bf16). Bytes are counted as stored, and the memory term includes the matmul's
+// per-call conversions of fp32 operands and the attention's packs (step_on_paper.h).
 //
 // --nodes 1 also lists the micro-batch graph's nodes by script line (op, line, count, GB), to see
 // which lines a fused op would replace.
@@ -39,13 +42,14 @@ constexpr double kMatmulShare = 0.70, kAttentionShare = 0.50, kHbmShare = 0.80, 
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--set KEY=VALUE ...] [--nodes 1]\n");
+    std::fprintf(stderr, "usage: bench_step_predict SCRIPT [--micro N] [--fuse KINDS] [--storage fp32|bf16] [--set KEY=VALUE ...] [--nodes 1]\n");
     return 2;
   }
   try {
     int64_t micro = 64;
     bool nodes = false;
     FuseKinds fuse = FuseKinds::none();
+    RealStorage storage = RealStorage::automatic;
     Overrides overrides;
     for (int i = 2; i < argc; i++) {
       const std::string a = argv[i];
@@ -55,7 +59,10 @@ int main(int argc, char** argv) {
       else if (a == "--set") overrides.sets.push_back(parse_set(v));
       else if (a == "--nodes") nodes = v == "1";
       else if (a == "--fuse") fuse = FuseKinds::parse(v);
-      else throw std::invalid_argument("unknown option " + a + " (--micro N, --fuse KINDS, --set KEY=VALUE, --nodes 1)");
+      else if (a == "--storage") {
+        if (v != "fp32" && v != "bf16") throw std::invalid_argument("--storage " + v + ": give fp32 or bf16");
+        storage = real_storage_from_name(v);
+      } else throw std::invalid_argument("unknown option " + a + " (--micro N, --fuse KINDS, --storage fp32|bf16, --set KEY=VALUE, --nodes 1)");
     }
     ModelScript script(argv[1], overrides);
     Json train = script.table_json("train");
@@ -66,7 +73,7 @@ int main(int argc, char** argv) {
         fuse);
     NameMatcher matcher = [&](const std::string& n, const std::string& p) { return script.name_matches(n, p); };
     // Counted as the CUDA trainer runs the step (CUDA graphs); node_launches is launch by launch.
-    const StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, 1, true, true);
+    const StepOnPaper s = step_on_paper(factory, matcher, train, micro, seq, step_sequences, 1, true, true, storage);
     const double k = double(s.micro_batches);
     const double mm = k * s.micro.matmul_flops + s.muon.matmul_flops + s.adam.matmul_flops;
     const double attn = k * s.micro.attention_flops;
@@ -79,6 +86,11 @@ int main(int argc, char** argv) {
                                   double(s.micro.ledger.launches + s.muon.ledger.launches + s.adam.ledger.launches);
     std::printf("%s: %lld tokens per step, %lld micro-batches of %lld x %lld\n", argv[1],
                 (long long)(step_sequences * seq), (long long)s.micro_batches, (long long)micro, (long long)seq);
+    std::printf("storage: %s (matmul operands and attention's q, k, v, o %s)\n", s.bf16_storage ? "bf16" : "fp32",
+                s.bf16_storage ? "stored in bf16 where runtime/precision_pass.h's rule allows" : "all fp32");
+    std::printf("per step: matmul operand conversions %.1f GB, attention packs %.1f GB (in the memory term)\n",
+                (k * s.micro.conversion_bytes + s.muon.conversion_bytes + s.adam.conversion_bytes) / 1e9,
+                k * s.micro.pack_bytes / 1e9);
     std::printf("per step: matmul %.2f TFLOP, attention %.2f TFLOP, memory-bound ops %.1f GB read+written, launches %.0f "
                 "(%lld per micro-batch, %lld Muon, %lld Adam)\n",
                 mm / 1e12, attn / 1e12, bytes / 1e9, launches, (long long)s.micro.node_launches,
@@ -91,7 +103,8 @@ int main(int argc, char** argv) {
     // which is not in the memory term: they are counted by their FLOPs).
     std::vector<std::pair<std::string, GraphOnPaper::OpTally>> rows(s.micro.by_op.begin(), s.micro.by_op.end());
     std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.bytes > b.second.bytes; });
-    std::printf("one micro-batch by op (nodes, GB its inputs and outputs hold at 4 bytes an element):\n");
+    std::printf("one micro-batch by op (nodes, GB its inputs and outputs hold as stored: 2 bytes an element in bf16, 4 "
+                "in fp32; and the conversions and packs):\n");
     for (const auto& [op, t] : rows)
       std::printf("  %-28s %5lld nodes %9.3f GB\n", op.c_str(), (long long)t.nodes, t.bytes / 1e9);
 
@@ -101,18 +114,23 @@ int main(int argc, char** argv) {
       ExecOptions o;
       o.device = Device::cuda;
       o.count_only = true;
+      o.storage = storage;
       TrainStep step(model->graph, mean_all(model->loss), model->store, o, 1.0 / k);
       const Graph& gr = model->graph;
       std::map<std::string, std::pair<int64_t, double>> by_line;
       std::set<int> views;  // reshapes planned as views do no work (as step_on_paper counts)
-      for (const MemoryPlan::Slot& sl : step.executor().plan().slots)
+      std::map<std::pair<int, int>, double> elem;  // bytes an element as stored
+      for (const MemoryPlan::Slot& sl : step.executor().plan().slots) {
         if (sl.alias >= 0) views.insert(sl.value.node);
+        elem[{sl.value.node, sl.value.out}] = double(dtype_size(sl.dtype));
+      }
       for (int id : step.executor().plan().steps) {
         const Node& n = gr.node(id);
         if (n.op == Op::input || n.op == Op::param || views.count(id)) continue;
         double b = 0;
-        for (const Value& v : n.inputs) b += 4.0 * double(shape_numel(gr.spec(v).shape));
-        for (int o2 = 0; o2 < int(n.outs.size()); o2++) b += 4.0 * double(shape_numel(n.outs[size_t(o2)].shape));
+        for (const Value& v : n.inputs) b += elem.at({v.node, v.out}) * double(shape_numel(gr.spec(v).shape));
+        for (int o2 = 0; o2 < int(n.outs.size()); o2++)
+          b += elem.at({id, o2}) * double(shape_numel(n.outs[size_t(o2)].shape));
         const std::string d = n.outs.empty() ? std::string() : gr.describe(Value{id, 0});
         const size_t at = d.find(" at ");
         auto& e = by_line[std::string(op_info(n.op).name) + (at == std::string::npos ? "" : d.substr(at))];
