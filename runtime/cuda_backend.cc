@@ -309,12 +309,12 @@ Kernel cuda_kernel(Op op) {
     case Op::mix_rms_norm:
       return [](const Call& c) {
         cuda::mix_rms_norm(c.rows(), c.last(), mix_rms_norm_attrs(c.n).eps, c.x(0), c.x(1), c.x(2), c.x(3), c.y(),
-                           cuda::RealOut{c.out[1].raw(), c.out[1].dtype() == DType::bf16});
+                           c.w(1));
       };
     case Op::add_scaled_rms_norm:
       return [](const Call& c) {
         cuda::add_scaled_rms_norm(c.rows(), c.last(), add_scaled_rms_norm_attrs(c.n).eps, c.x(0), c.x(1), c.x(2), c.y(),
-                                  cuda::RealOut{c.out[1].raw(), c.out[1].dtype() == DType::bf16});
+                                  c.w(1));
       };
     // the running sum (output 0) in fp32: it is no matmul operand
     case Op::channel_scale_backward_add:
