@@ -304,6 +304,23 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) {
         cuda::rms_norm_backward(c.rows(), c.last(), rms_norm_backward_add_attrs(c.n).eps, c.x(0), c.x(1), c.y(), c.x(2));
       };
+    // ---- the pre-norm fused into the residual op (fuse_graph): the stream (output 0) in fp32,
+    // its norm (output 1, a matmul's operand) as the graph stores it
+    case Op::mix_rms_norm:
+      return [](const Call& c) {
+        cuda::mix_rms_norm(c.rows(), c.last(), mix_rms_norm_attrs(c.n).eps, c.x(0), c.x(1), c.x(2), c.x(3), c.y(),
+                           c.w(1));
+      };
+    case Op::add_scaled_rms_norm:
+      return [](const Call& c) {
+        cuda::add_scaled_rms_norm(c.rows(), c.last(), add_scaled_rms_norm_attrs(c.n).eps, c.x(0), c.r(1), c.x(2), c.y(),
+                                  c.w(1));
+      };
+    // the running sum (output 0) in fp32: it is no matmul operand
+    case Op::channel_scale_backward_add:
+      return [](const Call& c) {
+        cuda::channel_scale_backward_add(c.rows(), c.last(), c.x(0), c.x(1), c.x(2), c.x(3), c.y(), c.y(1));
+      };
     default: return nullptr;
   }
 }

@@ -191,10 +191,11 @@ CudaNodeCost cuda_node_cost(const Node& n, const std::vector<Shape>& ins, const 
     // two-pass column sum (kernels/cuda/channel_mix.cu), whose partials live in scratch.
     case Op::add_scaled: case Op::mix: case Op::relu2: case Op::relu2_backward: case Op::rms_norm_rope:
     case Op::rms_norm_rope_gain: case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward:
-    case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward:
+    case Op::rms_norm_scaled: case Op::rms_norm_scaled_backward: case Op::mix_rms_norm: case Op::add_scaled_rms_norm:
       c.launches = one;
       return c;
-    case Op::channel_scale_backward: {
+    case Op::channel_scale_backward:
+    case Op::channel_scale_backward_add: {  // the addend is read by the same kernel
       const int64_t d = ins.at(0).empty() ? 0 : ins.at(0).back();
       const int64_t rows = d > 0 ? in_n(0) / d : 0;
       if (d == 0) return c;

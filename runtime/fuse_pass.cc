@@ -173,7 +173,8 @@ bool match_scale(Matcher& m, int id, Plan* p, FuseCounts* c) {
 std::string FuseCounts::str() const {
   return "mix " + std::to_string(mix) + ", add_scaled " + std::to_string(add_scaled) + ", relu2 " + std::to_string(relu2) +
          ", rms_norm_rope " + std::to_string(rms_norm_rope) + ", rms_norm_rope_gain " + std::to_string(rms_norm_rope_gain) +
-         ", rms_norm_scaled " + std::to_string(rms_norm_scaled);
+         ", rms_norm_scaled " + std::to_string(rms_norm_scaled) + ", mix_rms_norm " + std::to_string(mix_rms_norm) +
+         ", add_scaled_rms_norm " + std::to_string(add_scaled_rms_norm);
 }
 
 FuseKinds FuseKinds::parse(const std::string& list) {
@@ -191,9 +192,12 @@ FuseKinds FuseKinds::parse(const std::string& list) {
     else if (name == "rms_norm_scaled") k.rms_norm_scaled = true;
     else if (name == "matmul_add") k.matmul_add = true;
     else if (name == "norm_backward_add") k.norm_backward_add = true;
+    else if (name == "scale_backward_add") k.scale_backward_add = true;
+    else if (name == "residual_norm") k.residual_norm = true;
     else
       throw std::invalid_argument("fusion kind '" + name + "' is none of all, none, mix, add_scaled, relu2, norm_rope, " +
-                                  "rms_norm_scaled, matmul_add, norm_backward_add (in '" + list + "')");
+                                  "rms_norm_scaled, matmul_add, norm_backward_add, scale_backward_add, residual_norm (in '" +
+                                  list + "')");
     at = end + 1;
   }
   return k;
@@ -220,6 +224,25 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
     if (hit) plans[size_t(id)] = std::make_unique<Plan>(std::move(p));
   }
 
+  // The pre-norm: an rms_norm (no chain's inner node) of a value that a mix or add_scaled plan
+  // makes becomes that plan's second output. The stream keeps its other readers (the next residual
+  // op): it stays output 0. One norm per stream (a second norm of it stays a norm).
+  std::vector<int> norm_of(size_t(g.size()), -1);
+  std::vector<bool> second(size_t(g.size()), false);
+  for (int id = 0; kinds.residual_norm && id < g.size(); id++) {
+    const Node& n = g.node(id);
+    if (n.op != Op::rms_norm || m.claimed(id) || plans[size_t(id)]) continue;
+    const int a = n.inputs[0].node;
+    Plan* p = plans[size_t(a)].get();
+    if (!p || (p->op != Op::mix && p->op != Op::add_scaled) || norm_of[size_t(a)] >= 0) continue;
+    const bool mix = p->op == Op::mix;
+    p->op = mix ? Op::mix_rms_norm : Op::add_scaled_rms_norm;
+    p->floats = {rms_norm_attrs(n).eps};
+    norm_of[size_t(a)] = id;
+    second[size_t(id)] = true;
+    (mix ? f.counts.mix_rms_norm : f.counts.add_scaled_rms_norm)++;
+  }
+
   f.map.resize(size_t(g.size()));
   auto at = [&](Value v) {
     const Value r = f.at(v);
@@ -228,6 +251,7 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
   };
   for (int id = 0; id < g.size(); id++) {
     const Node& n = g.node(id);
+    if (second[size_t(id)]) continue;  // a pre-norm: output 1 of the residual op before it
     f.map[size_t(id)].assign(n.outs.size(), Value{});
     if (m.claimed(id)) continue;  // inside a chain: its root computes it
     f.graph.set_location(n.loc);
@@ -235,6 +259,8 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
     if (const Plan* p = plans[size_t(id)].get()) {
       for (const Value& v : p->inputs) ins.push_back(at(v));
       f.map[size_t(id)][0] = f.graph.add(p->op, ins, p->ints, p->floats);
+      if (const int norm = norm_of[size_t(id)]; norm >= 0)
+        f.map[size_t(norm)] = {Value{f.map[size_t(id)][0].node, 1}};
       continue;
     }
     for (const Value& v : n.inputs) ins.push_back(at(v));
@@ -244,6 +270,57 @@ FusedGraph fuse_graph(const Graph& g, const std::vector<Value>& results, const F
   }
   return f;
 }
+
+namespace {
+
+// add(channel_scale_backward(u, w, dy).du, acc), either order, with acc made before that
+// producer -> the producer rewritten in place as channel_scale_backward_add(u, w, dy, acc), and the
+// add as a reshape of its output 0 to the same shape (a view: no copy, no launch), so that every
+// reader and every Var of the sum still finds it. Not at the add's place, as matmul_add is: the
+// producer's second output (dw) is read by nodes autograd wrote before the sum (the weights'
+// gradients), so the two-output op must stay where the producer was, and the running sum must
+// reach it there. A chain add(add(p1, p2), p3), p1, p2, p3 in the order autograd made them (the x0
+// stream's gradient: one part per block's mix), folds from its innermost add out, in node order:
+// p2 reads p1, then p3 reads p2 (through the first add's view). The sums are the adds', in their
+// order: the same bits.
+void fold_channel_scale_sums(Graph& g, int first, const std::vector<Value>& results, FoldCounts* counts) {
+  std::vector<std::vector<int>> uses(size_t(g.size()));
+  for (int id = 0; id < g.size(); id++) uses[size_t(id)].assign(g.node(id).outs.size(), 0);
+  for (const Node& n : g.nodes())
+    for (const Value& v : n.inputs) uses[size_t(v.node)][size_t(v.out)]++;
+  for (const Value& v : results)
+    if (v.valid()) uses[size_t(v.node)][size_t(v.out)] += 2;  // a result is never folded into
+  // Through views: the producer behind a reshape that the fold left (a chain's earlier sum).
+  auto through_views = [&](Value v) {
+    while (g.node(v.node).op == Op::reshape && g.shape(g.node(v.node).inputs[0]) == g.shape(v))
+      v = g.node(v.node).inputs[0];
+    return v;
+  };
+  for (int id = std::max(first, 0); id < g.size(); id++) {
+    const Node& n = g.node(id);
+    if (n.op != Op::add || n.outs[0].integer) continue;
+    const Shape out = n.outs[0].shape;
+    const Value l = n.inputs[0], r = n.inputs[1];
+    if (g.shape(l) != out || g.shape(r) != out || g.spec(l).integer || g.spec(r).integer) continue;
+    // Of two candidate producers, the later one takes the earlier as its addend.
+    const Value lp = through_views(l), rp = through_views(r);
+    const int order[2] = {lp.node > rp.node ? 0 : 1, lp.node > rp.node ? 1 : 0};
+    for (int k : order) {
+      const Value v = k ? r : l, acc = k ? lp : rp;
+      const Node& p = g.node(v.node);
+      if (p.op != Op::channel_scale_backward || v.out != 0 || uses[size_t(v.node)][0] != 1 || acc.node >= v.node ||
+          p.outs[0].shape != out)
+        continue;
+      const Value u = p.inputs[0], w = p.inputs[1], dy = p.inputs[2];
+      g.replace(v.node, Op::channel_scale_backward_add, {u, w, dy, acc});
+      g.replace(id, Op::reshape, {v}, out);
+      counts->channel_scale_backward_add++;
+      break;
+    }
+  }
+}
+
+}  // namespace
 
 FoldCounts fold_gradient_sums(Graph& g, int first, const std::vector<Value>& results, const GradientFolds& folds) {
   FoldCounts counts;
@@ -291,6 +368,7 @@ FoldCounts fold_gradient_sums(Graph& g, int first, const std::vector<Value>& res
       done = true;
     }
   }
+  if (folds.channel_scale_backward_add) fold_channel_scale_sums(g, first, results, &counts);
   return counts;
 }
 
@@ -308,6 +386,7 @@ FuseCounts fuse_model(ModelGraph& m, const FuseKinds& kinds) {
   m.graph.set_location("");
   GradientFolds folds;
   folds.matmul_add = kinds.matmul_add, folds.rms_norm_backward_add = kinds.norm_backward_add;
+  folds.channel_scale_backward_add = kinds.scale_backward_add;
   m.graph.set_gradient_folds(folds);
   m.loss = m.loss.valid() ? Var(&m.graph, loss) : Var();
   m.logits = m.logits.valid() ? Var(&m.graph, logits) : Var();

@@ -192,6 +192,31 @@ void grad_mix(Ctx& c) {
   c.gx[2] = output(da, 1);
   c.gx[3] = output(db, 1);
 }
+// The pre-norm fused into the residual op: the stream's gradient is what its other readers sent
+// (output 0's) plus the norm's backward of output 1's, summed by an add that fold_gradient_sums
+// folds into rms_norm_backward_add, as it folds the unfused graph's; then mix's or add_scaled's
+// backward. The ops are those of the unfused graph, so its gradients are theirs.
+Var residual_norm_stream_grad(Ctx& c, double eps) {
+  Var norm = c.gy[1].valid() ? make_op(attrs::rms_norm_backward{.eps = eps}, {c.y[0], c.gy[1]}) : Var();
+  if (!norm.valid()) return c.gy[0];
+  return c.gy[0].valid() ? add(norm, c.gy[0]) : norm;
+}
+void grad_mix_rms_norm(Ctx& c) {
+  Var ds = residual_norm_stream_grad(c, mix_rms_norm_attrs(c.n).eps);
+  Var da = make_op(attrs::channel_scale_backward{}, {c.x[0], c.x[2], ds});
+  Var db = make_op(attrs::channel_scale_backward{}, {c.x[1], c.x[3], ds});
+  c.gx[0] = da;
+  c.gx[1] = db;
+  c.gx[2] = output(da, 1);
+  c.gx[3] = output(db, 1);
+}
+void grad_add_scaled_rms_norm(Ctx& c) {
+  Var ds = residual_norm_stream_grad(c, add_scaled_rms_norm_attrs(c.n).eps);
+  c.gx[0] = ds;
+  Var d = make_op(attrs::channel_scale_backward{}, {c.x[1], c.x[2], ds});
+  c.gx[1] = d;
+  c.gx[2] = output(d, 1);
+}
 void grad_relu2(Ctx& c) { c.gx[0] = make_op(attrs::relu2_backward{.slope = relu2_attrs(c.n).slope}, {c.x[0], c.dy()}); }
 void grad_rms_norm_rope(Ctx& c) {
   const attrs::rms_norm_rope a = rms_norm_rope_attrs(c.n);
@@ -219,8 +244,10 @@ void apply_grad_rule(Graph& g, int node, const std::vector<Var>& gouts, std::vec
   for (const Value& v : c.n.inputs) c.x.push_back(Var(&g, v));
   for (int k = 0; k < int(c.n.outs.size()); k++) c.y.push_back(Var(&g, Value{node, k}));
   gins.assign(c.n.inputs.size(), Var());
-  // Every op here except attention has one output; only attention's rule reads gy[1].
-  if (c.gy.empty() || (!c.gy[0].valid() && c.n.op != Op::attention)) return;
+  // Only attention's and the pre-norm ops' rules read gy[1] (the norm's gradient, where the stream
+  // itself may have none); the other rules need gy[0].
+  const bool reads_second = c.n.op == Op::attention || c.n.op == Op::mix_rms_norm || c.n.op == Op::add_scaled_rms_norm;
+  if (c.gy.empty() || (!c.gy[0].valid() && !reads_second)) return;
   switch (c.n.op) {
 #define OP(name, arity, shape_rule, grad_rule, check) \
   case Op::name: grad_rule(c); break;

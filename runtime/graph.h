@@ -61,8 +61,8 @@ struct Node {
 // written them (fold_gradient_sums, runtime/fuse_pass.h): set by fuse_model on the graphs the CUDA
 // backend runs, applied by TrainStep. Off: the graph as autograd builds it (the CPU's default).
 struct GradientFolds {
-  bool matmul_add = false, rms_norm_backward_add = false;
-  bool any() const { return matmul_add || rms_norm_backward_add; }
+  bool matmul_add = false, rms_norm_backward_add = false, channel_scale_backward_add = false;
+  bool any() const { return matmul_add || rms_norm_backward_add || channel_scale_backward_add; }
 };
 
 class Graph {

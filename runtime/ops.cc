@@ -173,6 +173,15 @@ Var matmul_add(Var a, Var b, Var c, bool trans_a, bool trans_b) {
 Var rms_norm_backward_add(Var x, Var dy, Var acc, double eps) {
   return make_op(attrs::rms_norm_backward_add{.eps = eps}, {x, dy, acc});
 }
+Var channel_scale_backward_add(Var u, Var w, Var g, Var acc) {
+  return make_op(attrs::channel_scale_backward_add{}, {u, w, g, acc});
+}
+Var mix_rms_norm(Var a, Var b, Var wa, Var wb, double eps) {
+  return make_op(attrs::mix_rms_norm{.eps = eps}, {a, b, wa, wb});
+}
+Var add_scaled_rms_norm(Var x, Var y, Var s, double eps) {
+  return make_op(attrs::add_scaled_rms_norm{.eps = eps}, {x, y, s});
+}
 
 namespace {
 void effect(Op op, Var target, Var value) {

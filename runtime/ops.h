@@ -147,6 +147,14 @@ Var rms_norm_scaled(Var x, double eps, double c);  // c·rms_norm(x) (the blocks
 // acc + the rms_norm backward of (x, dy), acc shaped as x.
 Var matmul_add(Var a, Var b, Var c, bool trans_a = false, bool trans_b = false);
 Var rms_norm_backward_add(Var x, Var dy, Var acc, double eps);
+// (acc + w⊙g, Σ_rows g⊙u): channel_scale_backward (mix's and add_scaled's backward) with its
+// first output summed into acc; output 1 is a Var of node output 1 (output(d, 1)).
+Var channel_scale_backward_add(Var u, Var w, Var g, Var acc);
+
+// the pre-norm fused into the residual op before it (fuse_graph introduces them): output 0 the
+// stream value (mix's or add_scaled's), output 1 its rms_norm (output(v, 1)).
+Var mix_rms_norm(Var a, Var b, Var wa, Var wb, double eps);
+Var add_scaled_rms_norm(Var x, Var y, Var s, double eps);
 
 // effects: write into the tensor bound to the `target` input when the graph runs
 void assign(Var target, Var value);

@@ -34,6 +34,8 @@ bool writes_bf16(const Node& n, int out, const std::vector<Shape>& ins, const Pr
     case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward: case Op::relu2: case Op::relu2_backward:
     case Op::channel_scale_backward: case Op::cross_entropy_backward: case Op::matmul:
       return out == 0;
+    // the pre-norm fused into the residual op: the norm (output 1), not the stream
+    case Op::mix_rms_norm: case Op::add_scaled_rms_norm: return out == 1;
     case Op::attention: return out == 0 && attention_can_be_direct(n, ins, rule);
     case Op::attention_backward: return out <= 2 && attention_can_be_direct(n, ins, rule);
     default: return false;
@@ -47,7 +49,7 @@ bool reads_bf16(const Node& n, int in, const std::vector<Shape>& ins, const Prec
     // The consumers of matmul outputs (rule (d')): x + s·y's y; the channel scale's u (its
     // gradient's dw = Σ g⊙u reads u); the norm-ropes' x, forward and backward; relu²'s x, forward
     // and backward; the logits of the hard-target loss, forward and backward.
-    case Op::add_scaled: return in == 1;
+    case Op::add_scaled: case Op::add_scaled_rms_norm: return in == 1;
     case Op::channel_scale_backward: case Op::rms_norm_rope: case Op::rms_norm_rope_gain:
     case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward: case Op::relu2: case Op::relu2_backward:
     case Op::cross_entropy: case Op::cross_entropy_backward:

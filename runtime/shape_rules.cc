@@ -443,8 +443,17 @@ void shape_mix(Node& n, const Ins& in) {  // (a, b, wa, wb)
   out1(n, in[0]->shape);
 }
 
-void shape_channel_scale_backward(Node& n, const Ins& in) {  // (u, w, g) -> (du, dw)
+// mix_rms_norm (a, b, wa, wb) and add_scaled_rms_norm (x, y, s): mix's and add_scaled's checks, two
+// outputs shaped as the stream.
+void shape_residual_norm(Node& n, const Ins& in) {
+  if (n.op == Op::mix_rms_norm) shape_mix(n, in);
+  else shape_add_scaled(n, in);
+  n.outs = {OutSpec{in[0]->shape, false}, OutSpec{in[0]->shape, false}};
+}
+
+void shape_channel_scale_backward(Node& n, const Ins& in) {  // (u, w, g[, acc]) -> (du, dw)
   need_same(n, in, 0, 2);
+  if (n.op == Op::channel_scale_backward_add) need_same(n, in, 0, 3);
   need_per_channel(n, in, 1, in[0]->shape);
   n.outs = {OutSpec{in[0]->shape, false}, OutSpec{in[1]->shape, false}};
 }

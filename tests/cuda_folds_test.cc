@@ -1,6 +1,8 @@
 // The gradient sums folded into their producers (issue 18; runtime/fuse_pass.h's
 // fold_gradient_sums) on CUDA at the baseline's real sizes: cuda::matmul's epilogue add (cuBLASLt's
-// β = 1, matmul_add) and cuda::rms_norm_backward's add (rms_norm_backward_add), and the matmul's
+// β = 1, matmul_add), cuda::rms_norm_backward's add (rms_norm_backward_add),
+// cuda::channel_scale_backward_add, the pre-norm fused into the residual op (residual_norm.cu:
+// mix_rms_norm, add_scaled_rms_norm), and the matmul's
 // storage types of the bf16 contract (operands stored in bf16 and read as they are, a bf16
 // output). Each is compared with the unfolded computation on the same GPU (the product, then the
 // sum) and with kernels/cpu/* on the same inputs; tolerances are stated where each is checked.
@@ -207,6 +209,108 @@ TEST(CudaFolds, rms_norm_backward_add_at_the_baseline_residual_shape) {
     }
     EXPECT_EQ(differ, 0) << "rows of " << d << ": the folded sum differs from the backward then the add";
     EXPECT_LT(num / den, 1e-12) << "rows of " << d << " against the CPU";
+  }
+#endif
+}
+
+// channel_scale_backward with the addend (channel_scale_backward_add: the x0 stream's gradient
+// sums) at the baseline's residual shape, [65,536, 512] with w [512]: du the same bits as the
+// plain kernel's du then the sum (the product rounds, then the sum, as the unfolded graph), and as
+// the CPU's (the same two fp32 operations); dw the plain kernel's bits (the same kernel and order)
+// and the CPU's within fp32 rounding of a double sum (relative 1e-6: the two sum in different
+// orders).
+TEST(CudaFolds, channel_scale_backward_add_at_the_baseline_residual_shape) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  const int64_t rows = 65536, d = 512;
+  const Tensor u = normal({rows, d}, 21), w = normal({d}, 22), g = normal({rows, d}, 23), acc = normal({rows, d}, 24);
+  const Tensor du_ = on_device(u), dw_ = on_device(w), dg = on_device(g), dacc = on_device(acc);
+  Tensor plain({rows, d}, DType::f32, Device::cuda), folded({rows, d}, DType::f32, Device::cuda);
+  Tensor plain_w({d}, DType::f32, Device::cuda), folded_w({d}, DType::f32, Device::cuda);
+  cuda::channel_scale_backward(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(),
+                               cuda::RealOut{plain.data<float>(), false}, plain_w.data<float>());
+  cuda::channel_scale_backward_add(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(), dacc.data<float>(),
+                                   folded.data<float>(), folded_w.data<float>());
+  const Tensor hp = on_host(plain), hf = on_host(folded), hpw = on_host(plain_w), hfw = on_host(folded_w);
+  Tensor cpu({rows, d}, DType::f32), cpu_w({d}, DType::f32);
+  cpu::channel_scale_backward_add<float>(rows, d, u.data<float>(), w.data<float>(), g.data<float>(), acc.data<float>(),
+                                         cpu.data<float>(), cpu_w.data<float>());
+  int64_t differ = 0, differ_cpu = 0;
+  for (int64_t i = 0; i < hf.numel(); i++) {
+    const float want = hp.data<float>()[i] + acc.data<float>()[i];
+    differ += hf.data<float>()[i] != want;
+    differ_cpu += hf.data<float>()[i] != cpu.data<float>()[i];
+  }
+  EXPECT_EQ(differ, 0) << "the folded sum differs from the plain du then the add";
+  EXPECT_EQ(differ_cpu, 0) << "du differs from the CPU's";
+  for (int64_t j = 0; j < d; j++) {
+    EXPECT_EQ(hfw.data<float>()[j], hpw.data<float>()[j]) << "dw[" << j << "] differs from the plain kernel's";
+    const double want = cpu_w.data<float>()[j];
+    EXPECT_NEAR(hfw.data<float>()[j], want, 1e-6 * std::fabs(want) + 1e-6) << "dw[" << j << "] against the CPU";
+  }
+#endif
+}
+
+// The pre-norm fused into the residual op (mix_rms_norm, add_scaled_rms_norm) at the baseline's
+// residual shape, [65,536, 512] (a warp per row), and at rows of 2,048 (a block per row): the
+// stream and its norm the same bits as cuda::mix / cuda::add_scaled then cuda::rms_norm (the same
+// arithmetic in the same order); the bf16 norm the fp32 norm rounded once (bf16_round of it, bit
+// for bit); against kernels/cpu/residual_norm.cc within fp32 rounding (the CPU compiler may fuse
+// the stream's multiply and add: relative 1e-6 on the stream, nmse < 1e-12 on the norm).
+TEST(CudaFolds, residual_norm_at_the_baseline_residual_shape) {
+  GOLF_SKIP_WITHOUT_CUDA();
+#ifdef GOLFRT_WITH_CUDA
+  for (const auto& [rows, d] : std::vector<std::pair<int64_t, int64_t>>{{65536, 512}, {4096, 2048}}) {
+    for (bool mix : {true, false}) {
+      const Tensor a = normal({rows, d}, 31), b = normal({rows, d}, 32), wa = normal({d}, 33), wb = normal({d}, 34);
+      const Tensor da = on_device(a), db = on_device(b), dwa = on_device(wa), dwb = on_device(wb);
+      Tensor s_plain({rows, d}, DType::f32, Device::cuda), n_plain({rows, d}, DType::f32, Device::cuda);
+      Tensor s_fused({rows, d}, DType::f32, Device::cuda), n_fused({rows, d}, DType::f32, Device::cuda);
+      Tensor s_b({rows, d}, DType::f32, Device::cuda);
+      Bf16Buffer n_bf16(rows * d);
+      if (mix) {
+        cuda::mix(rows, d, da.data<float>(), db.data<float>(), dwa.data<float>(), dwb.data<float>(), s_plain.data<float>());
+        cuda::mix_rms_norm(rows, d, 1e-6, da.data<float>(), db.data<float>(), dwa.data<float>(), dwb.data<float>(),
+                           s_fused.data<float>(), cuda::RealOut{n_fused.data<float>(), false});
+        cuda::mix_rms_norm(rows, d, 1e-6, da.data<float>(), db.data<float>(), dwa.data<float>(), dwb.data<float>(),
+                           s_b.data<float>(), cuda::RealOut{n_bf16.p, true});
+      } else {
+        cuda::add_scaled(rows, d, da.data<float>(), db.data<float>(), dwa.data<float>(), s_plain.data<float>());
+        cuda::add_scaled_rms_norm(rows, d, 1e-6, da.data<float>(), cuda::Real{db.data<float>()}, dwa.data<float>(),
+                                  s_fused.data<float>(), cuda::RealOut{n_fused.data<float>(), false});
+        cuda::add_scaled_rms_norm(rows, d, 1e-6, da.data<float>(), cuda::Real{db.data<float>()}, dwa.data<float>(),
+                                  s_b.data<float>(), cuda::RealOut{n_bf16.p, true});
+      }
+      cuda::rms_norm(rows, d, 1e-6, s_plain.data<float>(), cuda::RealOut{n_plain.data<float>(), false});
+      const Tensor hs = on_host(s_plain), hn = on_host(n_plain), fs = on_host(s_fused), fn = on_host(n_fused);
+      const Tensor bs = on_host(s_b);
+      const std::vector<float> fb = n_bf16.to_host();
+      Tensor cs({rows, d}, DType::f32), cn({rows, d}, DType::f32);
+      if (mix)
+        cpu::mix_rms_norm<float>(rows, d, 1e-6, a.data<float>(), b.data<float>(), wa.data<float>(), wb.data<float>(),
+                                 cs.data<float>(), cn.data<float>());
+      else
+        cpu::add_scaled_rms_norm<float>(rows, d, 1e-6, a.data<float>(), b.data<float>(), wa.data<float>(), cs.data<float>(),
+                                        cn.data<float>());
+      int64_t differ_s = 0, differ_n = 0, differ_b = 0, far_s = 0;
+      double num = 0, den = 0;
+      for (int64_t i = 0; i < fs.numel(); i++) {
+        differ_s += fs.data<float>()[i] != hs.data<float>()[i] || bs.data<float>()[i] != hs.data<float>()[i];
+        differ_n += fn.data<float>()[i] != hn.data<float>()[i];
+        differ_b += fb[size_t(i)] != bf16_round(fn.data<float>()[i]);
+        const double want = cs.data<float>()[i];
+        far_s += std::fabs(double(fs.data<float>()[i]) - want) > 1e-6 * std::fabs(want) + 1e-7;
+        const double e = double(fn.data<float>()[i]) - double(cn.data<float>()[i]);
+        num += e * e;
+        den += double(cn.data<float>()[i]) * double(cn.data<float>()[i]);
+      }
+      const char* what = mix ? "mix_rms_norm" : "add_scaled_rms_norm";
+      EXPECT_EQ(differ_s, 0) << what << ", rows of " << d << ": the stream differs from the unfused op's";
+      EXPECT_EQ(differ_n, 0) << what << ", rows of " << d << ": the norm differs from rms_norm of the stream";
+      EXPECT_EQ(differ_b, 0) << what << ", rows of " << d << ": the bf16 norm is not the fp32 norm rounded once";
+      EXPECT_EQ(far_s, 0) << what << ", rows of " << d << ": the stream against the CPU";
+      EXPECT_LT(num / den, 1e-12) << what << ", rows of " << d << ": the norm against the CPU";
+    }
   }
 #endif
 }

@@ -9,6 +9,8 @@
 // gradient sums are folded as TrainStep folds them (fold_gradient_sums: counted, none left, none
 // on the unfused graph); the folded ops add after rounding as the unfused adds do, so the errors
 // above are the fused forward ops' alone (the same with the folds off).
+#include <map>
+
 #include <gtest/gtest.h>
 
 
@@ -55,6 +57,7 @@ int unfused_chains(const Graph& g) {
     if (n.op == Op::rope && from(0, Op::rms_norm)) c++;
     if (n.op == Op::add && (channel_product(0) || channel_product(1))) c++;
     if (n.op == Op::scale && from(0, Op::rms_norm)) c++;
+    if (n.op == Op::rms_norm && (from(0, Op::mix) || from(0, Op::add_scaled))) c++;  // the pre-norm
   }
   return c;
 }
@@ -65,19 +68,31 @@ struct Run {
 };
 
 // The adds of the backward (nodes first..) that fold_gradient_sums should have folded: an operand
-// made by a matmul or rms_norm_backward that nothing else reads, shaped as the sum.
+// made by a matmul or rms_norm_backward that nothing else reads, shaped as the sum; or the du of a
+// channel_scale_backward that nothing else reads, the other operand (behind reshapes) made before it.
 int unfolded_sums(const Graph& g, int first) {
   std::vector<int> uses(size_t(g.size()), 0);
+  std::map<std::pair<int, int>, int> value_uses;
   for (const Node& n : g.nodes())
-    for (const Value& v : n.inputs) uses[size_t(v.node)]++;
+    for (const Value& v : n.inputs) uses[size_t(v.node)]++, value_uses[{v.node, v.out}]++;
+  auto root = [&](Value v) {
+    while (g.node(v.node).op == Op::reshape) v = g.node(v.node).inputs[0];
+    return v;
+  };
   int c = 0;
   for (int id = first; id < g.size(); id++) {
     const Node& n = g.node(id);
     if (n.op != Op::add) continue;
-    for (const Value& v : n.inputs) {
+    for (int k = 0; k < 2; k++) {
+      const Value v = n.inputs[size_t(k)], other = n.inputs[size_t(1 - k)];
       const Node& p = g.node(v.node);
-      if ((p.op == Op::matmul || p.op == Op::rms_norm_backward) && uses[size_t(v.node)] == 1 && p.outs[0].shape == n.outs[0].shape &&
-          g.shape(n.inputs[0]) == g.shape(n.inputs[1])) {
+      const bool same = g.shape(n.inputs[0]) == g.shape(n.inputs[1]) && p.outs[0].shape == n.outs[0].shape;
+      if ((p.op == Op::matmul || p.op == Op::rms_norm_backward) && uses[size_t(v.node)] == 1 && same) {
+        c++;
+        break;
+      }
+      if (p.op == Op::channel_scale_backward && v.out == 0 && value_uses[{v.node, 0}] == 1 && same &&
+          root(other).node < v.node) {
         c++;
         break;
       }
@@ -134,8 +149,14 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
   const int before = fused->graph.size();
   const FuseCounts c = fuse_model(*fused);
   EXPECT_EQ(c.str(), e.counts.str());
-  EXPECT_EQ(count_ops(fused->graph, Op::mix), c.mix);
-  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled), c.add_scaled);
+  // The pre-norm: a mix or add_scaled chain that took the rms_norm after it is the two-output op.
+  EXPECT_EQ(count_ops(fused->graph, Op::mix), c.mix - c.mix_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled), c.add_scaled - c.add_scaled_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::mix_rms_norm), c.mix_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::add_scaled_rms_norm), c.add_scaled_rms_norm);
+  EXPECT_EQ(count_ops(fused->graph, Op::rms_norm), count_ops(plain->graph, Op::rms_norm) - c.mix_rms_norm -
+                                                        c.add_scaled_rms_norm - c.rms_norm_rope - c.rms_norm_rope_gain -
+                                                        c.rms_norm_scaled);
   EXPECT_EQ(count_ops(fused->graph, Op::relu2), c.relu2);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope), c.rms_norm_rope);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_gain), c.rms_norm_rope_gain);
@@ -149,16 +170,21 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
   const Run a = run_model(*plain, dtype, vocab, &none, &unfolded_plain);
   const Run b = run_model(*fused, dtype, vocab, &folds, &unfolded_fused);
   // The gradient sums: the unfused graph keeps its adds, the fused one folds every one of them.
-  EXPECT_EQ(none.matmul_add + none.rms_norm_backward_add, 0);
+  EXPECT_EQ(none.matmul_add + none.rms_norm_backward_add + none.channel_scale_backward_add, 0);
   EXPECT_EQ(count_ops(plain->graph, Op::matmul_add) + count_ops(plain->graph, Op::rms_norm_backward_add), 0);
   EXPECT_GT(unfolded_plain, 0);
   EXPECT_EQ(unfolded_fused, 0) << "a gradient sum the folds should have taken is left";
   EXPECT_EQ(folds.matmul_add, e.folds.matmul_add);
   EXPECT_EQ(folds.rms_norm_backward_add, e.folds.rms_norm_backward_add);
+  EXPECT_EQ(folds.channel_scale_backward_add, e.folds.channel_scale_backward_add);
   EXPECT_EQ(count_ops(fused->graph, Op::matmul_add), folds.matmul_add);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_backward_add), folds.rms_norm_backward_add);
-  // The backward of the fused graph runs the fused backward ops, once per fused forward use.
-  EXPECT_EQ(count_ops(fused->graph, Op::channel_scale_backward), 2 * c.mix + c.add_scaled);
+  EXPECT_EQ(count_ops(fused->graph, Op::channel_scale_backward_add), folds.channel_scale_backward_add);
+  EXPECT_EQ(count_ops(plain->graph, Op::channel_scale_backward_add), 0);
+  // The backward of the fused graph runs the fused backward ops, once per fused forward use (a
+  // channel_scale_backward folded in place is a channel_scale_backward_add).
+  EXPECT_EQ(count_ops(fused->graph, Op::channel_scale_backward) + folds.channel_scale_backward_add,
+            2 * c.mix + c.add_scaled);
   EXPECT_EQ(count_ops(fused->graph, Op::relu2_backward), c.relu2);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_backward), c.rms_norm_rope);
   EXPECT_EQ(count_ops(fused->graph, Op::rms_norm_rope_gain_backward), c.rms_norm_rope_gain);
@@ -184,7 +210,13 @@ void check_variant(const std::string& example, const Expect& e, DType dtype, dou
 Expect baseline_tiny() {
   Expect e;
   e.counts.mix = 5, e.counts.add_scaled = 12, e.counts.relu2 = 5, e.counts.rms_norm_rope = 5, e.counts.rms_norm_rope_gain = 5;
+  // The pre-norms: each block's attention norm reads its mix (5), its MLP norm the attention's
+  // scale-add (5), and the final norm the last block's MLP scale-add (1).
+  e.counts.mix_rms_norm = 5, e.counts.add_scaled_rms_norm = 6;
   e.folds.matmul_add = 11, e.folds.rms_norm_backward_add = 10;
+  // x0's gradient, one part per block's mix: 4 sums; each encoder output's (the next block's mix
+  // and the U-Net skip): 2; one more where a skip's sum meets the first decoder block's: 7.
+  e.folds.channel_scale_backward_add = 7;
   return e;
 }
 // examples/record.lua's tiny preset: 17 virtual layers (blocks 3-5 looped three times), the last 3
@@ -200,6 +232,7 @@ Expect record_tiny() {
   // looped blocks' reuses and the tied embedding; its norms are all rms_norm_scaled, whose
   // backward has no folded form, so no rms_norm_backward_add.
   e.folds.matmul_add = 94, e.folds.rms_norm_backward_add = 0;
+  e.folds.channel_scale_backward_add = 27;  // x0's 24 sums over 25 mixes, and the skips'
   return e;
 }
 
@@ -255,6 +288,85 @@ TEST(FusePass, gradient_sums_fold_in_place_where_the_producer_has_no_other_reade
   EXPECT_EQ(FuseKinds::none().matmul_add || FuseKinds::none().norm_backward_add, false);
 }
 
+// channel_scale_backward's sums fold into the producer, in place: the later producer of a sum
+// takes the earlier part as its addend, the add becomes a view (a reshape) of it, and a chain folds
+// from its innermost add out, each later producer reading the sum so far through that view. Not
+// folded: a du read elsewhere or a result, a sum whose other part is made after the producer.
+TEST(FusePass, channel_scale_sums_fold_into_the_later_producer) {
+  Graph g;
+  const Shape s{2, 3, 4};
+  Var u = input(g, "u", s), w = input(g, "w", {1, 4}), dy = input(g, "dy", s), late = input(g, "late", s);
+  auto csb = [&]() { return make_op(attrs::channel_scale_backward{}, {u, w, dy}); };
+  Var p1 = csb(), p2 = csb(), p3 = csb();
+  Var dw1 = output(p1, 1), dw2 = output(p2, 1);
+  Var chain = add(p3, add(p1, p2));  // either operand order
+  Var q1 = csb(), q2 = csb();
+  Var read_elsewhere = add(q1, q2), other = q2 * u;  // q2's du has another reader
+  Var r1 = csb(), r2 = csb();
+  Var s_result = add(r1, r2);  // r2 is a result
+  Var t1 = csb();
+  Var after = make_op(attrs::channel_scale_backward{}, {u, w, late});
+  Var s_after = add(t1, after);  // folds: after is the later one and takes t1
+  Var v1 = csb();
+  Var made_later = exp(u);
+  Var s_later = add(v1, made_later);  // the other part comes after v1: nothing folds
+  const int size = g.size();
+  GradientFolds all;
+  all.channel_scale_backward_add = true;
+  const FoldCounts f =
+      fold_gradient_sums(g, 0, {chain.v, dw1.v, dw2.v, read_elsewhere.v, other.v, s_result.v, r2.v, s_after.v, s_later.v}, all);
+  EXPECT_EQ(f.channel_scale_backward_add, 3);
+  EXPECT_EQ(f.matmul_add + f.rms_norm_backward_add, 0);
+  EXPECT_EQ(g.size(), size);
+  EXPECT_EQ(g.node(p1.v.node).op, Op::channel_scale_backward);
+  const Node& n2 = g.node(p2.v.node);
+  ASSERT_EQ(n2.op, Op::channel_scale_backward_add);
+  EXPECT_TRUE(n2.inputs[0] == u.v && n2.inputs[1] == w.v && n2.inputs[2] == dy.v && n2.inputs[3] == p1.v);
+  const Node& n3 = g.node(p3.v.node);
+  ASSERT_EQ(n3.op, Op::channel_scale_backward_add);
+  EXPECT_TRUE(n3.inputs[3] == p2.v) << "p3 reads the first sum through its view, from its producer";
+  const Node& outer = g.node(chain.v.node);
+  ASSERT_EQ(outer.op, Op::reshape);
+  EXPECT_TRUE(outer.inputs[0] == p3.v);
+  EXPECT_EQ(g.shape(chain.v), s);
+  EXPECT_EQ(g.node(q2.v.node).op, Op::channel_scale_backward);
+  EXPECT_EQ(g.node(read_elsewhere.v.node).op, Op::add);
+  EXPECT_EQ(g.node(r2.v.node).op, Op::channel_scale_backward);
+  EXPECT_EQ(g.node(s_result.v.node).op, Op::add);
+  EXPECT_EQ(g.node(after.v.node).op, Op::channel_scale_backward_add);
+  EXPECT_EQ(g.node(v1.v.node).op, Op::channel_scale_backward);
+  EXPECT_EQ(g.node(s_later.v.node).op, Op::add);
+  EXPECT_EQ(FuseKinds::parse("scale_backward_add").scale_backward_add, true);
+  EXPECT_EQ(FuseKinds::parse("matmul_add").scale_backward_add, false);
+  EXPECT_EQ(FuseKinds::none().scale_backward_add, false);
+
+  // The folded graph computes what the adds computed, bit for bit (fp32). Failed with the CPU
+  // kernel's sum in the product's expression (GCC contracted it into a fused multiply-add).
+  Graph plain;
+  Var pu = input(plain, "u", s), pw = input(plain, "w", {1, 4}), pdy = input(plain, "dy", s);
+  auto pcsb = [&]() { return make_op(attrs::channel_scale_backward{}, {pu, pw, pdy}); };
+  Var a1 = pcsb(), a2 = pcsb(), a3 = pcsb();
+  Var pchain = add(a3, add(a1, a2));
+  Rng rng(5);
+  std::map<std::string, Tensor> bound;
+  for (const char* name : {"u", "w", "dy", "late"}) {
+    Tensor t(name == std::string("w") ? Shape{1, 4} : s, DType::f32);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
+    bound.emplace(name, t);
+  }
+  Executor ef(g, {chain, dw1, dw2}, {DType::f32});
+  Executor ep(plain, {pchain, output(a1, 1), output(a2, 1)}, {DType::f32});
+  for (const char* name : {"u", "w", "dy", "late"}) ef.bind(name, bound.at(name));
+  for (const char* name : {"u", "w", "dy"}) ep.bind(name, bound.at(name));
+  ef.run();
+  ep.run();
+  for (size_t k = 0; k < 3; k++) {
+    ASSERT_EQ(ef.result(k).numel(), ep.result(k).numel());
+    for (int64_t i = 0; i < ef.result(k).numel(); i++)
+      ASSERT_EQ(ef.result(k).get(i), ep.result(k).get(i)) << "result " << k << " element " << i;
+  }
+}
+
 // TrainStep folds the gradient sums of the graphs fuse_model marked, and of no other: the CPU's
 // graphs keep autograd's adds.
 TEST(FusePass, train_step_folds_the_sums_of_fused_graphs_only) {
@@ -266,6 +378,7 @@ TEST(FusePass, train_step_folds_the_sums_of_fused_graphs_only) {
     TrainStep step(m->graph, mean_all(m->loss), m->store);
     EXPECT_EQ(count_ops(m->graph, Op::matmul_add), fuse ? 11 : 0);
     EXPECT_EQ(count_ops(m->graph, Op::rms_norm_backward_add), fuse ? 10 : 0);
+    EXPECT_EQ(count_ops(m->graph, Op::channel_scale_backward_add), fuse ? 7 : 0);
   }
   auto m = script.build("train", kBatch, kSeq);
   FuseKinds k;
@@ -275,6 +388,7 @@ TEST(FusePass, train_step_folds_the_sums_of_fused_graphs_only) {
   TrainStep step(m->graph, mean_all(m->loss), m->store);
   EXPECT_EQ(count_ops(m->graph, Op::matmul_add), 11);
   EXPECT_EQ(count_ops(m->graph, Op::rms_norm_backward_add), 0);
+  EXPECT_EQ(count_ops(m->graph, Op::channel_scale_backward_add), 7);
 }
 
 // A chain whose inner value has another reader, or is a result, stays as it is: fusing it would
@@ -333,6 +447,86 @@ TEST(FusePass, cuda_costs_of_the_fused_ops_follow_their_kernels) {
   }
   const int nb_id = rms_norm_backward_add(x, y, x, 1e-6).v.node;
   EXPECT_EQ(cost(g.node(nb_id)).launches, 1);
+  // channel_scale_backward_add: channel_scale_backward's two launches and scratch (the addend is
+  // read by the same kernel); the pre-norm fused into the residual op: one launch.
+  Var cs = channel_scale_backward_add(y, s, x, x);
+  const CudaNodeCost ca = cost(g.node(cs.v.node));
+  EXPECT_EQ(ca.launches, 2);
+  EXPECT_EQ(ca.scratch_bytes, 19 * 16 * 8);
+  const int mn = mix_rms_norm(x, y, s, s, 1e-6).v.node, an = add_scaled_rms_norm(x, y, s, 1e-6).v.node;
+  EXPECT_EQ(cost(g.node(mn)).launches, 1);
+  EXPECT_EQ(cost(g.node(an)).launches, 1);
+}
+
+// The pre-norm fuses only with mix / add_scaled on and residual_norm on; the stream keeps its
+// other readers (output 0), a second norm of the same stream stays an rms_norm, and a norm of an
+// unfused sum stays as it is.
+TEST(FusePass, the_pre_norm_joins_the_residual_op_before_it) {
+  Graph g;
+  const Shape s{2, 3, 8};
+  Var x = input(g, "x", s), y = input(g, "y", s), w = input(g, "w", {8}), w2 = input(g, "w2", {1, 8});
+  Var stream = x + w * y;                  // add_scaled
+  Var n1 = rms_norm(stream, 1e-5);         // joins it
+  Var n2 = rms_norm(stream, 1e-5);         // a second norm of the same stream: stays
+  Var next = w2 * stream + w * x;          // mix, reading the stream: its norm joins it too
+  Var n3 = rms_norm(next, 1e-6);
+  Var plain_sum = x + y;
+  Var n4 = rms_norm(plain_sum, 1e-6);      // no residual op before it
+  const std::vector<Value> results = {n1.v, n2.v, next.v, n3.v, n4.v};
+  FusedGraph f = fuse_graph(g, results);
+  EXPECT_EQ(f.counts.add_scaled, 1);
+  EXPECT_EQ(f.counts.mix, 1);
+  EXPECT_EQ(f.counts.add_scaled_rms_norm, 1);
+  EXPECT_EQ(f.counts.mix_rms_norm, 1);
+  const Value fn1 = f.at(n1.v), fn3 = f.at(n3.v), fnext = f.at(next.v);
+  EXPECT_EQ(f.graph.node(fn1.node).op, Op::add_scaled_rms_norm);
+  EXPECT_EQ(fn1.out, 1);
+  EXPECT_EQ(f.graph.node(fn1.node).floats, (std::vector<double>{1e-5}));
+  EXPECT_EQ(f.graph.node(f.at(n2.v).node).op, Op::rms_norm);
+  EXPECT_TRUE(f.graph.node(f.at(n2.v).node).inputs[0] == (Value{fn1.node, 0})) << "the second norm reads output 0";
+  EXPECT_EQ(f.graph.node(fn3.node).op, Op::mix_rms_norm);
+  EXPECT_TRUE((fnext == Value{fn3.node, 0}) && fn3.out == 1);
+  EXPECT_TRUE(f.graph.node(fn3.node).inputs[0] == (Value{fn1.node, 0})) << "the mix reads the stream";
+  EXPECT_EQ(f.graph.node(f.at(n4.v).node).op, Op::rms_norm);
+
+  FuseKinds k;
+  k.residual_norm = false;
+  FusedGraph off = fuse_graph(g, results, k);
+  EXPECT_EQ(off.counts.mix_rms_norm + off.counts.add_scaled_rms_norm, 0);
+  EXPECT_EQ(count_ops(off.graph, Op::rms_norm), 4);
+
+  // Bit for bit in fp32 what the residual ops and rms_norm compute one after the other (the CPU
+  // kernels are those two in turn), and the unfused graph's numbers within fp32 rounding (the
+  // compiler may fuse add_scaled's multiply and add where mul and add round twice).
+  Rng rng(3);
+  std::map<std::string, Tensor> bound;
+  for (const char* name : {"x", "y", "w", "w2"}) {
+    const std::string nm = name;
+    Tensor t(nm == "w" ? Shape{8} : nm == "w2" ? Shape{1, 8} : s, DType::f32);
+    for (int64_t i = 0; i < t.numel(); i++) t.set(i, rng.normal());
+    bound.emplace(nm, t);
+  }
+  auto run = [&](Graph& gr, const std::vector<Value>& outs) {
+    std::vector<Var> vars;
+    for (const Value& v : outs) vars.push_back(Var(&gr, v));
+    Executor ex(gr, vars, {DType::f32});
+    for (const auto& [name, t] : bound) ex.bind(name, t);
+    ex.run();
+    std::vector<Tensor> r;
+    for (size_t q = 0; q < outs.size(); q++) r.push_back(ex.result(q));
+    return r;
+  };
+  std::vector<Value> fused_outs, off_outs;
+  for (const Value& v : results) fused_outs.push_back(f.at(v)), off_outs.push_back(off.at(v));
+  const std::vector<Tensor> rp = run(g, results), rf = run(f.graph, fused_outs), ro = run(off.graph, off_outs);
+  for (size_t q = 0; q < results.size(); q++)
+    for (int64_t i = 0; i < rp[q].numel(); i++) {
+      ASSERT_EQ(rf[q].get(i), ro[q].get(i)) << "result " << q << " element " << i;
+      ASSERT_NEAR(rf[q].get(i), rp[q].get(i), 1e-5 * (1 + std::fabs(rp[q].get(i)))) << "result " << q << " element " << i;
+    }
+  EXPECT_EQ(FuseKinds::parse("residual_norm").residual_norm, true);
+  EXPECT_EQ(FuseKinds::parse("mix").residual_norm, false);
+  EXPECT_EQ(FuseKinds::none().residual_norm, false);
 }
 
 }  // namespace

@@ -88,26 +88,47 @@ void check_fd(const std::string& op) {
 // gradient of x sums it with another part, folded, then its gradients against finite differences
 // in fp64. rms_norm_backward_add: loss = Σ (rms_norm(x) + x⊙w)·probe, so that dL/dx =
 // add(rms_norm_backward(x, probe), probe⊙w) becomes rms_norm_backward_add.
+// channel_scale_backward_add: loss = Σ add_scaled(add_scaled(add_scaled(z, x, s1), x, s2), x, s3)·probe,
+// so that dL/dx = add(add(s3⊙probe, s2⊙probe), s1⊙probe), a chain of two folds (the second reads
+// the first through its view), and the scales' gradients come out of the folded ops' second output.
 void check_folded_op(const std::string& op) {
-  ASSERT_EQ(op, "rms_norm_backward_add") << "a folded BACKWARD op without a check";
   Graph g;
   ParamStore store;
   Scope s(store, g);
-  Var x = s.param("x", {3, 8}, Init::normal(1.0)), w = s.param("w", {3, 8}, Init::normal(1.0));
   Var probe = input(g, "probe", {3, 8});
-  Var loss = sum_all((rms_norm(x, 1e-6) + x * w) * probe);
-  const int first = g.size();
-  std::vector<Gradient> grads = backward(loss, {"x", "w"});
   GradientFolds folds;
-  folds.rms_norm_backward_add = true;
-  EXPECT_EQ(fold_gradient_sums(g, first, {loss.v}, folds).rms_norm_backward_add, 1);
-  ASSERT_TRUE(ops_in(g).count(Op::rms_norm_backward_add));
-  EXPECT_EQ(g.node(grads[0].grad.v.node).op, Op::rms_norm_backward_add) << "x's gradient is not the folded op";
+  std::vector<std::string> names;
+  Var loss;
+  if (op == "rms_norm_backward_add") {
+    Var x = s.param("x", {3, 8}, Init::normal(1.0)), w = s.param("w", {3, 8}, Init::normal(1.0));
+    loss = sum_all((rms_norm(x, 1e-6) + x * w) * probe);
+    names = {"x", "w"};
+    folds.rms_norm_backward_add = true;
+  } else if (op == "channel_scale_backward_add") {
+    Var x = s.param("x", {3, 8}, Init::normal(1.0)), z = s.param("z", {3, 8}, Init::normal(1.0));
+    Var s1 = s.param("s1", {8}, Init::normal(1.0)), s2 = s.param("s2", {1, 8}, Init::normal(1.0));
+    Var s3 = s.param("s3", {8}, Init::normal(1.0));
+    loss = sum_all(add_scaled(add_scaled(add_scaled(z, x, s1), x, s2), x, s3) * probe);
+    names = {"x", "s1", "s2", "s3", "z"};
+    folds.channel_scale_backward_add = true;
+  } else {
+    FAIL() << "a folded BACKWARD op without a check: " << op;
+  }
+  const int first = g.size();
+  std::vector<Gradient> grads = backward(loss, names);
+  const FoldCounts f = fold_gradient_sums(g, first, {loss.v}, folds);
+  EXPECT_EQ(f.rms_norm_backward_add + f.channel_scale_backward_add, op == "rms_norm_backward_add" ? 1 : 2);
+  ASSERT_TRUE(ops_in(g).count(op_by_name(op)));
+  Value xg = grads[0].grad.v;
+  while (g.node(xg.node).op == Op::reshape) xg = g.node(xg.node).inputs[0];  // the fold's view
+  EXPECT_EQ(g.node(xg.node).op, op_by_name(op)) << "x's gradient is not the folded op";
   store.initialize(11, DType::f64);
   Tensor pr({3, 8}, DType::f64);
   Rng rng(13);
   for (int64_t i = 0; i < pr.numel(); i++) pr.set(i, rng.normal());
-  Executor ex(g, {grads[0].grad, grads[1].grad}, {DType::f64});
+  std::vector<Var> outs;
+  for (const Gradient& gr : grads) outs.push_back(gr.grad);
+  Executor ex(g, outs, {DType::f64});
   ex.bind_params(store);
   ex.bind("probe", pr);
   ex.run();
@@ -115,8 +136,7 @@ void check_folded_op(const std::string& op) {
   fwd.bind_params(store);
   fwd.bind("probe", pr);
   const double h = 1e-6;
-  const char* names[2] = {"x", "w"};
-  for (int p = 0; p < 2; p++) {
+  for (size_t p = 0; p < names.size(); p++) {
     Tensor& t = store.get(names[p]);
     for (int64_t i = 0; i < t.numel(); i++) {
       const double x0 = t.get(i);
@@ -128,13 +148,13 @@ void check_folded_op(const std::string& op) {
       const double lm = fwd.result(0).get(0);
       t.set(i, x0);
       const double num = (lp - lm) / (2 * h);
-      ASSERT_NEAR(ex.result(size_t(p)).get(i), num, 1e-6 + 1e-6 * std::fabs(num)) << op << ": d loss / d " << names[p] << "[" << i << "]";
+      ASSERT_NEAR(ex.result(p).get(i), num, 1e-6 + 1e-6 * std::fabs(num)) << op << ": d loss / d " << names[p] << "[" << i << "]";
     }
   }
 }
 
 void check_backward_op(const std::string& op) {
-  if (op == "rms_norm_backward_add") return check_folded_op(op);
+  if (op == "rms_norm_backward_add" || op == "channel_scale_backward_add") return check_folded_op(op);
   // The forward op whose gradient rule emits this op: its FD case must contain it after backward.
   static const std::map<std::string, std::string> forward_of = {
       {"gelu_grad", "gelu"},

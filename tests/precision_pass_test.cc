@@ -124,14 +124,17 @@ TEST(PrecisionPass, tiny_baseline_fused_stores_the_matmul_and_attention_operands
   TrainStep step(t.m->graph, mean_all(t.m->loss), t.m->store, storage(RealStorage::bf16));
   const Graph& g = t.m->graph;
   EXPECT_TRUE(step.executor().bf16_storage());
-  // Per block: its two normed inputs (attention's and the MLP's), v (the matmul, viewed as heads),
-  // k after the norm-rope, q after the norm-rope and gain, attention's output, relu²'s output; then
-  // the final norm. Backward: dlogits; per block the gradients into its matmuls (two from the
+  // Per block: its two normed inputs (attention's and the MLP's, output 1 of the residual ops the
+  // pre-norms joined: mix_rms_norm, add_scaled_rms_norm), v (the matmul, viewed as heads), k after
+  // the norm-rope, q after the norm-rope and gain, attention's output, relu²'s output; then the
+  // final norm (the last block's add_scaled_rms_norm). Backward: dlogits; per block the gradients into its matmuls (two from the
   // residual scales, relu²'s, the attention output's into the attention backward, dv, dq, dk).
   // The forward matmuls' outputs (rule (d')): per block q and k before the norm-rope, the
-  // attention and MLP projections' outputs (read by add_scaled and channel_scale_backward), h (read
-  // by relu² and its backward); once the logits (the loss and its backward).
-  const std::multiset<std::string> want = expand({{"rms_norm", 2 * 2 + 1},
+  // attention and MLP projections' outputs (read by add_scaled / add_scaled_rms_norm and
+  // channel_scale_backward), h (read by relu² and its backward); once the logits (the loss and its
+  // backward).
+  const std::multiset<std::string> want = expand({{"mix_rms_norm.1", 2},
+                                                   {"add_scaled_rms_norm.1", 2 + 1},
                                                    {"matmul", 2 + 2 + 5 * 2 + 1},
                                                    {"rms_norm_rope", 2},
                                                    {"rms_norm_rope_gain", 2},

@@ -114,6 +114,17 @@ template <class T> void add_scaled(int64_t rows, int64_t d, const T* x, const T*
 template <class T> void mix(int64_t rows, int64_t d, const T* a, const T* b, const T* wa, const T* wb, T* out);
 template <class T>
 void channel_scale_backward(int64_t rows, int64_t d, const T* u, const T* w, const T* g, T* du, T* dw);
+// du = acc + w⊙g, the sum rounded as add() rounds it (the x0 stream's gradient sums); dw as above
+template <class T>
+void channel_scale_backward_add(int64_t rows, int64_t d, const T* u, const T* w, const T* g, const T* acc, T* du, T* dw);
+
+// ---- residual_norm.cc ----------------------------------------------------------------------
+// The pre-norm fused into the residual op before it: s = mix(a, b, wa, wb) or add_scaled(x, y, sc)
+// as above, and n = rms_norm(s); each the same numbers as the two ops one after the other.
+template <class T>
+void mix_rms_norm(int64_t rows, int64_t d, double eps, const T* a, const T* b, const T* wa, const T* wb, T* s, T* n);
+template <class T>
+void add_scaled_rms_norm(int64_t rows, int64_t d, double eps, const T* x, const T* y, const T* sc, T* s, T* n);
 
 // ---- relu2.cc ------------------------------------------------------------------------------
 // y = r², r = x > 0 ? x : slope·x; dx = dy·2r·(x > 0 ? 1 : slope).

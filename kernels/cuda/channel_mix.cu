@@ -5,7 +5,9 @@
 // gradient at a matmul's output: DESIGN §3), the product rounded once at the store
 // (kernels/cuda/bf16_store.h). add_scaled's y and channel_scale_backward's u (a projection's
 // output, bf16 where autocast would store it) are fp32 or bf16, widened exactly; the fp32 path is
-// the same arithmetic as before, bit for bit.
+// the same arithmetic as before, bit for bit. channel_scale_backward_add adds a running sum into
+// du (fold_gradient_sums: the x0 stream's gradient); the product rounds first, then the sum, as
+// add(du, acc) rounds them.
 #include "kernels/channel_chunks.h"
 #include "kernels/cuda/bf16_store.h"
 #include "kernels/cuda/common.cuh"
@@ -32,8 +34,9 @@ __global__ void mix_kernel(int64_t n, int64_t d, const float* a, const float* b,
 constexpr int kCols = 32, kRowThreads = 8;
 
 // grid (column tiles, row chunks), block (kCols, kRowThreads)
+// sum: null, or the running sum added into du
 __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t chunk, Real u, const float* w,
-                                              const float* g, RealOut du, double* partial) {
+                                              const float* g, const float* sum, RealOut du, double* partial) {
   __shared__ double buf[kRowThreads][kCols];
   const int64_t j = int64_t(blockIdx.x) * kCols + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * chunk;
@@ -43,7 +46,8 @@ __global__ void channel_scale_backward_kernel(int64_t rows, int64_t d, int64_t c
     const float wj = w[j];
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowThreads) {
       const float gv = g[r * d + j];
-      store_real(du, r * d + j, __fmul_rn(wj, gv));
+      const float p = __fmul_rn(wj, gv);
+      store_real(du, r * d + j, sum ? __fadd_rn(p, sum[r * d + j]) : p);
       acc += double(gv) * double(load_real(u, r * d + j));
     }
   }
@@ -80,8 +84,9 @@ void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* w
   check_launch("mix");
 }
 
-void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, const float* g, RealOut du,
-                            float* dw) {
+namespace {
+void channel_scale_backward_launch(const char* name, int64_t rows, int64_t d, Real u, const float* w,
+                                   const float* g, const float* acc, RealOut du, float* dw) {
   if (d == 0) return;
   if (rows == 0) {
     memset_device(dw, 0, size_t(d) * sizeof(float));
@@ -91,10 +96,21 @@ void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, con
   if (c.chunks > 65535) throw std::length_error("channel_scale_backward: more than 65,535 row chunks");
   double* partial = static_cast<double*>(scratch(size_t(c.scratch_bytes)));
   const dim3 grid(unsigned((d + kCols - 1) / kCols), unsigned(c.chunks)), block(kCols, kRowThreads);
-  channel_scale_backward_kernel<<<grid, block, 0, stream()>>>(rows, d, c.rows_per_chunk, u, w, g, du, partial);
-  check_launch("channel_scale_backward");
+  channel_scale_backward_kernel<<<grid, block, 0, stream()>>>(rows, d, c.rows_per_chunk, u, w, g, acc, du, partial);
+  check_launch(name);
   column_total_kernel<<<blocks_for(d), kThreads, 0, stream()>>>(c.chunks, d, partial, dw);
-  check_launch("channel_scale_backward (column totals)");
+  check_launch(name);
+}
+}  // namespace
+
+void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, const float* g, RealOut du,
+                            float* dw) {
+  channel_scale_backward_launch("channel_scale_backward", rows, d, u, w, g, nullptr, du, dw);
+}
+
+void channel_scale_backward_add(int64_t rows, int64_t d, const float* u, const float* w, const float* g,
+                                const float* acc, float* du, float* dw) {
+  channel_scale_backward_launch("channel_scale_backward_add", rows, d, Real{u, false}, w, g, acc, RealOut{du, false}, dw);
 }
 
 }  // namespace golf::cuda

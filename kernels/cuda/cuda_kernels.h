@@ -160,6 +160,17 @@ void add_scaled(int64_t rows, int64_t d, const float* x, Real y, const float* s,
 void mix(int64_t rows, int64_t d, const float* a, const float* b, const float* wa, const float* wb, float* out);
 void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, const float* g, RealOut du,
                             float* dw);
+// du = acc + w⊙g (the sum an fp32 running gradient: fold_gradient_sums), dw as above
+void channel_scale_backward_add(int64_t rows, int64_t d, const float* u, const float* w, const float* g,
+                                const float* acc, float* du, float* dw);
+// residual_norm.cu: the pre-norm fused into the residual op before it; s the stream value (fp32),
+// n = rms_norm(s) (a matmul's operand: fp32 or bf16), the same numbers as mix / add_scaled then
+// rms_norm
+void mix_rms_norm(int64_t rows, int64_t d, double eps, const float* a, const float* b, const float* wa, const float* wb,
+                  float* s, RealOut n);
+// add_scaled_rms_norm's y: a projection's output, fp32 or bf16 (as add_scaled's)
+void add_scaled_rms_norm(int64_t rows, int64_t d, double eps, const float* x, Real y, const float* sc, float* s,
+                         RealOut n);
 // relu2.cu
 void relu2(int64_t n, double slope, Real x, RealOut y);
 void relu2_backward(int64_t n, double slope, Real x, const float* dy, RealOut dx);

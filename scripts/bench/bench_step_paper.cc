@@ -13,7 +13,8 @@
 // Either way the launch-by-launch count is printed beside it.
 // --fuse: the chains runtime/fuse_pass.h fuses: none (default: the script's graph as built, as the
 // micro-batch planner and --plan-only count it), all (the graph the CUDA trainer runs), or a list
-// (mix,add_scaled,relu2,norm_rope,rms_norm_scaled, and the gradient folds matmul_add,norm_backward_add).
+// (mix,add_scaled,relu2,norm_rope,rms_norm_scaled,residual_norm, and the gradient folds
+// matmul_add,norm_backward_add,scale_backward_add).
 #include <cstdio>
 #include <cstring>
 #include <string>

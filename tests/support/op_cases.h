@@ -324,6 +324,33 @@ inline std::map<std::string, OpCase> make_op_cases() {
     Var yh = rms_norm_backward_add(in.real("xh", h), in.real("dyh", h), in.real("acch", h), 1e-6);
     return concat({reshape(y, {-1}), reshape(yh, {-1})}, 0);
   }};
+  // The x0 stream's gradient sum (its check: tests/grad_check_test.cc, through the fold); both
+  // outputs, w as [D] (add_scaled's scales) and as [1, D] (resid_mix's rows); at bench size the
+  // baseline's 8 × 1024 tokens of d 512.
+  c["channel_scale_backward_add"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var u = in.real("u", s), g = in.real("g", s), acc = in.real("acc", s);
+    Var d = channel_scale_backward_add(u, in.real("w", {1, s[2]}), g, acc);
+    std::vector<Var> outs = {reshape(d, {-1}), reshape(output(d, 1), {-1})};
+    if (in.size != CaseSize::bench) {
+      Var d1 = channel_scale_backward_add(u, in.real("w1", {s[2]}), g, acc);
+      outs.push_back(reshape(d1, {-1}));
+      outs.push_back(reshape(output(d1, 1), {-1}));
+    }
+    return concat(outs, 0);
+  }};
+  // The pre-norm fused into the residual op (fuse_graph): both outputs, so that the FD check
+  // covers the stream's own gradient and the norm's; rows of the model's 512 at bench size.
+  c["mix_rms_norm"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var m = mix_rms_norm(in.real("a", s), in.real("b", s), in.real("wa", {1, s[2]}), in.real("wb", {s[2]}), 1e-6);
+    return concat({reshape(m, {-1}), reshape(output(m, 1), {-1})}, 0);
+  }};  // backward: rms_norm_backward (+ add), channel_scale_backward
+  c["add_scaled_rms_norm"] = {[](In in) {
+    const Shape s{in.pick(2, 3, 8), in.pick(3, 37, 1024), in.pick(5, 700, 512)};
+    Var m = add_scaled_rms_norm(in.real("x", s), in.real("y", s), in.real("s", {s[2]}), 1e-6);
+    return concat({reshape(m, {-1}), reshape(output(m, 1), {-1})}, 0);
+  }};
   return c;
 }
 
