@@ -227,7 +227,7 @@ TEST(CudaFolds, channel_scale_backward_add_at_the_baseline_residual_shape) {
   const Tensor du_ = on_device(u), dw_ = on_device(w), dg = on_device(g), dacc = on_device(acc);
   Tensor plain({rows, d}, DType::f32, Device::cuda), folded({rows, d}, DType::f32, Device::cuda);
   Tensor plain_w({d}, DType::f32, Device::cuda), folded_w({d}, DType::f32, Device::cuda);
-  cuda::channel_scale_backward(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(),
+  cuda::channel_scale_backward(rows, d, cuda::Real{du_.data<float>()}, dw_.data<float>(), dg.data<float>(),
                                cuda::RealOut{plain.data<float>(), false}, plain_w.data<float>());
   cuda::channel_scale_backward_add(rows, d, du_.data<float>(), dw_.data<float>(), dg.data<float>(), dacc.data<float>(),
                                    folded.data<float>(), folded_w.data<float>());
@@ -275,7 +275,7 @@ TEST(CudaFolds, residual_norm_at_the_baseline_residual_shape) {
         cuda::mix_rms_norm(rows, d, 1e-6, da.data<float>(), db.data<float>(), dwa.data<float>(), dwb.data<float>(),
                            s_b.data<float>(), cuda::RealOut{n_bf16.p, true});
       } else {
-        cuda::add_scaled(rows, d, da.data<float>(), db.data<float>(), dwa.data<float>(), s_plain.data<float>());
+        cuda::add_scaled(rows, d, da.data<float>(), cuda::Real{db.data<float>()}, dwa.data<float>(), s_plain.data<float>());
         cuda::add_scaled_rms_norm(rows, d, 1e-6, da.data<float>(), cuda::Real{db.data<float>()}, dwa.data<float>(),
                                   s_fused.data<float>(), cuda::RealOut{n_fused.data<float>(), false});
         cuda::add_scaled_rms_norm(rows, d, 1e-6, da.data<float>(), cuda::Real{db.data<float>()}, dwa.data<float>(),
