@@ -96,7 +96,7 @@ void expect_rule_holds(const Graph& g, const Executor& ex, const std::vector<Var
     for (size_t i = 0; i < n.inputs.size(); i++) {
       if (dt.at({n.inputs[i].node, n.inputs[i].out}) != DType::bf16) continue;
       const bool ok = ((n.op == Op::matmul || n.op == Op::matmul_add) && i < 2) || (n.op == Op::attention && i < 3) ||
-                      (n.op == Op::attention_backward && (i <= 3 || i == 5)) || (n.op == Op::add_scaled && i == 1) ||
+                      (n.op == Op::attention_backward && (i <= 3 || i == 5)) || ((n.op == Op::add_scaled || n.op == Op::add_scaled_rms_norm) && i == 1) ||
                       (i == 0 && (n.op == Op::channel_scale_backward || n.op == Op::rms_norm_rope ||
                                   n.op == Op::rms_norm_rope_gain || n.op == Op::rms_norm_rope_backward ||
                                   n.op == Op::rms_norm_rope_gain_backward || n.op == Op::relu2 ||
