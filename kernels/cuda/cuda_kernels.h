@@ -162,6 +162,6 @@ void channel_scale_backward(int64_t rows, int64_t d, Real u, const float* w, con
                             float* dw);
 // relu2.cu
 void relu2(int64_t n, double slope, Real x, RealOut y);
-void relu2_backward(int64_t n, double slope, Real x, const float* dy, RealOut dx);
+void relu2_backward(int64_t n, double slope, Real x, Real dy, RealOut dx);
 
 }  // namespace golf::cuda
