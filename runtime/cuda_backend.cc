@@ -251,7 +251,7 @@ Kernel cuda_kernel(Op op) {
       return [](const Call& c) { cuda::channel_scale_backward(c.rows(), c.last(), c.r(0), c.x(1), c.x(2), c.w(), c.y(1)); };
     case Op::relu2: return [](const Call& c) { cuda::relu2(c.in[0].numel(), relu2_attrs(c.n).slope, c.r(0), c.w()); };
     case Op::relu2_backward:
-      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.r(0), c.x(1), c.w()); };
+      return [](const Call& c) { cuda::relu2_backward(c.in[0].numel(), relu2_backward_attrs(c.n).slope, c.r(0), c.r(1), c.w()); };
     case Op::rms_norm_rope:
     case Op::rms_norm_rope_gain:
       return [](const Call& c) {

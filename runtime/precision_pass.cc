@@ -48,12 +48,13 @@ bool reads_bf16(const Node& n, int in, const std::vector<Shape>& ins, const Prec
     case Op::matmul: case Op::matmul_add: return in == 0 || in == 1;  // matmul_add's addend: fp32
     // The consumers of matmul outputs (rule (d')): x + s·y's y; the channel scale's u (its
     // gradient's dw = Σ g⊙u reads u); the norm-ropes' x, forward and backward; relu²'s x, forward
-    // and backward; the logits of the hard-target loss, forward and backward.
+    // and backward, and its backward's dy; the logits of the hard-target loss, forward and backward.
     case Op::add_scaled: case Op::add_scaled_rms_norm: return in == 1;
     case Op::channel_scale_backward: case Op::rms_norm_rope: case Op::rms_norm_rope_gain:
-    case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward: case Op::relu2: case Op::relu2_backward:
+    case Op::rms_norm_rope_backward: case Op::rms_norm_rope_gain_backward: case Op::relu2:
     case Op::cross_entropy: case Op::cross_entropy_backward:
       return in == 0;
+    case Op::relu2_backward: return in <= 1;  // x, and dy: the down projection's backward matmul output
     case Op::attention: return in <= 2 && attention_can_be_direct(n, ins, rule);
     case Op::attention_backward:
       return (in <= 3 || in == 5) && attention_can_be_direct(n, ins, rule);  // q, k, v, y, dy (not lse)

@@ -479,8 +479,8 @@ TEST(CudaRealShapes, relu2_and_leaky_relu2_over_the_mlp_hidden_units) {
     Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
     cuda::relu2(n, slope, in_of(xd), out_of(y));
     cuda::relu2(n, slope, in_of(xd), out_of(y16));
-    cuda::relu2_backward(n, slope, in_of(xd), dyd.data<float>(), out_of(dx));
-    cuda::relu2_backward(n, slope, in_of(xd), dyd.data<float>(), out_of(dx16));
+    cuda::relu2_backward(n, slope, in_of(xd), in_of(dyd), out_of(dx));
+    cuda::relu2_backward(n, slope, in_of(xd), in_of(dyd), out_of(dx16));
     const Tensor hy = on_host(y), hdx = on_host(dx);
     expect_same_bits("relu2 " + at, hy, want);
     expect_same_bits("relu2_backward " + at, hdx, want_dx);
@@ -499,12 +499,29 @@ TEST(CudaRealShapes, relu2_and_leaky_relu2_over_the_mlp_hidden_units) {
     Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
     cuda::relu2(n, slope, in_of(x16), out_of(y));
     cuda::relu2(n, slope, in_of(x16), out_of(y16));
-    cuda::relu2_backward(n, slope, in_of(x16), dyd.data<float>(), out_of(dx));
-    cuda::relu2_backward(n, slope, in_of(x16), dyd.data<float>(), out_of(dx16));
+    cuda::relu2_backward(n, slope, in_of(x16), in_of(dyd), out_of(dx));
+    cuda::relu2_backward(n, slope, in_of(x16), in_of(dyd), out_of(dx16));
     expect_same_bits("relu2 " + at, on_host(y), want);
     expect_same_bits("relu2_backward " + at, on_host(dx), want_dx);
     expect_rounded_once("relu2 (bf16) " + at, on_host(y16), want);
     expect_rounded_once("relu2_backward (bf16) " + at, on_host(dx16), want_dx);
+  }
+  // dy stored in bf16 too (the down projection's backward matmul output, as autocast stores it):
+  // the CPU's fp32 backward on x and dy rounded, bit for bit, dx in fp32 and in bf16.
+  const Tensor dyr = rounded_to_bf16(dy), dy16 = bf16_on_device(dyr);
+  for (const double slope : {0.0, 0.5}) {
+    for (const bool x_bf16 : {false, true}) {
+      const std::string at = std::string("dy stored in bf16, x in ") + (x_bf16 ? "bf16" : "fp32") +
+                             ", slope " + std::to_string(slope);
+      const Tensor& xh = x_bf16 ? xr : x;
+      Tensor want_dx({n}, DType::f32);
+      cpu::relu2_backward<float>(n, slope, xh.data<float>(), dyr.data<float>(), want_dx.data<float>());
+      Tensor dx = on_cuda({n}, DType::f32), dx16 = on_cuda({n}, DType::bf16);
+      cuda::relu2_backward(n, slope, in_of(x_bf16 ? x16 : xd), in_of(dy16), out_of(dx));
+      cuda::relu2_backward(n, slope, in_of(x_bf16 ? x16 : xd), in_of(dy16), out_of(dx16));
+      expect_same_bits("relu2_backward " + at, on_host(dx), want_dx);
+      expect_rounded_once("relu2_backward (bf16) " + at, on_host(dx16), want_dx);
+    }
   }
 }
 

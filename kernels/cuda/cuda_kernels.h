@@ -173,6 +173,6 @@ void add_scaled_rms_norm(int64_t rows, int64_t d, double eps, const float* x, Re
                          RealOut n);
 // relu2.cu
 void relu2(int64_t n, double slope, Real x, RealOut y);
-void relu2_backward(int64_t n, double slope, Real x, const float* dy, RealOut dx);
+void relu2_backward(int64_t n, double slope, Real x, Real dy, RealOut dx);
 
 }  // namespace golf::cuda
