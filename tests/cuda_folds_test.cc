@@ -32,15 +32,6 @@ namespace golf {
 namespace {
 
 #ifdef GOLFRT_WITH_CUDA
-Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
-  Tensor t(std::move(s), DType::f32);
-  Rng rng(seed);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); i++) p[i] = float(scale * rng.normal());
-  return t;
-}
-Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
-Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
 // A bf16 copy of a device fp32 tensor, in memory of its own (freed by the owner).

@@ -43,13 +43,6 @@ namespace golf {
 namespace {
 
 #ifdef GOLFRT_WITH_CUDA
-Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
-  Tensor t(std::move(s), DType::f32);
-  Rng rng(seed);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); i++) p[i] = float(scale * rng.normal());
-  return t;
-}
 
 Tensor as_f64(const Tensor& t) { return t.to(DType::f64); }
 
@@ -84,8 +77,6 @@ Tensor f64_of(const Tensor& t) {
 
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
-Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
-Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
 
 // ---- bf16 outputs (DESIGN §3: a kernel computes in fp32 and rounds once at the store) ----------
 

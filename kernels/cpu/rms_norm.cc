@@ -25,10 +25,13 @@ template <class T> void rms_norm(int64_t rows, int64_t d, double eps, const T* x
   }
 }
 
-// acc (or null) is added to each dx after its rounding to T, so that the fused op equals
-// add(rms_norm_backward(x, dy), acc) bit for bit.
+// dx = c·(r·dy − x·r³·mean(dy·x)); c = 1 for the plain norm (multiplying by 1.0 is exact, so its
+// bits are the unscaled expression's), the LN scale for rms_norm_scaled. acc (or null) is added to
+// each dx after its rounding to T, so that the fused op equals add(rms_norm_backward(x, dy), acc)
+// bit for bit.
 template <class T>
-void rms_norm_backward_rows(int64_t rows, int64_t d, double eps, const T* x, const T* dy, const T* acc, T* dx) {
+void rms_norm_backward_rows(int64_t rows, int64_t d, double eps, double c, const T* x, const T* dy, const T* acc,
+                            T* dx) {
 #pragma omp parallel for if (rows * d > parallel_min)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * d;
@@ -37,24 +40,24 @@ void rms_norm_backward_rows(int64_t rows, int64_t d, double eps, const T* x, con
     const double inv = inv_rms(d, eps, xr);
     double gx = 0.0;
     for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
-    // dx = r·dy − x·r³·mean(dy·x): the second term is the path through the shared statistic.
-    const double c = inv * inv * inv * gx / double(d);
-    // One expression for both forms, so the folded op's backward term is the unfolded one's bits.
+    // The second term is the path through the shared statistic.
+    const double k = inv * inv * inv * gx / double(d);
+    // One expression for every form, so the folded op's backward term is the unfolded one's bits.
     const T* ar = acc ? acc + r * d : nullptr;
     for (int64_t j = 0; j < d; ++j) {
-      const T v = T(inv * double(gr[j]) - c * double(xr[j]));
+      const T v = T(c * (inv * double(gr[j]) - k * double(xr[j])));
       dr[j] = ar ? T(v + ar[j]) : v;
     }
   }
 }
 
 template <class T> void rms_norm_backward(int64_t rows, int64_t d, double eps, const T* x, const T* dy, T* dx) {
-  rms_norm_backward_rows<T>(rows, d, eps, x, dy, nullptr, dx);
+  rms_norm_backward_rows<T>(rows, d, eps, 1.0, x, dy, nullptr, dx);
 }
 
 template <class T>
 void rms_norm_backward_add(int64_t rows, int64_t d, double eps, const T* x, const T* dy, const T* acc, T* dx) {
-  rms_norm_backward_rows<T>(rows, d, eps, x, dy, acc, dx);
+  rms_norm_backward_rows<T>(rows, d, eps, 1.0, x, dy, acc, dx);
 }
 
 // The LN scale folded in: y = c·x·r, dx = c·(r·dy − x·r³·mean(dy·x)).
@@ -70,17 +73,7 @@ template <class T> void rms_norm_scaled(int64_t rows, int64_t d, double eps, dou
 
 template <class T>
 void rms_norm_scaled_backward(int64_t rows, int64_t d, double eps, double c, const T* x, const T* dy, T* dx) {
-#pragma omp parallel for if (rows * d > parallel_min)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * d;
-    const T* gr = dy + r * d;
-    T* dr = dx + r * d;
-    const double inv = inv_rms(d, eps, xr);
-    double gx = 0.0;
-    for (int64_t j = 0; j < d; ++j) gx += double(gr[j]) * double(xr[j]);
-    const double k = inv * inv * inv * gx / double(d);
-    for (int64_t j = 0; j < d; ++j) dr[j] = T(c * (inv * double(gr[j]) - k * double(xr[j])));
-  }
+  rms_norm_backward_rows<T>(rows, d, eps, c, x, dy, nullptr, dx);
 }
 
 template void rms_norm<float>(int64_t, int64_t, double, const float*, float*);

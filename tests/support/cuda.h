@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "runtime/rng.h"
 #include "runtime/tensor.h"
 #ifdef GOLFRT_WITH_CUDA
 #include "kernels/cuda/device.h"
@@ -84,5 +85,16 @@ inline std::string describe_diff(const Tensor& got, const Tensor& want) {
 // inputs carry 8 bits of mantissa (≈4e-3 relative per input).
 constexpr double kNmseF32 = 1e-10;
 constexpr double kNmseBf16 = 1e-4;
+
+// Seeded normal values, and the copies to and from the device the CUDA tests make.
+inline Tensor normal(Shape s, uint64_t seed, double scale = 1.0) {
+  Tensor t(std::move(s), DType::f32);
+  Rng rng(seed);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); i++) p[i] = float(scale * rng.normal());
+  return t;
+}
+inline Tensor on_device(const Tensor& t) { return t.to_device(Device::cuda); }
+inline Tensor on_host(const Tensor& t) { return t.to_device(Device::cpu); }
 
 }  // namespace golf
